@@ -1,0 +1,3 @@
+package crypto
+
+//go:generate go run gen_vectors.go

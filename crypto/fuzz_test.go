@@ -1,0 +1,120 @@
+package crypto_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/crumbs-go/session/crypto"
+	"github.com/crumbs-go/session/internal/vectors"
+)
+
+// FuzzOpen opens arbitrary values for arbitrary names: never a panic, only
+// ErrInvalid, and anything accepted re-seals (same key, same nonce) to the
+// very same text: the encoding is not malleable.
+func FuzzOpen(f *testing.F) {
+	var ring *crypto.Ring
+	for _, v := range vectors.MustLoad(f) {
+		if ring == nil {
+			r, err := v.Ring()
+			if err != nil {
+				f.Fatal(err)
+			}
+			ring = r
+		}
+		f.Add(v.Header["name"], v.Joined(), v.Int("now"))
+		if _, val, ok := strings.Cut(v.Cookie, "="); ok {
+			f.Add(v.Header["name"], val, v.Int("now"))
+		}
+	}
+	secrets := ringSecrets(f)
+	f.Fuzz(func(t *testing.T, name, value string, now int64) {
+		p, stale, err := ring.Open(name, value, unix(now))
+		if err != nil {
+			if !errors.Is(err, crypto.ErrInvalid) {
+				t.Fatalf("Open error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		s := secrets[0]
+		if stale {
+			s = secrets[1]
+		}
+		one, err := crypto.New([][]byte{s}, crypto.WithCompressionThreshold(compressionOf(t, ring, name, value, p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		one.SetRandForTest(bytes.NewReader(crypto.NonceOf(value)))
+		again, err := one.Seal(name, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again != value {
+			t.Fatalf("accepted %q, which re-seals as %q", value, again)
+		}
+	})
+}
+
+// compressionOf returns the threshold that makes Seal choose what the value
+// chose: compressed values came from the default threshold (the fuzzer
+// cannot forge new ones), raw ones re-seal with compression off.
+func compressionOf(t *testing.T, r *crypto.Ring, name, value string, p crypto.Payload) int {
+	raw, err := crypto.New([][]byte{bytes.Repeat([]byte{1}, 32)}, crypto.WithCompressionThreshold(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := raw.Seal(name, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) == len(value) {
+		return 0
+	}
+	return crypto.DefaultCompressionThreshold
+}
+
+// ringSecrets are the secrets of the first vector's ring, the one FuzzOpen uses.
+func ringSecrets(f *testing.F) [][]byte {
+	v := vectors.MustLoad(f)[0]
+	var out [][]byte
+	for _, h := range strings.Split(v.Header["secrets"], ",") {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// FuzzVerify verifies arbitrary signed values: never a panic, only
+// ErrInvalid, and whatever verifies is exactly what Sign produces.
+func FuzzVerify(f *testing.F) {
+	r := mustRing(f, [][]byte{secret(1), secret(2)})
+	old := mustRing(f, [][]byte{secret(2)})
+	for _, id := range []string{"abc", "0123456789abcdefghijABCDEFGHIJ-_0123456789abc", "a.b.c"} {
+		s, _ := r.Sign("sid", id)
+		f.Add("sid", s)
+		s, _ = old.Sign("sid", id)
+		f.Add("sid", s)
+	}
+	f.Fuzz(func(t *testing.T, name, signed string) {
+		payload, stale, err := r.Verify(name, signed)
+		if err != nil {
+			if !errors.Is(err, crypto.ErrInvalid) {
+				t.Fatalf("Verify error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		signer := r
+		if stale {
+			signer = old
+		}
+		again, err := signer.Sign(name, payload)
+		if err != nil || again != signed {
+			t.Fatalf("verified %q, which signs as %q (%v)", signed, again, err)
+		}
+	})
+}

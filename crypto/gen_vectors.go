@@ -1,0 +1,433 @@
+//go:build ignore
+
+// gen_vectors writes testdata/vectors/ for spec/cookie-v1.md. It implements
+// the format from the primitives (HKDF, XChaCha20-Poly1305, Zstandard,
+// base64url) without the library, so the vectors check the library against
+// the spec rather than against itself. Secrets, nonces and clock are fixed:
+// running it twice writes the same bytes. Released vectors are never edited,
+// only added: it refuses to overwrite a file whose content would change.
+//
+// Run: go generate ./crypto   (or: cd crypto && go run gen_vectors.go)
+package main
+
+import (
+	"bytes"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/crumbs-go/session/internal/fixtures"
+)
+
+const (
+	now      = 1764201600 // 2025-11-27T00:00:00Z
+	issued   = now - 60
+	absolute = issued + 7*86400
+	idle     = now + 1800
+	dir      = "../testdata/vectors"
+)
+
+var (
+	secretA = secret("A") // primary
+	secretB = secret("B") // older, still in the ring
+	secretC = secret("C") // never in the receiver's ring
+	b64     = base64.RawURLEncoding
+)
+
+func secret(label string) []byte {
+	s := sha256.Sum256([]byte("crumbs test vector secret " + label))
+	return s[:]
+}
+
+func derive(s []byte, info string, n int) []byte {
+	k, err := hkdf.Key(sha256.New, s, nil, "github.com/crumbs-go/session/v1/"+info, n)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return k
+}
+
+// seal is the envelope of spec §3, with every field under the caller's control.
+type seal struct {
+	secret                 []byte
+	version                byte
+	nonceLabel             string
+	name                   string
+	flags                  byte
+	issued, absolute, idle uint64
+	body                   []byte
+	aadVersion             byte // the version bound in the AAD; 0 = same as version
+	trailing               []byte
+}
+
+func (s seal) bytes() []byte {
+	if s.version == 0 {
+		s.version = 1
+	}
+	keyID := derive(s.secret, "key-id", 4)
+	nonce := sha256.Sum256([]byte("nonce " + s.nonceLabel))
+	aead, err := chacha20poly1305.NewX(derive(s.secret, "cookie", 32))
+	if err != nil {
+		log.Fatal(err)
+	}
+	plain := []byte{s.flags}
+	plain = binary.BigEndian.AppendUint64(plain, s.issued)
+	plain = binary.BigEndian.AppendUint64(plain, s.absolute)
+	plain = binary.BigEndian.AppendUint64(plain, s.idle)
+	plain = append(plain, s.body...)
+	aadVersion := s.version
+	if s.aadVersion != 0 {
+		aadVersion = s.aadVersion
+	}
+	aad := append(append([]byte{aadVersion}, keyID...), s.name...)
+	env := append(append([]byte{s.version}, keyID...), nonce[:24]...)
+	env = aead.Seal(env, nonce[:24], plain, aad)
+	return append(env, s.trailing...)
+}
+
+func (s seal) value() string { return b64.EncodeToString(s.bytes()) }
+
+// split is spec §6.2: one cookie if it fits, else greedy chunks.
+func split(name, value string, budget int) [][2]string {
+	if len(name)+len(value) <= budget {
+		return [][2]string{{name, value}}
+	}
+	for n := 2; ; n++ {
+		prefix := strconv.Itoa(n) + "."
+		var out [][2]string
+		rest := value
+		for i := 0; i < n && rest != ""; i++ {
+			cname, p := name, ""
+			if i == 0 {
+				p = prefix
+			} else {
+				cname = name + "." + strconv.Itoa(i)
+			}
+			room := min(budget-len(cname)-len(p), len(rest))
+			out = append(out, [2]string{cname, p + rest[:room]})
+			rest = rest[room:]
+		}
+		if rest == "" && len(out) == n {
+			return out
+		}
+	}
+}
+
+func header(pairs [][2]string) string {
+	var parts []string
+	for _, p := range pairs {
+		parts = append(parts, p[0]+"="+p[1])
+	}
+	return strings.Join(parts, "; ")
+}
+
+func zstdFrame(data []byte) []byte {
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return e.EncodeAll(data, nil)
+}
+
+// compressed is zstdFrame for valid vectors, which a sealer produces only
+// when the frame is smaller than the data (spec §3.2).
+func compressed(data []byte) []byte {
+	f := zstdFrame(data)
+	if len(f) >= len(data) {
+		log.Fatalf("a frame of %d bytes does not shrink %d bytes of data", len(f), len(data))
+	}
+	return f
+}
+
+// wordsJSON is JSON of about n bytes that compresses to about a third.
+func wordsJSON(n int) []byte {
+	words := strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu")
+	var b strings.Builder
+	b.WriteString(`{"notes":[`)
+	for i := 0; b.Len() < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		h := sha256.Sum256([]byte(strconv.Itoa(i)))
+		fmt.Fprintf(&b, `"%s %s %s %d"`, words[h[0]%26], words[h[1]%26], words[h[2]%26], binary.BigEndian.Uint16(h[3:]))
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+type vector struct {
+	file    string
+	expect  string
+	name    string
+	secrets [][]byte
+	maxCh   int
+	maxData int
+	now     uint64
+	data    []byte
+	times   [3]uint64
+	rotated bool
+	comment string
+	cookie  string
+}
+
+func (v vector) text() []byte {
+	var b bytes.Buffer
+	if v.name == "" {
+		v.name = "s"
+	}
+	if v.secrets == nil {
+		v.secrets = [][]byte{secretA, secretB}
+	}
+	if v.maxCh == 0 {
+		v.maxCh = 2
+	}
+	if v.maxData == 0 {
+		v.maxData = 131072
+	}
+	if v.now == 0 {
+		v.now = now
+	}
+	var hs []string
+	for _, s := range v.secrets {
+		hs = append(hs, hex.EncodeToString(s))
+	}
+	fmt.Fprintf(&b, "expect: %s\n", v.expect)
+	fmt.Fprintf(&b, "comment: %s\n", v.comment)
+	fmt.Fprintf(&b, "name: %s\n", v.name)
+	fmt.Fprintf(&b, "secrets: %s\n", strings.Join(hs, ","))
+	fmt.Fprintf(&b, "now: %d\n", v.now)
+	fmt.Fprintf(&b, "max-chunks: %d\n", v.maxCh)
+	fmt.Fprintf(&b, "max-data: %d\n", v.maxData)
+	if v.expect == "ok" {
+		fmt.Fprintf(&b, "data: %s\n", v.data)
+		fmt.Fprintf(&b, "issued: %d\nabsolute: %d\nidle: %d\n", v.times[0], v.times[1], v.times[2])
+		fmt.Fprintf(&b, "rotated: %t\n", v.rotated)
+	}
+	fmt.Fprintf(&b, "\n%s\n", v.cookie)
+	return b.Bytes()
+}
+
+// bigJSON is poorly compressible JSON of about n bytes, for multi-chunk vectors.
+func bigJSON(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"blob":[`)
+	for i := 0; b.Len() < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		h := sha256.Sum256([]byte(strconv.Itoa(i)))
+		fmt.Fprintf(&b, `"%x"`, h[:12])
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+func main() {
+	var vs []vector
+	std := func(name string, body []byte, flags byte, nonce string) seal {
+		return seal{secret: secretA, nonceLabel: nonce, name: name, flags: flags,
+			issued: issued, absolute: absolute, idle: idle, body: body}
+	}
+	times := [3]uint64{issued, absolute, idle}
+	small := fixtures.Small
+	okSingle := std("s", small, 0, "single").value()
+
+	// --- valid ---
+	vs = append(vs, vector{file: "ok_single_raw", expect: "ok", data: small, times: times,
+		comment: "one cookie, uncompressed, sealed under the primary secret", cookie: "s=" + okSingle})
+	typ := fixtures.Typical
+	vs = append(vs, vector{file: "ok_single_compressed", expect: "ok", data: typ, times: times,
+		comment: "one cookie, zstd-compressed (flags 1)", cookie: header(split("s", std("s", compressed(typ), 1, "compressed").value(), 4000))})
+	big := bigJSON(5000)
+	twoRaw := split("s", std("s", big, 0, "two").value(), 4000)
+	vs = append(vs, vector{file: "ok_chunks_2_raw", expect: "ok", data: big, times: times,
+		comment: "two chunks, uncompressed", cookie: header(twoRaw)})
+	huge := wordsJSON(26000)
+	three := split("s", std("s", compressed(huge), 1, "three").value(), 4000)
+	if len(three) != 3 {
+		log.Fatalf("three chunks expected, got %d", len(three))
+	}
+	vs = append(vs, vector{file: "ok_chunks_3_compressed", expect: "ok", data: huge, times: times, maxCh: 4,
+		comment: "three chunks of a compressed value", cookie: header(three)})
+	vs = append(vs, vector{file: "ok_chunks_header_order", expect: "ok", data: huge, times: times, maxCh: 4,
+		comment: "three chunks listed in the Cookie header in reverse order: order of cookies carries no meaning",
+		cookie:  header([][2]string{three[2], three[1], three[0]})})
+	vs = append(vs, vector{file: "ok_other_cookies", expect: "ok", data: small, times: times,
+		comment: "unrelated cookies around the session, including names that only resemble chunk names",
+		cookie:  "theme=dark; s.x=1; sx=2; s=" + okSingle + "; s.=3; s.1a=4"})
+	rot := seal{secret: secretB, nonceLabel: "rotated", name: "s", issued: issued, absolute: absolute, idle: idle, body: small}
+	vs = append(vs, vector{file: "ok_older_secret", expect: "ok", data: small, times: times, rotated: true,
+		comment: "sealed under the second secret of the ring: opens, and reports rotation", cookie: "s=" + rot.value()})
+	nodl := seal{secret: secretA, nonceLabel: "nodeadline", name: "s", issued: issued, body: small}
+	vs = append(vs, vector{file: "ok_no_deadlines", expect: "ok", data: small, times: [3]uint64{issued, 0, 0},
+		comment: "absolute and idle deadlines 0: none", cookie: "s=" + nodl.value()})
+	host := split("__Host-s", std("__Host-s", big, 0, "host").value(), 4000)
+	vs = append(vs, vector{file: "ok_host_prefix_chunks", expect: "ok", name: "__Host-s", data: big, times: times,
+		comment: "the __Host- prefix is part of every chunk name", cookie: header(host)})
+
+	// --- tampered envelope: one byte in each region, re-encoded canonically ---
+	env := std("s", small, 0, "tamper").bytes()
+	region := func(file, comment string, at int) {
+		b := bytes.Clone(env)
+		b[at] ^= 0x01
+		vs = append(vs, vector{file: file, expect: "invalid", comment: comment, cookie: "s=" + b64.EncodeToString(b)})
+	}
+	region("tamper_version", "version byte changed from 1 to 0", 0)
+	region("tamper_key_id", "one bit of the key ID flipped: names no key of the ring", 2)
+	region("tamper_nonce", "one bit of the nonce flipped", 10)
+	region("tamper_flags", "one bit of the encrypted flags byte flipped", 29)
+	region("tamper_times", "one bit of the encrypted issue time flipped", 33)
+	region("tamper_body", "one bit of the encrypted data flipped", 80)
+	region("tamper_tag", "one bit of the authentication tag flipped", len(env)-1)
+
+	vs = append(vs, vector{file: "wrong_name", expect: "invalid", name: "t",
+		comment: "a value sealed for cookie s presented as cookie t: the name is in the associated data", cookie: "t=" + okSingle})
+	vs = append(vs, vector{file: "expired_absolute", expect: "invalid", now: absolute,
+		comment: "now equals the absolute deadline", cookie: "s=" + okSingle})
+	vs = append(vs, vector{file: "expired_idle", expect: "invalid", now: idle,
+		comment: "now equals the idle deadline, before the absolute one", cookie: "s=" + okSingle})
+	unk := seal{secret: secretC, nonceLabel: "unknown", name: "s", issued: issued, absolute: absolute, idle: idle, body: small}
+	vs = append(vs, vector{file: "key_unknown", expect: "invalid",
+		comment: "sealed under a secret that was never in the ring", cookie: "s=" + unk.value()})
+	vs = append(vs, vector{file: "key_retired", expect: "invalid", secrets: [][]byte{secretA},
+		comment: "sealed under the older secret after it left the ring", cookie: "s=" + rot.value()})
+	vs = append(vs, vector{file: "truncated", expect: "invalid",
+		comment: "the last 4 characters (3 bytes of tag) removed", cookie: "s=" + okSingle[:len(okSingle)-4]})
+	vs = append(vs, vector{file: "truncated_short", expect: "invalid",
+		comment: "shorter than the fixed overhead", cookie: "s=" + okSingle[:60]})
+	v2 := std("s", small, 0, "v2")
+	v2.version = 2
+	vs = append(vs, vector{file: "version_2", expect: "invalid",
+		comment: "a well-formed envelope of version 2 (AEAD valid over its own AAD): unknown version", cookie: "s=" + v2.value()})
+	tr := std("s", small, 0, "trailing")
+	tr.trailing = []byte{0, 0, 0}
+	vs = append(vs, vector{file: "trailing_bytes", expect: "invalid",
+		comment: "three bytes appended after the tag", cookie: "s=" + tr.value()})
+	fl := std("s", small, 2, "flags2")
+	vs = append(vs, vector{file: "flags_unknown", expect: "invalid",
+		comment: "sealed correctly with flags 2, which version 1 does not define", cookie: "s=" + fl.value()})
+	tmax := std("s", small, 0, "time")
+	tmax.issued = 1 << 63
+	vs = append(vs, vector{file: "time_out_of_range", expect: "invalid",
+		comment: "issue time 2^63, sealed correctly", cookie: "s=" + tmax.value()})
+	ztr := std("s", append(zstdFrame(typ), "junk"...), 1, "ztrailing")
+	vs = append(vs, vector{file: "compress_trailing_bytes", expect: "invalid",
+		comment: "bytes after the zstd frame inside the sealed plaintext", cookie: "s=" + ztr.value()})
+
+	// Decompression bombs: authentic (sealed under the primary), so only the
+	// bound stops them.
+	bomb := std("s", zstdFrame(make([]byte, 1<<20)), 1, "bomb")
+	vs = append(vs, vector{file: "compress_bomb", expect: "invalid",
+		comment: "1 MiB of zeros compressed to a few dozen bytes; max-data is 128 KiB", cookie: "s=" + bomb.value()})
+	lie := zstdFrame(make([]byte, 100000))
+	var h zstd.Header
+	if err := h.Decode(lie); err != nil || !h.HasFCS {
+		log.Fatalf("bomb frame: %v %+v", err, h)
+	}
+	// The frame content size sits after the magic (4) and descriptor (1),
+	// and a window descriptor byte when not single-segment.
+	at := 5
+	if !h.SingleSegment {
+		at = 6
+	}
+	if binary.LittleEndian.Uint32(lie[at:]) != 100000 {
+		log.Fatalf("unexpected frame header %x", lie[:12])
+	}
+	binary.LittleEndian.PutUint32(lie[at:], 70000) // still a 4-byte field
+	liar := std("s", lie, 1, "liar")
+	vs = append(vs, vector{file: "compress_size_lie", expect: "invalid",
+		comment: "a frame that declares 70000 bytes of content but holds 100000", cookie: "s=" + liar.value()})
+
+	// --- base64 ---
+	// A value of 284 bytes: its encoding has unused bits and would take one pad.
+	uneven := std("s", small[:len(small)-1], 0, "uneven").value()
+	pad := uneven
+	for len(pad)%4 != 0 {
+		pad += "="
+	}
+	if pad == uneven {
+		log.Fatal("padded vector needs a value whose length is not a multiple of 4")
+	}
+	vs = append(vs, vector{file: "b64_padded", expect: "invalid",
+		comment: "the canonical value with = padding added", cookie: "s=" + pad})
+	vs = append(vs, vector{file: "b64_noncanonical_bits", expect: "invalid",
+		comment: "the last character changed so that its unused low bits are not zero", cookie: "s=" + nonCanonicalLast(uneven)})
+	i := strings.IndexAny(okSingle, "-_")
+	if i < 0 {
+		log.Fatal("standard-alphabet vector needs a - or _ in the value")
+	}
+	stdAlpha := okSingle[:i] + map[byte]string{'-': "+", '_': "/"}[okSingle[i]] + okSingle[i+1:]
+	vs = append(vs, vector{file: "b64_standard_alphabet", expect: "invalid",
+		comment: "a - or _ replaced by the standard alphabet's + or /", cookie: "s=" + stdAlpha})
+	vs = append(vs, vector{file: "b64_bad_char", expect: "invalid",
+		comment: "a character outside base64url in the middle", cookie: "s=" + okSingle[:40] + "!" + okSingle[41:]})
+	vs = append(vs, vector{file: "empty_value", expect: "invalid", comment: "the session cookie is present and empty", cookie: "s="})
+	vs = append(vs, vector{file: "none", expect: "none", comment: "no session cookie: no session, not an invalid one", cookie: "theme=dark; s.x=1"})
+
+	// --- chunks ---
+	ch := func(file, comment string, maxCh int, pairs [][2]string) {
+		vs = append(vs, vector{file: file, expect: "invalid", maxCh: maxCh, comment: comment, cookie: header(pairs)})
+	}
+	ch("chunk_missing_middle", "chunk 1 of 3 absent", 4, [][2]string{three[0], three[2]})
+	ch("chunk_missing_last", "chunk 2 of 3 absent", 4, [][2]string{three[0], three[1]})
+	ch("chunk_missing_base", "chunks 1 and 2 without the base cookie", 4, [][2]string{three[1], three[2]})
+	ch("chunk_extra", "a chunk with index 3 beside a count of 3", 4, [][2]string{three[0], three[1], three[2], {"s.3", "AAAA"}})
+	ch("chunk_extra_single", "a chunk cookie beside a single-cookie value", 2, [][2]string{{"s", okSingle}, {"s.1", "AAAA"}})
+	ch("chunk_reordered", "the values of chunks 1 and 2 swapped", 4, [][2]string{three[0], {"s.1", three[2][1]}, {"s.2", three[1][1]}})
+	ch("chunk_duplicate_index", "chunk 1 twice", 4, [][2]string{three[0], three[1], three[1], three[2]})
+	ch("chunk_duplicate_base", "the base cookie twice", 2, [][2]string{{"s", okSingle}, {"s", okSingle}})
+	ch("chunk_index_noncanonical", "chunk 1 named s.01", 4, [][2]string{three[0], {"s.01", three[1][1]}, three[2]})
+	ch("chunk_index_zero", "a chunk cookie named s.0", 4, [][2]string{three[0], three[1], three[2], {"s.0", "AAAA"}})
+	ch("chunk_count_absurd", "a count of 999999999999, rejected before it sizes anything", 4,
+		[][2]string{{"s", "999999999999." + three[0][1][2:]}, three[1], three[2]})
+	ch("chunk_count_over_max", "a count of 3 where the receiver allows 2", 2, three)
+	ch("chunk_count_one", "a count of 1 (a single value has no count)", 4, [][2]string{{"s", "1." + okSingle}})
+	ch("chunk_count_noncanonical", "a count written 03", 4, [][2]string{{"s", "03." + three[0][1][2:]}, three[1], three[2]})
+	ch("chunk_empty", "chunk 2 present with an empty value", 4, [][2]string{three[0], three[1], {"s.2", ""}})
+	other := split("s", std("s", zstdFrame(wordsJSON(26001)), 1, "other").value(), 4000)
+	ch("chunk_mixed_sessions", "chunk 1 taken from another session sealed under the same key", 4, [][2]string{three[0], other[1], three[2]})
+	over := split("s", std("s", big, 0, "over").value(), 4100)
+	ch("chunk_over_4096", "a base cookie of 4100 bytes: over what any browser stores", 4, over)
+
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, v := range vs {
+		if seen[v.file] {
+			log.Fatalf("duplicate vector %s", v.file)
+		}
+		seen[v.file] = true
+		path := filepath.Join(dir, v.file)
+		text := v.text()
+		if old, err := os.ReadFile(path); err == nil && !bytes.Equal(old, text) {
+			log.Fatalf("%s: released vectors are never edited; add a new one instead", path)
+		}
+		if err := os.WriteFile(path, text, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Printf("%d vectors in %s\n", len(vs), dir)
+}
+
+// nonCanonicalLast sets an unused low bit of the last character, if it has
+// any (a value whose length is 2 or 3 mod 4).
+func nonCanonicalLast(v string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, v[len(v)-1])
+	if len(v)%4 < 2 {
+		log.Fatal("non-canonical vector needs a value with unused bits")
+	}
+	return v[:len(v)-1] + string(alphabet[last|1])
+}

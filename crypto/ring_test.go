@@ -1,0 +1,332 @@
+package crypto_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crumbs-go/session/crypto"
+	"github.com/crumbs-go/session/internal/fixtures"
+)
+
+func secret(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+
+var t0 = time.Unix(1764201600, 0)
+
+func mustRing(t testing.TB, secrets [][]byte, opts ...crypto.Option) *crypto.Ring {
+	t.Helper()
+	r, err := crypto.New(secrets, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestNewRejects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		secrets [][]byte
+		opts    []crypto.Option
+		want    string // a fragment the message must hold, naming what to fix
+	}{
+		{"no secrets", nil, nil, "no secrets"},
+		{"empty secret", [][]byte{secret(1), {}}, nil, "secret 1 is 0 bytes"},
+		{"short secret", [][]byte{make([]byte, 31)}, nil, "secret 0 is 31 bytes"},
+		{"duplicate", [][]byte{secret(1), secret(2), secret(1)}, nil, "secret 2 is the same as secret 0"},
+		{"max data zero", [][]byte{secret(1)}, []crypto.Option{crypto.WithMaxDataSize(0)}, "WithMaxDataSize(0)"},
+		{"max data huge", [][]byte{secret(1)}, []crypto.Option{crypto.WithMaxDataSize(1 << 30)}, "between 1 and"},
+		{"negative threshold", [][]byte{secret(1)}, []crypto.Option{crypto.WithCompressionThreshold(-1)}, "WithCompressionThreshold(-1)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := crypto.New(tt.secrets, tt.opts...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSealOpenRoundTrip(t *testing.T) {
+	t.Parallel()
+	r := mustRing(t, [][]byte{secret(1)})
+	for _, data := range [][]byte{{}, []byte("x"), fixtures.Small, fixtures.Typical, fixtures.Large, bytes.Repeat([]byte{0xff}, 20000)} {
+		p := crypto.Payload{Data: data, IssuedAt: t0, Expires: t0.Add(time.Hour), IdleExpires: t0.Add(time.Minute)}
+		v, err := r.Seal("s", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, stale, err := r.Open("s", v, t0.Add(59*time.Second))
+		if err != nil || stale {
+			t.Fatalf("Open(%d bytes) = %v, stale %t", len(data), err, stale)
+		}
+		if !bytes.Equal(got.Data, data) || !got.IssuedAt.Equal(t0) || !got.Expires.Equal(p.Expires) || !got.IdleExpires.Equal(p.IdleExpires) {
+			t.Fatalf("Open(%d bytes) returned a different payload", len(data))
+		}
+	}
+}
+
+func TestCompression(t *testing.T) {
+	t.Parallel()
+	random := make([]byte, 4000)
+	rand.Read(random)
+	tests := []struct {
+		name       string
+		opts       []crypto.Option
+		data       []byte
+		compressed bool
+	}{
+		{"large json compresses", nil, fixtures.Large, true},
+		{"small json stays raw under the threshold", nil, fixtures.Small, false},
+		{"small json compressed from threshold 1 when smaller", []crypto.Option{crypto.WithCompressionThreshold(1)}, []byte(strings.Repeat(`{"a":1}`, 40)), true},
+		{"off", []crypto.Option{crypto.WithCompressionThreshold(0)}, fixtures.Large, false},
+		{"incompressible stays raw", nil, random, false},
+	}
+	raw := mustRing(t, [][]byte{secret(1)}, crypto.WithCompressionThreshold(0))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := mustRing(t, [][]byte{secret(1)}, tt.opts...)
+			v, err := r.Seal("s", crypto.Payload{Data: tt.data, IssuedAt: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, _ := raw.Seal("s", crypto.Payload{Data: tt.data, IssuedAt: t0})
+			if got := len(v) < len(plain); got != tt.compressed {
+				t.Fatalf("sealed %d characters, raw %d: compressed = %t, want %t", len(v), len(plain), got, tt.compressed)
+			}
+			// Any ring opens it, whatever its own compression setting.
+			got, _, err := raw.Open("s", v, t0)
+			if err != nil || !bytes.Equal(got.Data, tt.data) {
+				t.Fatalf("Open = %v", err)
+			}
+		})
+	}
+}
+
+func TestRotation(t *testing.T) {
+	t.Parallel()
+	old := mustRing(t, [][]byte{secret(1)})
+	v, err := old.Seal("s", crypto.Payload{Data: []byte("hi"), IssuedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old secret is second, then third behind another: its key ID does
+	// not depend on its position.
+	for _, ring := range [][][]byte{{secret(2), secret(1)}, {secret(2), secret(3), secret(1)}} {
+		r := mustRing(t, ring)
+		p, stale, err := r.Open("s", v, t0)
+		if err != nil || !stale || string(p.Data) != "hi" {
+			t.Fatalf("Open under a rotated ring = %q, stale %t, %v; want hi, stale", p.Data, stale, err)
+		}
+		resealed, err := r.Seal("s", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, stale, err := r.Open("s", resealed, t0); err != nil || stale {
+			t.Fatalf("re-sealed value: stale %t, %v; want fresh", stale, err)
+		}
+		if _, _, err := old.Open("s", resealed, t0); !errors.Is(err, crypto.ErrInvalid) {
+			t.Fatalf("old ring opened a value sealed under the new secret: %v", err)
+		}
+	}
+}
+
+func TestOpenDeadlines(t *testing.T) {
+	t.Parallel()
+	r := mustRing(t, [][]byte{secret(1)})
+	p := crypto.Payload{Data: []byte("x"), IssuedAt: t0, Expires: t0.Add(10 * time.Hour), IdleExpires: t0.Add(time.Hour)}
+	v, err := r.Seal("s", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		now  time.Time
+		ok   bool
+	}{
+		{"at issue", t0, true},
+		{"just before idle", t0.Add(time.Hour - time.Nanosecond), true},
+		{"at idle", t0.Add(time.Hour), false},
+		{"after absolute", t0.Add(11 * time.Hour), false},
+		{"before 1970", time.Unix(-5, 0), false},
+	}
+	for _, tt := range tests {
+		if _, _, err := r.Open("s", v, tt.now); (err == nil) != tt.ok || (err != nil && !errors.Is(err, crypto.ErrInvalid)) {
+			t.Errorf("%s: Open = %v, want ok %t", tt.name, err, tt.ok)
+		}
+	}
+	// An idle deadline past the absolute one does not extend it.
+	p.IdleExpires = t0.Add(20 * time.Hour)
+	v, _ = r.Seal("s", p)
+	if _, _, err := r.Open("s", v, t0.Add(10*time.Hour)); !errors.Is(err, crypto.ErrInvalid) {
+		t.Errorf("Open after the absolute deadline = %v, want ErrInvalid", err)
+	}
+}
+
+func TestSealErrors(t *testing.T) {
+	t.Parallel()
+	r := mustRing(t, [][]byte{secret(1)}, crypto.WithMaxDataSize(100))
+	if _, err := r.Seal("s", crypto.Payload{Data: make([]byte, 101)}); !errors.Is(err, crypto.ErrTooLarge) || !strings.Contains(err.Error(), "101 bytes") {
+		t.Errorf("Seal(101 bytes) = %v, want ErrTooLarge naming the size", err)
+	}
+	if _, err := r.Seal("", crypto.Payload{}); err == nil {
+		t.Error("Seal with an empty name succeeded")
+	}
+	if _, err := r.Seal(strings.Repeat("n", crypto.MaxNameSize+1), crypto.Payload{}); err == nil {
+		t.Error("Seal with an overlong name succeeded")
+	}
+	if _, err := r.Seal("s", crypto.Payload{IssuedAt: time.Unix(-1, 0)}); err == nil {
+		t.Error("Seal with a time before 1970 succeeded")
+	}
+}
+
+// TestEveryBitFlip flips each bit of the decoded envelope, re-encodes it
+// canonically and opens it: every flip must be rejected (each byte is under
+// the tag or selects the key).
+func TestEveryBitFlip(t *testing.T) {
+	t.Parallel()
+	r := mustRing(t, [][]byte{secret(1), secret(2)})
+	for _, data := range [][]byte{fixtures.Small, fixtures.Typical} {
+		v, err := r.Seal("s", crypto.Payload{Data: data, IssuedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := decode(t, v)
+		for i := range b {
+			for bit := range 8 {
+				b[i] ^= 1 << bit
+				if _, _, err := r.Open("s", encode(b), t0); !errors.Is(err, crypto.ErrInvalid) {
+					t.Fatalf("flip of bit %d in byte %d: Open = %v, want ErrInvalid", bit, i, err)
+				}
+				b[i] ^= 1 << bit
+			}
+		}
+	}
+}
+
+func TestOpenRejectsNonCanonicalText(t *testing.T) {
+	t.Parallel()
+	r := mustRing(t, [][]byte{secret(1)})
+	v, err := r.Seal("s", crypto.Payload{Data: fixtures.Small, IssuedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, value string }{
+		{"newline inside", v[:50] + "\n" + v[50:]},
+		{"carriage return at end", v + "\r"},
+		{"padding", v + "=="},
+		{"space", " " + v},
+		{"standard alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(v)},
+		{"empty", ""},
+		{"huge", strings.Repeat("A", r.MaxValueSize()+1)},
+	}
+	for _, tt := range tests {
+		if tt.value == v {
+			continue // the value happened to hold no - or _
+		}
+		if _, _, err := r.Open("s", tt.value, t0); !errors.Is(err, crypto.ErrInvalid) {
+			t.Errorf("%s: Open = %v, want ErrInvalid", tt.name, err)
+		}
+	}
+	if _, _, err := r.Open("t", v, t0); !errors.Is(err, crypto.ErrInvalid) {
+		t.Errorf("Open under another cookie name = %v, want ErrInvalid", err)
+	}
+}
+
+// TestDecompressionBomb seals (with the key: the worst case) a frame that
+// expands far past the limit and checks that opening it allocates less than
+// the expanded size would take.
+func TestDecompressionBomb(t *testing.T) {
+	big := mustRing(t, [][]byte{secret(1)}, crypto.WithMaxDataSize(16<<20))
+	v, err := big.Seal("s", crypto.Payload{Data: make([]byte, 16<<20), IssuedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) > 8000 {
+		t.Fatalf("the bomb takes %d characters; want one that fits two cookies", len(v))
+	}
+	r := mustRing(t, [][]byte{secret(1)}) // default limit, 128 KiB
+	r.Open("s", v, t0)                    // build the decoder outside the measurement
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, _, err = r.Open("s", v, t0)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, crypto.ErrInvalid) {
+		t.Fatalf("Open(bomb) = %v, want ErrInvalid", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Fatalf("Open(bomb) allocated %d bytes; want far less than the 16 MiB it expands to", n)
+	}
+}
+
+// TestNoGoroutines: sealing and opening, compressed or not, starts nothing
+// that outlives the call (cookie mode runs on runtimes without threads).
+func TestNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	r := mustRing(t, [][]byte{secret(1)})
+	for range 3 {
+		v, err := r.Seal("s", crypto.Payload{Data: fixtures.Large, IssuedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := r.Open("s", v, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := runtime.NumGoroutine(); after != before {
+		t.Fatalf("goroutines: %d before, %d after sealing and opening", before, after)
+	}
+}
+
+func TestSignVerify(t *testing.T) {
+	t.Parallel()
+	old := mustRing(t, [][]byte{secret(1)})
+	r := mustRing(t, [][]byte{secret(2), secret(1)})
+	id := "0123456789abcdefghijABCDEFGHIJ-_0123456789abc"
+	signed, err := r.Sign("sid", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, stale, err := r.Verify("sid", signed)
+	if err != nil || stale || got != id {
+		t.Fatalf("Verify = %q, %t, %v", got, stale, err)
+	}
+	oldSigned, _ := old.Sign("sid", id)
+	if got, stale, err := r.Verify("sid", oldSigned); err != nil || !stale || got != id {
+		t.Fatalf("Verify(old signature) = %q, stale %t, %v; want the ID, stale", got, stale, err)
+	}
+	if _, _, err := old.Verify("sid", signed); !errors.Is(err, crypto.ErrInvalid) {
+		t.Fatalf("a ring without the signing secret verified: %v", err)
+	}
+	if _, _, err := r.Verify("other", signed); !errors.Is(err, crypto.ErrInvalid) {
+		t.Fatalf("Verify under another name = %v, want ErrInvalid", err)
+	}
+	b := []byte(signed)
+	for i := range b {
+		for bit := range 8 {
+			b[i] ^= 1 << bit
+			if _, _, err := r.Verify("sid", string(b)); !errors.Is(err, crypto.ErrInvalid) {
+				t.Fatalf("flip of bit %d in byte %d verified: %v", bit, i, err)
+			}
+			b[i] ^= 1 << bit
+		}
+	}
+	for _, bad := range []string{"", "a.b", strings.Repeat("A", 2000), signed + "=", id + "." + strings.Repeat("A", 50)} {
+		if _, _, err := r.Verify("sid", bad); !errors.Is(err, crypto.ErrInvalid) {
+			t.Errorf("Verify(%.30q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	for _, bad := range []string{"", "has space", "semi;colon", strings.Repeat("A", crypto.MaxSignedPayload+1)} {
+		if _, err := r.Sign("sid", bad); err == nil {
+			t.Errorf("Sign(%.30q) succeeded", bad)
+		}
+	}
+}

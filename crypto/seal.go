@@ -1,0 +1,195 @@
+package crypto
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/crumbs-go/session/internal/errs"
+)
+
+// A Payload is what a sealed value carries: the data and its times. Times
+// travel in whole seconds; a zero deadline means none.
+type Payload struct {
+	Data []byte
+	// IssuedAt is when the value was sealed.
+	IssuedAt time.Time
+	// Expires is the absolute deadline: the session ends then, used or not.
+	Expires time.Time
+	// IdleExpires is the idle deadline: the session ends then unless it is
+	// re-sealed with a later one first.
+	IdleExpires time.Time
+}
+
+// Seal encrypts p for the cookie called name under the primary secret and
+// returns the base64url value. Data of at least the compression threshold is
+// compressed when that makes it smaller. Seal returns an error wrapping
+// ErrTooLarge when p.Data is over the maximum data size, and an error for a
+// name outside 1 to MaxNameSize bytes or a time before 1970.
+func (r *Ring) Seal(name string, p Payload) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	if len(p.Data) > r.maxData {
+		return "", fmt.Errorf("crypto: data is %d bytes, over the %d-byte maximum (WithMaxDataSize): %w", len(p.Data), r.maxData, errs.ErrTooLarge)
+	}
+	issued, err := unixSeconds(p.IssuedAt)
+	if err != nil {
+		return "", err
+	}
+	absolute, err := unixSeconds(p.Expires)
+	if err != nil {
+		return "", err
+	}
+	idle, err := unixSeconds(p.IdleExpires)
+	if err != nil {
+		return "", err
+	}
+
+	// One buffer holds the envelope and, after it, the associated data:
+	// version | key ID | nonce | flags | times | body | tag | aad.
+	k := &r.keys[0]
+	bodyAt := headerSize + plainHeaderSize
+	aadLen := 1 + KeyIDSize + len(name)
+	buf := make([]byte, bodyAt+len(p.Data)+tagSize+aadLen)
+	buf[0] = version
+	copy(buf[1:], k.id[:])
+	nonce := buf[1+KeyIDSize : headerSize]
+	if _, err := io.ReadFull(r.rand, nonce); err != nil {
+		return "", fmt.Errorf("crypto: read nonce: %w", err)
+	}
+
+	flags, bodyLen := byte(flagRaw), len(p.Data)
+	if r.threshold > 0 && len(p.Data) >= r.threshold {
+		// Compress into the space the raw data would take; the frame is kept
+		// only if it fits there with room to spare (smaller than the data).
+		room := buf[bodyAt : bodyAt : bodyAt+len(p.Data)]
+		c := r.encoder().EncodeAll(p.Data, room)
+		if len(c) < len(p.Data) && len(c) > 0 && &c[0] == &buf[bodyAt] {
+			flags, bodyLen = flagZstd, len(c)
+		}
+	}
+	if flags == flagRaw {
+		copy(buf[bodyAt:], p.Data)
+	}
+	buf[headerSize] = flags
+	putTimes(buf[headerSize+1:], issued, absolute, idle)
+
+	envLen := bodyAt + bodyLen + tagSize
+	aad := buf[envLen : envLen+aadLen]
+	copy(aad, buf[:1+KeyIDSize])
+	copy(aad[1+KeyIDSize:], name)
+	k.aead.Seal(buf[headerSize:headerSize], nonce, buf[headerSize:bodyAt+bodyLen], aad)
+
+	out := make([]byte, b64.EncodedLen(envLen))
+	b64.Encode(out, buf[:envLen])
+	return stringOf(out), nil
+}
+
+// minValue is the length of the shortest value: the encoding of Overhead bytes.
+var minValue = b64.EncodedLen(Overhead)
+
+// Open decodes, authenticates and decrypts a value sealed for the cookie
+// called name, and checks its deadlines against now. stale reports that a
+// secret other than the first opened it: re-seal the payload so the value
+// moves to the primary secret. Every failure caused by the value wraps
+// ErrInvalid; errors.Is tells them from nothing else, and the message says
+// which check failed, for the operator. Open does not modify value, and the
+// Data it returns is its own.
+func (r *Ring) Open(name, value string, now time.Time) (p Payload, stale bool, err error) {
+	if err := checkName(name); err != nil {
+		return p, false, fmt.Errorf("%w: %w", err, errs.ErrInvalid)
+	}
+	if len(value) > r.maxValue {
+		return p, false, errs.Reason("crypto: value longer than the maximum data size allows")
+	}
+	if len(value) < minValue {
+		return p, false, errs.Reason("crypto: value too short")
+	}
+	// The decoder skips CR and LF; canonical text has neither.
+	if strings.ContainsAny(value, "\r\n") {
+		return p, false, errs.Reason("crypto: value is not canonical base64url")
+	}
+	decLen := b64.DecodedLen(len(value))
+	buf := make([]byte, decLen+1+KeyIDSize+len(name))
+	n, err := b64.Decode(buf, bytesOf(value))
+	if err != nil || n != decLen {
+		return p, false, errs.Reason("crypto: value is not canonical base64url")
+	}
+	if buf[0] != version {
+		return p, false, errs.Reason("crypto: unsupported version")
+	}
+	k, idx := r.key(buf[1 : 1+KeyIDSize])
+	if k == nil {
+		return p, false, errs.Reason("crypto: unknown key ID (sealed under a secret that is not in the ring)")
+	}
+	aad := buf[n:]
+	copy(aad, buf[:1+KeyIDSize])
+	copy(aad[1+KeyIDSize:], name)
+	plain, err := k.aead.Open(buf[headerSize:headerSize], buf[1+KeyIDSize:headerSize], buf[headerSize:n], aad)
+	if err != nil {
+		return p, false, errs.Reason("crypto: message authentication failed")
+	}
+	flags := plain[0]
+	issued := binary.BigEndian.Uint64(plain[1:])
+	absolute := binary.BigEndian.Uint64(plain[9:])
+	idle := binary.BigEndian.Uint64(plain[17:])
+	body := plain[plainHeaderSize:]
+	if issued > maxTime || absolute > maxTime || idle > maxTime {
+		return p, false, errs.Reason("crypto: time out of range")
+	}
+	sec := now.Unix()
+	if absolute != 0 && (sec < 0 || uint64(sec) >= absolute) {
+		return p, false, errs.Reason("crypto: expired (absolute deadline)")
+	}
+	if idle != 0 && (sec < 0 || uint64(sec) >= idle) {
+		return p, false, errs.Reason("crypto: expired (idle deadline)")
+	}
+	switch flags {
+	case flagRaw:
+		// body already within maxData: the length check above bounds it.
+		if len(body) > r.maxData {
+			return p, false, errs.Reason("crypto: data over the maximum data size")
+		}
+		p.Data = body[:len(body):len(body)]
+	case flagZstd:
+		if p.Data, err = r.decompress(body); err != nil {
+			return p, false, err
+		}
+	default:
+		return p, false, errs.Reason("crypto: unknown flags")
+	}
+	p.IssuedAt, p.Expires, p.IdleExpires = fromUnixSeconds(issued), fromUnixSeconds(absolute), fromUnixSeconds(idle)
+	return p, idx != 0, nil
+}
+
+// decompress inflates one Zstandard frame that must declare a content size
+// within the maximum: the output is allocated once, at that size, and the
+// decoder may not write past it.
+func (r *Ring) decompress(frame []byte) ([]byte, error) {
+	var h zstd.Header
+	if err := h.Decode(frame); err != nil || h.Skippable {
+		return nil, errs.Reason("crypto: malformed compressed data")
+	}
+	if !h.HasFCS {
+		return nil, errs.Reason("crypto: compressed data does not declare its size")
+	}
+	if h.FrameContentSize > uint64(r.maxData) {
+		return nil, errs.Reason("crypto: compressed data declares a size over the maximum data size")
+	}
+	if h.FrameContentSize == 0 {
+		return nil, errs.Reason("crypto: compressed data is empty")
+	}
+	out, err := r.decoder().DecodeAll(frame, make([]byte, 0, h.FrameContentSize))
+	if err != nil {
+		return nil, errs.Reason("crypto: compressed data does not decompress within its declared size")
+	}
+	if uint64(len(out)) != h.FrameContentSize {
+		return nil, errs.Reason("crypto: compressed data does not match its declared size")
+	}
+	return out, nil
+}

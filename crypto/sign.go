@@ -1,0 +1,102 @@
+package crypto
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"strings"
+
+	b64char "github.com/crumbs-go/session/internal/b64"
+	"github.com/crumbs-go/session/internal/errs"
+)
+
+const (
+	// MaxSignedPayload is the longest payload Sign accepts, in bytes.
+	MaxSignedPayload = 1024
+
+	sigBytes = 1 + KeyIDSize + sha256.Size
+	sigChars = (sigBytes*8 + 5) / 6 // base64url without padding: 50
+)
+
+// Sign returns payload "." signature: an HMAC-SHA256 under the primary
+// secret's signing key, bound to the cookie called name (spec/cookie-v1.md
+// §7). payload must be 1 to MaxSignedPayload bytes of base64url characters or
+// dots; anything else is an error.
+func (r *Ring) Sign(name, payload string) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	if len(payload) == 0 || len(payload) > MaxSignedPayload || !signable(payload) {
+		return "", fmt.Errorf("crypto: payload of %d bytes: it must be 1 to %d base64url characters or dots", len(payload), MaxSignedPayload)
+	}
+	k := &r.keys[0]
+	var sig [sigBytes]byte
+	sig[0] = version
+	copy(sig[1:], k.id[:])
+	mac(k, sig[:1+KeyIDSize], name, payload, sig[1+KeyIDSize:1+KeyIDSize])
+	out := make([]byte, len(payload)+1+sigChars)
+	copy(out, payload)
+	out[len(payload)] = '.'
+	b64.Encode(out[len(payload)+1:], sig[:])
+	return stringOf(out), nil
+}
+
+// Verify checks a value made by Sign for the cookie called name and returns
+// its payload. stale reports that a secret other than the first verified it:
+// sign the payload again. Every failure wraps ErrInvalid.
+func (r *Ring) Verify(name, signed string) (payload string, stale bool, err error) {
+	if err := checkName(name); err != nil {
+		return "", false, fmt.Errorf("%w: %w", err, errs.ErrInvalid)
+	}
+	if len(signed) > MaxSignedPayload+1+sigChars || len(signed) < 2+sigChars {
+		return "", false, errs.Reason("crypto: signed value has the wrong length")
+	}
+	dot := len(signed) - sigChars - 1
+	payload = signed[:dot]
+	if signed[dot] != '.' || !signable(payload) || strings.ContainsAny(signed[dot+1:], "\r\n") {
+		return "", false, errs.Reason("crypto: signed value is malformed")
+	}
+	var sig [sigBytes + 2]byte // DecodedLen(50) = 37, with slack
+	n, err := b64.Decode(sig[:], bytesOf(signed[dot+1:]))
+	if err != nil || n != sigBytes {
+		return "", false, errs.Reason("crypto: signature is not canonical base64url")
+	}
+	if sig[0] != version {
+		return "", false, errs.Reason("crypto: unsupported version")
+	}
+	k, idx := r.key(sig[1 : 1+KeyIDSize])
+	if k == nil {
+		return "", false, errs.Reason("crypto: unknown key ID (signed with a secret that is not in the ring)")
+	}
+	var want [sha256.Size]byte
+	mac(k, sig[:1+KeyIDSize], name, payload, want[:0])
+	if !hmac.Equal(want[:], sig[1+KeyIDSize:sigBytes]) {
+		return "", false, errs.Reason("crypto: signature does not verify")
+	}
+	return payload, idx != 0, nil
+}
+
+// mac appends HMAC-SHA256(k.mac, header || u16(len(name)) || name || payload) to dst.
+func mac(k *ringKey, header []byte, name, payload string, dst []byte) {
+	h := hmac.New(sha256.New, k.mac)
+	h.Write(header)
+	var l [2]byte
+	binary.BigEndian.PutUint16(l[:], uint16(len(name)))
+	h.Write(l[:])
+	writeString(h, name)
+	writeString(h, payload)
+	h.Sum(dst)
+}
+
+func writeString(h hash.Hash, s string) { h.Write(bytesOf(s)) }
+
+func signable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !b64char.IsChar(s[i]) && s[i] != '.' {
+			return false
+		}
+	}
+	return true
+}
