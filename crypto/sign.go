@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
-	"strings"
 
 	b64char "github.com/crumbs-go/session/internal/b64"
 	"github.com/crumbs-go/session/internal/errs"
@@ -55,7 +54,7 @@ func (r *Ring) Verify(name, signed string) (payload string, stale bool, err erro
 	}
 	dot := len(signed) - sigChars - 1
 	payload = signed[:dot]
-	if signed[dot] != '.' || !signable(payload) || strings.ContainsAny(signed[dot+1:], "\r\n") {
+	if signed[dot] != '.' || !signable(payload) || hasLineBreak(signed[dot+1:]) {
 		return "", false, errs.Reason("crypto: signed value is malformed")
 	}
 	var sig [sigBytes + 2]byte // DecodedLen(50) = 37, with slack
