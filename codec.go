@@ -1,0 +1,82 @@
+package session
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+)
+
+// A Codec encodes session values. Values travel as a map of encoded values,
+// so that a request decodes only the values it reads and re-encodes only the
+// values it changed.
+//
+// The default is JSON: interoperable, readable by other languages, and free
+// of gob's "type not registered" errors. A Codec must be safe for
+// concurrent use.
+type Codec interface {
+	// Marshal encodes one value.
+	Marshal(v any) ([]byte, error)
+	// Unmarshal decodes one encoded value into v, a non-nil pointer.
+	Unmarshal(data []byte, v any) error
+	// EncodeMap encodes a map of encoded values. It must not keep m.
+	EncodeMap(m map[string][]byte) ([]byte, error)
+	// DecodeMap decodes what EncodeMap produced.
+	DecodeMap(data []byte) (map[string][]byte, error)
+}
+
+// JSON is the default Codec: a JSON object whose members are the values,
+// keys in sorted order.
+var JSON Codec = jsonCodec{}
+
+type jsonCodec struct{}
+
+func (jsonCodec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+func (jsonCodec) EncodeMap(m map[string][]byte) ([]byte, error) {
+	size := 2
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 4
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = append(b, m[k]...)
+	}
+	return append(b, '}'), nil
+}
+
+func (jsonCodec) DecodeMap(data []byte) (map[string][]byte, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("session: decode JSON values: %w", err)
+	}
+	m := make(map[string][]byte, len(raw))
+	for k, v := range raw {
+		m[k] = v
+	}
+	return m, nil
+}
+
+// appendJSONString appends s as a JSON string; plain ASCII takes a fast path.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

@@ -1,0 +1,125 @@
+// Package cookiestore is the stateless session store: the whole session is
+// sealed into the cookie value (spec/cookie-v1.md) and nothing is kept on
+// the server, for serverless functions and edge deployments without shared
+// storage. The Manager splits the value across cookies when it needs more
+// than one.
+//
+// A cookie store cannot revoke a session before its deadline: a copy of the
+// cookie stays valid until it expires. Keep lifetimes short, or use server
+// mode where revocation matters.
+package cookiestore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/crypto"
+	"github.com/crumbs-go/session/internal/b64"
+	"github.com/crumbs-go/session/internal/errs"
+)
+
+// A Store seals sessions into cookie values. It is immutable and safe for
+// concurrent use.
+type Store struct {
+	ring *crypto.Ring
+}
+
+var _ session.Store = (*Store)(nil)
+
+type config struct {
+	ring []crypto.Option
+}
+
+// An Option configures a Store.
+type Option func(*config) error
+
+// WithCompressionThreshold sets the encoded session size, in bytes, from
+// which values are Zstandard-compressed when that makes them smaller. The
+// default is 512; 0 turns compression off.
+func WithCompressionThreshold(n int) Option {
+	return func(c *config) error { c.ring = append(c.ring, crypto.WithCompressionThreshold(n)); return nil }
+}
+
+// WithMaxDataSize sets the largest encoded session, in bytes, that is sealed
+// or decompressed. The default is 128 KiB; at most 16 MiB. A compressed
+// cookie that would expand past it is rejected without allocating past it.
+func WithMaxDataSize(n int) Option {
+	return func(c *config) error { c.ring = append(c.ring, crypto.WithMaxDataSize(n)); return nil }
+}
+
+// New returns a Store that seals with secrets[0] and opens with any of
+// secrets. Each secret must be at least 32 random bytes; New names the
+// position of one that is too short or repeated. To rotate, put the new
+// secret first and keep the old one after it: cookies sealed under the old
+// one are re-sealed under the new one on their next response.
+func New(secrets [][]byte, opts ...Option) (*Store, error) {
+	var c config
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	ring, err := crypto.New(secrets, c.ring...)
+	if err != nil {
+		return nil, fmt.Errorf("cookiestore: %w", err)
+	}
+	return &Store{ring: ring}, nil
+}
+
+// The sealed data of a session (spec/cookie-v1.md §10):
+// flags(1) || u8(len(id)) || id || values.
+const (
+	flagBrowserSession = 1 << 0
+	maxIDLen           = 64
+)
+
+// Load opens the sealed value. The ring enforces the sealed deadlines.
+func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*session.Record, error) {
+	p, stale, err := s.ring.Open(name, value, now)
+	if err != nil {
+		return nil, err
+	}
+	d := p.Data
+	if len(d) < 2 || d[0]&^flagBrowserSession != 0 {
+		return nil, errs.Reason("cookiestore: malformed session data")
+	}
+	n := int(d[1])
+	if n == 0 || n > maxIDLen || len(d) < 2+n || !b64.Valid(string(d[2:2+n])) {
+		return nil, errs.Reason("cookiestore: malformed session ID")
+	}
+	return &session.Record{
+		ID:             string(d[2 : 2+n]),
+		Data:           d[2+n:],
+		Expires:        p.Expires,
+		IdleExpires:    p.IdleExpires,
+		BrowserSession: d[0]&flagBrowserSession != 0,
+		Stale:          stale,
+	}, nil
+}
+
+// Save seals rec. Its error wraps session.ErrTooLarge when the data is over
+// the maximum data size.
+func (s *Store) Save(_ context.Context, name string, rec *session.Record, now time.Time) (string, error) {
+	if len(rec.ID) == 0 || len(rec.ID) > maxIDLen {
+		return "", fmt.Errorf("cookiestore: session ID of %d bytes: it must be 1 to %d", len(rec.ID), maxIDLen)
+	}
+	data := make([]byte, 0, 2+len(rec.ID)+len(rec.Data))
+	var flags byte
+	if rec.BrowserSession {
+		flags |= flagBrowserSession
+	}
+	data = append(data, flags, byte(len(rec.ID)))
+	data = append(data, rec.ID...)
+	data = append(data, rec.Data...)
+	v, err := s.ring.Seal(name, crypto.Payload{Data: data, IssuedAt: now, Expires: rec.Expires, IdleExpires: rec.IdleExpires})
+	if err != nil {
+		return "", fmt.Errorf("cookiestore: %w", err)
+	}
+	return v, nil
+}
+
+// Delete does nothing: a cookie store keeps nothing to delete. The Manager
+// expires the cookies.
+func (s *Store) Delete(context.Context, string, *session.Record) error { return nil }

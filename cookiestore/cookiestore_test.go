@@ -1,0 +1,58 @@
+package cookiestore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/crypto"
+)
+
+var t0 = time.Unix(1764201600, 0)
+
+func TestRecordRoundTrip(t *testing.T) {
+	t.Parallel()
+	store, err := cookiestore.New([][]byte{bytes.Repeat([]byte{1}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &session.Record{ID: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ", Data: []byte(`{"a":1}`),
+		Expires: t0.Add(time.Hour), IdleExpires: t0.Add(time.Minute), BrowserSession: true}
+	v, err := store.Save(context.Background(), "s", in, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := store.Load(context.Background(), "s", v, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ID != in.ID || string(out.Data) != string(in.Data) || !out.Expires.Equal(in.Expires) ||
+		!out.IdleExpires.Equal(in.IdleExpires) || !out.BrowserSession || out.Stale {
+		t.Fatalf("Load(Save(r)) = %+v, want %+v", out, in)
+	}
+	if _, err := store.Load(context.Background(), "s", v, t0.Add(time.Minute)); !errors.Is(err, session.ErrInvalid) {
+		t.Fatalf("Load after the idle deadline = %v, want ErrInvalid", err)
+	}
+}
+
+// TestMalformedLayout: a value sealed under the right key whose data is not
+// a session layout (from another tool sharing the secret) is invalid.
+func TestMalformedLayout(t *testing.T) {
+	t.Parallel()
+	secret := bytes.Repeat([]byte{1}, 32)
+	store, _ := cookiestore.New([][]byte{secret})
+	ring, _ := crypto.New([][]byte{secret})
+	for _, data := range [][]byte{{}, {0}, {2, 1, 'a'}, {0, 0}, {0, 5, 'a'}, {0, 2, '!', '!'}, {0, 65}} {
+		v, err := ring.Seal("s", crypto.Payload{Data: data, IssuedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Load(context.Background(), "s", v, t0); !errors.Is(err, session.ErrInvalid) {
+			t.Errorf("Load(%q) = %v, want ErrInvalid", data, err)
+		}
+	}
+}

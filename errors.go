@@ -1,0 +1,31 @@
+package session
+
+import (
+	"errors"
+
+	"github.com/crumbs-go/session/internal/errs"
+)
+
+var (
+	// ErrInvalid is wrapped by every rejection of a session cookie: tampered,
+	// truncated, reordered or mixed-up chunks, unknown key, wrong version,
+	// expired, over a limit. The Manager answers it with a fresh session and
+	// logs the reason; handlers never see it. The same value as
+	// crypto.ErrInvalid and chunking.ErrInvalid.
+	ErrInvalid = errs.ErrInvalid
+
+	// ErrNotFound is returned by a Store's Load when the session does not
+	// exist. The Manager answers it with a fresh session.
+	ErrNotFound = errs.ErrNotFound
+
+	// ErrTooLarge is wrapped by the error the Manager hands to the error
+	// handler when a session cannot fit the cookie budget; the message states
+	// the size and the budget. The same value as chunking.ErrTooLarge.
+	ErrTooLarge = errs.ErrTooLarge
+
+	// ErrHeadersWritten is handed to the error handler when a handler changed
+	// its session after the response headers had been written, so the change
+	// could not be saved. Change the session before writing the response, or
+	// call Session.Save first.
+	ErrHeadersWritten = errors.New("session: changed after the response headers were written; the change was not saved")
+)

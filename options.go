@@ -1,0 +1,256 @@
+package session
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/crumbs-go/session/chunking"
+)
+
+// SecureMode chooses when the session cookie carries the Secure attribute.
+type SecureMode int
+
+const (
+	// SecureAuto marks the cookie Secure when the request came over TLS, or,
+	// with WithTrustProxy, when the proxy's X-Forwarded-Proto says https.
+	SecureAuto SecureMode = iota
+	// SecureAlways always marks the cookie Secure. Browsers still accept
+	// Secure cookies from http://localhost.
+	SecureAlways
+	// SecureNever never marks it Secure. Refused beside SameSite=None,
+	// Partitioned, and the __Host- and __Secure- prefixes, which need Secure.
+	SecureNever
+)
+
+// Unset chooses what happens to a session whose values have all been
+// removed (express-session's unset option).
+type Unset int
+
+const (
+	// UnsetKeep saves the empty session and keeps its cookie.
+	UnsetKeep Unset = iota
+	// UnsetDestroy destroys it: the record is deleted and the cookie expires.
+	UnsetDestroy
+)
+
+type config struct {
+	name              string
+	path, domain      string
+	httpOnly          bool
+	secure            SecureMode
+	trustProxy        bool
+	sameSite          http.SameSite
+	partitioned       bool
+	lifetime, idle    time.Duration
+	browserSession    bool
+	rolling           bool
+	saveUninitialized bool
+	unset             Unset
+	errorHandler      func(http.ResponseWriter, *http.Request, error)
+	logger            *slog.Logger
+	codec             Codec
+	chunkOpts         []chunking.Option
+}
+
+// An Option configures a Manager. Options are applied in order; the first
+// that fails makes New fail with an error that says what to fix.
+type Option func(*config) error
+
+// WithCookieName sets the session cookie's name; chunk cookies are named
+// after it (name.1, name.2, …). The default is "session". A name that starts
+// with "__Host-" gets Secure, Path=/ and no Domain, as browsers require (New
+// fails if WithPath or WithDomain contradict it); "__Secure-" gets Secure.
+func WithCookieName(name string) Option {
+	return func(c *config) error { c.name = name; return nil }
+}
+
+// WithPath sets the cookie's Path attribute. The default is "/".
+func WithPath(path string) Option {
+	return func(c *config) error {
+		if !strings.HasPrefix(path, "/") || len(path) > 1024 || strings.ContainsAny(path, ";\r\n\x00") {
+			return fmt.Errorf("session: WithPath(%q): the path must start with / and be at most 1024 bytes without ';' or control characters", path)
+		}
+		c.path = path
+		return nil
+	}
+}
+
+// WithDomain sets the cookie's Domain attribute. The default is none: the
+// cookie goes back only to the host that set it.
+func WithDomain(domain string) Option {
+	return func(c *config) error {
+		if len(domain) > 1024 || strings.ContainsAny(domain, "; ,\r\n\x00/") {
+			return fmt.Errorf("session: WithDomain(%q): not a valid cookie domain", domain)
+		}
+		c.domain = domain
+		return nil
+	}
+}
+
+// WithHTTPOnly sets the HttpOnly attribute, which hides the cookie from
+// JavaScript. The default is true.
+func WithHTTPOnly(on bool) Option {
+	return func(c *config) error { c.httpOnly = on; return nil }
+}
+
+// WithSecure chooses when the cookie is Secure. The default is SecureAuto.
+func WithSecure(mode SecureMode) Option {
+	return func(c *config) error {
+		if mode < SecureAuto || mode > SecureNever {
+			return fmt.Errorf("session: WithSecure(%d): use SecureAuto, SecureAlways or SecureNever", mode)
+		}
+		c.secure = mode
+		return nil
+	}
+}
+
+// WithTrustProxy makes SecureAuto believe the X-Forwarded-Proto header. Turn
+// it on only behind a proxy that sets that header itself. The default is off.
+func WithTrustProxy(on bool) Option {
+	return func(c *config) error { c.trustProxy = on; return nil }
+}
+
+// WithSameSite sets the SameSite attribute: http.SameSiteLaxMode (the
+// default), StrictMode or NoneMode. None makes the cookie Secure.
+func WithSameSite(mode http.SameSite) Option {
+	return func(c *config) error {
+		switch mode {
+		case http.SameSiteLaxMode, http.SameSiteStrictMode, http.SameSiteNoneMode:
+			c.sameSite = mode
+			return nil
+		}
+		return fmt.Errorf("session: WithSameSite(%d): use http.SameSiteLaxMode, SameSiteStrictMode or SameSiteNoneMode", mode)
+	}
+}
+
+// WithPartitioned sets the Partitioned attribute (CHIPS), for a session in
+// an embedded third-party context. It makes the cookie Secure. Chrome keeps
+// at most 10 KiB of partitioned cookies per embedded site. The default is off.
+func WithPartitioned(on bool) Option {
+	return func(c *config) error { c.partitioned = on; return nil }
+}
+
+// WithLifetime sets the absolute timeout: a session ends this long after it
+// was created, used or not. The default is 24 hours; 0 means no absolute
+// timeout (then set an idle timeout). The deadline is sealed in the cookie
+// (cookie mode) or kept in the record (server mode) and enforced on read,
+// not only by the cookie's Max-Age.
+func WithLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("session: WithLifetime(%v): the lifetime must not be negative", d)
+		}
+		c.lifetime = d
+		return nil
+	}
+}
+
+// WithIdleTimeout sets the idle timeout: a session ends when no request
+// saved or touched it for this long. The default is 0: none. A session that
+// is read but not changed is refreshed when less than half of the idle
+// timeout is left, so active users stay signed in without a Set-Cookie on
+// every response.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("session: WithIdleTimeout(%v): the idle timeout must not be negative", d)
+		}
+		c.idle = d
+		return nil
+	}
+}
+
+// WithBrowserSessionCookie makes new sessions use cookies without Max-Age,
+// which the browser drops when it closes; Session.SetBrowserSession changes
+// it per session ("remember me"). The default is false: persistent cookies
+// that last until the session's deadline.
+func WithBrowserSessionCookie(on bool) Option {
+	return func(c *config) error { c.browserSession = on; return nil }
+}
+
+// WithRolling re-sends the cookie, with a fresh idle deadline, on every
+// response whose handler used the session. The default is false.
+func WithRolling(on bool) Option {
+	return func(c *config) error { c.rolling = on; return nil }
+}
+
+// WithSaveUninitialized saves a new session even when the handler stored
+// nothing in it. The default is false, so that bots and first visits create
+// no sessions.
+func WithSaveUninitialized(on bool) Option {
+	return func(c *config) error { c.saveUninitialized = on; return nil }
+}
+
+// WithUnset chooses what happens when a request removes a session's last
+// value. The default is UnsetKeep.
+func WithUnset(u Unset) Option {
+	return func(c *config) error {
+		if u != UnsetKeep && u != UnsetDestroy {
+			return fmt.Errorf("session: WithUnset(%d): use UnsetKeep or UnsetDestroy", u)
+		}
+		c.unset = u
+		return nil
+	}
+}
+
+// WithErrorHandler sets what answers a request whose session could not be
+// saved (too large for the cookie budget, a value the codec refused, a store
+// failure) or was changed after the headers went out (ErrHeadersWritten).
+// When it is called for ErrHeadersWritten the response has already started:
+// it should only record the error. The default logs and answers 500 with
+// no detail. Every error is also logged.
+func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
+	return func(c *config) error {
+		if h == nil {
+			return fmt.Errorf("session: WithErrorHandler(nil): give a handler function")
+		}
+		c.errorHandler = h
+		return nil
+	}
+}
+
+// WithLogger sets the logger for rejected cookies (at Info, with the reason)
+// and errors (at Error). The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("session: WithLogger(nil): give a logger, or slog.New(slog.DiscardHandler) for none")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithCodec sets how values are encoded. The default is JSON.
+func WithCodec(codec Codec) Option {
+	return func(c *config) error {
+		if codec == nil {
+			return fmt.Errorf("session: WithCodec(nil): give a Codec, such as session.JSON")
+		}
+		c.codec = codec
+		return nil
+	}
+}
+
+// WithCookieBudget sets the most bytes one cookie's name and value may take:
+// the default is 4000, below Safari's 4093; at most 4096.
+func WithCookieBudget(n int) Option {
+	return func(c *config) error { c.chunkOpts = append(c.chunkOpts, chunking.WithCookieBudget(n)); return nil }
+}
+
+// WithMaxChunks sets the most cookies a session may take. The default is 2,
+// because every chunk travels in the one Cookie header, which a default
+// nginx refuses past 8 KiB; at most 180.
+func WithMaxChunks(n int) Option {
+	return func(c *config) error { c.chunkOpts = append(c.chunkOpts, chunking.WithMaxChunks(n)); return nil }
+}
+
+// WithTotalBudget sets the most bytes all of a session's cookies may take,
+// names and values. The default is the cookie budget times the maximum
+// number of chunks.
+func WithTotalBudget(n int) Option {
+	return func(c *config) error { c.chunkOpts = append(c.chunkOpts, chunking.WithTotalBudget(n)); return nil }
+}
