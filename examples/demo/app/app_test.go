@@ -1,0 +1,97 @@
+package app_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/examples/demo/app"
+)
+
+// TestDemoFlows drives the demo with a cookie jar: counter, login, a cart that
+// grows into several chunks and shrinks back, a session over the budget, and
+// logout.
+func TestDemoFlows(t *testing.T) {
+	store, err := cookiestore.New([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := session.New(store, session.WithCookieName("demo"), session.WithMaxChunks(3), session.WithErrorHandler(app.ErrorHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler(app.Handler("demo")))
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	u, _ := url.Parse(srv.URL)
+	field := func(page, id string) int {
+		t.Helper()
+		m := regexp.MustCompile(`id="` + id + `">(\d+)<`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no %s on the page", id)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	get := func() string {
+		res, err := c.Get(srv.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	post := func(path string, form url.Values) (int, string) {
+		res, err := c.PostForm(srv.URL+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	get()
+	if n := field(get(), "views"); n != 2 {
+		t.Fatalf("views = %d, want 2", n)
+	}
+	if _, page := post("/login", url.Values{"name": {"Ada"}}); !strings.Contains(page, `id="user">Ada<`) {
+		t.Fatal("login did not show the user")
+	}
+	for len(jar.Cookies(u)) < 3 {
+		if code, _ := post("/cart/add", url.Values{"n": {"500"}}); code != http.StatusOK {
+			t.Fatalf("adding items: status %d", code)
+		}
+	}
+	page := get()
+	if field(page, "chunks") != 3 || field(page, "items") < 1000 {
+		t.Fatalf("cart of %d items in %d chunks, want 3 chunks", field(page, "items"), field(page, "chunks"))
+	}
+	// Over the budget: a clear error page, and the cart is intact.
+	code, body := post("/cart/add", url.Values{"n": {"500"}})
+	for code == http.StatusOK {
+		code, body = post("/cart/add", url.Values{"n": {"500"}})
+	}
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "too large") || !strings.Contains(body, "budget") {
+		t.Fatalf("over the budget: status %d, body %.200q", code, body)
+	}
+	before := field(get(), "items")
+	post("/cart/clear", nil)
+	if n := len(jar.Cookies(u)); n != 1 {
+		t.Fatalf("after emptying the cart the browser holds %d cookies, want 1", n)
+	}
+	if before < 1000 {
+		t.Fatalf("the cart lost its items after the failed save: %d", before)
+	}
+	post("/logout", nil)
+	if n := len(jar.Cookies(u)); n != 0 {
+		t.Fatalf("after logout the browser holds %d cookies", n)
+	}
+}
