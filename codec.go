@@ -2,7 +2,6 @@ package session
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 	"unicode/utf8"
 )
@@ -21,7 +20,8 @@ type Codec interface {
 	Unmarshal(data []byte, v any) error
 	// EncodeMap encodes a map of encoded values. It must not keep m.
 	EncodeMap(m map[string][]byte) ([]byte, error)
-	// DecodeMap decodes what EncodeMap produced.
+	// DecodeMap decodes what EncodeMap produced. The result may alias data,
+	// which the caller does not modify afterwards.
 	DecodeMap(data []byte) (map[string][]byte, error)
 }
 
@@ -56,16 +56,10 @@ func (jsonCodec) EncodeMap(m map[string][]byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// DecodeMap splits the object into members without decoding them: a value
+// is decoded only when a handler reads it.
 func (jsonCodec) DecodeMap(data []byte) (map[string][]byte, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("session: decode JSON values: %w", err)
-	}
-	m := make(map[string][]byte, len(raw))
-	for k, v := range raw {
-		m[k] = v
-	}
-	return m, nil
+	return splitObject(data)
 }
 
 // appendJSONString appends s as a JSON string; plain ASCII takes a fast path.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/crumbs-go/session/chunking"
 )
@@ -29,8 +30,9 @@ type Manager struct {
 	log    *slog.Logger
 	now    func() time.Time // injectable clock
 	// Constant tails of Set-Cookie: attributes after Max-Age, with and
-	// without Secure, and the deletion tail.
-	tail, tailSecure, del, delSecure string
+	// without Secure; and whole deletion lines of the chunk names.
+	tail, tailSecure string
+	del, delSecure   map[string]string
 }
 
 // New returns a Manager over store. With no options, it uses a cookie named
@@ -89,8 +91,11 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	}
 	m.tail = m.attributes(false)
 	m.tailSecure = m.attributes(true)
-	m.del = "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0" + m.tail
-	m.delSecure = "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0" + m.tailSecure
+	m.del, m.delSecure = map[string]string{}, map[string]string{}
+	for _, name := range chunks.Stale(func(func(string, string) bool) {}, 0) {
+		m.del[name] = m.deletion(name, false)
+		m.delSecure[name] = m.deletion(name, true)
+	}
 	return m, nil
 }
 
@@ -121,6 +126,15 @@ func (m *Manager) attributes(secure bool) string {
 		b.WriteString("; Partitioned")
 	}
 	return b.String()
+}
+
+// deletion renders the Set-Cookie line that expires the cookie name.
+func (m *Manager) deletion(name string, secure bool) string {
+	tail := m.tail
+	if secure {
+		tail = m.tailSecure
+	}
+	return name + "=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0" + tail
 }
 
 func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
@@ -174,12 +188,24 @@ func (m *Manager) Session(r *http.Request) *Session {
 	panic("session: no session of this Manager in the request context: wrap the handler with its Handler")
 }
 
-// pairs iterates over the request's cookies.
+// pairs iterates over the request's cookies: every name=value pair of its
+// Cookie headers, as substrings (no allocation). Values are not unquoted or
+// filtered the way net/http does: the session's own cookies must be plain
+// base64url, and chunking rejects anything else.
 func (s *Session) pairs() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
-		for _, c := range s.cookies {
-			if !yield(c.Name, c.Value) {
-				return
+		for _, line := range s.r.Header["Cookie"] {
+			for line != "" {
+				var part string
+				part, line, _ = strings.Cut(line, ";")
+				part = strings.TrimSpace(part)
+				name, value, ok := strings.Cut(part, "=")
+				if !ok || name == "" {
+					continue
+				}
+				if !yield(name, value) {
+					return
+				}
 			}
 		}
 	}
@@ -189,15 +215,9 @@ func (s *Session) pairs() iter.Seq2[string, string] {
 // the request carried, the handler gets a usable session.
 func (m *Manager) load(s *Session) {
 	now := m.now()
-	s.cookies = s.r.Cookies()
 	rec, err := m.read(s, now)
 	if err == nil {
-		var raw map[string][]byte
-		if raw, err = m.codec.DecodeMap(rec.Data); err == nil {
-			s.values = make(map[string]*entry, len(raw))
-			for k, v := range raw {
-				s.values[k] = &entry{raw: v}
-			}
+		if s.raw, err = m.codec.DecodeMap(rec.Data); err == nil {
 			rec.Data = nil
 			s.rec = *rec
 			return
@@ -218,14 +238,14 @@ func (m *Manager) load(s *Session) {
 		// handler an empty session so that it runs to its end harmlessly.
 		m.fail(s, fmt.Errorf("session: load: %w", err))
 	}
-	s.values = map[string]*entry{}
+	s.raw = map[string][]byte{}
 	s.rec = m.freshRecord(now)
 	s.isNew = true
 }
 
 func (s *Session) hasCookie() bool {
-	for _, c := range s.cookies {
-		if c.Name == s.m.cfg.name {
+	for name := range s.pairs() {
+		if name == s.m.cfg.name {
 			return true
 		}
 	}
@@ -296,7 +316,7 @@ func (m *Manager) commit(s *Session) error {
 	if s.destroyed && !s.modified {
 		return m.commitDestroy(s)
 	}
-	if m.cfg.unset == UnsetDestroy && s.modified && !s.isNew && len(s.values) == 0 {
+	if m.cfg.unset == UnsetDestroy && s.modified && !s.isNew && len(s.raw) == 0 {
 		s.destroyed = true
 		return m.commitDestroy(s)
 	}
@@ -359,18 +379,16 @@ func (m *Manager) commitDestroy(s *Session) error {
 
 // encode encodes the values: kept values as they were read, set ones anew.
 func (s *Session) encode() ([]byte, error) {
-	raw := make(map[string][]byte, len(s.values))
-	for k, e := range s.values {
-		if e.raw == nil {
-			b, err := s.m.codec.Marshal(e.val)
+	for k, raw := range s.raw {
+		if raw == nil {
+			b, err := s.m.codec.Marshal(s.vals[k])
 			if err != nil {
 				return nil, fmt.Errorf("session: value %q does not encode: %w", k, err)
 			}
-			e.raw = b
+			s.raw[k] = b
 		}
-		raw[k] = e.raw
 	}
-	return s.m.codec.EncodeMap(raw)
+	return s.m.codec.EncodeMap(s.raw)
 }
 
 // writeCookies replaces the session cookies of the response with parts and
@@ -382,27 +400,48 @@ func (m *Manager) writeCookies(s *Session, parts []chunking.Cookie, stale []stri
 	if secure {
 		tail, del = m.tailSecure, m.delSecure
 	}
-	age := ""
-	if !s.rec.BrowserSession && len(parts) > 0 {
+	if s.set == nil {
+		s.set = make([]string, 0, len(parts)+len(stale))
+	}
+	age := int64(-1)
+	if !s.rec.BrowserSession {
 		d := maxCookieAge
 		if dl := earliest(s.rec.Expires, s.rec.IdleExpires); !dl.IsZero() {
 			d = min(dl.Sub(now), maxCookieAge)
 		}
-		age = "; Max-Age=" + strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10)
+		age = max(int64((d+time.Second-1)/time.Second), 1)
 	}
 	h := s.w.rw.Header()
 	for _, p := range parts {
-		s.set = append(s.set, p.Name+"="+p.Value+age+tail)
+		b := make([]byte, 0, len(p.Name)+len(p.Value)+len(tail)+len("=; Max-Age=")+8)
+		b = append(append(append(b, p.Name...), '='), p.Value...)
+		if age > 0 {
+			b = strconv.AppendInt(append(b, "; Max-Age="...), age, 10)
+		}
+		b = append(b, tail...)
+		s.set = append(s.set, unsafe.String(unsafe.SliceData(b), len(b)))
 	}
 	for _, name := range stale {
-		s.set = append(s.set, name+"="+del)
+		line, ok := del[name]
+		if !ok { // a name beyond the chunk range, carried by the request
+			line = m.deletion(name, secure)
+		}
+		s.set = append(s.set, line)
 	}
-	h["Set-Cookie"] = append(h["Set-Cookie"], s.set...)
-	if !headerHasToken(h, "Vary", "Cookie") {
+	if old := h["Set-Cookie"]; len(old) == 0 {
+		h["Set-Cookie"] = s.set[:len(s.set):len(s.set)]
+	} else {
+		h["Set-Cookie"] = append(old, s.set...)
+	}
+	if v := h["Vary"]; len(v) == 0 {
+		h["Vary"] = []string{"Cookie"}
+	} else if !headerHasToken(h, "Vary", "Cookie") {
 		h.Add("Vary", "Cookie")
 	}
-	if cc := h.Get("Cache-Control"); !strings.Contains(cc, "no-store") && !strings.Contains(cc, "private") {
-		h.Set("Cache-Control", "no-store")
+	if cc := h["Cache-Control"]; len(cc) == 0 {
+		h["Cache-Control"] = []string{"no-store"}
+	} else if !strings.Contains(cc[0], "no-store") && !strings.Contains(cc[0], "private") {
+		h["Cache-Control"] = []string{"no-store"}
 	}
 	s.committed = true
 }

@@ -25,7 +25,8 @@ type Session struct {
 	loaded    bool
 	isNew     bool
 	rec       Record            // ID, deadlines, flags; Data is consumed on load
-	values    map[string]*entry // nil until loaded
+	raw       map[string][]byte // every key: its encoded value, nil when set in this request
+	vals      map[string]any    // decoded or set values, by key; nil until needed
 	modified  bool              // values or settings changed since the last commit
 	touched   bool              // Touch was called
 	destroyed bool              // Destroy was called
@@ -34,16 +35,9 @@ type Session struct {
 	committed bool // a commit happened: headers carry its cookies
 	dirtyLate bool // changed after the headers were written
 
-	parent      *Session       // the session of an outer Manager, if any
-	cookies     []*http.Cookie // the request's cookies, parsed on load
-	clearCookie bool           // the request's cookie was rejected: expire it
-	set         []string       // the Set-Cookie lines this session added
-}
-
-type entry struct {
-	raw     []byte // encoded form, nil when set in this request and not yet encoded
-	val     any    // decoded or set value
-	decoded bool   // val is valid
+	parent      *Session // the session of an outer Manager, if any
+	clearCookie bool     // the request's cookie was rejected: expire it
+	set         []string // the Set-Cookie lines this session added
 }
 
 // load reads the session from the request on first use.
@@ -87,7 +81,7 @@ func (s *Session) Get(key string) any {
 // Has reports whether key holds a value.
 func (s *Session) Has(key string) bool {
 	s.load()
-	_, ok := s.values[key]
+	_, ok := s.raw[key]
 	return ok
 }
 
@@ -96,15 +90,19 @@ func (s *Session) Has(key string) bool {
 // obtained from Get and changed in place is saved only if Set again.
 func (s *Session) Set(key string, v any) {
 	s.load()
-	s.values[key] = &entry{val: v, decoded: true}
+	if s.vals == nil {
+		s.vals = make(map[string]any)
+	}
+	s.raw[key], s.vals[key] = nil, v
 	s.change()
 }
 
 // Delete removes key. Deleting an absent key changes nothing.
 func (s *Session) Delete(key string) {
 	s.load()
-	if _, ok := s.values[key]; ok {
-		delete(s.values, key)
+	if _, ok := s.raw[key]; ok {
+		delete(s.raw, key)
+		delete(s.vals, key)
 		s.change()
 	}
 }
@@ -112,8 +110,8 @@ func (s *Session) Delete(key string) {
 // Clear removes every value, keeping the session and its ID.
 func (s *Session) Clear() {
 	s.load()
-	if len(s.values) > 0 {
-		clear(s.values)
+	if len(s.raw) > 0 {
+		s.clearValues()
 		s.change()
 	}
 }
@@ -121,8 +119,8 @@ func (s *Session) Clear() {
 // Keys returns the keys that hold values, sorted.
 func (s *Session) Keys() []string {
 	s.load()
-	keys := make([]string, 0, len(s.values))
-	for k := range s.values {
+	keys := make([]string, 0, len(s.raw))
+	for k := range s.raw {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
@@ -130,7 +128,12 @@ func (s *Session) Keys() []string {
 }
 
 // Len returns the number of values.
-func (s *Session) Len() int { s.load(); return len(s.values) }
+func (s *Session) Len() int { s.load(); return len(s.raw) }
+
+func (s *Session) clearValues() {
+	clear(s.raw)
+	clear(s.vals)
+}
 
 const flashKey = "_flash"
 
@@ -159,7 +162,7 @@ func (s *Session) Regenerate(keep bool) {
 	}
 	s.rec.ID = newID()
 	if !keep {
-		clear(s.values)
+		s.clearValues()
 	}
 	s.change()
 }
@@ -174,7 +177,7 @@ func (s *Session) Destroy() {
 		old := s.rec
 		s.oldRec = &old
 	}
-	clear(s.values)
+	s.clearValues()
 	s.rec = s.m.freshRecord(s.m.now())
 	s.destroyed = true
 	s.modified = false
@@ -281,31 +284,33 @@ func Pop[T any](s *Session, key string) (T, bool) {
 // lookup stores the value under key into *dst.
 func lookup[T any](s *Session, key string, dst *T) bool {
 	s.load()
-	e, ok := s.values[key]
+	raw, ok := s.raw[key]
 	if !ok {
 		return false
 	}
-	if e.decoded {
-		if v, ok := e.val.(T); ok {
-			*dst = v
+	if v, ok := s.vals[key]; ok {
+		if t, ok := v.(T); ok {
+			*dst = t
 			return true
 		}
-	}
-	raw := e.raw
-	if raw == nil {
-		// Set in this request as another type: convert through the codec,
-		// exactly as the next request would read it.
-		var err error
-		if raw, err = s.m.codec.Marshal(e.val); err != nil {
-			return false
+		if raw == nil {
+			// Set in this request as another type: convert through the
+			// codec, exactly as the next request would read it.
+			var err error
+			if raw, err = s.m.codec.Marshal(v); err != nil {
+				return false
+			}
 		}
 	}
 	var v T
 	if err := s.m.codec.Unmarshal(raw, &v); err != nil {
 		return false
 	}
-	if !e.decoded {
-		e.val, e.decoded = v, true
+	if _, ok := s.vals[key]; !ok {
+		if s.vals == nil {
+			s.vals = make(map[string]any)
+		}
+		s.vals[key] = v
 	}
 	*dst = v
 	return true

@@ -394,21 +394,26 @@ func parseCount(s string) (int, bool) {
 // (a parallel response may have written chunks this request never saw), and
 // every chunk cookie the request carried beyond that. With written == 0 the
 // base cookie is included. Names come in index order, then in request order.
+// The result may share memory with the Codec: do not modify it.
 func (c *Codec) Stale(cookies iter.Seq2[string, string], written int) []string {
 	written = max(written, 0)
-	var out []string
+	// The fixed range is c.names[from:], with no allocation, unless the
+	// request carried chunk names beyond it.
+	from := max(written, 1)
 	if written == 0 {
-		out = append(out, c.names[0])
+		from = 0
 	}
-	for i := max(written, 1); i < c.maxChunks; i++ {
-		out = append(out, c.names[i])
-	}
+	fixed := c.names[min(from, len(c.names)):]
+	var extra []string
 	for name := range cookies {
-		if i, ours := c.chunkIndex(name); ours && (i < 1 || i >= c.maxChunks) && !contains(out, name) {
-			out = append(out, name)
+		if i, ours := c.chunkIndex(name); ours && (i < 1 || i >= c.maxChunks) && !contains(extra, name) {
+			extra = append(extra, name)
 		}
 	}
-	return out
+	if len(extra) == 0 {
+		return fixed[:len(fixed):len(fixed)]
+	}
+	return append(append(make([]string, 0, len(fixed)+len(extra)), fixed...), extra...)
 }
 
 func contains(list []string, s string) bool {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/crypto"
@@ -90,7 +91,7 @@ func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*ses
 		return nil, errs.Reason("cookiestore: malformed session ID")
 	}
 	return &session.Record{
-		ID:             string(d[2 : 2+n]),
+		ID:             unsafe.String(&d[2], n), // d is ours and never written again
 		Data:           d[2+n:],
 		Expires:        p.Expires,
 		IdleExpires:    p.IdleExpires,
