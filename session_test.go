@@ -714,3 +714,46 @@ func TestRealServer(t *testing.T) {
 	}
 	res.Body.Close()
 }
+
+func TestIsModifiedAndUntouchedDecodesNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.do(t, counter)
+	h.do(t, func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		if s.IsModified() || s.IsNew() {
+			t.Errorf("a loaded session: modified %t, new %t", s.IsModified(), s.IsNew())
+		}
+		s.Set("x", 1)
+		if !s.IsModified() {
+			t.Error("Set did not mark the session modified")
+		}
+	})
+	// A tampered cookie on a request that never touches its session is not
+	// even decoded: nothing is logged, nothing is written.
+	h.jar["session"] = "AAAA" + h.jar["session"][4:]
+	res := h.do(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "static") })
+	if strings.Contains(h.logged(), "rejected") || len(res.Header.Values("Set-Cookie")) != 0 {
+		t.Fatalf("an untouched request decoded its cookie: log %q, Set-Cookie %q", h.logged(), res.Header.Values("Set-Cookie"))
+	}
+}
+
+// TestUntouchedAllocations: the middleware costs a request that does not
+// use its session at most 4 allocations (the budget).
+func TestUntouchedAllocations(t *testing.T) {
+	h := newHarness(t)
+	h.do(t, counter)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", "session="+h.jar["session"])
+	handler := h.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	w := &nopWriter{h: http.Header{}}
+	if n := testing.AllocsPerRun(200, func() { handler.ServeHTTP(w, r) }); n > 4 {
+		t.Fatalf("an untouched request costs %v allocations, want at most 4", n)
+	}
+}
+
+type nopWriter struct{ h http.Header }
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *nopWriter) WriteHeader(int)             {}
