@@ -30,7 +30,6 @@ type Session struct {
 	modified  bool              // values or settings changed since the last commit
 	touched   bool              // Touch was called
 	destroyed bool              // Destroy was called
-	oldID     string            // the ID to delete on commit (Regenerate, Destroy)
 	oldRec    *Record
 	committed bool // a commit happened: headers carry its cookies
 	dirtyLate bool // changed after the headers were written
