@@ -23,6 +23,12 @@ var (
 	// the size and the budget. The same value as chunking.ErrTooLarge.
 	ErrTooLarge = errs.ErrTooLarge
 
+	// ErrBackend is wrapped by the error the Manager hands to the error
+	// handler when the store failed: a backend that is down, slow or
+	// refusing. The default handler answers 503 Service Unavailable, with no
+	// detail. The Manager recovers by itself when the backend returns.
+	ErrBackend = errors.New("session: the session store failed")
+
 	// ErrHeadersWritten is handed to the error handler when a handler changed
 	// its session after the response headers had been written, so the change
 	// could not be saved. Change the session before writing the response, or

@@ -138,10 +138,14 @@ func (m *Manager) deletion(name string, secure bool) string {
 }
 
 func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
-	if errors.Is(err, ErrHeadersWritten) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrHeadersWritten):
 		return // the response has started; the Manager logged it
+	case errors.Is(err, ErrBackend):
+		status = http.StatusServiceUnavailable
 	}
-	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	http.Error(w, http.StatusText(status), status)
 }
 
 type ctxKey struct{}
@@ -236,7 +240,7 @@ func (m *Manager) load(s *Session) {
 	default:
 		// The store failed: answer with the error handler now, and give the
 		// handler an empty session so that it runs to its end harmlessly.
-		m.fail(s, fmt.Errorf("session: load: %w", err))
+		m.fail(s, fmt.Errorf("session: load: %w: %w", ErrBackend, err))
 	}
 	s.raw = map[string][]byte{}
 	s.rec = m.freshRecord(now)
@@ -335,13 +339,26 @@ func (m *Manager) commit(s *Session) error {
 		return err
 	}
 	rec := s.rec
-	rec.Data, rec.Stale = data, false
+	rec.Data, rec.Stale, rec.Unchanged, rec.Merge = data, s.rec.Stale, !s.modified, s.merge
 	if m.cfg.idle > 0 {
 		rec.IdleExpires = now.Add(m.cfg.idle)
 	}
 	value, err := m.store.Save(s.ctx, m.cfg.name, &rec, now)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// Another request destroyed the session meanwhile: the destruction
+		// wins over this request's changes.
+		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: destroyed by another request; this request's changes are dropped",
+			slog.String("path", s.r.URL.Path))
+		s.clearValues()
+		s.rec = m.freshRecord(now)
+		s.modified, s.touched, s.destroyed, s.isNew = false, false, false, true
+		m.writeCookies(s, nil, m.chunks.Stale(s.pairs(), 0), now)
+		return nil
+	case errors.Is(err, ErrTooLarge):
 		return fmt.Errorf("session: save: %w", err)
+	case err != nil:
+		return fmt.Errorf("session: save: %w: %w", ErrBackend, err)
 	}
 	parts, err := m.chunks.Split(value)
 	if err != nil {
@@ -354,13 +371,15 @@ func (m *Manager) commit(s *Session) error {
 	}
 	if s.oldRec != nil && s.oldRec.ID != rec.ID {
 		if err := m.store.Delete(s.ctx, m.cfg.name, s.oldRec); err != nil {
-			return fmt.Errorf("session: delete the replaced session: %w", err)
+			return fmt.Errorf("session: delete the replaced session: %w: %w", ErrBackend, err)
 		}
 		s.oldRec = nil
 	}
-	rec.Data = nil
+	rec.Data, rec.Merge, rec.Stale = nil, nil, false
 	s.rec = rec
 	s.modified, s.touched, s.destroyed = false, false, false
+	clear(s.changes)
+	s.cleared = false
 	m.writeCookies(s, parts, m.chunks.Stale(s.pairs(), len(parts)), now)
 	return nil
 }
@@ -368,7 +387,7 @@ func (m *Manager) commit(s *Session) error {
 func (m *Manager) commitDestroy(s *Session) error {
 	if s.oldRec != nil {
 		if err := m.store.Delete(s.ctx, m.cfg.name, s.oldRec); err != nil {
-			return fmt.Errorf("session: destroy: %w", err)
+			return fmt.Errorf("session: destroy: %w: %w", ErrBackend, err)
 		}
 		s.oldRec = nil
 	}

@@ -37,6 +37,39 @@ type Session struct {
 	parent      *Session // the session of an outer Manager, if any
 	clearCookie bool     // the request's cookie was rejected: expire it
 	set         []string // the Set-Cookie lines this session added
+
+	// What this request changed, key by key, for server stores to merge
+	// onto a version another request stored meanwhile.
+	changes map[string]bool // key: true = set, false = deleted
+	cleared bool            // all values were removed first
+}
+
+// track records a key-level change.
+func (s *Session) track(key string, set bool) {
+	if s.changes == nil {
+		s.changes = make(map[string]bool)
+	}
+	s.changes[key] = set
+}
+
+// merge re-applies this request's changes onto data, the encoded values of
+// a newer stored version.
+func (s *Session) merge(data []byte) ([]byte, error) {
+	cur := map[string][]byte{}
+	if !s.cleared {
+		var err error
+		if cur, err = s.m.codec.DecodeMap(data); err != nil {
+			return nil, err
+		}
+	}
+	for k, set := range s.changes {
+		if set {
+			cur[k] = s.raw[k]
+		} else {
+			delete(cur, k)
+		}
+	}
+	return s.m.codec.EncodeMap(cur)
 }
 
 // load reads the session from the request on first use.
@@ -93,6 +126,7 @@ func (s *Session) Set(key string, v any) {
 		s.vals = make(map[string]any)
 	}
 	s.raw[key], s.vals[key] = nil, v
+	s.track(key, true)
 	s.change()
 }
 
@@ -102,6 +136,7 @@ func (s *Session) Delete(key string) {
 	if _, ok := s.raw[key]; ok {
 		delete(s.raw, key)
 		delete(s.vals, key)
+		s.track(key, false)
 		s.change()
 	}
 }
@@ -132,6 +167,8 @@ func (s *Session) Len() int { s.load(); return len(s.raw) }
 func (s *Session) clearValues() {
 	clear(s.raw)
 	clear(s.vals)
+	clear(s.changes)
+	s.cleared = true
 }
 
 const flashKey = "_flash"
@@ -160,6 +197,7 @@ func (s *Session) Regenerate(keep bool) {
 		s.oldRec = &old
 	}
 	s.rec.ID = newID()
+	s.rec.Version = 0 // a new record
 	if !keep {
 		s.clearValues()
 	}

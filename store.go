@@ -45,4 +45,18 @@ type Record struct {
 	// Stale is set by Load when the value must be written again, because an
 	// older secret opened or verified it.
 	Stale bool
+
+	// Version is the store's version of the record, set by Load and by Save
+	// (server stores; the cookie store leaves it 0). Save writes only over
+	// the version it was given (optimistic concurrency).
+	Version uint64
+	// Unchanged is set by the Manager when only the deadlines or the cookie
+	// need refreshing (Touch, rolling, idle refresh, key rotation): a server
+	// store may extend the record's expiry without rewriting its data.
+	Unchanged bool
+	// Merge, set by the Manager on Save, re-applies this request's changes
+	// (the keys it set, deleted or cleared) onto data, the values another
+	// request stored meanwhile, and returns the merged values. A server store
+	// calls it when its version check fails, then retries.
+	Merge func(data []byte) ([]byte, error)
 }

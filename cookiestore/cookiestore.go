@@ -69,6 +69,15 @@ func New(secrets [][]byte, opts ...Option) (*Store, error) {
 	return &Store{ring: ring}, nil
 }
 
+func init() {
+	session.Register("cookie", func(_ context.Context, config string, secrets [][]byte) (session.Store, error) {
+		if config != "cookie" {
+			return nil, fmt.Errorf("cookiestore: configuration %q: the cookie store takes no parameters; write \"cookie\"", config)
+		}
+		return New(secrets)
+	})
+}
+
 // The sealed data of a session (spec/cookie-v1.md §10):
 // flags(1) || u8(len(id)) || id || values.
 const (

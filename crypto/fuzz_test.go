@@ -94,7 +94,7 @@ func ringSecrets(f *testing.F) [][]byte {
 func FuzzVerify(f *testing.F) {
 	r := mustRing(f, [][]byte{secret(1), secret(2)})
 	old := mustRing(f, [][]byte{secret(2)})
-	for _, id := range []string{"abc", "0123456789abcdefghijABCDEFGHIJ-_0123456789abc", "a.b.c"} {
+	for _, id := range []string{"abc", "0123456789abcdefghijABCDEFGHIJ-_0123456789abc", "Zm9v"} {
 		s, _ := r.Sign("sid", id)
 		f.Add("sid", s)
 		s, _ = old.Sign("sid", id)

@@ -19,26 +19,26 @@ const (
 	sigChars = (sigBytes*8 + 5) / 6 // base64url without padding: 50
 )
 
-// Sign returns payload "." signature: an HMAC-SHA256 under the primary
-// secret's signing key, bound to the cookie called name (spec/cookie-v1.md
-// §7). payload must be 1 to MaxSignedPayload bytes of base64url characters or
-// dots; anything else is an error.
+// Sign returns payload followed by its signature: base64url of the version,
+// the key ID and an HMAC-SHA256 under the primary secret's signing key,
+// bound to the cookie called name (spec/cookie-v1.md §7). The result is all
+// base64url, so it can travel like a sealed value. payload must be 1 to
+// MaxSignedPayload base64url characters; anything else is an error.
 func (r *Ring) Sign(name, payload string) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", err
 	}
 	if len(payload) == 0 || len(payload) > MaxSignedPayload || !signable(payload) {
-		return "", fmt.Errorf("crypto: payload of %d bytes: it must be 1 to %d base64url characters or dots", len(payload), MaxSignedPayload)
+		return "", fmt.Errorf("crypto: payload of %d bytes: it must be 1 to %d base64url characters", len(payload), MaxSignedPayload)
 	}
 	k := &r.keys[0]
 	var sig [sigBytes]byte
 	sig[0] = version
 	copy(sig[1:], k.id[:])
 	mac(k, sig[:1+KeyIDSize], name, payload, sig[1+KeyIDSize:1+KeyIDSize])
-	out := make([]byte, len(payload)+1+sigChars)
+	out := make([]byte, len(payload)+sigChars)
 	copy(out, payload)
-	out[len(payload)] = '.'
-	b64.Encode(out[len(payload)+1:], sig[:])
+	b64.Encode(out[len(payload):], sig[:])
 	return stringOf(out), nil
 }
 
@@ -49,16 +49,16 @@ func (r *Ring) Verify(name, signed string) (payload string, stale bool, err erro
 	if err := checkName(name); err != nil {
 		return "", false, fmt.Errorf("%w: %w", err, errs.ErrInvalid)
 	}
-	if len(signed) > MaxSignedPayload+1+sigChars || len(signed) < 2+sigChars {
+	if len(signed) > MaxSignedPayload+sigChars || len(signed) < 1+sigChars {
 		return "", false, errs.Reason("crypto: signed value has the wrong length")
 	}
-	dot := len(signed) - sigChars - 1
-	payload = signed[:dot]
-	if signed[dot] != '.' || !signable(payload) || hasLineBreak(signed[dot+1:]) {
+	at := len(signed) - sigChars
+	payload = signed[:at]
+	if !signable(payload) || hasLineBreak(signed[at:]) {
 		return "", false, errs.Reason("crypto: signed value is malformed")
 	}
 	var sig [sigBytes + 2]byte // DecodedLen(50) = 37, with slack
-	n, err := b64.Decode(sig[:], bytesOf(signed[dot+1:]))
+	n, err := b64.Decode(sig[:], bytesOf(signed[at:]))
 	if err != nil || n != sigBytes {
 		return "", false, errs.Reason("crypto: signature is not canonical base64url")
 	}
@@ -91,11 +91,4 @@ func mac(k *ringKey, header []byte, name, payload string, dst []byte) {
 
 func writeString(h hash.Hash, s string) { h.Write(bytesOf(s)) }
 
-func signable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !b64char.IsChar(s[i]) && s[i] != '.' {
-			return false
-		}
-	}
-	return true
-}
+func signable(s string) bool { return b64char.Valid(s) }
