@@ -1,0 +1,142 @@
+package pgstore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/serverstore"
+	"github.com/crumbs-go/session/serverstore/pgstore"
+	"github.com/crumbs-go/session/serverstore/storetest"
+)
+
+// dsn is the PostgreSQL server the tests use: CRUMBS_PG_URL, or the local one.
+func dsn() string {
+	if u := os.Getenv("CRUMBS_PG_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// pool connects; without a server it skips, except under CI.
+func pool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	p, err := pgxpool.New(ctx, dsn())
+	if err == nil {
+		err = p.Ping(ctx)
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL at %s: %v (CI=true: the service must run)", dsn(), err)
+		}
+		t.Skipf("no PostgreSQL at %s: %v", dsn(), err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// schema creates a schema of the test's own and drops it (only it) after.
+func schema(t testing.TB, p *pgxpool.Pool) string {
+	var b [6]byte
+	rand.Read(b[:])
+	name := "crumbs_test_" + hex.EncodeToString(b[:])
+	if _, err := p.Exec(context.Background(), `CREATE SCHEMA `+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Exec(context.Background(), `DROP SCHEMA `+name+` CASCADE`) })
+	return name
+}
+
+func newBackend(t testing.TB, p *pgxpool.Pool) *pgstore.Backend {
+	b, err := pgstore.New(context.Background(), p, pgstore.WithTable(schema(t, p), "sessions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	p := pool(t)
+	storetest.Run(t, func(t *testing.T) serverstore.Backend { return newBackend(t, p) })
+}
+
+func TestSchemaAndCleanup(t *testing.T) {
+	p := pool(t)
+	ctx := context.Background()
+	s := schema(t, p)
+	sql, err := pgstore.Schema(pgstore.WithTable(s, "sessions"))
+	if err != nil || !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS") || !strings.Contains(sql, "(expires)") {
+		t.Fatalf("Schema = %q, %v", sql, err)
+	}
+	b, err := pgstore.New(ctx, p, pgstore.WithTable(s, "sessions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// New is idempotent: the table and index exist now.
+	if _, err := pgstore.New(ctx, p, pgstore.WithTable(s, "sessions")); err != nil {
+		t.Fatal(err)
+	}
+	var idx int
+	p.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'sessions_expires_idx'`, s).Scan(&idx)
+	if idx != 1 {
+		t.Fatal("the expiry index was not created")
+	}
+	for i, d := range []time.Duration{-time.Hour, -time.Minute, time.Hour} {
+		if _, err := b.Set(ctx, string(rune('a'+i)), []byte("x"), 0, time.Now().Add(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := b.DeleteExpired(ctx); err != nil || n != 2 {
+		t.Fatalf("DeleteExpired = %d, %v; want the 2 expired rows", n, err)
+	}
+	var rows int
+	p.QueryRow(ctx, `SELECT count(*) FROM `+s+`.sessions`).Scan(&rows)
+	if rows != 1 {
+		t.Fatalf("%d rows left, want 1", rows)
+	}
+	// The interval cleanup stops, and leaves no goroutine behind.
+	b.Set(ctx, "z", []byte("x"), 0, time.Now().Add(-time.Second))
+	before := runtime.NumGoroutine()
+	stop := b.StartCleanup(20*time.Millisecond, func(err error) { t.Error(err) })
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	p.QueryRow(ctx, `SELECT count(*) FROM `+s+`.sessions`).Scan(&rows)
+	if rows != 1 {
+		t.Fatalf("the interval cleanup left %d rows, want 1", rows)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if after := runtime.NumGoroutine(); after > before {
+		t.Fatalf("goroutines: %d before StartCleanup, %d after stop", before, after)
+	}
+	if _, err := pgstore.Schema(pgstore.WithTable("", "Bad-Name")); err == nil {
+		t.Fatal("a table name that is not an identifier was accepted")
+	}
+}
+
+func TestOpenStore(t *testing.T) {
+	p := pool(t)
+	s := schema(t, p)
+	store, err := session.OpenStore(context.Background(), dsn()+"&crumbs_schema="+s+"&crumbs_table=web", [][]byte{bytes.Repeat([]byte("p"), 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := store.(*serverstore.Store); !ok {
+		t.Fatalf("OpenStore gave %T", store)
+	}
+	var n int
+	p.QueryRow(context.Background(), `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'web'`, s).Scan(&n)
+	if n != 1 {
+		t.Fatal("OpenStore did not create the configured table")
+	}
+}
