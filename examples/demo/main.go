@@ -1,14 +1,20 @@
-// Command demo serves the crumbs demo on localhost in cookie mode.
+// Command demo serves the crumbs demo on localhost.
 //
 //	go run ./examples/demo
 //
-// Secrets come from CRUMBS_SECRETS: a comma-separated list, first seals, all
-// open, each at least 32 bytes. Without it the demo draws one at start and
-// warns that sessions will not survive a restart. CRUMBS_ADDR sets the
-// listen address (default 127.0.0.1:8080).
+// CRUMBS_STORE chooses the backend with one configuration string, and the
+// handlers never change: "cookie" (the default: no storage at all),
+// "memory", "redis://127.0.0.1:6379/0", or
+// "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".
+//
+// CRUMBS_SECRETS is a comma-separated list of secrets, each at least 32
+// bytes: the first seals (or signs IDs), all open. Without it the demo draws
+// one at start and warns that sessions will not survive a restart.
+// CRUMBS_ADDR sets the listen address (default 127.0.0.1:8080).
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"log"
@@ -19,21 +25,24 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session"
-	"github.com/crumbs-go/session/cookiestore"
+	_ "github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/examples/demo/app"
+	_ "github.com/crumbs-go/session/serverstore"
+	_ "github.com/crumbs-go/session/serverstore/pgstore"
+	_ "github.com/crumbs-go/session/serverstore/redisstore"
 )
 
 func main() {
 	addr := envOr("CRUMBS_ADDR", "127.0.0.1:8080")
-	secrets := loadSecrets()
-	store, err := cookiestore.New(secrets)
+	config := envOr("CRUMBS_STORE", "cookie")
+	store, err := session.OpenStore(context.Background(), config, loadSecrets())
 	if err != nil {
 		log.Fatal(err)
 	}
 	const name = "demo"
 	m, err := session.New(store,
 		session.WithCookieName(name),
-		session.WithMaxChunks(4), // room to show chunking; the default is 2
+		session.WithMaxChunks(4), // room to show chunking in cookie mode; the default is 2
 		session.WithIdleTimeout(2*time.Hour),
 		session.WithErrorHandler(app.ErrorHandler),
 	)
@@ -41,8 +50,18 @@ func main() {
 		log.Fatal(err)
 	}
 	srv := &http.Server{Addr: addr, Handler: m.Handler(app.Handler(name)), ReadHeaderTimeout: 10 * time.Second}
-	slog.Info("crumbs demo (cookie mode) listening", "url", "http://"+addr+"/")
+	slog.Info("crumbs demo listening", "url", "http://"+addr+"/", "store", redact(config))
 	log.Fatal(srv.ListenAndServe())
+}
+
+// redact hides a password in a configuration URL for the log.
+func redact(config string) string {
+	if i, j := strings.Index(config, "://"), strings.LastIndex(config, "@"); i >= 0 && j > i {
+		if k := strings.Index(config[i+3:j], ":"); k >= 0 {
+			return config[:i+3+k] + ":***" + config[j:]
+		}
+	}
+	return config
 }
 
 func loadSecrets() [][]byte {

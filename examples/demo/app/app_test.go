@@ -1,19 +1,25 @@
 package app_test
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/examples/demo/app"
+	"github.com/crumbs-go/session/serverstore"
+	_ "github.com/crumbs-go/session/serverstore/redisstore"
 )
 
 // TestDemoFlows drives the demo with a cookie jar: counter, login, a cart that
@@ -28,6 +34,47 @@ func TestDemoFlows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	flows(t, m, true)
+}
+
+// TestDemoServerMode runs the same handlers, unchanged, on each server
+// backend chosen by its configuration string.
+func TestDemoServerMode(t *testing.T) {
+	configs := []string{"memory"}
+	if redisUp() {
+		configs = append(configs, "redis://127.0.0.1:6379/0?prefix=crumbs-demo-test:"+strconv.FormatInt(time.Now().UnixNano(), 36)+":")
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("no Redis at 127.0.0.1:6379 (CI=true: the service must run)")
+	}
+	for _, config := range configs {
+		t.Run(strings.SplitN(config, ":", 2)[0], func(t *testing.T) {
+			store, err := session.OpenStore(context.Background(), config, [][]byte{[]byte("0123456789abcdef0123456789abcdef")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if c, ok := store.(*serverstore.Store).Backend().(serverstore.Clearer); ok {
+					c.Clear(context.Background())
+				}
+			})
+			m, err := session.New(store, session.WithCookieName("demo"), session.WithErrorHandler(app.ErrorHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			flows(t, m, false)
+		})
+	}
+}
+
+func redisUp() bool {
+	c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
+func flows(t *testing.T, m *session.Manager, cookieMode bool) {
 	srv := httptest.NewServer(m.Handler(app.Handler("demo")))
 	defer srv.Close()
 	jar, _ := cookiejar.New(nil)
@@ -64,6 +111,19 @@ func TestDemoFlows(t *testing.T) {
 	}
 	if _, page := post("/login", url.Values{"name": {"Ada"}}); !strings.Contains(page, `id="user">Ada<`) {
 		t.Fatal("login did not show the user")
+	}
+	if !cookieMode {
+		post("/cart/add", url.Values{"n": {"500"}})
+		page := get()
+		if field(page, "items") != 500 || field(page, "chunks") != 1 || len(jar.Cookies(u)) != 1 {
+			t.Fatalf("server mode: %d items, %d cookies sent, %d in the jar; want 500 items behind one cookie",
+				field(page, "items"), field(page, "chunks"), len(jar.Cookies(u)))
+		}
+		post("/logout", nil)
+		if n := len(jar.Cookies(u)); n != 0 {
+			t.Fatalf("after logout the browser holds %d cookies", n)
+		}
+		return
 	}
 	for len(jar.Cookies(u)) < 3 {
 		if code, _ := post("/cart/add", url.Values{"n": {"500"}}); code != http.StatusOK {
