@@ -13,6 +13,7 @@ package main
 import (
 	"bytes"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -179,6 +180,7 @@ type vector struct {
 	rotated bool
 	comment string
 	cookie  string
+	sid     string // server-id vectors: the ID
 }
 
 func (v vector) text() []byte {
@@ -209,7 +211,11 @@ func (v vector) text() []byte {
 	fmt.Fprintf(&b, "now: %d\n", v.now)
 	fmt.Fprintf(&b, "max-chunks: %d\n", v.maxCh)
 	fmt.Fprintf(&b, "max-data: %d\n", v.maxData)
-	if v.expect == "ok" {
+	if v.sid != "" {
+		if v.expect == "ok" {
+			fmt.Fprintf(&b, "id: %s\nrotated: %t\n", v.sid, v.rotated)
+		}
+	} else if v.expect == "ok" {
 		fmt.Fprintf(&b, "data: %s\n", v.data)
 		fmt.Fprintf(&b, "issued: %d\nabsolute: %d\nidle: %d\n", v.times[0], v.times[1], v.times[2])
 		fmt.Fprintf(&b, "rotated: %t\n", v.rotated)
@@ -400,6 +406,58 @@ func main() {
 	over := split("s", std("s", big, 0, "over").value(), 4100)
 	ch("chunk_over_4096", "a base cookie of 4100 bytes: over what any browser stores", 4, over)
 
+	write(dir, vs)
+	write(sidDir, serverIDVectors())
+}
+
+const sidDir = "../testdata/server-id-vectors"
+
+// signed is spec §7 with every field under the caller's control.
+func signed(secret []byte, version byte, name, payload string) string {
+	keyID := derive(secret, "key-id", 4)
+	head := append([]byte{version}, keyID...)
+	m := hmac.New(sha256.New, derive(secret, "server-id", 32))
+	m.Write(head)
+	m.Write([]byte{byte(len(name) >> 8), byte(len(name))})
+	m.Write([]byte(name))
+	m.Write([]byte(payload))
+	return payload + b64.EncodeToString(m.Sum(head))
+}
+
+func serverIDVectors() []vector {
+	id := b64.EncodeToString(bytes.Repeat([]byte{0x5a}, 32))
+	good := signed(secretA, 1, "sid", id)
+	sid := func(file, expect, comment, value string, secrets [][]byte) vector {
+		return vector{file: file, expect: expect, name: "sid", secrets: secrets, comment: comment, cookie: "sid=" + value, sid: id}
+	}
+	flip := func(v string, i int) string {
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		j := strings.IndexByte(alphabet, v[i])
+		return v[:i] + string(alphabet[(j+1)%64]) + v[i+1:]
+	}
+	pad := signed(secretA, 1, "sid", id)
+	return []vector{
+		sid("sid_ok", "ok", "an ID signed with the primary secret", good, nil),
+		withRotated(sid("sid_ok_older_secret", "ok", "signed with the second secret of the ring: verifies, and reports rotation", signed(secretB, 1, "sid", id), nil)),
+		sid("sid_unsigned", "invalid", "the bare ID without a signature", id, nil),
+		sid("sid_tampered_id", "invalid", "one character of the ID changed", flip(good, 5), nil),
+		sid("sid_tampered_tag", "invalid", "one character of the tag changed", flip(good, len(good)-3), nil),
+		sid("sid_tampered_key_id", "invalid", "one character of the key ID changed", flip(good, 44), nil),
+		sid("sid_wrong_name", "invalid", "signed for cookie other, presented as sid", signed(secretA, 1, "other", id), nil),
+		sid("sid_unknown_key", "invalid", "signed with a secret that is not in the ring", signed(secretC, 1, "sid", id), nil),
+		sid("sid_retired_key", "invalid", "signed with the older secret after it left the ring", signed(secretB, 1, "sid", id), [][]byte{secretA}),
+		sid("sid_version_2", "invalid", "a well-formed signature of version 2", signed(secretA, 2, "sid", id), nil),
+		sid("sid_truncated", "invalid", "the last character removed", good[:len(good)-1], nil),
+		sid("sid_padded", "invalid", "a = appended", pad+"=", nil),
+		sid("sid_dot_separator", "invalid", "the ID and the signature separated by a dot", id+"."+good[len(id):], nil),
+		sid("sid_not_an_id", "invalid", "a correctly signed payload that is not 43 characters", signed(secretA, 1, "sid", "c2hvcnQ"), nil),
+		sid("sid_empty", "invalid", "an empty cookie", "", nil),
+	}
+}
+
+func withRotated(v vector) vector { v.rotated = true; return v }
+
+func write(dir string, vs []vector) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		log.Fatal(err)
 	}

@@ -29,14 +29,32 @@ type Vector struct {
 }
 
 // Dir returns the absolute path of testdata/vectors.
-func Dir() string {
+func Dir() string { return dirOf("vectors") }
+
+func dirOf(name string) string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "vectors")
+	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", name)
 }
 
-// Load reads every vector, sorted by file name.
-func Load() ([]Vector, error) {
-	paths, err := filepath.Glob(filepath.Join(Dir(), "*"))
+// Load reads every cookie vector, sorted by file name.
+func Load() ([]Vector, error) { return loadDir(Dir()) }
+
+// MustLoadServerID reads the vectors of spec/server-id-v1.md, failing tb
+// when there are none.
+func MustLoadServerID(tb testing.TB) []Vector {
+	tb.Helper()
+	vs, err := loadDir(dirOf("server-id-vectors"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(vs) == 0 {
+		tb.Fatal("no server-id test vectors")
+	}
+	return vs
+}
+
+func loadDir(dir string) ([]Vector, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*"))
 	if err != nil {
 		return nil, err
 	}
