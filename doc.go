@@ -11,6 +11,35 @@
 // server, so it suits serverless functions and edge deployments. It cannot
 // revoke a copied cookie before its deadline.
 //
+// serverstore keeps the session in a backend and puts only a signed ID in
+// the cookie: its memory backend (one process), or Redis
+// (serverstore/redisstore) and PostgreSQL (serverstore/pgstore), each in its
+// own module so that a cookie-only program pulls in neither driver. Sessions
+// can be listed, counted, revoked and shared between instances, and have no
+// size limit but the backend's.
+//
+// One configuration string chooses among them, through OpenStore, with the
+// store packages imported for their registration:
+//
+//	store, err := session.OpenStore(ctx, os.Getenv("SESSION_STORE"), secrets)
+//	// "cookie", "memory", "redis://127.0.0.1:6379/0", "postgres://…"
+//	m, err := session.New(store)
+//
+// Handlers are the same for every store.
+//
+// # Concurrency
+//
+// In server mode, parallel requests of one user do not lose each other's
+// writes. Each request tracks the keys it set, deleted or cleared; its save
+// names the version it loaded, and when another request saved meanwhile,
+// the store re-applies this request's key-level changes to the newer values
+// and retries. So two requests that set different keys both land; two that
+// set the same key end with one of the two values (the later save), never a
+// mix; and a session destroyed by one request (a logout) stays destroyed:
+// another request's save does not bring it back, and that request's changes
+// are dropped (with a log line). In cookie mode there is nothing shared to
+// merge: the browser keeps the cookie of the last response it received.
+//
 // # Using a session
 //
 // Wrap the handlers with Manager.Handler and reach the session with

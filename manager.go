@@ -276,11 +276,22 @@ func (m *Manager) read(s *Session, now time.Time) (*Record, error) {
 }
 
 func (m *Manager) freshRecord(now time.Time) Record {
-	r := Record{ID: newID(), BrowserSession: m.cfg.browserSession}
+	r := Record{ID: m.generateID(), BrowserSession: m.cfg.browserSession}
 	if m.cfg.lifetime > 0 {
 		r.Expires = now.Add(m.cfg.lifetime)
 	}
 	return r
+}
+
+// generateID draws a new session ID.
+func (m *Manager) generateID() string {
+	if m.cfg.newID != nil {
+		if id := m.cfg.newID(); validID(id) {
+			return id
+		}
+		m.log.Error("session: the ID generator returned an invalid ID; using a random one")
+	}
+	return newID()
 }
 
 // finish runs after the handler: commit if nothing was written, else report
@@ -326,7 +337,7 @@ func (m *Manager) commit(s *Session) error {
 	}
 	save := s.modified || s.touched || s.rec.Stale ||
 		(s.isNew && m.cfg.saveUninitialized) ||
-		(m.cfg.rolling && !s.isNew) ||
+		((m.cfg.rolling || m.cfg.resave) && !s.isNew) ||
 		(!s.isNew && m.cfg.idle > 0 && !s.rec.IdleExpires.IsZero() && s.rec.IdleExpires.Sub(now) < m.cfg.idle/2)
 	if !save {
 		if s.clearCookie && !s.committed {
@@ -339,7 +350,7 @@ func (m *Manager) commit(s *Session) error {
 		return err
 	}
 	rec := s.rec
-	rec.Data, rec.Stale, rec.Unchanged, rec.Merge = data, s.rec.Stale, !s.modified, s.merge
+	rec.Data, rec.Stale, rec.Unchanged, rec.Merge = data, s.rec.Stale, !s.modified && !m.cfg.resave, s.merge
 	if m.cfg.idle > 0 {
 		rec.IdleExpires = now.Add(m.cfg.idle)
 	}

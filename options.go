@@ -2,6 +2,8 @@ package session
 
 import (
 	"fmt"
+
+	"github.com/crumbs-go/session/internal/b64"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -47,7 +49,9 @@ type config struct {
 	lifetime, idle    time.Duration
 	browserSession    bool
 	rolling           bool
+	resave            bool
 	saveUninitialized bool
+	newID             func() string
 	unset             Unset
 	errorHandler      func(http.ResponseWriter, *http.Request, error)
 	logger            *slog.Logger
@@ -177,6 +181,31 @@ func WithRolling(on bool) Option {
 	return func(c *config) error { c.rolling = on; return nil }
 }
 
+// WithResave rewrites the session on every response whose handler used it,
+// even unchanged (express-session's resave), for stores that expire records
+// without a touch. The default is false: an unchanged session is only
+// touched (server mode) when its idle deadline needs it.
+func WithResave(on bool) Option {
+	return func(c *config) error { c.resave = on; return nil }
+}
+
+// WithIDGenerator replaces the generator of session IDs. Each ID must be 22
+// to 64 base64url characters (at least 128 bits when random; the default
+// draws 256 bits from crypto/rand). New calls it once to check; an invalid
+// ID later is logged and replaced by a default one.
+func WithIDGenerator(gen func() string) Option {
+	return func(c *config) error {
+		if gen == nil {
+			return fmt.Errorf("session: WithIDGenerator(nil): give a function")
+		}
+		if id := gen(); !validID(id) {
+			return fmt.Errorf("session: WithIDGenerator: the generator returned %q; IDs must be 22 to 64 base64url characters", id)
+		}
+		c.newID = gen
+		return nil
+	}
+}
+
 // WithSaveUninitialized saves a new session even when the handler stored
 // nothing in it. The default is false, so that bots and first visits create
 // no sessions.
@@ -254,3 +283,6 @@ func WithMaxChunks(n int) Option {
 func WithTotalBudget(n int) Option {
 	return func(c *config) error { c.chunkOpts = append(c.chunkOpts, chunking.WithTotalBudget(n)); return nil }
 }
+
+// validID reports whether id may name a session: 22 to 64 base64url characters.
+func validID(id string) bool { return len(id) >= 22 && len(id) <= 64 && b64.Valid(id) }

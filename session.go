@@ -196,7 +196,7 @@ func (s *Session) Regenerate(keep bool) {
 		old := s.rec
 		s.oldRec = &old
 	}
-	s.rec.ID = newID()
+	s.rec.ID = s.m.generateID()
 	s.rec.Version = 0 // a new record
 	if !keep {
 		s.clearValues()

@@ -158,7 +158,8 @@ func (s *Store) Key(id string) string {
 }
 
 const (
-	idLen       = 43 // 32 bytes, base64url
+	minIDLen    = 22 // 128 bits, base64url
+	maxIDLen    = 64
 	blobFormat  = 1
 	blobHeader  = 1 + 1 + 8 + 8
 	flagBrowser = 1 << 0
@@ -172,7 +173,7 @@ func (s *Store) Load(ctx context.Context, name, value string, now time.Time) (*s
 	if err != nil {
 		return nil, err
 	}
-	if len(id) != idLen || !b64.Valid(id) {
+	if len(id) < minIDLen || len(id) > maxIDLen || !b64.Valid(id) {
 		return nil, errs.Reason("serverstore: the signed value is not a session ID")
 	}
 	blob, version, err := s.backend.Get(ctx, s.Key(id))
@@ -190,8 +191,8 @@ func (s *Store) Load(ctx context.Context, name, value string, now time.Time) (*s
 // Save writes rec with a version check, merging over newer versions, and
 // returns the signed ID for the cookie.
 func (s *Store) Save(ctx context.Context, name string, rec *session.Record, now time.Time) (string, error) {
-	if len(rec.ID) != idLen || !b64.Valid(rec.ID) {
-		return "", fmt.Errorf("serverstore: session ID %q is not 43 base64url characters", rec.ID)
+	if len(rec.ID) < minIDLen || len(rec.ID) > maxIDLen || !b64.Valid(rec.ID) {
+		return "", fmt.Errorf("serverstore: session ID %q is not 22 to 64 base64url characters", rec.ID)
 	}
 	value, err := s.ring.Sign(name, rec.ID)
 	if err != nil {
