@@ -37,10 +37,7 @@ func pool(t testing.TB) *pgxpool.Pool {
 		err = p.Ping(ctx)
 	}
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL at %s: %v (CI=true: the service must run)", dsn(), err)
-		}
-		t.Skipf("no PostgreSQL at %s: %v", dsn(), err)
+		storetest.Unavailable(t, "PostgreSQL at "+dsn(), err)
 	}
 	t.Cleanup(p.Close)
 	return p

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -446,4 +447,15 @@ func signedIDFrom(t *testing.T, c *client, id string) string {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// Unavailable ends a test whose service (Redis, PostgreSQL) does not answer:
+// a skip with a one-line reason on a developer's machine, a failure under CI
+// (CI set in the environment), where every service must run.
+func Unavailable(t testing.TB, service string, err error) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s: %v (CI is set: the service must run)", service, err)
+	}
+	t.Skipf("%s unavailable: %v", service, err)
 }
