@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/crumbs-go/session/examples/demo/app"
+)
+
+// event builds a payload format 2.0 event the way API Gateway sends it:
+// decoded from JSON, cookies in their own array.
+func event(t *testing.T, method, path, body string, cookies []string) events.APIGatewayV2HTTPRequest {
+	raw, _ := json.Marshal(map[string]any{
+		"version":         "2.0",
+		"routeKey":        "$default",
+		"rawPath":         path,
+		"rawQueryString":  "",
+		"cookies":         cookies,
+		"headers":         map[string]string{"host": "abc.lambda-url.eu-west-1.on.aws", "content-type": "application/x-www-form-urlencoded"},
+		"requestContext":  map[string]any{"http": map[string]any{"method": method, "path": path, "sourceIp": "203.0.113.7"}},
+		"body":            body,
+		"isBase64Encoded": false,
+	})
+	var e events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestChunkCookiesSurviveLambda: a response that writes 3 chunk cookies and
+// expires 2 stale ones returns all 5 as separate entries, and a request that
+// carries the 3 chunks reads the session back.
+func TestChunkCookiesSurviveLambda(t *testing.T) {
+	os.Setenv("CRUMBS_SECRETS", "0123456789abcdef0123456789abcdef")
+	m, err := newManager(context.Background(), 5) // 3 chunks written, indices 3 and 4 expired
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle := Handle(m.Handler(app.Handler(cookieName)))
+	var jar []string
+	var res events.APIGatewayV2HTTPResponse
+	for i := 0; i < 20 && len(jar) < 3; i++ {
+		res, err = handle(context.Background(), event(t, "POST", "/cart/add", "n=500", jar))
+		if err != nil || res.StatusCode != 303 {
+			t.Fatalf("POST /cart/add: %d, %v", res.StatusCode, err)
+		}
+		jar = jar[:0]
+		for _, c := range res.Cookies {
+			if !strings.Contains(c, "Max-Age=0") {
+				jar = append(jar, strings.SplitN(c, ";", 2)[0])
+			}
+		}
+	}
+	if len(jar) != 3 {
+		t.Fatalf("the session took %d cookies, want 3", len(jar))
+	}
+	if len(res.Cookies) != 5 {
+		t.Fatalf("the response carries %d cookies, want 3 chunks and 2 expiries: %q", len(res.Cookies), res.Cookies)
+	}
+	for _, c := range res.Cookies {
+		if strings.Count(c, "=") < 2 || strings.Contains(c, ", demo") {
+			t.Fatalf("a cookie entry is not one whole Set-Cookie line: %.80q", c)
+		}
+	}
+	if _, joined := res.Headers["Set-Cookie"]; joined {
+		t.Fatal("Set-Cookie also went out as a (comma-joined) header")
+	}
+	res, err = handle(context.Background(), event(t, "GET", "/", "", jar))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET /: %d, %v", res.StatusCode, err)
+	}
+	items := regexp.MustCompile(`id="items">(\d+)<`).FindStringSubmatch(res.Body)
+	chunks := regexp.MustCompile(`id="chunks">(\d+)<`).FindStringSubmatch(res.Body)
+	if items == nil || items[1] == "0" || chunks == nil || chunks[1] != "3" {
+		t.Fatalf("the request with 3 chunks did not read the session: items %v, chunks %v", items, chunks)
+	}
+}

@@ -1,0 +1,55 @@
+// Command lambda serves the crumbs demo's handlers from AWS Lambda, behind
+// an API Gateway HTTP API or a function URL, in cookie mode by default: no
+// storage at all. Set CRUMBS_SECRETS (comma-separated, each at least 32
+// bytes) in the function's configuration; CRUMBS_STORE may name another
+// backend (see the demo).
+package main
+
+import (
+	"context"
+	"log"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/crumbs-go/session"
+	_ "github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/examples/demo/app"
+	_ "github.com/crumbs-go/session/serverstore"
+)
+
+const cookieName = "demo"
+
+// newManager builds the middleware from the environment. maxChunks bounds
+// the cookies of one session; API Gateway HTTP APIs allow 10 KiB of request
+// headers in all, so keep it small.
+func newManager(ctx context.Context, maxChunks int) (*session.Manager, error) {
+	var secrets [][]byte
+	for _, s := range strings.Split(os.Getenv("CRUMBS_SECRETS"), ",") {
+		secrets = append(secrets, []byte(strings.TrimSpace(s)))
+	}
+	config := os.Getenv("CRUMBS_STORE")
+	if config == "" {
+		config = "cookie"
+	}
+	store, err := session.OpenStore(ctx, config, secrets)
+	if err != nil {
+		return nil, err
+	}
+	return session.New(store,
+		session.WithCookieName(cookieName),
+		session.WithMaxChunks(maxChunks),
+		session.WithSecure(session.SecureAlways), // Lambda URLs and API Gateway are HTTPS
+		session.WithIdleTimeout(2*time.Hour),
+		session.WithErrorHandler(app.ErrorHandler))
+}
+
+func main() {
+	m, err := newManager(context.Background(), 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(Handle(m.Handler(app.Handler(cookieName))))
+}
