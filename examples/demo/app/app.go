@@ -159,6 +159,7 @@ var page = template.Must(template.New("home").Parse(`<!doctype html>
 <h2>Cart: <span id="items">{{.Items}}</span> items</h2>
 <form method="post" action="/cart/add" style="display:inline"><input type="hidden" name="n" value="10"><button id="add10">Add 10 items</button></form>
 <form method="post" action="/cart/add" style="display:inline"><input type="hidden" name="n" value="100"><button id="add100">Add 100 items</button></form>
+<form method="post" action="/cart/add" style="display:inline"><input type="hidden" name="n" value="500"><button id="add500">Add 500 items</button></form>
 <form method="post" action="/cart/clear" style="display:inline"><button id="clear">Empty the cart</button></form>
 <h2>The session on the wire</h2>
 <table>
