@@ -336,7 +336,7 @@ func (m *Manager) commit(s *Session) error {
 		return m.commitDestroy(s)
 	}
 	save := s.modified || s.touched || s.rec.Stale ||
-		(s.isNew && m.cfg.saveUninitialized) ||
+		(s.isNew && m.cfg.saveUninitialized && !s.ended) ||
 		((m.cfg.rolling || m.cfg.resave) && !s.isNew) ||
 		(!s.isNew && m.cfg.idle > 0 && !s.rec.IdleExpires.IsZero() && s.rec.IdleExpires.Sub(now) < m.cfg.idle/2)
 	if !save {

@@ -29,7 +29,8 @@ type Session struct {
 	vals      map[string]any    // decoded or set values, by key; nil until needed
 	modified  bool              // values or settings changed since the last commit
 	touched   bool              // Touch was called
-	destroyed bool              // Destroy was called
+	destroyed bool              // Destroy was called and not yet committed
+	ended     bool              // Destroy was called in this request: only a new value saves
 	oldRec    *Record
 	committed bool // a commit happened: headers carry its cookies
 	dirtyLate bool // changed after the headers were written
@@ -216,7 +217,7 @@ func (s *Session) Destroy() {
 	}
 	s.clearValues()
 	s.rec = s.m.freshRecord(s.m.now())
-	s.destroyed = true
+	s.destroyed, s.ended, s.isNew = true, true, true
 	s.modified = false
 	if s.w.wroteHeader {
 		s.dirtyLate = true

@@ -757,3 +757,45 @@ type nopWriter struct{ h http.Header }
 func (w *nopWriter) Header() http.Header         { return w.h }
 func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *nopWriter) WriteHeader(int)             {}
+
+// TestDestroyIsFinal: after Destroy, only a new value starts a new session;
+// rolling, saveUninitialized or a second commit (Save, then the headers) do
+// not put a fresh cookie on the logout response.
+func TestDestroyIsFinal(t *testing.T) {
+	t.Parallel()
+	for _, opts := range [][]session.Option{
+		{session.WithRolling(true)},
+		{session.WithSaveUninitialized(true)},
+		{session.WithIdleTimeout(time.Minute)},
+	} {
+		h := newHarness(t, opts...)
+		h.do(t, counter)
+		res := h.do(t, func(w http.ResponseWriter, r *http.Request) {
+			s := session.From(r)
+			s.Destroy()
+			if !s.IsNew() {
+				t.Error("IsNew after Destroy = false")
+			}
+			if err := s.Save(); err != nil {
+				t.Error(err)
+			}
+			io.WriteString(w, "bye")
+		})
+		if live(res) != 0 || len(h.jar) != 0 {
+			t.Fatalf("%d options: the logout response left %d live cookies", len(opts), live(res))
+		}
+	}
+	// A value set after Destroy does start a new session.
+	h := newHarness(t)
+	h.do(t, counter)
+	h.do(t, func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		s.Destroy()
+		s.Set("fresh", true)
+	})
+	h.do(t, func(w http.ResponseWriter, r *http.Request) {
+		if s := session.From(r); s.Has("n") || !s.Has("fresh") {
+			t.Errorf("after Destroy then Set: keys %q", s.Keys())
+		}
+	})
+}
