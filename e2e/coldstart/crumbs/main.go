@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"strings"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
+
+	"github.com/crumbs-go/session/e2e/coldstart/probe"
 )
 
 func main() {
@@ -29,17 +29,5 @@ func main() {
 	m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		session.From(r).Set("user", "ada")
 	})).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
-	fmt.Println(len(w.Header().Get("Set-Cookie")), peakRSS())
-}
-
-// peakRSS is this process's high-water resident set (VmHWM), in KiB. The
-// parent's rusage would count the pre-exec copy of the parent too.
-func peakRSS() string {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSuffix(strings.TrimSpace(v), " kB")
-		}
-	}
-	return "0"
+	fmt.Println(len(w.Header().Get("Set-Cookie")), probe.PeakRSS())
 }

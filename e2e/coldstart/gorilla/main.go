@@ -6,10 +6,10 @@ import (
 	"bytes"
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"strings"
 
 	"github.com/gorilla/sessions"
+
+	"github.com/crumbs-go/session/e2e/coldstart/probe"
 )
 
 func main() {
@@ -24,17 +24,5 @@ func main() {
 	if err := s.Save(r, w); err != nil {
 		panic(err)
 	}
-	fmt.Println(len(w.Header().Get("Set-Cookie")), peakRSS())
-}
-
-// peakRSS is this process's high-water resident set (VmHWM), in KiB. The
-// parent's rusage would count the pre-exec copy of the parent too.
-func peakRSS() string {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSuffix(strings.TrimSpace(v), " kB")
-		}
-	}
-	return "0"
+	fmt.Println(len(w.Header().Get("Set-Cookie")), probe.PeakRSS())
 }
