@@ -799,3 +799,23 @@ func TestDestroyIsFinal(t *testing.T) {
 		}
 	})
 }
+
+// TestHostileCookieHeader: a megabyte of made-up chunk names neither slows
+// the request down nor makes the response echo them.
+func TestHostileCookieHeader(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	var b strings.Builder
+	b.WriteString("session=2.AAAA")
+	for i := 0; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, "; session.%d=x", 1000+i)
+	}
+	start := time.Now()
+	res := h.do(t, counter, func(r *http.Request) { r.Header.Set("Cookie", b.String()) })
+	if res.StatusCode != http.StatusOK || time.Since(start) > 2*time.Second {
+		t.Fatalf("status %d after %v", res.StatusCode, time.Since(start))
+	}
+	if n := len(res.Header.Values("Set-Cookie")); n > 2+16 {
+		t.Fatalf("the response carries %d Set-Cookie lines", n)
+	}
+}

@@ -39,6 +39,11 @@ const (
 
 	minChunkValue = 64 // the least room for value a configuration must leave in a chunk
 	maxCountLen   = 3  // digits of a count or index: MaxChunksLimit < 1000
+
+	// MaxStaleExtra bounds the chunk names beyond the configured range that
+	// Stale expires from one request: a request can carry thousands of
+	// made-up names, and a response must not echo them all.
+	MaxStaleExtra = 16
 )
 
 var (
@@ -393,8 +398,10 @@ func parseCount(s string) (int, bool) {
 // destroys the session): every index from written to the maximum chunk count
 // (a parallel response may have written chunks this request never saw), and
 // every chunk cookie the request carried beyond that. With written == 0 the
-// base cookie is included. Names come in index order, then in request order.
-// The result may share memory with the Codec: do not modify it.
+// base cookie is included. Names come in index order, then in request order;
+// at most MaxStaleExtra names beyond the range are returned, the rest of a
+// request that carries more are ignored. The result may share memory with
+// the Codec: do not modify it.
 func (c *Codec) Stale(cookies iter.Seq2[string, string], written int) []string {
 	written = max(written, 0)
 	// The fixed range is c.names[from:], with no allocation, unless the
@@ -406,6 +413,9 @@ func (c *Codec) Stale(cookies iter.Seq2[string, string], written int) []string {
 	fixed := c.names[min(from, len(c.names)):]
 	var extra []string
 	for name := range cookies {
+		if len(extra) == MaxStaleExtra {
+			break
+		}
 		if i, ours := c.chunkIndex(name); ours && (i < 1 || i >= c.maxChunks) && !contains(extra, name) {
 			extra = append(extra, name)
 		}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"iter"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crumbs-go/session/chunking"
 	"github.com/crumbs-go/session/internal/vectors"
@@ -243,5 +245,21 @@ func TestVectorsJoin(t *testing.T) {
 		case strings.HasPrefix(v.File, "chunk_") && !strings.Contains(v.File, "reordered") && !strings.Contains(v.File, "mixed") && !errors.Is(err, chunking.ErrInvalid):
 			t.Errorf("%s: Join = %v, want ErrInvalid", v.File, err)
 		}
+	}
+}
+
+// TestStaleBounded: a request carrying thousands of made-up chunk names gets
+// at most MaxStaleExtra of them expired, quickly.
+func TestStaleBounded(t *testing.T) {
+	t.Parallel()
+	c := mustCodec(t, "s")
+	var many []chunking.Cookie
+	for i := range 50000 {
+		many = append(many, chunking.Cookie{Name: "s." + strconv.Itoa(1000+i), Value: "x"})
+	}
+	start := time.Now()
+	got := c.Stale(pairs(many...), 1)
+	if len(got) != 1+chunking.MaxStaleExtra || time.Since(start) > time.Second {
+		t.Fatalf("Stale returned %d names in %v, want %d quickly", len(got), time.Since(start), 1+chunking.MaxStaleExtra)
 	}
 }
