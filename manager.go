@@ -350,7 +350,10 @@ func (m *Manager) commit(s *Session) error {
 		return err
 	}
 	rec := s.rec
-	rec.Data, rec.Stale, rec.Unchanged, rec.Merge = data, s.rec.Stale, !s.modified && !m.cfg.resave, s.merge
+	rec.Data, rec.Stale, rec.Unchanged = data, s.rec.Stale, !s.modified && !m.cfg.resave
+	if rec.Version > 0 {
+		rec.Merge = s.merge // only a versioned (server) record can conflict; cookie mode skips the allocation
+	}
 	if m.cfg.idle > 0 {
 		rec.IdleExpires = now.Add(m.cfg.idle)
 	}

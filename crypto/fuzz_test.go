@@ -42,7 +42,7 @@ func FuzzOpen(f *testing.F) {
 		if stale {
 			s = secrets[1]
 		}
-		one, err := crypto.New([][]byte{s}, crypto.WithCompressionThreshold(compressionOf(t, ring, name, value, p)))
+		one, err := crypto.New([][]byte{s}, crypto.WithCompressionThreshold(compressionOf(t, name, value, p)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func FuzzOpen(f *testing.F) {
 // compressionOf returns the threshold that makes Seal choose what the value
 // chose: compressed values came from the default threshold (the fuzzer
 // cannot forge new ones), raw ones re-seal with compression off.
-func compressionOf(t *testing.T, r *crypto.Ring, name, value string, p crypto.Payload) int {
+func compressionOf(t *testing.T, name, value string, p crypto.Payload) int {
 	raw, err := crypto.New([][]byte{bytes.Repeat([]byte{1}, 32)}, crypto.WithCompressionThreshold(0))
 	if err != nil {
 		t.Fatal(err)
