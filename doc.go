@@ -30,15 +30,58 @@
 // # Concurrency
 //
 // In server mode, parallel requests of one user do not lose each other's
-// writes. Each request tracks the keys it set, deleted or cleared; its save
-// names the version it loaded, and when another request saved meanwhile,
-// the store re-applies this request's key-level changes to the newer values
-// and retries. So two requests that set different keys both land; two that
-// set the same key end with one of the two values (the later save), never a
-// mix; and a session destroyed by one request (a logout) stays destroyed:
-// another request's save does not bring it back, and that request's changes
-// are dropped (with a log line). In cookie mode there is nothing shared to
-// merge: the browser keeps the cookie of the last response it received.
+// writes. Each request tracks what it changed — keys set, keys deleted, all
+// cleared — and its save applies only that, in one atomic step of the
+// backend, onto whatever other requests stored meanwhile. So requests that
+// set different keys all land, with no retry; two that set the same key end
+// with one of the two values (the later save), never a mix. For a
+// read-modify-write of one key (a counter, a list appended to), use Update:
+// its change applies only if the key still holds the value the request
+// read, and otherwise its function is re-run on the newer value, after a
+// jittered backoff bounded by WithConflictTimeout (2 s by default) and the
+// request's context, so no increment is lost. A session destroyed by one
+// request (a logout) stays destroyed: another request's save does not bring
+// it back, nor does a Regenerate (a login) that loaded it before: their
+// changes are dropped, logged, and the token is expired. A request that
+// overlaps another's Regenerate loses its changes too, but leaves the
+// browser the new cookie; values stored before the Regenerate committed
+// move to the new ID.
+//
+// In cookie mode there is nothing shared to merge: the browser keeps the
+// cookie of the last response it receives, so of parallel requests that
+// change the session only the last response's changes survive, Update or
+// not. Chunk cookies a parallel response left beyond the count the session
+// cookie declares are ignored, and expired by the next response.
+//
+// # The lifecycle of a request
+//
+// Each request's session is in one state: unloaded (the handler never used
+// it: no decoding, no header), fresh (no valid session came), loaded,
+// changed, created (values set on a fresh session, or after Destroy),
+// regenerated or destroyed. Just before the headers go out, one decision
+// follows from the state and the options:
+//
+//   - loaded: nothing; or a refresh (new deadlines stored, the token sent
+//     again, no value rewritten) after Touch, with WithRolling, when less
+//     than half of the idle timeout is left, or when an older secret
+//     opened the token; or a rewrite of every value with WithResave;
+//   - changed: save the changes (destroy instead, with UnsetDestroy, when
+//     no value is left);
+//   - fresh: nothing, unless WithSaveUninitialized (expire the token when
+//     it was rejected);
+//   - created: store the new session; regenerated: retire the old ID, then
+//     store the session under the new one;
+//   - destroyed: delete it and expire every token; final for the request,
+//     unless a value is set afterwards.
+//
+// Every session has a deadline: WithLifetime (24 h by default, at most 400
+// days) or WithIdleTimeout, or both; New refuses neither.
+//
+// # Without HTTP cookies
+//
+// Manager.Load reads a session from a token and Session.Commit returns the
+// token to hand back, for WebSockets, gRPC, job workers and tests: the same
+// store, sealing, signing, rotation and deadlines as the cookie.
 //
 // # Using a session
 //
@@ -64,10 +107,9 @@
 //
 // # Security model
 //
-//   - Cookies are HttpOnly, SameSite=Lax, Path=/, and Secure on TLS requests
-//     (or behind a trusted proxy) by default. The __Host- and __Secure-
-//     prefixes, SameSite=None and Partitioned force Secure; contradictions
-//     fail in New.
+//   - Cookies are HttpOnly, SameSite=Lax and Path=/ by default. The __Host-
+//     and __Secure- prefixes (in any case), SameSite=None and Partitioned
+//     force Secure; contradictions fail in New.
 //   - Secrets are at least 32 bytes each. The first seals; all open; a cookie
 //     opened by an older secret is re-sealed under the first on that response.
 //   - Idle and absolute deadlines are sealed inside the cookie and enforced on
@@ -77,12 +119,22 @@
 //     and never shown to the client. No request input causes a panic or a 5xx.
 //   - Regenerate on every privilege change (login) defeats session fixation.
 //     Destroy expires every chunk cookie the browser may hold.
-//   - Responses that set a session cookie carry Vary: Cookie and, unless the
-//     handler chose private or no-store caching, Cache-Control: no-store.
+//   - Every response whose handler used the session carries Vary: Cookie. One
+//     that sets or expires a session cookie gets Cache-Control: no-store,
+//     whatever the handler chose; a read-only one gets private, no-cache
+//     unless the handler chose private or no-store itself, so that no shared
+//     cache serves one user's page to another and the back button after a
+//     logout does not show it from cache.
+//   - Cookies are Secure by default except on plain HTTP to a loopback host
+//     (http://localhost during development), so that behind a
+//     TLS-terminating proxy they are Secure without any setting.
 //
 // # Compatibility
 //
-// Cookies follow spec/cookie-v1.md. Every value sealed under version 1 keeps
-// opening in later releases; the test vectors in testdata/vectors are never
-// edited, only added to.
+// Cookies follow spec/cookie-v1.md, server records spec/server-id-v1.md.
+// Once released, every value sealed under version 1 keeps opening in later
+// releases and the test vectors in testdata/vectors are never edited, only
+// added to (before the first release, amendments are listed in the spec's
+// change log). Server records of the first layout keep loading, and are
+// rewritten in the current one on their next save.
 package session

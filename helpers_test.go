@@ -84,7 +84,7 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 // returns the response.
 func (h *harness) do(t testing.TB, handler http.HandlerFunc, mod ...func(*http.Request)) *http.Response {
 	t.Helper()
-	r := httptest.NewRequest("GET", "http://example.com/", nil)
+	r := httptest.NewRequest("GET", "http://localhost/", nil) // plain HTTP to loopback: development
 	var parts []string
 	for name, value := range h.jar {
 		parts = append(parts, name+"="+value)
@@ -134,7 +134,7 @@ func setCookies(res *http.Response) map[string]string {
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
 
-func newRequest() *http.Request { return httptest.NewRequest("GET", "http://example.com/", nil) }
+func newRequest() *http.Request { return httptest.NewRequest("GET", "http://localhost/", nil) }
 
 // live counts the cookies a response sets, leaving out the ones it expires.
 func live(res *http.Response) int {

@@ -3,7 +3,7 @@ package session
 import (
 	"fmt"
 
-	"github.com/crumbs-go/session/internal/b64"
+	"github.com/crumbs-go/session/internal/sid"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -16,8 +16,13 @@ import (
 type SecureMode int
 
 const (
-	// SecureAuto marks the cookie Secure when the request came over TLS, or,
-	// with WithTrustProxy, when the proxy's X-Forwarded-Proto says https.
+	// SecureAuto marks the cookie Secure unless the request is plain HTTP
+	// to a loopback host (http://localhost, http://127.0.0.1: development),
+	// so that behind a TLS-terminating proxy cookies are Secure without any
+	// setting. With WithTrustProxy, the right-most X-Forwarded-Proto value,
+	// the one the trusted proxy appended, decides (https: Secure). A Secure
+	// cookie sent over plain HTTP to another host is logged once, as
+	// browsers drop it: use SecureNever for such development setups.
 	SecureAuto SecureMode = iota
 	// SecureAlways always marks the cookie Secure. Browsers still accept
 	// Secure cookies from http://localhost.
@@ -57,6 +62,8 @@ type config struct {
 	logger            *slog.Logger
 	codec             Codec
 	chunkOpts         []chunking.Option
+	conflictTimeout   time.Duration
+	now               func() time.Time
 }
 
 // An Option configures a Manager. Options are applied in order; the first
@@ -74,8 +81,8 @@ func WithCookieName(name string) Option {
 // WithPath sets the cookie's Path attribute. The default is "/".
 func WithPath(path string) Option {
 	return func(c *config) error {
-		if !strings.HasPrefix(path, "/") || len(path) > 1024 || strings.ContainsAny(path, ";\r\n\x00") {
-			return fmt.Errorf("session: WithPath(%q): the path must start with / and be at most 1024 bytes without ';' or control characters", path)
+		if !strings.HasPrefix(path, "/") || len(path) > 1024 || (&http.Cookie{Name: "x", Path: path}).Valid() != nil {
+			return fmt.Errorf("session: WithPath(%q): the path must start with / and be at most 1024 printable ASCII bytes without ';'", path)
 		}
 		c.path = path
 		return nil
@@ -86,7 +93,7 @@ func WithPath(path string) Option {
 // cookie goes back only to the host that set it.
 func WithDomain(domain string) Option {
 	return func(c *config) error {
-		if len(domain) > 1024 || strings.ContainsAny(domain, "; ,\r\n\x00/") {
+		if domain != "" && (len(domain) > 1024 || strings.Contains(domain, "..") || (&http.Cookie{Name: "x", Domain: domain}).Valid() != nil) {
 			return fmt.Errorf("session: WithDomain(%q): not a valid cookie domain", domain)
 		}
 		c.domain = domain
@@ -111,8 +118,10 @@ func WithSecure(mode SecureMode) Option {
 	}
 }
 
-// WithTrustProxy makes SecureAuto believe the X-Forwarded-Proto header. Turn
-// it on only behind a proxy that sets that header itself. The default is off.
+// WithTrustProxy makes SecureAuto believe the right-most value of the
+// X-Forwarded-Proto header, the one the nearest proxy appended (values to
+// its left came from the client or farther proxies). Turn it on only behind
+// a proxy that sets that header itself. The default is off.
 func WithTrustProxy(on bool) Option {
 	return func(c *config) error { c.trustProxy = on; return nil }
 }
@@ -138,14 +147,15 @@ func WithPartitioned(on bool) Option {
 }
 
 // WithLifetime sets the absolute timeout: a session ends this long after it
-// was created, used or not. The default is 24 hours; 0 means no absolute
-// timeout (then set an idle timeout). The deadline is sealed in the cookie
-// (cookie mode) or kept in the record (server mode) and enforced on read,
-// not only by the cookie's Max-Age.
+// was created, used or not. The default is 24 hours, the most 400 days
+// (what browsers keep); 0 means no absolute timeout, and then an idle
+// timeout is required. The deadline is sealed in the cookie (cookie mode)
+// or kept in the record (server mode) and enforced on read, not only by the
+// cookie's Max-Age.
 func WithLifetime(d time.Duration) Option {
 	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("session: WithLifetime(%v): the lifetime must not be negative", d)
+		if d < 0 || d > maxAge {
+			return fmt.Errorf("session: WithLifetime(%v): give 0 to 400 days (9600h)", d)
 		}
 		c.lifetime = d
 		return nil
@@ -153,14 +163,15 @@ func WithLifetime(d time.Duration) Option {
 }
 
 // WithIdleTimeout sets the idle timeout: a session ends when no request
-// saved or touched it for this long. The default is 0: none. A session that
-// is read but not changed is refreshed when less than half of the idle
-// timeout is left, so active users stay signed in without a Set-Cookie on
-// every response.
+// used it for this long. The default is 0: none. A session that is read but
+// not changed is refreshed (its new deadline stored, its cookie sent again)
+// when less than half of the idle timeout is left, so active users stay
+// signed in without a Set-Cookie on every response. A request whose handler
+// never uses the session does not extend it.
 func WithIdleTimeout(d time.Duration) Option {
 	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("session: WithIdleTimeout(%v): the idle timeout must not be negative", d)
+		if d < 0 || d > maxAge {
+			return fmt.Errorf("session: WithIdleTimeout(%v): give 0 to 400 days (9600h)", d)
 		}
 		c.idle = d
 		return nil
@@ -181,10 +192,11 @@ func WithRolling(on bool) Option {
 	return func(c *config) error { c.rolling = on; return nil }
 }
 
-// WithResave rewrites the session on every response whose handler used it,
-// even unchanged (express-session's resave), for stores that expire records
-// without a touch. The default is false: an unchanged session is only
-// touched (server mode) when its idle deadline needs it.
+// WithResave rewrites every value of the session on every response whose
+// handler used it, even unchanged (express-session's resave). The default is
+// false: an unchanged session's deadlines are refreshed without rewriting
+// its values, which every store here does. With resave, a value another
+// request deleted meanwhile can come back: prefer the default.
 func WithResave(on bool) Option {
 	return func(c *config) error { c.resave = on; return nil }
 }
@@ -198,7 +210,7 @@ func WithIDGenerator(gen func() string) Option {
 		if gen == nil {
 			return fmt.Errorf("session: WithIDGenerator(nil): give a function")
 		}
-		if id := gen(); !validID(id) {
+		if id := gen(); !sid.Valid(id) {
 			return fmt.Errorf("session: WithIDGenerator: the generator returned %q; IDs must be 22 to 64 base64url characters", id)
 		}
 		c.newID = gen
@@ -284,5 +296,33 @@ func WithTotalBudget(n int) Option {
 	return func(c *config) error { c.chunkOpts = append(c.chunkOpts, chunking.WithTotalBudget(n)); return nil }
 }
 
-// validID reports whether id may name a session: 22 to 64 base64url characters.
-func validID(id string) bool { return len(id) >= 22 && len(id) <= 64 && b64.Valid(id) }
+// WithConflictTimeout bounds how long a commit retries when parallel
+// requests changed the same key through Update (server mode): the Update
+// functions are re-run on the newer value after a jittered, doubling
+// backoff (1 ms to 64 ms), until they apply or d has passed; the request's
+// context deadline bounds it too. Then the error handler hears of an
+// ErrBackend (503 by default). The default is 2 s; 0 gives up at the first
+// conflict. Writers of different keys, and plain Set and Delete, never
+// conflict.
+func WithConflictTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > time.Minute {
+			return fmt.Errorf("session: WithConflictTimeout(%v): give 0 to 1 minute", d)
+		}
+		c.conflictTimeout = d
+		return nil
+	}
+}
+
+// WithClock replaces the clock the Manager reads deadlines by, for tests
+// that move time forward (with serverstore.WithClock on a memory backend).
+// The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return fmt.Errorf("session: WithClock(nil): give a function, such as time.Now")
+		}
+		c.now = now
+		return nil
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -17,32 +18,33 @@ import (
 // A Session belongs to one request and is not safe for concurrent use by
 // several goroutines.
 type Session struct {
-	w   writer // the response writer the middleware hands on
 	m   *Manager
-	r   *http.Request
 	ctx context.Context
+	t   transport // where the token comes from and goes to
+	w   *writer   // the response writer of the HTTP middleware (&wr); nil otherwise
+	wr  writer
+	r   *http.Request
 
-	loaded    bool
-	isNew     bool
-	rec       Record            // ID, deadlines, flags; Data is consumed on load
-	raw       map[string][]byte // every key: its encoded value, nil when set in this request
-	vals      map[string]any    // decoded or set values, by key; nil until needed
-	modified  bool              // values or settings changed since the last commit
-	touched   bool              // Touch was called
-	destroyed bool              // Destroy was called and not yet committed
-	ended     bool              // Destroy was called in this request: only a new value saves
-	oldRec    *Record
-	committed bool // a commit happened: headers carry its cookies
-	dirtyLate bool // changed after the headers were written
+	state     state
+	isNew     bool  // the request brought no valid session (or Destroy ended it)
+	touched   bool  // Touch was called
+	rejected  bool  // the request's token was rejected or names no session: expire it
+	late      bool  // changed after the headers were written
+	committed bool  // a commit happened: the transport carries its token
+	loadErr   error // the store failure of the load, for Manager.Load
 
-	parent      *Session // the session of an outer Manager, if any
-	clearCookie bool     // the request's cookie was rejected: expire it
-	set         []string // the Set-Cookie lines this session added
+	rec  Record            // ID, deadlines, flags; Values and Data are consumed on load
+	raw  map[string][]byte // every key: its encoded value, nil when set in this request
+	vals map[string]any    // decoded or set values, by key; nil until needed
+	old  *Record           // the stored session that Regenerate retires or Destroy deletes
 
-	// What this request changed, key by key, for server stores to merge
-	// onto a version another request stored meanwhile.
-	changes map[string]bool // key: true = set, false = deleted
-	cleared bool            // all values were removed first
+	// What this request changed since it loaded the session (or since its
+	// last commit): the change set a server store applies.
+	changes map[string]bool    // key: true = set, false = deleted
+	cleared bool               // all values were removed first
+	updates map[string]*update // keys changed through Update: re-run on a conflict
+
+	parent *Session // the session of an outer Manager, if any
 }
 
 // track records a key-level change.
@@ -51,41 +53,13 @@ func (s *Session) track(key string, set bool) {
 		s.changes = make(map[string]bool)
 	}
 	s.changes[key] = set
-}
-
-// merge re-applies this request's changes onto data, the encoded values of
-// a newer stored version.
-func (s *Session) merge(data []byte) ([]byte, error) {
-	cur := map[string][]byte{}
-	if !s.cleared {
-		var err error
-		if cur, err = s.m.codec.DecodeMap(data); err != nil {
-			return nil, err
-		}
-	}
-	for k, set := range s.changes {
-		if set {
-			cur[k] = s.raw[k]
-		} else {
-			delete(cur, k)
-		}
-	}
-	return s.m.codec.EncodeMap(cur)
+	delete(s.updates, key) // a plain Set or Delete after an Update is unconditional
 }
 
 // load reads the session from the request on first use.
 func (s *Session) load() {
-	if s.loaded {
-		return
-	}
-	s.loaded = true
-	s.m.load(s)
-}
-
-func (s *Session) change() {
-	s.modified = true
-	if s.w.wroteHeader {
-		s.dirtyLate = true
+	if s.state == unloaded {
+		s.m.load(s)
 	}
 }
 
@@ -94,12 +68,19 @@ func (s *Session) change() {
 func (s *Session) ID() string { s.load(); return s.rec.ID }
 
 // IsNew reports whether the request carried no valid session: this session
-// was created for it.
+// was created for it (or Destroy ended the one it carried).
 func (s *Session) IsNew() bool { s.load(); return s.isNew }
 
 // IsModified reports whether the session changed in this request in a way
-// that will be saved.
-func (s *Session) IsModified() bool { s.load(); return s.modified }
+// that the next commit will save.
+func (s *Session) IsModified() bool {
+	s.load()
+	switch s.state {
+	case changed, created, regenerated, destroyed:
+		return true
+	}
+	return false
+}
 
 // Get returns the value stored under key, decoded by the Codec, or nil.
 // Prefer the typed Get function.
@@ -169,6 +150,7 @@ func (s *Session) clearValues() {
 	clear(s.raw)
 	clear(s.vals)
 	clear(s.changes)
+	clear(s.updates)
 	s.cleared = true
 }
 
@@ -189,56 +171,59 @@ func (s *Session) Flashes() []string {
 
 // Regenerate gives the session a new ID, as on login, so that an ID known
 // before (a fixation attack) is worthless after. With keep, the values stay;
-// otherwise they are cleared. In server mode the old record is deleted when
-// the response commits.
+// otherwise they are cleared. In server mode the old ID is retired when the
+// response commits, and values that parallel requests stored under it
+// meanwhile move with the session. If another request destroyed the session
+// meanwhile (a logout), the destruction wins: nothing is saved, the token is
+// expired, and the error handler is not called (the log says so).
 func (s *Session) Regenerate(keep bool) {
 	s.load()
-	if !s.isNew && s.oldRec == nil {
+	switch s.state {
+	case loaded, changed:
 		old := s.rec
-		s.oldRec = &old
+		s.old = &old
+		s.state = regenerated
+	case fresh, destroyed:
+		s.state = created
 	}
 	s.rec.ID = s.m.generateID()
-	s.rec.Version = 0 // a new record
 	if !keep {
 		s.clearValues()
 	}
-	s.change()
+	s.noteLate()
 }
 
 // Destroy ends the session: its values are cleared, the store's record is
-// deleted, and every cookie of it (every chunk) expires in the browser when
-// the response commits. Setting a value afterwards starts a new session
-// with a new ID.
+// deleted, and every token of it (every chunk cookie) expires when the
+// response commits. Setting a value afterwards starts a new session with a
+// new ID.
 func (s *Session) Destroy() {
 	s.load()
-	if !s.isNew && s.oldRec == nil {
+	switch s.state {
+	case loaded, changed:
 		old := s.rec
-		s.oldRec = &old
+		s.old = &old
 	}
 	s.clearValues()
 	s.rec = s.m.freshRecord(s.m.now())
-	s.destroyed, s.ended, s.isNew = true, true, true
-	s.modified = false
-	if s.w.wroteHeader {
-		s.dirtyLate = true
-	}
+	s.state, s.isNew = destroyed, true
+	s.noteLate()
 }
 
 // Reload discards this request's changes and reads the session again from
-// the request's cookie and the store.
+// the request's token and the store.
 func (s *Session) Reload() {
-	*s = Session{w: s.w, m: s.m, r: s.r, ctx: s.ctx, parent: s.parent, set: s.set, committed: s.committed}
+	*s = Session{m: s.m, ctx: s.ctx, t: s.t, w: s.w, wr: s.wr, r: s.r, parent: s.parent, committed: s.committed}
 	s.load()
 }
 
 // Touch extends the idle deadline without changing any value: the cookie
-// (cookie mode) or the record's expiry (server mode) is refreshed on commit.
+// (cookie mode) or the record's deadline (server mode) is refreshed on
+// commit.
 func (s *Session) Touch() {
 	s.load()
 	s.touched = true
-	if s.w.wroteHeader {
-		s.dirtyLate = true
-	}
+	s.noteLate()
 }
 
 // SetBrowserSession chooses the kind of cookie for this session: true gives
@@ -254,14 +239,17 @@ func (s *Session) SetBrowserSession(on bool) {
 }
 
 // SetLifetime sets this session's absolute deadline to d from now, as a
-// "remember me" for longer (or shorter) than the Manager's lifetime. d <= 0
-// removes the absolute deadline.
+// "remember me" for longer (or shorter) than the Manager's lifetime. d is
+// capped at 400 days, the longest browsers keep a cookie; d <= 0 restores
+// the Manager's lifetime (WithLifetime). A session always keeps a deadline.
 func (s *Session) SetLifetime(d time.Duration) {
 	s.load()
 	if d <= 0 {
-		s.rec.Expires = time.Time{}
-	} else {
-		s.rec.Expires = s.m.now().Add(d)
+		d = s.m.cfg.lifetime
+	}
+	s.rec.Expires = time.Time{}
+	if d > 0 {
+		s.rec.Expires = s.m.now().Add(min(d, maxAge))
 	}
 	s.change()
 }
@@ -279,7 +267,7 @@ func (s *Session) Deadline() time.Time {
 // handlers that want the error in hand. Changes after Save are committed
 // again with the headers.
 func (s *Session) Save() error {
-	if s.w.wroteHeader {
+	if s.w != nil && s.w.wroteHeader {
 		return ErrHeadersWritten
 	}
 	return s.m.commit(s)
@@ -352,4 +340,153 @@ func lookup[T any](s *Session, key string, dst *T) bool {
 	}
 	*dst = v
 	return true
+}
+
+// An update is the Update functions a request applied to one key, kept to
+// be re-run when another request changed the key meanwhile.
+type update struct {
+	old    []byte // the value the first function saw (the stored one)
+	hadOld bool
+	fns    []func(old []byte, had bool) ([]byte, error)
+}
+
+// Update changes the value under key atomically: fn receives the current
+// value as a T (the zero value when the key is absent) and returns the new
+// one, which Update stores and returns. Use it for read-modify-write of one
+// key, such as a counter or a list that parallel requests append to.
+//
+// In server mode, when another request changed the key between this
+// request's load and its commit, the commit re-runs fn on the newer value
+// (with a jittered backoff, bounded by WithConflictTimeout and the
+// request's context), so no update is lost. fn must therefore be pure: it
+// may run more than once, and only its last result is stored. Update
+// returns the value as of this request's load; when fn was re-run, Get
+// after Save returns the value stored. Several Updates of one key in one
+// request compose, in order. A Set or Delete of the key after an Update
+// makes that key's change unconditional.
+//
+// In cookie mode there is nothing shared to update: the browser keeps the
+// cookie of the last response it receives, so of parallel requests only
+// one's changes survive, whatever they used.
+//
+// The error is that of the Codec, when the current value does not decode
+// as a T or the new one does not encode; the session is then unchanged.
+func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
+	s.load()
+	var result T
+	step := func(old []byte, had bool) ([]byte, error) {
+		var v T
+		if had {
+			if err := s.m.codec.Unmarshal(old, &v); err != nil {
+				return nil, err
+			}
+		}
+		result = fn(v)
+		return s.m.codec.Marshal(result)
+	}
+	cur, had := s.raw[key]
+	u := s.updates[key]
+	if _, changedHere := s.changes[key]; changedHere && u == nil {
+		// Changed by a plain Set or Delete in this request: unconditional.
+		var err error
+		if had {
+			if cur, err = s.encodeValue(key); err != nil {
+				return result, err
+			}
+		}
+		b, err := step(cur, had)
+		if err != nil {
+			return result, fmt.Errorf("session: Update(%q): %w", key, err)
+		}
+		s.raw[key] = b
+		delete(s.vals, key)
+		s.track(key, true)
+		s.change()
+		return result, nil
+	}
+	b, err := step(cur, had)
+	if err != nil {
+		return result, fmt.Errorf("session: Update(%q): %w", key, err)
+	}
+	if u == nil {
+		u = &update{old: cur, hadOld: had}
+		if s.updates == nil {
+			s.updates = make(map[string]*update)
+		}
+	}
+	u.fns = append(u.fns, step)
+	if s.changes == nil {
+		s.changes = make(map[string]bool)
+	}
+	s.raw[key], s.changes[key], s.updates[key] = b, true, u
+	delete(s.vals, key)
+	s.change()
+	return result, nil
+}
+
+// rebase re-runs the Update functions on the values another request stored
+// meanwhile (cur: the stored value of every checked key that exists).
+func (s *Session) rebase(cur map[string][]byte) error {
+	for key, u := range s.updates {
+		old, had := cur[key]
+		b, h := old, had
+		for _, fn := range u.fns {
+			var err error
+			if b, err = fn(b, h); err != nil {
+				return fmt.Errorf("session: Update(%q) on the newer value: %w", key, err)
+			}
+			h = true
+		}
+		u.old, u.hadOld = old, had
+		s.raw[key] = b
+		delete(s.vals, key)
+	}
+	return nil
+}
+
+// changeSet lists what the request changed, for the store. It runs after
+// encode, so every value set is encoded.
+func (s *Session) changeSet() Changes {
+	c := Changes{Clear: s.cleared}
+	if len(s.changes) == 0 {
+		return c
+	}
+	c.List = make([]Change, 0, len(s.changes))
+	for k, set := range s.changes {
+		ch := Change{Key: k, Delete: !set}
+		if set {
+			ch.Value = s.raw[k]
+		}
+		if u := s.updates[k]; u != nil {
+			ch.Check, ch.Old, ch.HadOld = true, u.old, u.hadOld
+		}
+		c.List = append(c.List, ch)
+	}
+	return c
+}
+
+// encodeValue returns the encoded value of key, encoding it if it was set
+// in this request.
+func (s *Session) encodeValue(key string) ([]byte, error) {
+	if b := s.raw[key]; b != nil {
+		return b, nil
+	}
+	b, err := s.m.codec.Marshal(s.vals[key])
+	if err != nil {
+		return nil, fmt.Errorf("session: value %q does not encode: %w", key, err)
+	}
+	s.raw[key] = b
+	return b, nil
+}
+
+// encode encodes every value set in this request.
+func (s *Session) encode() error {
+	for k, raw := range s.raw {
+		if raw == nil {
+			if _, err := s.encodeValue(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

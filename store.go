@@ -2,61 +2,150 @@ package session
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
-// A Store keeps session records and maps each to the value of a cookie. The
-// cookie store (package cookiestore) seals the whole record into the value;
-// a server store signs an ID and keeps the record in a backend. The Manager
-// owns everything HTTP: cookie names, attributes, chunks and deletion.
+// A Store keeps session records and maps each to a token: the value of the
+// session cookie, or of the header token. The cookie store (package
+// cookiestore) seals the whole record into the token; a server store
+// (package serverstore) signs an ID and keeps the record in a backend. The
+// Manager owns the lifecycle (what a request changed, when to save, the
+// deadlines) and the transports (cookies, chunks, headers); a Store only
+// persists what the Manager hands it.
 //
-// A Store must be safe for concurrent use. The value handed to Load is
+// A Store must be safe for concurrent use. The token handed to Load is
 // untrusted: a Store must bound it before allocating, never panic on it, and
 // reject it with an error wrapping ErrInvalid.
 type Store interface {
-	// Load returns the record the cookie value refers to. It returns an error
-	// wrapping ErrInvalid for a value it rejects (including an expired one),
-	// ErrNotFound when the record does not exist, and any other error when
-	// the store itself failed. name is the base cookie name.
-	Load(ctx context.Context, name, value string, now time.Time) (*Record, error)
+	// Load returns the record the token refers to. It returns an error
+	// wrapping ErrInvalid for a token it rejects (including an expired one),
+	// ErrNotFound when the record does not exist (or was destroyed, or
+	// replaced by a Regenerate), and any other error when the store itself
+	// failed. name is the base cookie name, which a token is bound to.
+	Load(ctx context.Context, name, token string, now time.Time) (*Record, error)
 
-	// Save stores rec and returns the cookie value that refers to it. It
-	// returns an error wrapping ErrTooLarge when the record cannot fit.
-	Save(ctx context.Context, name string, rec *Record, now time.Time) (string, error)
+	// Save persists c and returns the token that refers to the record. It
+	// returns an error wrapping ErrTooLarge when the record cannot fit,
+	// ErrNotFound when c.Op is OpUpdate or OpRefresh and the record is gone
+	// (destroyed meanwhile: destruction wins), ErrMoved when a Regenerate
+	// of another request replaced it, and a *ConflictError when a Change
+	// with Check found another value (nothing is written then).
+	Save(ctx context.Context, name string, c *Commit, now time.Time) (string, error)
+
+	// Retire ends rec's ID on behalf of a Regenerate, before the Manager
+	// saves the session under its new ID: afterwards the old token loads as
+	// ErrNotFound and saves over it fail with ErrMoved. It returns the
+	// values stored at that moment, so that none written by a parallel
+	// request is lost (nil, nil for a store that keeps nothing, such as the
+	// cookie store), ErrNotFound when the record is gone (destroyed: the
+	// Regenerate is refused) and ErrMoved when another Regenerate retired it
+	// first. Backends that share no transaction between two keys (a Redis
+	// Cluster) need nothing more: the retirement is one atomic step on the
+	// old key.
+	Retire(ctx context.Context, name string, rec *Record) (*Record, error)
 
 	// Delete removes rec. Deleting a record that does not exist is not an
 	// error. The cookie store has nothing to delete and returns nil.
 	Delete(ctx context.Context, name string, rec *Record) error
 }
 
-// A Record is what a Store keeps of a session.
+// A Record is a session as a Store keeps it: plain data.
 type Record struct {
-	// ID identifies the session: 43 base64url characters (256 random bits).
+	// ID identifies the session: 43 base64url characters (256 random bits)
+	// by default, 22 to 64 with WithIDGenerator.
 	ID string
-	// Data is the session's values as the Manager's Codec encoded them.
+	// Values are the session's values, each encoded by the Manager's Codec.
+	// The Manager hands them to Save in full; Load may return them instead
+	// of Data.
+	Values map[string][]byte
+	// Data is Values in one piece, as the Codec's EncodeMap wrote them: what
+	// the cookie store seals. The Manager hands it to Save in full; Load
+	// returns either Values or Data.
 	Data []byte
-	// Expires is the absolute deadline; zero means none.
-	Expires time.Time
-	// IdleExpires is the idle deadline; zero means none.
-	IdleExpires time.Time
+	// Expires is the absolute deadline, IdleExpires the idle deadline; zero
+	// means none. The Manager gives every session at least one.
+	Expires, IdleExpires time.Time
 	// BrowserSession marks a session whose cookie has no Max-Age: the
 	// browser drops it when it closes.
 	BrowserSession bool
-	// Stale is set by Load when the value must be written again, because an
+	// Stale is set by Load when the token must be written again, because an
 	// older secret opened or verified it.
 	Stale bool
-
-	// Version is the store's version of the record, set by Load and by Save
-	// (server stores; the cookie store leaves it 0). Save writes only over
-	// the version it was given (optimistic concurrency).
-	Version uint64
-	// Unchanged is set by the Manager when only the deadlines or the cookie
-	// need refreshing (Touch, rolling, idle refresh, key rotation): a server
-	// store may extend the record's expiry without rewriting its data.
-	Unchanged bool
-	// Merge, set by the Manager on Save, re-applies this request's changes
-	// (the keys it set, deleted or cleared) onto data, the values another
-	// request stored meanwhile, and returns the merged values. A server store
-	// calls it when its version check fails, then retries.
-	Merge func(data []byte) ([]byte, error)
 }
+
+// An Op is what a commit asks of a Store.
+type Op uint8
+
+const (
+	// OpCreate stores the session under its new ID: after a first write,
+	// or a Regenerate (whose old ID Retire ended).
+	OpCreate Op = iota + 1
+	// OpUpdate applies the Changes to the stored session and sets its
+	// deadlines and flags, in one atomic step.
+	OpUpdate
+	// OpRefresh sets the stored session's deadlines and flags only, without
+	// rewriting its values (Touch, rolling, the idle refresh, a re-seal
+	// under a rotated secret).
+	OpRefresh
+)
+
+// A Commit is what one request asks a Store to persist.
+type Commit struct {
+	Op Op
+	// Record is the session as the request leaves it: ID, deadlines, flags,
+	// and every value (Values and Data both set). The cookie store seals it
+	// whatever the Op.
+	Record Record
+	// Changes is what the request changed since it loaded the session: what
+	// a server store applies for OpUpdate, so that parallel requests that
+	// change different keys never conflict.
+	Changes Changes
+}
+
+// Changes lists what a request did to a session's values.
+type Changes struct {
+	// Clear removes every stored value before List applies.
+	Clear bool
+	// List holds one Change per key, in no particular order.
+	List []Change
+}
+
+// A Change sets or deletes one key.
+type Change struct {
+	Key    string
+	Value  []byte // the new encoded value, unless Delete
+	Delete bool
+	// Check makes the change conditional, for Update: it applies only if
+	// the key still holds Old (or is still absent, when HadOld is false).
+	// When any Check of a Commit fails, Save writes nothing and returns a
+	// *ConflictError with the values it found.
+	Check  bool
+	Old    []byte
+	HadOld bool
+}
+
+var (
+	// ErrConflict is wrapped by *ConflictError.
+	ErrConflict = errors.New("session: the stored value changed meanwhile")
+	// ErrMoved is returned by a Store when the session it was asked to save
+	// was retired by a Regenerate of another request.
+	ErrMoved = errors.New("session: the session moved to a new ID meanwhile")
+)
+
+// A ConflictError is returned by Save when a checked Change found another
+// value than the one it expected: another request updated the key
+// meanwhile. The Manager re-runs its Update functions on Values and saves
+// again.
+type ConflictError struct {
+	// Values holds the stored value of every checked key that exists; a
+	// checked key missing from it is absent.
+	Values map[string][]byte
+}
+
+func (e *ConflictError) Error() string {
+	return "session: a value changed by Update was changed meanwhile by another request"
+}
+
+// Unwrap returns ErrConflict.
+func (e *ConflictError) Unwrap() error { return ErrConflict }

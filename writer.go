@@ -16,8 +16,9 @@ var errFailed = errors.New("session: the response was answered by the session er
 type writer struct {
 	rw          http.ResponseWriter
 	s           *Session
-	wroteHeader bool // the final headers are out (or the connection was hijacked)
-	failed      bool // the error handler answered; the handler's output is dropped
+	wroteHeader bool     // the final headers are out (or the connection was hijacked)
+	failed      bool     // the error handler answered; the handler's output is dropped
+	set         []string // the Set-Cookie lines the session added
 }
 
 // commit saves the session; on failure the error handler answers.

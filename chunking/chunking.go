@@ -15,6 +15,7 @@ package chunking
 import (
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -248,7 +249,9 @@ func (c *Codec) chunkNameLen(i int) int {
 }
 
 // Join reassembles the value from a request's cookies, given as name and
-// value pairs in any order; cookies of other names are ignored. It returns
+// value pairs in any order; cookies of other names are ignored, and so are
+// chunk cookies beyond the count the base cookie declares (a parallel
+// response may have left them; Stale names them for expiry). It returns
 // ErrNotFound when there is no base cookie and no chunk cookie, and an error
 // wrapping ErrInvalid for anything spec/cookie-v1.md §6.1 rejects. Join
 // never copies a single-cookie value; for several chunks it allocates the
@@ -257,9 +260,6 @@ func (c *Codec) Join(cookies iter.Seq2[string, string]) (string, error) {
 	// The loop body is a closure handed to cookies, so everything it touches
 	// lives in one struct: one allocation instead of one per variable.
 	st := &joinState{}
-	if c.maxChunks <= len(st.small) {
-		st.parts = st.small[:c.maxChunks]
-	}
 	for name, value := range cookies {
 		if st.err = c.add(st, name, value); st.err != nil {
 			break
@@ -277,9 +277,6 @@ func (c *Codec) Join(cookies iter.Seq2[string, string]) (string, error) {
 	base := st.base
 	dot := strings.IndexByte(base, '.')
 	if dot < 0 {
-		if st.chunks > 0 {
-			return "", errs.Reason("chunking: extra chunk beside a single-cookie value")
-		}
 		if base == "" || !b64.Valid(base) {
 			return "", errs.Reason("chunking: the value is empty or not base64url")
 		}
@@ -292,19 +289,27 @@ func (c *Codec) Join(cookies iter.Seq2[string, string]) (string, error) {
 	if count > c.maxChunks {
 		return "", errs.Reason("chunking: chunk count over the maximum")
 	}
+	// count is bounded now; only here does it index anything.
 	first := base[dot+1:]
 	if first == "" || !b64.Valid(first) {
 		return "", errs.Reason("chunking: the first chunk is empty or not base64url")
 	}
-	if st.last >= count {
-		return "", errs.Reason("chunking: extra chunk beyond the declared count")
-	}
 	size := len(first)
 	for i := 1; i < count; i++ {
-		if st.parts[i] == "" {
+		switch {
+		case !st.seen.has(i):
 			return "", errs.Invalidf("chunking: chunk %d of %d is missing", i, count)
+		case st.dup.has(i):
+			return "", errs.Reason("chunking: a chunk cookie appears twice")
 		}
-		size += len(st.parts[i])
+		v := st.parts[i]
+		if len(c.names[i])+len(v) > MaxCookieSize {
+			return "", errs.Reason("chunking: a chunk cookie is over 4096 bytes")
+		}
+		if v == "" || !b64.Valid(v) {
+			return "", errs.Reason("chunking: a chunk value is empty or not base64url")
+		}
+		size += len(v)
 	}
 	var b strings.Builder
 	b.Grow(size)
@@ -315,17 +320,24 @@ func (c *Codec) Join(cookies iter.Seq2[string, string]) (string, error) {
 	return b.String(), nil
 }
 
+// bits is a set of chunk indexes below MaxChunksLimit.
+type bits [(MaxChunksLimit + 63) / 64]uint64
+
+func (b *bits) has(i int) bool { return b[i/64]&(1<<(i%64)) != 0 }
+func (b *bits) add(i int)      { b[i/64] |= 1 << (i % 64) }
+
 type joinState struct {
-	base     string
-	haveBase bool
-	small    [8]string
-	parts    []string // parts[i]: the value of chunk i, 1 ≤ i < maxChunks
-	chunks   int
-	last     int // highest chunk index seen
-	err      error
+	base      string
+	haveBase  bool
+	small     [8]string
+	parts     []string // parts[i]: the value of chunk i, 1 ≤ i < maxChunks
+	seen, dup bits     // chunk indexes present, and present more than once
+	chunks    int
+	err       error
 }
 
-// add takes one cookie of the request into st.
+// add takes one cookie of the request into st. Chunk values are checked
+// only once the count is known: those beyond it are ignored.
 func (c *Codec) add(st *joinState, name, value string) error {
 	if name == c.names[0] {
 		if st.haveBase {
@@ -343,22 +355,24 @@ func (c *Codec) add(st *joinState, name, value string) error {
 		return nil
 	case i <= 0:
 		return errs.Reason("chunking: a chunk cookie name has a non-canonical index")
-	case i >= c.maxChunks:
-		return errs.Reason("chunking: extra chunk beyond the maximum chunk count")
-	case len(name)+len(value) > MaxCookieSize:
-		return errs.Reason("chunking: a chunk cookie is over 4096 bytes")
-	case value == "" || !b64.Valid(value):
-		return errs.Reason("chunking: a chunk value is empty or not base64url")
+	}
+	st.chunks++
+	if i >= c.maxChunks {
+		return nil // beyond any count this codec accepts: ignored
 	}
 	if st.parts == nil {
-		st.parts = make([]string, c.maxChunks)
+		if c.maxChunks <= len(st.small) {
+			st.parts = st.small[:c.maxChunks]
+		} else {
+			st.parts = make([]string, c.maxChunks)
+		}
 	}
-	if st.parts[i] != "" {
-		return errs.Reason("chunking: a chunk cookie appears twice")
+	if st.seen.has(i) {
+		st.dup.add(i)
+		return nil
 	}
+	st.seen.add(i)
 	st.parts[i] = value
-	st.chunks++
-	st.last = max(st.last, i)
 	return nil
 }
 
@@ -393,46 +407,50 @@ func parseCount(s string) (int, bool) {
 	return n, true
 }
 
-// Stale returns the names of the cookies a response must expire, given the
-// request's cookies and the number of cookies the response writes (0 when it
-// destroys the session): every index from written to the maximum chunk count
-// (a parallel response may have written chunks this request never saw), and
-// every chunk cookie the request carried beyond that. With written == 0 the
-// base cookie is included. Names come in index order, then in request order;
-// at most MaxStaleExtra names beyond the range are returned, the rest of a
-// request that carries more are ignored. The result may share memory with
-// the Codec: do not modify it.
+// Stale returns the names of the session cookies the request carried that
+// a response writing written cookies must expire (written is 0 when it
+// destroys the session): the base cookie when written is 0, and every chunk
+// cookie with an index of written or more. Nothing the request did not
+// carry is named, so a response sends at most written + carried lines.
+// Names come in index order, then in request order for names beyond the
+// maximum chunk count, of which at most MaxStaleExtra are returned: a
+// request can carry thousands of made-up names, and a response must not
+// echo them all. The result is nil when nothing is stale.
 func (c *Codec) Stale(cookies iter.Seq2[string, string], written int) []string {
 	written = max(written, 0)
-	// The fixed range is c.names[from:], with no allocation, unless the
-	// request carried chunk names beyond it.
-	from := max(written, 1)
-	if written == 0 {
-		from = 0
-	}
-	fixed := c.names[min(from, len(c.names)):]
+	var in bits
 	var extra []string
+	n := 0
 	for name := range cookies {
-		if len(extra) == MaxStaleExtra {
-			break
+		if name == c.names[0] {
+			if written == 0 && !in.has(0) {
+				in.add(0)
+				n++
+			}
+			continue
 		}
-		if i, ours := c.chunkIndex(name); ours && (i < 1 || i >= c.maxChunks) && !contains(extra, name) {
+		i, ours := c.chunkIndex(name)
+		switch {
+		case !ours || (i >= 1 && i < written):
+		case i >= 1 && i < c.maxChunks:
+			if !in.has(i) {
+				in.add(i)
+				n++
+			}
+		case len(extra) < MaxStaleExtra && !slices.Contains(extra, name):
 			extra = append(extra, name)
 		}
 	}
-	if len(extra) == 0 {
-		return fixed[:len(fixed):len(fixed)]
+	if n == 0 && len(extra) == 0 {
+		return nil
 	}
-	return append(append(make([]string, 0, len(fixed)+len(extra)), fixed...), extra...)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
+	out := make([]string, 0, n+len(extra))
+	for i := 0; i < c.maxChunks && len(out) < n; i++ {
+		if in.has(i) {
+			out = append(out, c.names[i])
 		}
 	}
-	return false
+	return append(out, extra...)
 }
 
 func allDigits(s string) bool {

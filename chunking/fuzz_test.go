@@ -16,10 +16,24 @@ func FuzzJoin(f *testing.F) {
 	for _, v := range vectors.MustLoad(f) {
 		f.Add(v.Cookie, uint8(v.Int("max-chunks")))
 	}
+	f.Add("s=2.AAAA", uint8(8))   // 9 chunks allowed, none sent
+	f.Add("s=9.AAAA", uint8(179)) // 180 allowed
 	f.Fuzz(func(t *testing.T, header string, maxChunks uint8) {
-		c, err := chunking.New("s", chunking.WithMaxChunks(int(maxChunks)%8+1))
+		// Every maximum chunk count New accepts, 1 to 180.
+		c, err := chunking.New("s", chunking.WithMaxChunks(int(maxChunks)%chunking.MaxChunksLimit+1))
 		if err != nil {
 			t.Fatal(err)
+		}
+		carried := map[string]bool{}
+		for name := range vectors.Pairs(header) {
+			carried[name] = true
+		}
+		for _, written := range []int{0, 1, c.MaxChunks()} {
+			for _, name := range c.Stale(vectors.Pairs(header), written) {
+				if !carried[name] {
+					t.Fatalf("Stale(%d) names %q, which the request did not carry", written, name)
+				}
+			}
 		}
 		value, err := c.Join(vectors.Pairs(header))
 		if err != nil {

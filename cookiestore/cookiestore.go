@@ -17,8 +17,8 @@ import (
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/crypto"
-	"github.com/crumbs-go/session/internal/b64"
 	"github.com/crumbs-go/session/internal/errs"
+	"github.com/crumbs-go/session/internal/sid"
 )
 
 // A Store seals sessions into cookie values. It is immutable and safe for
@@ -82,7 +82,6 @@ func init() {
 // flags(1) || u8(len(id)) || id || values.
 const (
 	flagBrowserSession = 1 << 0
-	maxIDLen           = 64
 )
 
 // Load opens the sealed value. The ring enforces the sealed deadlines.
@@ -96,11 +95,18 @@ func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*ses
 		return nil, errs.Reason("cookiestore: malformed session data")
 	}
 	n := int(d[1])
-	if n == 0 || n > maxIDLen || len(d) < 2+n || !b64.Valid(string(d[2:2+n])) {
+	if len(d) < 2+n {
+		return nil, errs.Reason("cookiestore: malformed session ID")
+	}
+	// The ID and the values are views of d, the plaintext Open allocated
+	// for this call alone: nothing writes it again, so the string may
+	// share its memory (no copy on the load path).
+	id := unsafe.String(unsafe.SliceData(d[2:]), n)
+	if !sid.Readable(id) {
 		return nil, errs.Reason("cookiestore: malformed session ID")
 	}
 	return &session.Record{
-		ID:             unsafe.String(&d[2], n), // d is ours and never written again
+		ID:             id,
 		Data:           d[2+n:],
 		Expires:        p.Expires,
 		IdleExpires:    p.IdleExpires,
@@ -109,11 +115,13 @@ func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*ses
 	}, nil
 }
 
-// Save seals rec. Its error wraps session.ErrTooLarge when the data is over
-// the maximum data size.
-func (s *Store) Save(_ context.Context, name string, rec *session.Record, now time.Time) (string, error) {
-	if len(rec.ID) == 0 || len(rec.ID) > maxIDLen {
-		return "", fmt.Errorf("cookiestore: session ID of %d bytes: it must be 1 to %d", len(rec.ID), maxIDLen)
+// Save seals the whole session, whatever the commit's Op: the cookie is the
+// only copy. Its error wraps session.ErrTooLarge when the data is over the
+// maximum data size.
+func (s *Store) Save(_ context.Context, name string, c *session.Commit, now time.Time) (string, error) {
+	rec := &c.Record
+	if !sid.Readable(rec.ID) {
+		return "", fmt.Errorf("cookiestore: session ID %q: it must be 1 to %d base64url characters", rec.ID, sid.MaxLen)
 	}
 	data := make([]byte, 0, 2+len(rec.ID)+len(rec.Data))
 	var flags byte
@@ -128,6 +136,12 @@ func (s *Store) Save(_ context.Context, name string, rec *session.Record, now ti
 		return "", fmt.Errorf("cookiestore: %w", err)
 	}
 	return v, nil
+}
+
+// Retire does nothing and returns no values: the cookie is the only copy of
+// a session, and the Manager seals it under the new ID.
+func (s *Store) Retire(context.Context, string, *session.Record) (*session.Record, error) {
+	return nil, nil
 }
 
 // Delete does nothing: a cookie store keeps nothing to delete. The Manager

@@ -22,7 +22,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	in := &session.Record{ID: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ", Data: []byte(`{"a":1}`),
 		Expires: t0.Add(time.Hour), IdleExpires: t0.Add(time.Minute), BrowserSession: true}
-	v, err := store.Save(context.Background(), "s", in, t0)
+	v, err := store.Save(context.Background(), "s", &session.Commit{Op: session.OpUpdate, Record: *in}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}

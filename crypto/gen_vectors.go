@@ -333,6 +333,14 @@ func main() {
 
 	// Decompression bombs: authentic (sealed under the primary), so only the
 	// bound stops them.
+	empty := zstdFrame(nil)
+	zempty := std("s", append(zstdFrame(typ), empty...), 1, "ztrailing-empty")
+	vs = append(vs, vector{file: "compress_trailing_empty_frame", expect: "invalid",
+		comment: "an empty zstd frame after the compressed frame (the body is exactly one frame)", cookie: "s=" + zempty.value()})
+	skip := []byte{0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 'a', 'b', 'c'}
+	zskip := std("s", append(zstdFrame(typ), skip...), 1, "ztrailing-skippable")
+	vs = append(vs, vector{file: "compress_trailing_skippable_frame", expect: "invalid",
+		comment: "a skippable zstd frame after the compressed frame", cookie: "s=" + zskip.value()})
 	bomb := std("s", zstdFrame(make([]byte, 1<<20)), 1, "bomb")
 	vs = append(vs, vector{file: "compress_bomb", expect: "invalid",
 		comment: "1 MiB of zeros compressed to a few dozen bytes; max-data is 128 KiB", cookie: "s=" + bomb.value()})
@@ -388,8 +396,12 @@ func main() {
 	ch("chunk_missing_middle", "chunk 1 of 3 absent", 4, [][2]string{three[0], three[2]})
 	ch("chunk_missing_last", "chunk 2 of 3 absent", 4, [][2]string{three[0], three[1]})
 	ch("chunk_missing_base", "chunks 1 and 2 without the base cookie", 4, [][2]string{three[1], three[2]})
-	ch("chunk_extra", "a chunk with index 3 beside a count of 3", 4, [][2]string{three[0], three[1], three[2], {"s.3", "AAAA"}})
-	ch("chunk_extra_single", "a chunk cookie beside a single-cookie value", 2, [][2]string{{"s", okSingle}, {"s.1", "AAAA"}})
+	// Chunks beyond the declared count are ignored (spec §6.1, amended in
+	// 1.1): a parallel response may have left them.
+	vs = append(vs, vector{file: "ok_chunk_extra_ignored", expect: "ok", data: huge, times: times, maxCh: 4,
+		comment: "a chunk with index 3 beside a count of 3: ignored", cookie: header([][2]string{three[0], three[1], three[2], {"s.3", "AAAA"}})})
+	vs = append(vs, vector{file: "ok_chunk_extra_single_ignored", expect: "ok", data: small, times: times,
+		comment: "a chunk cookie beside a single-cookie value: ignored", cookie: header([][2]string{{"s", okSingle}, {"s.1", "!not-base64"}})})
 	ch("chunk_reordered", "the values of chunks 1 and 2 swapped", 4, [][2]string{three[0], {"s.1", three[2][1]}, {"s.2", three[1][1]}})
 	ch("chunk_duplicate_index", "chunk 1 twice", 4, [][2]string{three[0], three[1], three[1], three[2]})
 	ch("chunk_duplicate_base", "the base cookie twice", 2, [][2]string{{"s", okSingle}, {"s", okSingle}})

@@ -20,7 +20,6 @@ import (
 	"io"
 	"math"
 	"sync"
-	"time"
 	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
@@ -229,25 +228,6 @@ func checkName(name string) error {
 		return fmt.Errorf("crypto: cookie name of %d bytes: it must be 1 to %d bytes", len(name), MaxNameSize)
 	}
 	return nil
-}
-
-// unixSeconds encodes t for the envelope: the zero Time is 0.
-func unixSeconds(t time.Time) (uint64, error) {
-	if t.IsZero() {
-		return 0, nil
-	}
-	s := t.Unix()
-	if s < 0 {
-		return 0, fmt.Errorf("crypto: time %v is before 1970", t)
-	}
-	return uint64(s), nil
-}
-
-func fromUnixSeconds(s uint64) time.Time {
-	if s == 0 {
-		return time.Time{}
-	}
-	return time.Unix(int64(s), 0)
 }
 
 // bytesOf views s as bytes without copying; the result must not be written.

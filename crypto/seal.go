@@ -3,6 +3,7 @@ package crypto
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/crumbs-go/session/internal/timex"
 	"io"
 	"strings"
 	"time"
@@ -37,15 +38,15 @@ func (r *Ring) Seal(name string, p Payload) (string, error) {
 	if len(p.Data) > r.maxData {
 		return "", fmt.Errorf("crypto: data is %d bytes, over the %d-byte maximum (WithMaxDataSize): %w", len(p.Data), r.maxData, errs.ErrTooLarge)
 	}
-	issued, err := unixSeconds(p.IssuedAt)
+	issued, err := unix(p.IssuedAt)
 	if err != nil {
 		return "", err
 	}
-	absolute, err := unixSeconds(p.Expires)
+	absolute, err := unix(p.Expires)
 	if err != nil {
 		return "", err
 	}
-	idle, err := unixSeconds(p.IdleExpires)
+	idle, err := unix(p.IdleExpires)
 	if err != nil {
 		return "", err
 	}
@@ -163,7 +164,7 @@ func (r *Ring) Open(name, value string, now time.Time) (p Payload, stale bool, e
 	default:
 		return p, false, errs.Reason("crypto: unknown flags")
 	}
-	p.IssuedAt, p.Expires, p.IdleExpires = fromUnixSeconds(issued), fromUnixSeconds(absolute), fromUnixSeconds(idle)
+	p.IssuedAt, p.Expires, p.IdleExpires = timex.FromUnix(issued), timex.FromUnix(absolute), timex.FromUnix(idle)
 	return p, idx != 0, nil
 }
 
@@ -172,6 +173,57 @@ func (r *Ring) Open(name, value string, now time.Time) (p Payload, stale bool, e
 func hasLineBreak(s string) bool {
 	return strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\r') >= 0
 }
+
+// unix encodes t for the envelope.
+func unix(t time.Time) (uint64, error) {
+	s, err := timex.Unix(t)
+	if err != nil {
+		return 0, fmt.Errorf("crypto: %w", err)
+	}
+	return s, nil
+}
+
+// frameLen returns the length of the Zstandard frame at the start of b,
+// whose header is headerSize bytes (RFC 8878 §3.1.1), walking its block
+// headers without decoding them; -1 when b ends before the frame does.
+func frameLen(b []byte, headerSize int, checksum bool) int {
+	n := headerSize
+	for {
+		if n+3 > len(b) {
+			return -1
+		}
+		h := int(b[n]) | int(b[n+1])<<8 | int(b[n+2])<<16
+		last, typ, size := h&1 == 1, (h>>1)&3, h>>3
+		n += 3
+		switch typ {
+		case 0, 2: // raw, compressed: size bytes follow
+			n += size
+		case 1: // RLE: one byte follows
+			n++
+		default: // reserved
+			return -1
+		}
+		if n > len(b) {
+			return -1
+		}
+		if last {
+			break
+		}
+	}
+	if checksum {
+		n += 4
+	}
+	if n > len(b) {
+		return -1
+	}
+	return n
+}
+
+// Decompress inflates one Zstandard frame, bounded as Open bounds a sealed
+// value's: the frame must declare its content size, at most the ring's
+// maximum data size, and nothing may follow it. Every failure wraps
+// ErrInvalid. For stores that compress what they keep (serverstore).
+func (r *Ring) Decompress(frame []byte) ([]byte, error) { return r.decompress(frame) }
 
 // decompress inflates one Zstandard frame that must declare a content size
 // within the maximum: the output is allocated once, at that size, and the
@@ -189,6 +241,10 @@ func (r *Ring) decompress(frame []byte) ([]byte, error) {
 	}
 	if h.FrameContentSize == 0 {
 		return nil, errs.Reason("crypto: compressed data is empty")
+	}
+	if frameLen(frame, h.HeaderSize, h.HasCheckSum) != len(frame) {
+		// DecodeAll would go on into further (empty or skippable) frames.
+		return nil, errs.Reason("crypto: the compressed data is not exactly one frame")
 	}
 	out, err := r.decoder().DecodeAll(frame, make([]byte, 0, h.FrameContentSize))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,8 +128,8 @@ func resealMatches(t *testing.T, v vectors.Vector, p crypto.Payload) {
 func TestVectorBitFlips(t *testing.T) {
 	t.Parallel()
 	for _, v := range vectors.MustLoad(t) {
-		if v.Header["expect"] != "ok" {
-			continue
+		if v.Header["expect"] != "ok" || strings.HasSuffix(v.File, "_ignored") {
+			continue // the _ignored vectors repeat ok_chunks_3_compressed and ok_single_raw plus a cookie that is never read
 		}
 		t.Run(v.File, func(t *testing.T) {
 			t.Parallel()
@@ -138,6 +139,15 @@ func TestVectorBitFlips(t *testing.T) {
 			}
 			codec := recv.Codec
 			h := []byte(v.Cookie)
+			// Chunk cookies beyond the count the base declares are ignored
+			// (spec §6.1): flipping them changes nothing.
+			count := 1
+			for part := range strings.SplitSeq(v.Cookie, ";") {
+				name, value, _ := strings.Cut(strings.TrimSpace(part), "=")
+				if n, _, ok := strings.Cut(value, "."); ok && name == codec.Name() {
+					count, _ = strconv.Atoi(n)
+				}
+			}
 			flips := 0
 			off := 0
 			for part := range strings.SplitSeq(v.Cookie, ";") {
@@ -150,6 +160,9 @@ func TestVectorBitFlips(t *testing.T) {
 				}
 				if strings.HasPrefix(name, codec.Name()+".") && !isDigits(name[len(codec.Name())+1:]) {
 					continue // someone else's cookie that merely resembles a chunk
+				}
+				if i, err := strconv.Atoi(strings.TrimPrefix(name, codec.Name()+".")); err == nil && name != codec.Name() && i >= count {
+					continue
 				}
 				for i := start; i < end; i++ {
 					for bit := range 8 {

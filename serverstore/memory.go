@@ -1,6 +1,7 @@
 package serverstore
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
 	"fmt"
@@ -41,8 +42,9 @@ type Memory struct {
 
 type memEntry struct {
 	key     string
-	blob    []byte
-	version uint64
+	meta    []byte
+	values  map[string][]byte
+	moved   bool // a tombstone: the ID was retired by a Regenerate
 	expires time.Time
 	index   int // in byTime
 }
@@ -60,6 +62,16 @@ func WithMaxEntries(n int) MemoryOption {
 	}
 }
 
+// WithClock replaces the backend's clock, by which records expire: for
+// tests that move time forward (with session.WithClock on the Manager).
+func WithClock(now func() time.Time) MemoryOption {
+	return func(m *Memory) {
+		if now != nil {
+			m.now = now
+		}
+	}
+}
+
 // NewMemory returns an empty Memory backend.
 func NewMemory(opts ...MemoryOption) *Memory {
 	m := &Memory{entries: map[string]*memEntry{}, max: DefaultMaxEntries, now: time.Now}
@@ -71,7 +83,6 @@ func NewMemory(opts ...MemoryOption) *Memory {
 
 var (
 	_ Backend  = (*Memory)(nil)
-	_ Toucher  = (*Memory)(nil)
 	_ Counter  = (*Memory)(nil)
 	_ Clearer  = (*Memory)(nil)
 	_ Iterator = (*Memory)(nil)
@@ -90,6 +101,18 @@ func (m *Memory) live(key string, now time.Time) *memEntry {
 	return e
 }
 
+// record returns the live, unretired entry under key.
+func (m *Memory) record(key string) (*memEntry, error) {
+	e := m.live(key, m.now())
+	switch {
+	case e == nil:
+		return nil, ErrNotFound
+	case e.moved:
+		return nil, ErrMoved
+	}
+	return e, nil
+}
+
 func (m *Memory) remove(e *memEntry) {
 	heap.Remove(&m.byTime, e.index)
 	delete(m.entries, e.key)
@@ -103,44 +126,102 @@ func (m *Memory) sweep(now time.Time) {
 	}
 }
 
-// Get returns a copy of the record.
-func (m *Memory) Get(_ context.Context, key string) ([]byte, uint64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.live(key, m.now())
-	if e == nil {
-		return nil, 0, ErrNotFound
+func (e *memEntry) copy() *Entry {
+	out := &Entry{Meta: bytes.Clone(e.meta), Values: make(map[string][]byte, len(e.values))}
+	for k, v := range e.values {
+		out.Values[k] = bytes.Clone(v)
 	}
-	return append([]byte(nil), e.blob...), e.version, nil
+	return out
 }
 
-// Set stores a copy of blob with a version check.
-func (m *Memory) Set(_ context.Context, key string, blob []byte, version uint64, expires time.Time) (uint64, error) {
+// Get returns a copy of the record.
+func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, err := m.record(key)
+	if err != nil {
+		return nil, err
+	}
+	return e.copy(), nil
+}
+
+// Create stores a copy of e.
+func (m *Memory) Create(_ context.Context, key string, e *Entry, expires time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	e := m.live(key, now)
-	switch {
-	case e == nil && version > 0:
-		return 0, ErrNotFound
-	case e != nil && e.version != version:
-		return 0, ErrConflict
-	case e == nil:
-		for len(m.entries) >= m.max {
-			m.remove(m.byTime[0]) // evict the session that expires soonest
-		}
-		e = &memEntry{key: key}
-		m.entries[key] = e
-		e.expires = expires
-		heap.Push(&m.byTime, e)
-	default:
-		e.expires = expires
-		heap.Fix(&m.byTime, e.index)
+	if m.live(key, now) != nil {
+		return ErrConflict
 	}
-	e.blob = append(e.blob[:0], blob...)
-	e.version++
-	return e.version, nil
+	for len(m.entries) >= m.max {
+		m.remove(m.byTime[0]) // evict the session that expires soonest
+	}
+	n := &memEntry{key: key, meta: bytes.Clone(e.Meta), values: make(map[string][]byte, len(e.Values)), expires: expires}
+	for k, v := range e.Values {
+		n.values[k] = bytes.Clone(v)
+	}
+	m.entries[key] = n
+	heap.Push(&m.byTime, n)
+	return nil
+}
+
+// Apply changes the record under the lock: checks first, then writes.
+func (m *Memory) Apply(_ context.Context, key string, w *Write) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep(m.now())
+	e, err := m.record(key)
+	if err != nil {
+		return err
+	}
+	var conflict *session.ConflictError
+	for _, c := range w.Changes {
+		if !c.Check {
+			continue
+		}
+		cur, ok := e.values[c.Key]
+		if ok != c.HadOld || ok && !bytes.Equal(cur, c.Old) {
+			conflict = &session.ConflictError{Values: map[string][]byte{}}
+			break
+		}
+	}
+	if conflict != nil {
+		for _, c := range w.Changes {
+			if cur, ok := e.values[c.Key]; c.Check && ok {
+				conflict.Values[c.Key] = bytes.Clone(cur)
+			}
+		}
+		return conflict
+	}
+	e.meta = bytes.Clone(w.Meta)
+	if w.Clear {
+		clear(e.values)
+	}
+	for _, c := range w.Changes {
+		if c.Delete {
+			delete(e.values, c.Key)
+		} else {
+			e.values[c.Key] = bytes.Clone(c.Value)
+		}
+	}
+	e.expires = w.Expires
+	heap.Fix(&m.byTime, e.index)
+	return nil
+}
+
+// Retire replaces the record by a tombstone and returns what it held.
+func (m *Memory) Retire(_ context.Context, key string, until time.Time) (*Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, err := m.record(key)
+	if err != nil {
+		return nil, err
+	}
+	out := &Entry{Meta: e.meta, Values: e.values} // no longer the entry's: no copy needed
+	e.meta, e.values, e.moved, e.expires = nil, nil, true, until
+	heap.Fix(&m.byTime, e.index)
+	return out, nil
 }
 
 // Delete removes key.
@@ -153,20 +234,7 @@ func (m *Memory) Delete(_ context.Context, key string) error {
 	return nil
 }
 
-// Touch moves key's expiry.
-func (m *Memory) Touch(_ context.Context, key string, expires time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.live(key, m.now())
-	if e == nil {
-		return ErrNotFound
-	}
-	e.expires = expires
-	heap.Fix(&m.byTime, e.index)
-	return nil
-}
-
-// Count returns the number of live records.
+// Count returns the number of live records (tombstones are not sessions).
 func (m *Memory) Count(context.Context) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -174,7 +242,13 @@ func (m *Memory) Count(context.Context) (int, error) {
 	for m.byTime.Len() > 0 && !now.Before(m.byTime[0].expires) {
 		m.remove(m.byTime[0])
 	}
-	return len(m.entries), nil
+	n := 0
+	for _, e := range m.entries {
+		if !e.moved {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Clear removes every record.
@@ -192,7 +266,7 @@ func (m *Memory) Keys(context.Context) iter.Seq2[string, error] {
 	now := m.now()
 	keys := make([]string, 0, len(m.entries))
 	for k, e := range m.entries {
-		if now.Before(e.expires) {
+		if now.Before(e.expires) && !e.moved {
 			keys = append(keys, k)
 		}
 	}

@@ -11,7 +11,9 @@ import (
 )
 
 func TestMemoryConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) serverstore.Backend { return serverstore.NewMemory() })
+	storetest.RunClocked(t, func(t *testing.T, now func() time.Time) serverstore.Backend {
+		return serverstore.NewMemory(serverstore.WithClock(now))
+	})
 }
 
 func TestMemoryEvictsSoonestExpiring(t *testing.T) {
@@ -19,21 +21,21 @@ func TestMemoryEvictsSoonestExpiring(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	for i, d := range []time.Duration{3 * time.Hour, time.Hour, 2 * time.Hour} {
-		if _, err := m.Set(ctx, string(rune('a'+i)), []byte("x"), 0, now.Add(d)); err != nil {
+		if err := m.Create(ctx, string(rune('a'+i)), &serverstore.Entry{}, now.Add(d)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := m.Set(ctx, "d", []byte("x"), 0, now.Add(4*time.Hour)); err != nil {
+	if err := m.Create(ctx, "d", &serverstore.Entry{}, now.Add(4*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := m.Count(ctx); n != 3 {
 		t.Fatalf("Count = %d, want the bound 3", n)
 	}
-	if _, _, err := m.Get(ctx, "b"); !errors.Is(err, serverstore.ErrNotFound) {
+	if _, err := m.Get(ctx, "b"); !errors.Is(err, serverstore.ErrNotFound) {
 		t.Fatalf("the entry expiring soonest (b) was not the one evicted: %v", err)
 	}
 	for _, k := range []string{"a", "c", "d"} {
-		if _, _, err := m.Get(ctx, k); err != nil {
+		if _, err := m.Get(ctx, k); err != nil {
 			t.Fatalf("Get(%s) = %v", k, err)
 		}
 	}

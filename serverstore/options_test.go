@@ -10,20 +10,20 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/serverstore"
 )
 
-type countSets struct {
+// valueWrites counts the values a backend is asked to write.
+type valueWrites struct {
 	serverstore.Backend
-	sets atomic.Int64
+	values atomic.Int64
 }
 
-func (c *countSets) Set(ctx context.Context, key string, blob []byte, v uint64, exp time.Time) (uint64, error) {
-	c.sets.Add(1)
-	return c.Backend.Set(ctx, key, blob, v, exp)
+func (c *valueWrites) Apply(ctx context.Context, key string, w *serverstore.Write) error {
+	c.values.Add(int64(len(w.Changes)))
+	return c.Backend.Apply(ctx, key, w)
 }
 
 func run(t *testing.T, m *session.Manager, cookie string, f func(*session.Session)) string {
@@ -44,16 +44,16 @@ func run(t *testing.T, m *session.Manager, cookie string, f func(*session.Sessio
 
 func TestResave(t *testing.T) {
 	for _, resave := range []bool{false, true} {
-		b := &countSets{Backend: serverstore.NewMemory()}
+		b := &valueWrites{Backend: serverstore.NewMemory()}
 		store, _ := serverstore.New(b, [][]byte{bytes.Repeat([]byte("k"), 32)})
 		m, err := session.New(store, session.WithResave(resave))
 		if err != nil {
 			t.Fatal(err)
 		}
 		cookie := run(t, m, "", func(s *session.Session) { s.Set("n", 1) })
-		before := b.sets.Load()
+		before := b.values.Load()
 		run(t, m, cookie, func(s *session.Session) { s.Get("n") })
-		if got := b.sets.Load() > before; got != resave {
+		if got := b.values.Load() > before; got != resave {
 			t.Errorf("resave %t: an unchanged session was rewritten: %t", resave, got)
 		}
 	}

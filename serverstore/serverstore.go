@@ -1,4 +1,4 @@
-// Package serverstore is server mode: the cookie carries a signed session ID
+// Package serverstore is server mode: the token carries a signed session ID
 // (spec/server-id-v1.md) and the session lives in a Backend — memory here,
 // Redis and PostgreSQL in the redisstore and pgstore modules.
 //
@@ -9,20 +9,24 @@
 //
 // # Concurrency
 //
-// Every record has a version. A request saves only over the version it
-// loaded; when another request saved meanwhile, the store reloads the newer
-// version, re-applies this request's key-level changes (the keys it set,
-// deleted or cleared) and tries again, a bounded number of times. Parallel
-// requests that change different keys therefore all land; two that change
-// the same key end with one of the two values, never a mix; and a session
-// destroyed by one request is not brought back by another's save.
+// A record keeps each value under its own key, and a save applies only what
+// its request changed — keys set, keys deleted, all cleared — in one atomic
+// step of the backend (one Redis script, one SQL statement, one locked map
+// operation). Parallel requests that change different keys therefore never
+// conflict and need no retry; two that set the same key end with one of the
+// two values. Only session.Update compares: its change applies if the key
+// still holds the value the request read, and otherwise the Manager re-runs
+// the update on the newer value. A deadline refresh rewrites the record's
+// header and expiry, never its values. A session destroyed by one request is
+// not brought back by another's save or Regenerate: a Regenerate first
+// retires the old ID with one atomic step on its own key (a tombstone), so
+// no step ever spans two keys, which a Redis Cluster could not make atomic.
 package serverstore
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
@@ -30,44 +34,81 @@ import (
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/crypto"
-	"github.com/crumbs-go/session/internal/b64"
 	"github.com/crumbs-go/session/internal/errs"
+	"github.com/crumbs-go/session/internal/sid"
+	"github.com/crumbs-go/session/internal/timex"
 )
 
 var (
-	// ErrNotFound is returned by a Backend's Get when the key is absent or
-	// expired, and by Set when it writes over a version that no longer
-	// exists. The same value as session.ErrNotFound.
+	// ErrNotFound is returned by a Backend when the key is absent or
+	// expired. The same value as session.ErrNotFound.
 	ErrNotFound = errs.ErrNotFound
-	// ErrConflict is returned by a Backend's Set when the stored version is
-	// not the one given.
-	ErrConflict = errors.New("serverstore: version conflict")
+	// ErrMoved is returned by a Backend for a key that a Regenerate
+	// retired (a tombstone). The same value as session.ErrMoved.
+	ErrMoved = session.ErrMoved
+	// ErrConflict is returned by a Backend's Create when the key is taken.
+	ErrConflict = errors.New("serverstore: the key exists")
+	// ErrLegacy is returned by a Backend's Apply for a record of the
+	// format-1 layout when the write does not clear it: the Store then
+	// rewrites the record whole, in the current layout.
+	ErrLegacy = errors.New("serverstore: the record has the format-1 layout")
 )
 
-// A Backend stores opaque session records by key, with a version for
-// optimistic concurrency. It must be safe for concurrent use, and each
-// method must be atomic.
+// A Backend stores session records by key. Each record is a header (Meta)
+// and a map of values, changed key by key. It must be safe for concurrent
+// use, and each method must be atomic. Values handed in are the caller's:
+// a Backend copies what it keeps. Values handed out are the caller's too.
 type Backend interface {
-	// Get returns the record stored under key and its version (at least 1).
-	// It returns ErrNotFound when key is absent or expired; any other error
+	// Get returns the record under key: ErrNotFound when it is absent or
+	// expired, ErrMoved when a Regenerate retired it; any other error
 	// means the backend failed.
-	Get(ctx context.Context, key string) (blob []byte, version uint64, err error)
+	Get(ctx context.Context, key string) (*Entry, error)
 
-	// Set stores blob under key until expires, if the stored version is
-	// version, and returns the new version. version 0 means "create": the
-	// key must be absent (or expired). Set returns ErrConflict when the
-	// stored version differs, and ErrNotFound when version > 0 and the key
-	// is absent.
-	Set(ctx context.Context, key string, blob []byte, version uint64, expires time.Time) (uint64, error)
+	// Create stores e under key until expires. It returns ErrConflict when
+	// key holds a live record or a tombstone.
+	Create(ctx context.Context, key string, e *Entry, expires time.Time) error
 
-	// Delete removes key. Deleting an absent key is not an error.
+	// Apply changes the record under key as w says, all or nothing. It
+	// returns ErrNotFound, ErrMoved, ErrLegacy (a format-1 record and
+	// w.Clear is false), or a *session.ConflictError when a checked change
+	// finds another value: then nothing is written, and the error holds
+	// the stored value of every checked key that exists.
+	Apply(ctx context.Context, key string, w *Write) error
+
+	// Retire replaces the record under key by a tombstone that lasts until
+	// until, and returns what the record held, in one atomic step. It
+	// returns ErrNotFound or ErrMoved as Get does.
+	Retire(ctx context.Context, key string, until time.Time) (*Entry, error)
+
+	// Delete removes key, record or tombstone. Deleting an absent key is
+	// not an error.
 	Delete(ctx context.Context, key string) error
 }
 
-// A Toucher moves a record's expiry without rewriting it. Optional.
-type Toucher interface {
-	// Touch sets the expiry of key; an absent key is ErrNotFound.
-	Touch(ctx context.Context, key string, expires time.Time) error
+// An Entry is a stored record, as a Backend keeps it.
+type Entry struct {
+	// Meta is the record's header: format, flags, deadlines
+	// (spec/server-id-v1.md §4).
+	Meta []byte
+	// Values are the session's values by key, each in its stored form (a
+	// tag byte, then the bytes).
+	Values map[string][]byte
+	// Legacy is a whole record of the format-1 layout, read from a store
+	// written by an earlier release; Meta and Values are then nil.
+	Legacy []byte
+}
+
+// A Write is what Apply does to a record.
+type Write struct {
+	// Meta replaces the record's header.
+	Meta []byte
+	// Clear removes every value first (and converts a format-1 record).
+	Clear bool
+	// Changes are applied after Clear; their Value and Old are in stored
+	// form. A Write without Changes only refreshes the header and expiry.
+	Changes []session.Change
+	// Expires is when the backend may drop the record.
+	Expires time.Time
 }
 
 // A Counter counts the live records. Optional.
@@ -91,14 +132,13 @@ type Store struct {
 	backend Backend
 	ring    *crypto.Ring
 	rawIDs  bool
-	retries int
+	maxData int
 }
 
 var _ session.Store = (*Store)(nil)
 
 type config struct {
-	rawIDs  bool
-	retries int
+	rawIDs bool
 }
 
 // An Option configures a Store.
@@ -110,19 +150,6 @@ type Option func(*config) error
 // IDs, which the signature still stops without the secret. Off by default.
 func WithRawIDs() Option { return func(c *config) error { c.rawIDs = true; return nil } }
 
-// WithMaxRetries sets how many times Save reloads, merges and retries when
-// another request saved the same session meanwhile. The default is 8; the
-// range is 0 to 100.
-func WithMaxRetries(n int) Option {
-	return func(c *config) error {
-		if n < 0 || n > 100 {
-			return fmt.Errorf("serverstore: WithMaxRetries(%d): give 0 to 100", n)
-		}
-		c.retries = n
-		return nil
-	}
-}
-
 // New returns a Store over backend that signs IDs with secrets[0] and
 // verifies them with any of secrets (each at least 32 random bytes). An ID
 // signed with an older secret is signed again with the first on its next
@@ -131,7 +158,7 @@ func New(backend Backend, secrets [][]byte, opts ...Option) (*Store, error) {
 	if backend == nil {
 		return nil, errors.New("serverstore: New(nil, …): give a Backend, such as NewMemory()")
 	}
-	c := config{retries: 8}
+	var c config
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
@@ -141,7 +168,7 @@ func New(backend Backend, secrets [][]byte, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serverstore: %w", err)
 	}
-	return &Store{backend: backend, ring: ring, rawIDs: c.rawIDs, retries: c.retries}, nil
+	return &Store{backend: backend, ring: ring, rawIDs: c.rawIDs, maxData: ring.MaxDataSize()}, nil
 }
 
 // Backend returns the store's backend.
@@ -157,81 +184,94 @@ func (s *Store) Key(id string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-const (
-	minIDLen    = 22 // 128 bits, base64url
-	maxIDLen    = 64
-	blobFormat  = 1
-	blobHeader  = 1 + 1 + 8 + 8
-	flagBrowser = 1 << 0
-	// maxTTL bounds a record without deadlines, like a cookie's Max-Age.
-	maxTTL = 400 * 24 * time.Hour
-)
+// TombstoneTTL is how long a retired ID answers ErrMoved rather than
+// ErrNotFound, so that a request that overlapped a Regenerate (a login)
+// leaves the new session's cookie alone instead of expiring it.
+const TombstoneTTL = 10 * time.Minute
 
 // Load verifies the signed ID, then reads the record: one backend round trip.
-func (s *Store) Load(ctx context.Context, name, value string, now time.Time) (*session.Record, error) {
-	id, stale, err := s.ring.Verify(name, value)
+func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*session.Record, error) {
+	id, stale, err := s.ring.Verify(name, token)
 	if err != nil {
 		return nil, err
 	}
-	if len(id) < minIDLen || len(id) > maxIDLen || !b64.Valid(id) {
+	if !sid.Valid(id) {
 		return nil, errs.Reason("serverstore: the signed value is not a session ID")
 	}
-	blob, version, err := s.backend.Get(ctx, s.Key(id))
+	e, err := s.backend.Get(ctx, s.Key(id))
+	if errors.Is(err, ErrMoved) {
+		return nil, ErrNotFound // the ID was retired: it names no session now
+	}
 	if err != nil {
 		return nil, err
 	}
-	rec, err := decodeBlob(blob)
+	rec, err := s.decode(e)
 	if err != nil {
 		return nil, err
 	}
-	rec.ID, rec.Version, rec.Stale = id, version, stale
+	rec.ID, rec.Stale = id, stale
 	return rec, nil
 }
 
-// Save writes rec with a version check, merging over newer versions, and
-// returns the signed ID for the cookie.
-func (s *Store) Save(ctx context.Context, name string, rec *session.Record, now time.Time) (string, error) {
-	if len(rec.ID) < minIDLen || len(rec.ID) > maxIDLen || !b64.Valid(rec.ID) {
-		return "", fmt.Errorf("serverstore: session ID %q is not 22 to 64 base64url characters", rec.ID)
+// Save persists the commit and returns the signed ID: one backend round
+// trip (two when a checked change met a value that only looks different,
+// or a format-1 record is converted).
+func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now time.Time) (string, error) {
+	rec := &c.Record
+	if !sid.Valid(rec.ID) {
+		return "", fmt.Errorf("serverstore: session ID %q is not %d to %d base64url characters", rec.ID, sid.MinLen, sid.MaxLen)
 	}
-	value, err := s.ring.Sign(name, rec.ID)
+	token, err := s.ring.Sign(name, rec.ID)
 	if err != nil {
 		return "", err
 	}
-	key, expires := s.Key(rec.ID), expiry(rec, now)
-	if rec.Unchanged && rec.Version > 0 {
-		if t, ok := s.backend.(Toucher); ok {
-			return value, t.Touch(ctx, key, expires)
-		}
+	key, meta, expires := s.Key(rec.ID), encodeMeta(rec), expiry(rec, now)
+	if c.Op == session.OpCreate {
+		return token, s.backend.Create(ctx, key, &Entry{Meta: meta, Values: storedValues(rec.Values)}, expires)
 	}
-	blob := encodeBlob(rec, rec.Data)
+	w := &Write{Meta: meta, Expires: expires}
+	if c.Op == session.OpUpdate {
+		w.Clear = c.Changes.Clear
+		w.Changes = storedChanges(c.Changes.List)
+	}
 	for attempt := 0; ; attempt++ {
-		v, err := s.backend.Set(ctx, key, blob, rec.Version, expires)
-		if err == nil {
-			rec.Version = v
-			return value, nil
-		}
-		if !errors.Is(err, ErrConflict) || attempt >= s.retries {
+		err = s.backend.Apply(ctx, key, w)
+		var conflict *session.ConflictError
+		switch {
+		case errors.Is(err, ErrLegacy) && !w.Clear:
+			// Convert the format-1 record: rewrite it whole.
+			w.Clear = true
+			w.Changes = storedChanges(allValues(rec.Values))
+			continue
+		case errors.As(err, &conflict) && attempt == 0:
+			values, err := s.decodeValues(conflict.Values)
+			if err != nil {
+				return "", err
+			}
+			if !retarget(w.Changes, conflict.Values, values) {
+				return "", &session.ConflictError{Values: values}
+			}
+			continue // the values were equal in another stored form
+		case errors.As(err, &conflict):
+			values, err := s.decodeValues(conflict.Values)
+			if err != nil {
+				return "", err
+			}
+			return "", &session.ConflictError{Values: values}
+		case err != nil:
 			return "", err
 		}
-		// Another request saved meanwhile: merge this request's changes
-		// onto its version and try again over that version.
-		cur, version, err := s.backend.Get(ctx, key)
-		if err != nil {
-			return "", err // ErrNotFound: destroyed meanwhile, which wins
-		}
-		curRec, err := decodeBlob(cur)
-		if err != nil {
-			return "", fmt.Errorf("serverstore: stored record: %w", err)
-		}
-		data := rec.Data
-		if rec.Merge != nil {
-			if data, err = rec.Merge(curRec.Data); err != nil {
-				return "", fmt.Errorf("serverstore: merge: %w", err)
-			}
-		}
-		rec.Version, blob = version, encodeBlob(rec, data)
+		return token, nil
 	}
+}
+
+// Retire tombstones the old ID of a Regenerate and returns its values.
+func (s *Store) Retire(ctx context.Context, _ string, rec *session.Record) (*session.Record, error) {
+	e, err := s.backend.Retire(ctx, s.Key(rec.ID), time.Now().Add(TombstoneTTL))
+	if err != nil {
+		return nil, err
+	}
+	return s.decode(e)
 }
 
 // Delete removes the record.
@@ -245,51 +285,8 @@ func expiry(rec *session.Record, now time.Time) time.Time {
 	if !rec.IdleExpires.IsZero() && (d.IsZero() || rec.IdleExpires.Before(d)) {
 		d = rec.IdleExpires
 	}
-	if d.IsZero() || d.Sub(now) > maxTTL {
-		d = now.Add(maxTTL)
+	if d.IsZero() || d.Sub(now) > timex.MaxAge {
+		d = now.Add(timex.MaxAge)
 	}
 	return d
-}
-
-// encodeBlob lays out a record (spec/server-id-v1.md §4):
-// format(1) || flags(1) || u64 absolute || u64 idle || data.
-func encodeBlob(rec *session.Record, data []byte) []byte {
-	b := make([]byte, blobHeader, blobHeader+len(data))
-	b[0] = blobFormat
-	if rec.BrowserSession {
-		b[1] |= flagBrowser
-	}
-	binary.BigEndian.PutUint64(b[2:], unix(rec.Expires))
-	binary.BigEndian.PutUint64(b[10:], unix(rec.IdleExpires))
-	return append(b, data...)
-}
-
-func decodeBlob(b []byte) (*session.Record, error) {
-	if len(b) < blobHeader || b[0] != blobFormat || b[1]&^flagBrowser != 0 {
-		return nil, errs.Reason("serverstore: malformed stored record")
-	}
-	abs, idle := binary.BigEndian.Uint64(b[2:]), binary.BigEndian.Uint64(b[10:])
-	if abs > 1<<62 || idle > 1<<62 {
-		return nil, errs.Reason("serverstore: malformed stored record")
-	}
-	return &session.Record{
-		Data:           b[blobHeader:],
-		Expires:        fromUnix(abs),
-		IdleExpires:    fromUnix(idle),
-		BrowserSession: b[1]&flagBrowser != 0,
-	}, nil
-}
-
-func unix(t time.Time) uint64 {
-	if t.IsZero() || t.Unix() < 0 {
-		return 0
-	}
-	return uint64(t.Unix())
-}
-
-func fromUnix(s uint64) time.Time {
-	if s == 0 {
-		return time.Time{}
-	}
-	return time.Unix(int64(s), 0)
 }

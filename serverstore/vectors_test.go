@@ -20,7 +20,7 @@ type countGets struct {
 	gets atomic.Int64
 }
 
-func (c *countGets) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+func (c *countGets) Get(ctx context.Context, key string) (*serverstore.Entry, error) {
 	c.gets.Add(1)
 	return c.Backend.Get(ctx, key)
 }
@@ -48,7 +48,7 @@ func TestServerIDVectors(t *testing.T) {
 			now := time.Unix(v.Int("now"), 0)
 			if id := v.Header["id"]; id != "" {
 				// The record exists, so that the only question is the ID.
-				if _, err := store.Save(ctx, "sid", &session.Record{ID: id, Data: []byte("{}"), Expires: time.Now().Add(time.Hour)}, now); err != nil {
+				if _, err := store.Save(ctx, "sid", &session.Commit{Op: session.OpCreate, Record: session.Record{ID: id, Expires: time.Now().Add(time.Hour)}}, now); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -1,10 +1,17 @@
 // Package pgstore is a serverstore.Backend on PostgreSQL, through pgx.
 //
-// Sessions are rows of one table (key, data, version, expires) with an index
-// on expires. Get is one SELECT that never returns an expired row; Set is one
-// statement that checks the version and writes; Touch is one UPDATE of the
-// expiry. Expired rows are removed by DeleteExpired, on demand or on a
-// stoppable interval (StartCleanup).
+// Sessions are rows of one table with an index on expires (Schema gives the
+// SQL): the record's header in meta, the values in vals, a jsonb object with
+// one member per key (base64 of the stored value), and a moved flag for the
+// tombstone of a retired ID. Get is one SELECT that never returns an expired
+// row; Create, Apply and Retire are one statement each: Apply changes only
+// the members a request changed (jsonb "-" and "||"), checking Update's
+// values in its WHERE clause, so parallel writers of different keys never
+// conflict; a deadline refresh rewrites meta and expires, never vals. Rows
+// of the format-1 layout (data, version) keep loading and are rewritten in
+// the current layout on their next save; New adds the new columns to a
+// table created by an earlier release. Expired rows are removed by
+// DeleteExpired, on demand or on a stoppable interval (StartCleanup).
 //
 // Importing the package registers the "postgres" and "postgresql" schemes
 // for session.OpenStore: postgres://user@host:5432/db[?crumbs_table=sessions].
@@ -16,7 +23,7 @@ import (
 	"fmt"
 	"iter"
 	"net/url"
-	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,18 +42,15 @@ type Backend struct {
 	pool  *pgxpool.Pool
 	table string // quoted, possibly schema-qualified
 
-	qGet, qCreate, qUpdate, qTouch, qDelete, qExpired string
+	qGet, qCreate, qApply, qRetire, qDelete, qExpired string
 }
 
 var (
 	_ serverstore.Backend  = (*Backend)(nil)
-	_ serverstore.Toucher  = (*Backend)(nil)
 	_ serverstore.Counter  = (*Backend)(nil)
 	_ serverstore.Clearer  = (*Backend)(nil)
 	_ serverstore.Iterator = (*Backend)(nil)
 )
-
-var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // An Option configures a Backend.
 type Option func(*config) error
@@ -57,12 +61,12 @@ type config struct {
 }
 
 // WithTable sets the table, and optionally its schema (empty: the search
-// path). Both must be lower-case SQL identifiers. The default is
-// crumbs_sessions on the search path.
+// path). Names are quoted (pgx.Identifier), so any name PostgreSQL allows
+// works, case included. The default is crumbs_sessions on the search path.
 func WithTable(schema, table string) Option {
 	return func(c *config) error {
-		if !identifier.MatchString(table) || (schema != "" && !identifier.MatchString(schema)) {
-			return fmt.Errorf("pgstore: WithTable(%q, %q): use lower-case identifiers (letters, digits, _)", schema, table)
+		if table == "" || len(table) > 63 || len(schema) > 63 || strings.ContainsRune(table+schema, 0) {
+			return fmt.Errorf("pgstore: WithTable(%q, %q): give a table name (and optionally a schema) of 1 to 63 bytes", schema, table)
 		}
 		c.schema, c.table = schema, table
 		return nil
@@ -95,20 +99,28 @@ func configure(opts []Option) (config, error) {
 
 func qualified(c config) string {
 	if c.schema != "" {
-		return `"` + c.schema + `"."` + c.table + `"`
+		return pgx.Identifier{c.schema, c.table}.Sanitize()
 	}
-	return `"` + c.table + `"`
+	return pgx.Identifier{c.table}.Sanitize()
 }
 
 func schemaSQL(c config) string {
 	t := qualified(c)
-	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+	index := pgx.Identifier{c.table + "_expires_idx"}.Sanitize()
+	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s (
 	key     text        PRIMARY KEY,
-	data    bytea       NOT NULL,
-	version bigint      NOT NULL,
+	meta    bytea,                          -- the record's header (format 2); NULL in a tombstone
+	vals    jsonb,                          -- the values: key -> base64 of the stored value
+	moved   boolean     NOT NULL DEFAULT false, -- a tombstone: the ID was retired by a Regenerate
+	data    bytea,                          -- a format-1 record, read only
+	version bigint,                         -- format 1, unused
 	expires timestamptz NOT NULL
 );
-CREATE INDEX IF NOT EXISTS "%s_expires_idx" ON %s (expires);`, t, c.table, t)
+ALTER TABLE %[1]s ADD COLUMN IF NOT EXISTS meta bytea, ADD COLUMN IF NOT EXISTS vals jsonb,
+	ADD COLUMN IF NOT EXISTS moved boolean NOT NULL DEFAULT false,
+	ADD COLUMN IF NOT EXISTS data bytea, ADD COLUMN IF NOT EXISTS version bigint,
+	ALTER COLUMN data DROP NOT NULL, ALTER COLUMN version DROP NOT NULL;
+CREATE INDEX IF NOT EXISTS %[2]s ON %[1]s (expires);`, t, index)
 }
 
 // New returns a Backend over pool, which the caller owns and closes, and
@@ -130,15 +142,30 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 	return &Backend{
 		pool:  pool,
 		table: t,
-		qGet:  `SELECT data, version FROM ` + t + ` WHERE key = $1 AND expires > now()`,
+		qGet:  `SELECT meta, vals, moved, data FROM ` + t + ` WHERE key = $1 AND expires > now()`,
 		// Create: insert, or take over an expired row; nothing if a live row exists.
-		qCreate: `INSERT INTO ` + t + ` AS s (key, data, version, expires) VALUES ($1, $2, 1, $3)
-			ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, version = 1, expires = EXCLUDED.expires
-			WHERE s.expires <= now() RETURNING version`,
-		// Update: only over the expected, live version.
-		qUpdate: `UPDATE ` + t + ` SET data = $2, version = version + 1, expires = $3
-			WHERE key = $1 AND version = $4 AND expires > now() RETURNING version`,
-		qTouch:   `UPDATE ` + t + ` SET expires = $2 WHERE key = $1 AND expires > now()`,
+		qCreate: `INSERT INTO ` + t + ` AS s (key, meta, vals, moved, expires) VALUES ($1, $2, $3, false, $4)
+			ON CONFLICT (key) DO UPDATE SET meta = EXCLUDED.meta, vals = EXCLUDED.vals, moved = false,
+				data = NULL, version = NULL, expires = EXCLUDED.expires
+			WHERE s.expires <= now() RETURNING 1`,
+		// Apply, in one statement: lock the live row (FOR UPDATE waits for
+		// a parallel write and then sees its result), write if it is a
+		// format-2 row (or $3 clears it) whose checked keys hold $7 and lack
+		// $8, and report the row's state: written, moved, format 1, and the
+		// values when a check failed. $3 clear, $4 keys deleted, $5 members
+		// set.
+		qApply: `WITH cur AS (SELECT key, meta, vals, moved FROM ` + t + ` WHERE key = $1 AND expires > now() FOR UPDATE),
+			ok AS (SELECT key FROM cur WHERE NOT moved AND (meta IS NOT NULL OR $3)
+				AND coalesce(vals, '{}'::jsonb) @> $7::jsonb AND NOT coalesce(vals, '{}'::jsonb) ?| $8::text[]),
+			u AS (UPDATE ` + t + ` AS s SET meta = $2,
+				vals = ((CASE WHEN $3 THEN '{}'::jsonb ELSE coalesce(s.vals, '{}'::jsonb) END) - $4::text[]) || $5::jsonb,
+				data = NULL, version = NULL, expires = $6
+				FROM ok WHERE s.key = ok.key RETURNING 1)
+			SELECT EXISTS (SELECT 1 FROM u), cur.moved, cur.meta IS NULL,
+				CASE WHEN EXISTS (SELECT 1 FROM u) THEN NULL ELSE cur.vals END FROM cur`,
+		qRetire: `WITH old AS (SELECT key, meta, vals, moved, data FROM ` + t + ` WHERE key = $1 AND expires > now() FOR UPDATE)
+			UPDATE ` + t + ` AS s SET meta = NULL, vals = NULL, data = NULL, version = NULL, moved = true, expires = $2
+			FROM old WHERE s.key = old.key RETURNING old.meta, old.vals, old.moved, old.data`,
 		qDelete:  `DELETE FROM ` + t + ` WHERE key = $1`,
 		qExpired: `DELETE FROM ` + t + ` WHERE expires <= now()`,
 	}, nil
@@ -174,42 +201,113 @@ func init() {
 }
 
 // Get reads a live record: one SELECT.
-func (b *Backend) Get(ctx context.Context, key string) ([]byte, uint64, error) {
-	var data []byte
-	var v int64
-	err := b.pool.QueryRow(ctx, b.qGet, key).Scan(&data, &v)
+func (b *Backend) Get(ctx context.Context, key string) (*serverstore.Entry, error) {
+	var meta, data []byte
+	var vals map[string][]byte
+	var moved bool
+	err := b.pool.QueryRow(ctx, b.qGet, key).Scan(&meta, &vals, &moved, &data)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, 0, serverstore.ErrNotFound
+		return nil, serverstore.ErrNotFound
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("pgstore: get: %w", err)
+		return nil, fmt.Errorf("pgstore: get: %w", err)
 	}
-	return data, uint64(v), nil
+	return entry(meta, vals, moved, data)
 }
 
-// Set writes with a version check: one statement; a second query only
-// tells a conflict from a vanished row when the write did not happen.
-func (b *Backend) Set(ctx context.Context, key string, blob []byte, version uint64, expires time.Time) (uint64, error) {
-	var v int64
-	var err error
-	if version == 0 {
-		err = b.pool.QueryRow(ctx, b.qCreate, key, blob, expires).Scan(&v)
-	} else {
-		err = b.pool.QueryRow(ctx, b.qUpdate, key, blob, expires, int64(version)).Scan(&v)
+func entry(meta []byte, vals map[string][]byte, moved bool, data []byte) (*serverstore.Entry, error) {
+	switch {
+	case moved:
+		return nil, serverstore.ErrMoved
+	case meta == nil && data != nil:
+		return &serverstore.Entry{Legacy: data}, nil
+	case vals == nil:
+		vals = map[string][]byte{}
 	}
+	return &serverstore.Entry{Meta: meta, Values: vals}, nil
+}
+
+// Create inserts a new row: one statement.
+func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, expires time.Time) error {
+	var one int
+	err := b.pool.QueryRow(ctx, b.qCreate, key, e.Meta, nonNil(e.Values), expires).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
-		if version == 0 {
-			return 0, serverstore.ErrConflict
-		}
-		if _, _, gerr := b.Get(ctx, key); errors.Is(gerr, serverstore.ErrNotFound) {
-			return 0, serverstore.ErrNotFound
-		}
-		return 0, serverstore.ErrConflict
+		return serverstore.ErrConflict
 	}
 	if err != nil {
-		return 0, fmt.Errorf("pgstore: set: %w", err)
+		return fmt.Errorf("pgstore: create: %w", err)
 	}
-	return uint64(v), nil
+	return nil
+}
+
+func nonNil(m map[string][]byte) map[string][]byte {
+	if m == nil {
+		return map[string][]byte{}
+	}
+	return m
+}
+
+// Apply writes what a request changed: one statement, which also tells why
+// when it wrote nothing.
+func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) error {
+	set := map[string][]byte{}
+	dels := []string{}
+	holds := map[string][]byte{} // encoded as base64 members, as vals stores them
+	absent := []string{}
+	var checkKeys []string
+	for _, c := range w.Changes {
+		if c.Delete {
+			dels = append(dels, c.Key)
+		} else {
+			set[c.Key] = c.Value
+		}
+		if c.Check {
+			checkKeys = append(checkKeys, c.Key)
+			if c.HadOld {
+				holds[c.Key] = c.Old
+			} else {
+				absent = append(absent, c.Key)
+			}
+		}
+	}
+	var written, moved, legacy bool
+	var vals map[string][]byte
+	err := b.pool.QueryRow(ctx, b.qApply, key, w.Meta, w.Clear, dels, set, w.Expires, holds, absent).Scan(&written, &moved, &legacy, &vals)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return serverstore.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("pgstore: apply: %w", err)
+	case written:
+		return nil
+	case moved:
+		return serverstore.ErrMoved
+	case legacy && !w.Clear:
+		return serverstore.ErrLegacy
+	}
+	c := &session.ConflictError{Values: map[string][]byte{}}
+	for _, k := range checkKeys {
+		if v, ok := vals[k]; ok {
+			c.Values[k] = v
+		}
+	}
+	return c
+}
+
+// Retire replaces the row by a tombstone and returns what it held: one
+// statement.
+func (b *Backend) Retire(ctx context.Context, key string, until time.Time) (*serverstore.Entry, error) {
+	var meta, data []byte
+	var vals map[string][]byte
+	var moved bool
+	err := b.pool.QueryRow(ctx, b.qRetire, key, until).Scan(&meta, &vals, &moved, &data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, serverstore.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: retire: %w", err)
+	}
+	return entry(meta, vals, moved, data)
 }
 
 // Delete removes the row.
@@ -220,22 +318,10 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Touch moves the expiry without rewriting the data.
-func (b *Backend) Touch(ctx context.Context, key string, expires time.Time) error {
-	tag, err := b.pool.Exec(ctx, b.qTouch, key, expires)
-	if err != nil {
-		return fmt.Errorf("pgstore: touch: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return serverstore.ErrNotFound
-	}
-	return nil
-}
-
 // Count counts the live rows.
 func (b *Backend) Count(ctx context.Context) (int, error) {
 	var n int
-	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM `+b.table+` WHERE expires > now()`).Scan(&n); err != nil {
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM `+b.table+` WHERE expires > now() AND NOT moved`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("pgstore: count: %w", err)
 	}
 	return n, nil
@@ -252,7 +338,7 @@ func (b *Backend) Clear(ctx context.Context) error {
 // Keys yields the keys of the live rows.
 func (b *Backend) Keys(ctx context.Context) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		rows, err := b.pool.Query(ctx, `SELECT key FROM `+b.table+` WHERE expires > now()`)
+		rows, err := b.pool.Query(ctx, `SELECT key FROM `+b.table+` WHERE expires > now() AND NOT moved`)
 		if err != nil {
 			yield("", fmt.Errorf("pgstore: keys: %w", err))
 			return

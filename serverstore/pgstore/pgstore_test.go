@@ -90,7 +90,7 @@ func TestSchemaAndCleanup(t *testing.T) {
 		t.Fatal("the expiry index was not created")
 	}
 	for i, d := range []time.Duration{-time.Hour, -time.Minute, time.Hour} {
-		if _, err := b.Set(ctx, string(rune('a'+i)), []byte("x"), 0, time.Now().Add(d)); err != nil {
+		if err := b.Create(ctx, string(rune('a'+i)), &serverstore.Entry{Meta: make([]byte, 18)}, time.Now().Add(d)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,7 +103,7 @@ func TestSchemaAndCleanup(t *testing.T) {
 		t.Fatalf("%d rows left, want 1", rows)
 	}
 	// The interval cleanup stops, and leaves no goroutine behind.
-	b.Set(ctx, "z", []byte("x"), 0, time.Now().Add(-time.Second))
+	b.Create(ctx, "z", &serverstore.Entry{Meta: make([]byte, 18)}, time.Now().Add(-time.Second))
 	before := runtime.NumGoroutine()
 	stop := b.StartCleanup(20*time.Millisecond, func(err error) { t.Error(err) })
 	time.Sleep(200 * time.Millisecond)
@@ -116,8 +116,16 @@ func TestSchemaAndCleanup(t *testing.T) {
 	if after := runtime.NumGoroutine(); after > before {
 		t.Fatalf("goroutines: %d before StartCleanup, %d after stop", before, after)
 	}
-	if _, err := pgstore.Schema(pgstore.WithTable("", "Bad-Name")); err == nil {
-		t.Fatal("a table name that is not an identifier was accepted")
+	if _, err := pgstore.Schema(pgstore.WithTable("", "")); err == nil {
+		t.Fatal("an empty table name was accepted")
+	}
+	// Any name PostgreSQL allows works: it is quoted.
+	odd, err := pgstore.New(ctx, p, pgstore.WithTable(s, `Web "Sessions"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := odd.Create(ctx, "k", &serverstore.Entry{Meta: make([]byte, 18)}, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -136,4 +144,30 @@ func TestOpenStore(t *testing.T) {
 	if n != 1 {
 		t.Fatal("OpenStore did not create the configured table")
 	}
+}
+
+// A table and rows of the format-1 layout, written by an earlier release:
+// New upgrades the table, the rows load, and the next save rewrites them in
+// the current layout without losing a value.
+func TestFormat1RowsKeepLoading(t *testing.T) {
+	p := pool(t)
+	ctx := context.Background()
+	s := schema(t, p)
+	if _, err := p.Exec(ctx, `CREATE TABLE `+s+`.old (key text PRIMARY KEY, data bytea NOT NULL, version bigint NOT NULL, expires timestamptz NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	store, err := serverstore.New(serverstore.NewMemory(), [][]byte{bytes.Repeat([]byte("k"), 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("L", 43)
+	blob := storetest.Format1(time.Now().Add(time.Hour), time.Time{}, []byte(`{"n":41,"user":"ada"}`))
+	if _, err := p.Exec(ctx, `INSERT INTO `+s+`.old VALUES ($1, $2, 3, now() + interval '1 hour')`, store.Key(id), blob); err != nil {
+		t.Fatal(err)
+	}
+	b, err := pgstore.New(ctx, p, pgstore.WithTable(s, "old"))
+	if err != nil {
+		t.Fatalf("New over a format-1 table: %v", err)
+	}
+	storetest.CheckFormat1(t, b, id)
 }

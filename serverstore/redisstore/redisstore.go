@@ -1,11 +1,16 @@
 // Package redisstore is a serverstore.Backend on Redis, through go-redis's
 // UniversalClient, so a single node, Sentinel and Cluster all work.
 //
-// A session is a hash under prefix+key with two fields, "v" (the version)
-// and "d" (the record), and a Redis expiry at the session's deadline. Get is
-// one HMGET; Set is one script (EVALSHA) that checks the version and writes
-// data and expiry atomically; Touch is one PEXPIREAT, without rewriting the
-// data. Count, Clear and Keys walk the prefix with SCAN, never KEYS.
+// A session is a hash under prefix+key (spec/server-id-v1.md §4): field "m"
+// holds the record's header, each value is a field "." + its key, and the
+// hash expires at the session's deadline. A retired ID (Regenerate) is a
+// hash holding only "x", for TombstoneTTL. Get is one HGETALL; Create,
+// Apply and Retire are one script each (EVALSHA), atomic on their one key,
+// so nothing spans two keys (or two Cluster slots). Apply writes only the
+// fields a request changed; a deadline refresh writes "m" and the expiry,
+// never a value. Records of the format-1 layout (fields "v" and "d") keep
+// loading and are rewritten in the current layout on their next save.
+// Count, Clear and Keys walk the prefix with SCAN, never KEYS.
 //
 // Importing the package registers the "redis" and "rediss" schemes for
 // session.OpenStore: redis://[user:password@]host:port/db[?prefix=app:].
@@ -17,7 +22,6 @@ import (
 	"fmt"
 	"iter"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -38,7 +42,6 @@ type Backend struct {
 
 var (
 	_ serverstore.Backend  = (*Backend)(nil)
-	_ serverstore.Toucher  = (*Backend)(nil)
 	_ serverstore.Counter  = (*Backend)(nil)
 	_ serverstore.Clearer  = (*Backend)(nil)
 	_ serverstore.Iterator = (*Backend)(nil)
@@ -58,6 +61,9 @@ func WithPrefix(p string) Option {
 		return nil
 	}
 }
+
+// Prefix returns the prefix of every key.
+func (b *Backend) Prefix() string { return b.prefix }
 
 // New returns a Backend over client, which the caller owns and closes.
 func New(client redis.UniversalClient, opts ...Option) (*Backend, error) {
@@ -100,72 +106,212 @@ func init() {
 	session.Register("rediss", open)
 }
 
-// setScript writes the record if the stored version is ARGV[1] ("0": the
-// key must not exist), and returns the new version; -1 on a version
-// conflict, -2 when the key is gone.
-var setScript = redis.NewScript(`
-local cur = redis.call('HGET', KEYS[1], 'v')
-if ARGV[1] == '0' then
-  if cur then return -1 end
-else
-  if not cur then return -2 end
-  if cur ~= ARGV[1] then return -1 end
+// The scripts. ARGV of apply: meta, expiry (Unix ms), clear ("1"/"0"),
+// the number of checks, then key, had ("1"/"0"), old per check; the number
+// of sets, then key, value per set; the number of deletions, then keys. It
+// returns {1} when written, {-2} absent, {-3} retired, {-4} a format-1
+// record not cleared, and {-1, key, value, …} with the stored value of each
+// checked key that exists when a check failed (nothing written).
+var (
+	applyScript = redis.NewScript(`
+local k = KEYS[1]
+local h = redis.call('HMGET', k, 'm', 'x', 'd')
+if not h[1] and not h[2] and not h[3] then return {-2} end
+if h[2] then return {-3} end
+local clear = ARGV[3] == '1'
+if not h[1] and not clear then return {-4} end
+local n = tonumber(ARGV[4])
+local i = 5
+local bad = false
+for j = 1, n do
+  local cur = redis.call('HGET', k, '.' .. ARGV[i])
+  if ARGV[i + 1] == '1' then
+    if cur ~= ARGV[i + 2] then bad = true end
+  elseif cur then bad = true end
+  i = i + 3
 end
-local v = tonumber(ARGV[1]) + 1
-redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-return v`)
+if bad then
+  local out = {-1}
+  i = 5
+  for j = 1, n do
+    local cur = redis.call('HGET', k, '.' .. ARGV[i])
+    if cur then table.insert(out, ARGV[i]); table.insert(out, cur) end
+    i = i + 3
+  end
+  return out
+end
+if clear then redis.call('DEL', k) end
+redis.call('HSET', k, 'm', ARGV[1])
+local s = tonumber(ARGV[i]); i = i + 1
+for j = 1, s do redis.call('HSET', k, '.' .. ARGV[i], ARGV[i + 1]); i = i + 2 end
+local d = tonumber(ARGV[i]); i = i + 1
+for j = 1, d do redis.call('HDEL', k, '.' .. ARGV[i]); i = i + 1 end
+redis.call('PEXPIREAT', k, ARGV[2])
+return {1}`)
 
-// Get reads the record: one HMGET.
-func (b *Backend) Get(ctx context.Context, key string) ([]byte, uint64, error) {
-	vals, err := b.client.HMGet(ctx, b.prefix+key, "v", "d").Result()
+	// create: ARGV = meta, expiry, then key, value pairs. 0 if the key exists.
+	createScript = redis.NewScript(`
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 1 then return 0 end
+redis.call('HSET', k, 'm', ARGV[1])
+for i = 3, #ARGV, 2 do redis.call('HSET', k, '.' .. ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIREAT', k, ARGV[2])
+return 1`)
+
+	// retire: ARGV = tombstone expiry. The hash's fields, or {-2}/{-3}.
+	retireScript = redis.NewScript(`
+local k = KEYS[1]
+local all = redis.call('HGETALL', k)
+if #all == 0 then return {-2} end
+if redis.call('HEXISTS', k, 'x') == 1 then return {-3} end
+redis.call('DEL', k)
+redis.call('HSET', k, 'x', '1')
+redis.call('PEXPIREAT', k, ARGV[1])
+return all`)
+)
+
+// Get reads the record: one HGETALL.
+func (b *Backend) Get(ctx context.Context, key string) (*serverstore.Entry, error) {
+	h, err := b.client.HGetAll(ctx, b.prefix+key).Result()
 	if err != nil {
-		return nil, 0, fmt.Errorf("redisstore: get: %w", err)
+		return nil, fmt.Errorf("redisstore: get: %w", err)
 	}
-	vs, ok1 := vals[0].(string)
-	d, ok2 := vals[1].(string)
-	if !ok1 || !ok2 {
-		return nil, 0, serverstore.ErrNotFound
-	}
-	v, err := strconv.ParseUint(vs, 10, 64)
-	if err != nil || v == 0 {
-		return nil, 0, fmt.Errorf("redisstore: get: malformed version %q", vs)
-	}
-	return []byte(d), v, nil
+	return entry(h)
 }
 
-// Set writes the record with a version check: one script call.
-func (b *Backend) Set(ctx context.Context, key string, blob []byte, version uint64, expires time.Time) (uint64, error) {
-	n, err := setScript.Run(ctx, b.client, []string{b.prefix + key},
-		strconv.FormatUint(version, 10), blob, expires.UnixMilli()).Int64()
+// entry reads a hash of either layout.
+func entry(h map[string]string) (*serverstore.Entry, error) {
+	switch {
+	case len(h) == 0:
+		return nil, serverstore.ErrNotFound
+	case h["x"] != "":
+		return nil, serverstore.ErrMoved
+	}
+	if m, ok := h["m"]; ok {
+		e := &serverstore.Entry{Meta: []byte(m), Values: make(map[string][]byte, len(h)-1)}
+		for f, v := range h {
+			if k, ok := strings.CutPrefix(f, "."); ok {
+				e.Values[k] = []byte(v)
+			}
+		}
+		return e, nil
+	}
+	if d, ok := h["d"]; ok {
+		return &serverstore.Entry{Legacy: []byte(d)}, nil
+	}
+	return nil, fmt.Errorf("redisstore: a hash with neither m nor d fields")
+}
+
+// Create stores a new record: one script call.
+func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, expires time.Time) error {
+	args := make([]any, 0, 2+2*len(e.Values))
+	args = append(args, e.Meta, expires.UnixMilli())
+	for k, v := range e.Values {
+		args = append(args, k, v)
+	}
+	n, err := createScript.Run(ctx, b.client, []string{b.prefix + key}, args...).Int64()
 	if err != nil {
-		return 0, fmt.Errorf("redisstore: set: %w", err)
+		return fmt.Errorf("redisstore: create: %w", err)
 	}
-	switch n {
-	case -1:
-		return 0, serverstore.ErrConflict
+	if n == 0 {
+		return serverstore.ErrConflict
+	}
+	return nil
+}
+
+// Apply writes what a request changed: one script call.
+func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) error {
+	clear := "0"
+	if w.Clear {
+		clear = "1"
+	}
+	args := make([]any, 0, 8+3*len(w.Changes))
+	args = append(args, w.Meta, w.Expires.UnixMilli(), clear)
+	var checks, sets, dels int
+	for _, c := range w.Changes {
+		if c.Check {
+			checks++
+		}
+		if c.Delete {
+			dels++
+		} else {
+			sets++
+		}
+	}
+	args = append(args, checks)
+	for _, c := range w.Changes {
+		if c.Check {
+			had := "0"
+			if c.HadOld {
+				had = "1"
+			}
+			args = append(args, c.Key, had, c.Old)
+		}
+	}
+	args = append(args, sets)
+	for _, c := range w.Changes {
+		if !c.Delete {
+			args = append(args, c.Key, c.Value)
+		}
+	}
+	args = append(args, dels)
+	for _, c := range w.Changes {
+		if c.Delete {
+			args = append(args, c.Key)
+		}
+	}
+	res, err := applyScript.Run(ctx, b.client, []string{b.prefix + key}, args...).Slice()
+	if err != nil {
+		return fmt.Errorf("redisstore: apply: %w", err)
+	}
+	code, _ := res[0].(int64)
+	switch code {
+	case 1:
+		return nil
 	case -2:
-		return 0, serverstore.ErrNotFound
+		return serverstore.ErrNotFound
+	case -3:
+		return serverstore.ErrMoved
+	case -4:
+		return serverstore.ErrLegacy
+	case -1:
+		c := &session.ConflictError{Values: map[string][]byte{}}
+		for i := 1; i+1 < len(res); i += 2 {
+			k, _ := res[i].(string)
+			v, _ := res[i+1].(string)
+			c.Values[k] = []byte(v)
+		}
+		return c
 	}
-	return uint64(n), nil
+	return fmt.Errorf("redisstore: apply: unexpected reply %v", res)
+}
+
+// Retire replaces the record by a tombstone and returns what it held: one
+// script call.
+func (b *Backend) Retire(ctx context.Context, key string, until time.Time) (*serverstore.Entry, error) {
+	res, err := retireScript.Run(ctx, b.client, []string{b.prefix + key}, until.UnixMilli()).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: retire: %w", err)
+	}
+	if code, ok := res[0].(int64); ok {
+		if code == -3 {
+			return nil, serverstore.ErrMoved
+		}
+		return nil, serverstore.ErrNotFound
+	}
+	h := make(map[string]string, len(res)/2)
+	for i := 0; i+1 < len(res); i += 2 {
+		f, _ := res[i].(string)
+		v, _ := res[i+1].(string)
+		h[f] = v
+	}
+	return entry(h)
 }
 
 // Delete removes the record.
 func (b *Backend) Delete(ctx context.Context, key string) error {
 	if err := b.client.Del(ctx, b.prefix+key).Err(); err != nil {
 		return fmt.Errorf("redisstore: delete: %w", err)
-	}
-	return nil
-}
-
-// Touch moves the expiry without rewriting the record: one PEXPIREAT.
-func (b *Backend) Touch(ctx context.Context, key string, expires time.Time) error {
-	ok, err := b.client.PExpireAt(ctx, b.prefix+key, expires).Result()
-	if err != nil {
-		return fmt.Errorf("redisstore: touch: %w", err)
-	}
-	if !ok {
-		return serverstore.ErrNotFound
 	}
 	return nil
 }

@@ -3,12 +3,12 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +19,7 @@ import (
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/redisstore"
+	"github.com/crumbs-go/session/serverstore/storetest"
 )
 
 var secrets = [][]byte{bytes.Repeat([]byte("r"), 32)}
@@ -215,7 +216,29 @@ func TestOpenStore(t *testing.T) {
 	if keys, _ := c.Keys(context.Background(), prefix+"*").Result(); len(keys) != 1 {
 		t.Fatalf("%d keys under the configured prefix, want 1", len(keys))
 	}
-	if _, err := session.OpenStore(context.Background(), "nosuch://x", secrets); err == nil || !errors.Is(err, err) {
-		t.Fatal("an unknown scheme opened")
+	if _, err := session.OpenStore(context.Background(), "nosuch://x", secrets); err == nil || !strings.Contains(err.Error(), "no store registered") {
+		t.Fatalf("an unknown scheme: %v", err)
+	}
+}
+
+// Hashes of the format-1 layout (v, d), written by an earlier release, load,
+// and the next save rewrites them in the current layout.
+func TestFormat1HashesKeepLoading(t *testing.T) {
+	c := client(t)
+	b := newBackend(t, c)
+	store, err := serverstore.New(serverstore.NewMemory(), secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("L", 43)
+	blob := storetest.Format1(time.Now().Add(time.Hour), time.Time{}, []byte(`{"n":41,"user":"ada"}`))
+	key := b.Prefix() + store.Key(id)
+	if err := c.HSet(context.Background(), key, "v", 3, "d", blob).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c.Expire(context.Background(), key, time.Hour)
+	storetest.CheckFormat1(t, b, id)
+	if n, _ := c.HExists(context.Background(), key, "d").Result(); n {
+		t.Fatal("the format-1 field d survived the rewrite")
 	}
 }

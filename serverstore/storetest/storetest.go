@@ -1,8 +1,9 @@
 // Package storetest is the conformance suite every serverstore.Backend runs,
 // against the real service in the case of Redis and PostgreSQL. It checks
-// the Backend contract (versions, expiry, the optional interfaces) and the
-// behaviour users see through a session.Manager: one round trip to load,
-// no lost updates between parallel requests, a logout that wins.
+// the Backend contract (atomic key-level writes, checks, expiry,
+// tombstones, the optional interfaces) and what users see through a
+// session.Manager built with the default options: the session the next
+// request gets, over time and under parallel requests.
 package storetest
 
 import (
@@ -10,10 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
@@ -26,54 +23,115 @@ import (
 	"github.com/crumbs-go/session/serverstore"
 )
 
-// Run runs the suite. newBackend returns a fresh, empty backend, isolated
-// from every other (its own key prefix or schema); it is called once per
-// subtest and must arrange its own cleanup with t.Cleanup.
+// Run runs the suite in real time. newBackend returns a fresh, empty
+// backend, isolated from every other (its own key prefix or schema); it is
+// called once per subtest and must arrange its own cleanup with t.Cleanup.
+// Backends that expire records by their own clock (Redis, PostgreSQL) run
+// this: the deadline tests wait for real, in parallel subtests.
 func Run(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	run(t, func(t *testing.T) (serverstore.Backend, clock) { return newBackend(t), realClock{} })
+}
+
+// RunClocked runs the suite on a backend that reads time from now (the
+// memory backend with serverstore.WithClock): the suite moves the clock
+// instead of sleeping, so the deadline tests take no time.
+func RunClocked(t *testing.T, newBackend func(t *testing.T, now func() time.Time) serverstore.Backend) {
+	run(t, func(t *testing.T) (serverstore.Backend, clock) {
+		c := &fakeClock{t: time.Now()}
+		return newBackend(t, c.now), c
+	})
+}
+
+// A clock is the time a backend and its Manager read.
+type clock interface {
+	now() time.Time
+	sleep(d time.Duration)
+}
+
+type realClock struct{}
+
+func (realClock) now() time.Time        { return time.Now() }
+func (realClock) sleep(d time.Duration) { time.Sleep(d) }
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) sleep(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type newFunc func(t *testing.T) (serverstore.Backend, clock)
+
+func run(t *testing.T, newBackend newFunc) {
 	t.Run("Backend", func(t *testing.T) { testBackend(t, newBackend) })
 	t.Run("Optional", func(t *testing.T) { testOptional(t, newBackend) })
 	t.Run("Session", func(t *testing.T) { testSession(t, newBackend) })
+	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newBackend) })
 }
 
 var ctx = context.Background()
 
-func testBackend(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+// meta is a well-formed format-2 header, as the Store writes it.
+func meta(b byte) []byte { m := make([]byte, 18); m[0], m[2] = 2, b; return m }
+
+// every is a value with every byte value in it.
+func every() []byte {
+	b := make([]byte, 256)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}
+
+func set(key string, v []byte) session.Change { return session.Change{Key: key, Value: v} }
+
+func testBackend(t *testing.T, newBackend newFunc) {
 	t.Run("GetMissing", func(t *testing.T) {
-		b := newBackend(t)
-		if _, _, err := b.Get(ctx, "missing"); !errors.Is(err, serverstore.ErrNotFound) {
+		b, _ := newBackend(t)
+		if _, err := b.Get(ctx, "missing"); !errors.Is(err, serverstore.ErrNotFound) {
 			t.Fatalf("Get(missing) = %v, want ErrNotFound", err)
 		}
+		if err := b.Apply(ctx, "missing", &serverstore.Write{Meta: meta(1), Expires: time.Now().Add(time.Hour)}); !errors.Is(err, serverstore.ErrNotFound) {
+			t.Fatalf("Apply(missing) = %v, want ErrNotFound", err)
+		}
+		if _, err := b.Retire(ctx, "missing", time.Now().Add(time.Hour)); !errors.Is(err, serverstore.ErrNotFound) {
+			t.Fatalf("Retire(missing) = %v, want ErrNotFound", err)
+		}
 	})
-	t.Run("Versions", func(t *testing.T) {
-		b := newBackend(t)
-		exp := time.Now().Add(time.Hour)
-		blob := make([]byte, 256)
-		for i := range blob {
-			blob[i] = byte(i) // every byte value survives
+	t.Run("CreateApplyDelete", func(t *testing.T) {
+		b, c := newBackend(t)
+		exp := c.now().Add(time.Hour)
+		e := &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"a": every(), "b": []byte("\x00b"), "é/ü": []byte("\x00x")}}
+		if err := b.Create(ctx, "k", e, exp); err != nil {
+			t.Fatal(err)
 		}
-		v1, err := b.Set(ctx, "k", blob, 0, exp)
-		if err != nil || v1 == 0 {
-			t.Fatalf("Set(create) = %d, %v", v1, err)
+		if err := b.Create(ctx, "k", e, exp); !errors.Is(err, serverstore.ErrConflict) {
+			t.Fatalf("Create over a live record = %v, want ErrConflict", err)
 		}
-		got, v, err := b.Get(ctx, "k")
-		if err != nil || v != v1 || !bytes.Equal(got, blob) {
-			t.Fatalf("Get = %d bytes, version %d, %v; want the blob at version %d", len(got), v, err, v1)
+		got, err := b.Get(ctx, "k")
+		if err != nil || !bytes.Equal(got.Meta, e.Meta) || len(got.Values) != 3 || !bytes.Equal(got.Values["a"], every()) || !bytes.Equal(got.Values["é/ü"], []byte("\x00x")) {
+			t.Fatalf("Get = %+v, %v; want what Create stored", got, err)
 		}
-		if _, err := b.Set(ctx, "k", []byte("x"), 0, exp); !errors.Is(err, serverstore.ErrConflict) {
-			t.Fatalf("Set(create) over an existing key = %v, want ErrConflict", err)
+		err = b.Apply(ctx, "k", &serverstore.Write{Meta: meta(2), Expires: exp,
+			Changes: []session.Change{set("c", []byte("\x00c")), {Key: "b", Delete: true}, set("a", []byte("\x00a2")), {Key: "never", Delete: true}}})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if _, err := b.Set(ctx, "k", []byte("x"), v1+7, exp); !errors.Is(err, serverstore.ErrConflict) {
-			t.Fatalf("Set at a wrong version = %v, want ErrConflict", err)
+		got, _ = b.Get(ctx, "k")
+		if got.Meta[2] != 2 || len(got.Values) != 3 || string(got.Values["a"]) != "\x00a2" || string(got.Values["c"]) != "\x00c" || got.Values["b"] != nil {
+			t.Fatalf("after Apply: meta %x, values %q", got.Meta, got.Values)
 		}
-		v2, err := b.Set(ctx, "k", []byte("second"), v1, exp)
-		if err != nil || v2 == v1 {
-			t.Fatalf("Set at the current version = %d, %v", v2, err)
+		if err := b.Apply(ctx, "k", &serverstore.Write{Meta: meta(3), Clear: true, Expires: exp, Changes: []session.Change{set("z", []byte("\x00z"))}}); err != nil {
+			t.Fatal(err)
 		}
-		if got, _, _ := b.Get(ctx, "k"); string(got) != "second" {
-			t.Fatalf("Get = %q after an update", got)
-		}
-		if _, err := b.Set(ctx, "absent", []byte("x"), 3, exp); !errors.Is(err, serverstore.ErrNotFound) {
-			t.Fatalf("Set at a version over an absent key = %v, want ErrNotFound", err)
+		got, _ = b.Get(ctx, "k")
+		if len(got.Values) != 1 || string(got.Values["z"]) != "\x00z" {
+			t.Fatalf("after Apply with Clear: %q", got.Values)
 		}
 		if err := b.Delete(ctx, "k"); err != nil {
 			t.Fatal(err)
@@ -81,106 +139,175 @@ func testBackend(t *testing.T, newBackend func(t *testing.T) serverstore.Backend
 		if err := b.Delete(ctx, "k"); err != nil {
 			t.Fatalf("Delete of an absent key = %v, want nil", err)
 		}
-		if _, _, err := b.Get(ctx, "k"); !errors.Is(err, serverstore.ErrNotFound) {
+		if _, err := b.Get(ctx, "k"); !errors.Is(err, serverstore.ErrNotFound) {
 			t.Fatalf("Get after Delete = %v", err)
 		}
 	})
-	t.Run("Expiry", func(t *testing.T) {
-		b := newBackend(t)
-		if _, err := b.Set(ctx, "past", []byte("x"), 0, time.Now().Add(-time.Second)); err != nil {
+	t.Run("Checks", func(t *testing.T) {
+		b, c := newBackend(t)
+		exp := c.now().Add(time.Hour)
+		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"n": []byte("\x001"), "o": []byte("\x00o")}}, exp); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := b.Get(ctx, "past"); !errors.Is(err, serverstore.ErrNotFound) {
-			t.Fatalf("Get of an expired record = %v, want ErrNotFound", err)
+		ok := &serverstore.Write{Meta: meta(2), Expires: exp, Changes: []session.Change{
+			{Key: "n", Value: []byte("\x002"), Check: true, Old: []byte("\x001"), HadOld: true},
+			{Key: "new", Value: []byte("\x00x"), Check: true},
+		}}
+		if err := b.Apply(ctx, "k", ok); err != nil {
+			t.Fatalf("Apply with checks that hold = %v", err)
 		}
-		if _, err := b.Set(ctx, "past", []byte("again"), 0, time.Now().Add(time.Hour)); err != nil {
-			t.Fatalf("Set(create) over an expired record = %v, want success", err)
+		bad := &serverstore.Write{Meta: meta(3), Expires: exp, Changes: []session.Change{
+			{Key: "n", Value: []byte("\x009"), Check: true, Old: []byte("\x001"), HadOld: true},
+			{Key: "new", Value: []byte("\x00y"), Check: true},
+			{Key: "absent", Value: []byte("\x00y"), Check: true, Old: []byte("\x00gone"), HadOld: true},
+			set("o", []byte("\x00changed")),
+		}}
+		var conflict *session.ConflictError
+		if err := b.Apply(ctx, "k", bad); !errors.As(err, &conflict) {
+			t.Fatalf("Apply with stale checks = %v, want a *session.ConflictError", err)
 		}
-		if _, err := b.Set(ctx, "soon", []byte("x"), 0, time.Now().Add(1200*time.Millisecond)); err != nil {
-			t.Fatal(err)
+		if len(conflict.Values) != 2 || string(conflict.Values["n"]) != "\x002" || string(conflict.Values["new"]) != "\x00x" {
+			t.Fatalf("the conflict reports %q, want the stored n and new (absent is absent)", conflict.Values)
 		}
-		if _, _, err := b.Get(ctx, "soon"); err != nil {
-			t.Fatalf("Get before expiry = %v", err)
-		}
-		time.Sleep(1500 * time.Millisecond)
-		if _, _, err := b.Get(ctx, "soon"); !errors.Is(err, serverstore.ErrNotFound) {
-			t.Fatalf("Get after expiry = %v, want ErrNotFound", err)
+		got, _ := b.Get(ctx, "k")
+		if got.Meta[2] != 2 || string(got.Values["o"]) != "\x00o" || string(got.Values["n"]) != "\x002" {
+			t.Fatalf("a failed check wrote something: meta %x, values %q", got.Meta, got.Values)
 		}
 	})
-	t.Run("ParallelCompareAndSet", func(t *testing.T) {
-		b := newBackend(t)
-		exp := time.Now().Add(time.Hour)
-		if _, err := b.Set(ctx, "n", []byte("0"), 0, exp); err != nil {
+	t.Run("Expiry", func(t *testing.T) {
+		t.Parallel()
+		b, c := newBackend(t)
+		e := &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"v": []byte("\x00v")}}
+		if err := b.Create(ctx, "past", e, c.now().Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Get(ctx, "past"); !errors.Is(err, serverstore.ErrNotFound) {
+			t.Fatalf("Get of an expired record = %v, want ErrNotFound", err)
+		}
+		if err := b.Create(ctx, "past", e, c.now().Add(time.Hour)); err != nil {
+			t.Fatalf("Create over an expired record = %v, want success", err)
+		}
+		for _, k := range []string{"soon", "refreshed"} {
+			if err := b.Create(ctx, k, e, c.now().Add(1200*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A refresh (a Write without changes) moves the expiry and keeps the values.
+		if err := b.Apply(ctx, "refreshed", &serverstore.Write{Meta: meta(9), Expires: c.now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		c.sleep(1500 * time.Millisecond)
+		if _, err := b.Get(ctx, "soon"); !errors.Is(err, serverstore.ErrNotFound) {
+			t.Fatalf("Get after expiry = %v, want ErrNotFound", err)
+		}
+		got, err := b.Get(ctx, "refreshed")
+		if err != nil || got.Meta[2] != 9 || string(got.Values["v"]) != "\x00v" {
+			t.Fatalf("a refreshed record after its first expiry: %+v, %v", got, err)
+		}
+		if err := b.Apply(ctx, "soon", &serverstore.Write{Meta: meta(1), Expires: c.now().Add(time.Hour)}); !errors.Is(err, serverstore.ErrNotFound) {
+			t.Fatalf("Apply over an expired record = %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("Retire", func(t *testing.T) {
+		b, c := newBackend(t)
+		exp := c.now().Add(time.Hour)
+		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"user": []byte("\x00ada")}}, exp); err != nil {
+			t.Fatal(err)
+		}
+		old, err := b.Retire(ctx, "k", exp)
+		if err != nil || string(old.Values["user"]) != "\x00ada" || !bytes.Equal(old.Meta, meta(1)) {
+			t.Fatalf("Retire = %+v, %v; want what the record held", old, err)
+		}
+		if _, err := b.Get(ctx, "k"); !errors.Is(err, serverstore.ErrMoved) {
+			t.Fatalf("Get of a retired key = %v, want ErrMoved", err)
+		}
+		if err := b.Apply(ctx, "k", &serverstore.Write{Meta: meta(2), Expires: exp, Changes: []session.Change{set("x", []byte("\x00x"))}}); !errors.Is(err, serverstore.ErrMoved) {
+			t.Fatalf("Apply to a retired key = %v, want ErrMoved", err)
+		}
+		if _, err := b.Retire(ctx, "k", exp); !errors.Is(err, serverstore.ErrMoved) {
+			t.Fatalf("Retire of a retired key = %v, want ErrMoved", err)
+		}
+		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1)}, exp); !errors.Is(err, serverstore.ErrConflict) {
+			t.Fatalf("Create over a tombstone = %v, want ErrConflict", err)
+		}
+		if err := b.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Get(ctx, "k"); !errors.Is(err, serverstore.ErrNotFound) {
+			t.Fatalf("Get after deleting a tombstone = %v", err)
+		}
+	})
+	t.Run("ParallelKeysNeverConflict", func(t *testing.T) {
+		b, c := newBackend(t)
+		exp := c.now().Add(time.Hour)
+		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{}}, exp); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Go(func() {
+				w := &serverstore.Write{Meta: meta(1), Expires: exp, Changes: []session.Change{set(fmt.Sprint("k", i), []byte("\x00v"))}}
+				if err := b.Apply(ctx, "k", w); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if got, _ := b.Get(ctx, "k"); len(got.Values) != 50 {
+			t.Fatalf("50 parallel writers of their own key left %d keys", len(got.Values))
+		}
+	})
+	t.Run("ParallelChecks", func(t *testing.T) {
+		b, c := newBackend(t)
+		exp := c.now().Add(time.Hour)
+		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"n": []byte("\x000")}}, exp); err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
 		for range 50 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
+				old := []byte("\x000")
 				for {
-					blob, v, err := b.Get(ctx, "n")
-					if err != nil {
-						t.Error(err)
+					n, _ := strconv.Atoi(string(old[1:]))
+					w := &serverstore.Write{Meta: meta(1), Expires: exp, Changes: []session.Change{
+						{Key: "n", Value: append([]byte{0}, strconv.Itoa(n+1)...), Check: true, Old: old, HadOld: true}}}
+					err := b.Apply(ctx, "k", w)
+					var conflict *session.ConflictError
+					if !errors.As(err, &conflict) {
+						if err != nil {
+							t.Error(err)
+						}
 						return
 					}
-					n, _ := strconv.Atoi(string(blob))
-					_, err = b.Set(ctx, "n", []byte(strconv.Itoa(n+1)), v, exp)
-					if err == nil {
-						return
-					}
-					if !errors.Is(err, serverstore.ErrConflict) {
-						t.Error(err)
-						return
-					}
+					old = conflict.Values["n"]
 				}
-			}()
+			})
 		}
 		wg.Wait()
-		if blob, _, _ := b.Get(ctx, "n"); string(blob) != "50" {
-			t.Fatalf("50 compare-and-set increments gave %s", blob)
+		if got, _ := b.Get(ctx, "k"); string(got.Values["n"]) != "\x0050" {
+			t.Fatalf("50 checked increments gave %q", got.Values["n"])
 		}
 	})
 }
 
-func testOptional(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
-	t.Run("Touch", func(t *testing.T) {
-		b := newBackend(t)
-		tb, ok := b.(serverstore.Toucher)
-		if !ok {
-			t.Skip("the backend has no Touch") // optional by contract
-		}
-		v, err := b.Set(ctx, "k", []byte("data"), 0, time.Now().Add(1200*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tb.Touch(ctx, "k", time.Now().Add(time.Hour)); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(1500 * time.Millisecond)
-		got, v2, err := b.Get(ctx, "k")
-		if err != nil || string(got) != "data" || v2 != v {
-			t.Fatalf("after Touch: %q, version %d (was %d), %v", got, v2, v, err)
-		}
-		if err := tb.Touch(ctx, "absent", time.Now().Add(time.Hour)); !errors.Is(err, serverstore.ErrNotFound) {
-			t.Fatalf("Touch(absent) = %v, want ErrNotFound", err)
-		}
-	})
+func testOptional(t *testing.T, newBackend newFunc) {
 	t.Run("CountClearKeys", func(t *testing.T) {
-		b := newBackend(t)
-		exp := time.Now().Add(time.Hour)
+		b, c := newBackend(t)
+		exp := c.now().Add(time.Hour)
 		want := []string{}
 		for i := range 25 {
 			k := fmt.Sprintf("key-%02d", i)
 			want = append(want, k)
-			if _, err := b.Set(ctx, k, []byte("x"), 0, exp); err != nil {
+			if err := b.Create(ctx, k, &serverstore.Entry{Meta: meta(1)}, exp); err != nil {
 				t.Fatal(err)
 			}
 		}
-		b.Set(ctx, "expired", []byte("x"), 0, time.Now().Add(-time.Second))
-		if c, ok := b.(serverstore.Counter); ok {
-			if n, err := c.Count(ctx); err != nil || n != 25 {
-				t.Errorf("Count = %d, %v; want 25", n, err)
+		b.Create(ctx, "expired", &serverstore.Entry{Meta: meta(1)}, c.now().Add(-time.Second))
+		b.Create(ctx, "retired", &serverstore.Entry{Meta: meta(1)}, exp)
+		b.Retire(ctx, "retired", exp)
+		if cn, ok := b.(serverstore.Counter); ok {
+			if n, err := cn.Count(ctx); err != nil || n != 25 && n != 26 {
+				t.Errorf("Count = %d, %v; want 25 (26 if tombstones count)", n, err)
 			}
 		}
 		if it, ok := b.(serverstore.Iterator); ok {
@@ -189,38 +316,55 @@ func testOptional(t *testing.T, newBackend func(t *testing.T) serverstore.Backen
 				if err != nil {
 					t.Fatal(err)
 				}
-				got = append(got, k)
+				if k != "retired" {
+					got = append(got, k)
+				}
 			}
 			slices.Sort(got)
 			if !slices.Equal(got, want) {
 				t.Errorf("Keys = %q, want %q", got, want)
 			}
 		}
-		if c, ok := b.(serverstore.Clearer); ok {
-			if err := c.Clear(ctx); err != nil {
+		if cl, ok := b.(serverstore.Clearer); ok {
+			if err := cl.Clear(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := b.Get(ctx, "key-03"); !errors.Is(err, serverstore.ErrNotFound) {
+			if _, err := b.Get(ctx, "key-03"); !errors.Is(err, serverstore.ErrNotFound) {
 				t.Errorf("Get after Clear = %v", err)
 			}
 		}
 	})
 }
 
-// counting wraps a Backend and counts its calls.
+// counting wraps a Backend, counts its calls and keeps the last Write.
 type counting struct {
 	serverstore.Backend
-	gets, sets, touches, deletes atomic.Int64
+	gets, creates, applies, retires, deletes atomic.Int64
+	mu                                       sync.Mutex
+	last                                     *serverstore.Write
 }
 
-func (c *counting) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+func (c *counting) Get(ctx context.Context, key string) (*serverstore.Entry, error) {
 	c.gets.Add(1)
 	return c.Backend.Get(ctx, key)
 }
 
-func (c *counting) Set(ctx context.Context, key string, blob []byte, v uint64, exp time.Time) (uint64, error) {
-	c.sets.Add(1)
-	return c.Backend.Set(ctx, key, blob, v, exp)
+func (c *counting) Create(ctx context.Context, key string, e *serverstore.Entry, exp time.Time) error {
+	c.creates.Add(1)
+	return c.Backend.Create(ctx, key, e, exp)
+}
+
+func (c *counting) Apply(ctx context.Context, key string, w *serverstore.Write) error {
+	c.applies.Add(1)
+	c.mu.Lock()
+	c.last = w
+	c.mu.Unlock()
+	return c.Backend.Apply(ctx, key, w)
+}
+
+func (c *counting) Retire(ctx context.Context, key string, until time.Time) (*serverstore.Entry, error) {
+	c.retires.Add(1)
+	return c.Backend.Retire(ctx, key, until)
 }
 
 func (c *counting) Delete(ctx context.Context, key string) error {
@@ -228,207 +372,164 @@ func (c *counting) Delete(ctx context.Context, key string) error {
 	return c.Backend.Delete(ctx, key)
 }
 
-// countingToucher is counting for backends that have Touch.
-type countingToucher struct{ *counting }
-
-func (c countingToucher) Touch(ctx context.Context, key string, exp time.Time) error {
-	c.touches.Add(1)
-	return c.Backend.(serverstore.Toucher).Touch(ctx, key, exp)
+func (c *counting) writes() int64 {
+	return c.creates.Load() + c.applies.Load() + c.deletes.Load() + c.retires.Load()
 }
 
-type client struct {
-	t      *testing.T
-	h      http.Handler
-	mu     sync.Mutex
-	cookie string
-}
+// secrets are the suite's key ring.
+var secrets = [][]byte{bytes.Repeat([]byte("s"), 32)}
 
-// do sends a request with the client's cookie and keeps what the response sets.
-func (c *client) do(handler func(*session.Session)) *httptest.ResponseRecorder {
-	c.mu.Lock()
-	cookie := c.cookie
-	c.mu.Unlock()
-	return c.send(cookie, handler, true)
-}
-
-func (c *client) send(cookie string, handler func(*session.Session), keep bool) *httptest.ResponseRecorder {
-	r := httptest.NewRequest("GET", "/", nil)
-	if cookie != "" {
-		r.Header.Set("Cookie", cookie)
-	}
-	w := httptest.NewRecorder()
-	c.h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), handlerKey{}, handler)))
-	if keep {
-		c.mu.Lock()
-		for _, ck := range w.Result().Cookies() {
-			if ck.Name == "sid" {
-				if ck.MaxAge < 0 {
-					c.cookie = ""
-				} else {
-					c.cookie = "sid=" + ck.Value
-				}
-			}
-		}
-		c.mu.Unlock()
-	}
-	return w
-}
-
-type handlerKey struct{}
-
-func newClient(t *testing.T, b serverstore.Backend, opts ...session.Option) (*client, *counting) {
-	cb := &counting{Backend: b}
-	var wrapped serverstore.Backend = cb
-	if _, ok := b.(serverstore.Toucher); ok {
-		wrapped = countingToucher{cb}
-	}
-	store, err := serverstore.New(wrapped, [][]byte{bytes.Repeat([]byte("s"), 32)}, serverstore.WithMaxRetries(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := session.New(store, append([]session.Option{session.WithCookieName("sid"),
-		session.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if f, ok := r.Context().Value(handlerKey{}).(func(*session.Session)); ok && f != nil {
-			f(session.From(r))
-		}
-		io.WriteString(w, "ok")
-	}))
-	return &client{t: t, h: h}, cb
-}
-
-func testSession(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+func testSession(t *testing.T, newBackend newFunc) {
 	t.Run("OneRoundTripToLoad", func(t *testing.T) {
-		c, cb := newClient(t, newBackend(t))
-		c.do(func(s *session.Session) { s.Set("n", 1) })
-		gets, sets := cb.gets.Load(), cb.sets.Load()
-		c.do(func(s *session.Session) { s.Get("n") })
-		if g, s := cb.gets.Load()-gets, cb.sets.Load()-sets; g != 1 || s != 0 {
-			t.Fatalf("a load-only request made %d Get and %d Set calls, want 1 and 0", g, s)
+		b, c := newBackend(t)
+		cb := &counting{Backend: b}
+		br := newBrowser(t, cb, c)
+		br.do(func(s *session.Session) { s.Set("n", 1) })
+		gets, writes := cb.gets.Load(), cb.writes()
+		br.do(func(s *session.Session) { s.Get("n") })
+		if g, w := cb.gets.Load()-gets, cb.writes()-writes; g != 1 || w != 0 {
+			t.Fatalf("a load-only request made %d reads and %d writes, want 1 and 0", g, w)
 		}
-		c.do(func(*session.Session) {})
+		br.do(func(*session.Session) {})
 		if g := cb.gets.Load() - gets; g != 1 {
 			t.Fatalf("a request that never touched its session called the backend")
 		}
 	})
 	t.Run("ForgedAndUnknownIDs", func(t *testing.T) {
-		c, cb := newClient(t, newBackend(t))
+		b, c := newBackend(t)
+		cb := &counting{Backend: b}
+		br := newBrowser(t, cb, c)
 		var id string
-		w := c.send("sid=forged.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", func(s *session.Session) { id = s.ID(); s.Get("x") }, false)
-		if cb.gets.Load() != 0 || w.Code != http.StatusOK {
-			t.Fatalf("a forged ID reached the backend (%d Get calls) or failed (%d)", cb.gets.Load(), w.Code)
+		w, _ := br.send("sid=forged.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", func(s *session.Session) { id = s.ID(); s.Get("x") })
+		if cb.gets.Load() != 0 || w.Code != 200 {
+			t.Fatalf("a forged ID reached the backend (%d reads) or failed (%d)", cb.gets.Load(), w.Code)
 		}
 		// An ID signed with the secret but not in the backend: a fresh
 		// session with a new ID, never the client's.
-		c.do(func(s *session.Session) { s.Set("n", 1); id = s.ID() })
-		c.do(func(s *session.Session) { s.Destroy() })
-		signed := c.cookie
-		if signed != "" {
-			t.Fatalf("Destroy left the cookie %q", signed)
+		br.do(func(s *session.Session) { s.Set("n", 1); id = s.ID() })
+		br.do(func(s *session.Session) { s.Destroy() })
+		if br.current() != "" {
+			t.Fatalf("Destroy left the cookie %q", br.current())
 		}
 		var again string
-		c.send("sid="+signedIDFrom(t, c, id), func(s *session.Session) { again = s.ID(); s.Set("n", 2) }, false)
+		br.send("sid="+signedID(t, id), func(s *session.Session) { again = s.ID(); s.Set("n", 2) })
 		if again == id {
 			t.Fatal("the server adopted an ID the client presented for a session it does not have")
 		}
 	})
-	t.Run("TouchDoesNotRewrite", func(t *testing.T) {
-		b := newBackend(t)
-		if _, ok := b.(serverstore.Toucher); !ok {
-			t.Skip("the backend has no Touch")
+	t.Run("RefreshWritesNoValue", func(t *testing.T) {
+		b, c := newBackend(t)
+		cb := &counting{Backend: b}
+		br := newBrowser(t, cb, c, session.WithIdleTimeout(time.Hour))
+		br.do(func(s *session.Session) { s.Set("n", 1) })
+		applies := cb.applies.Load()
+		br.do(func(s *session.Session) { s.Touch() })
+		cb.mu.Lock()
+		last := cb.last
+		cb.mu.Unlock()
+		if cb.applies.Load() != applies+1 || last == nil || len(last.Changes) != 0 || last.Clear {
+			t.Fatalf("Touch: %d writes, last %+v; want one write of the header alone", cb.applies.Load()-applies, last)
 		}
-		c, cb := newClient(t, b, session.WithIdleTimeout(time.Hour))
-		c.do(func(s *session.Session) { s.Set("n", 1) })
-		sets := cb.sets.Load()
-		c.do(func(s *session.Session) { s.Touch() })
-		if cb.touches.Load() != 1 || cb.sets.Load() != sets {
-			t.Fatalf("Touch: %d Touch and %d Set calls, want 1 and 0", cb.touches.Load(), cb.sets.Load()-sets)
+		var n int
+		br.do(func(s *session.Session) { n, _ = session.Get[int](s, "n") })
+		if n != 1 {
+			t.Fatalf("after Touch n = %d", n)
 		}
 	})
-	t.Run("RegenerateDeletesOldRecord", func(t *testing.T) {
-		b := newBackend(t)
-		c, _ := newClient(t, b)
+	t.Run("RegenerateRetiresOldID", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
 		var before, after string
-		c.do(func(s *session.Session) { s.Set("user", "ada"); before = s.ID() })
-		c.do(func(s *session.Session) { s.Regenerate(true); after = s.ID() })
-		store, _ := serverstore.New(b, [][]byte{bytes.Repeat([]byte("s"), 32)})
-		if _, _, err := b.Get(ctx, store.Key(before)); !errors.Is(err, serverstore.ErrNotFound) {
-			t.Fatalf("the old record survived Regenerate: %v", err)
+		br.do(func(s *session.Session) { s.Set("user", "ada"); before = s.ID() })
+		old := br.current()
+		br.do(func(s *session.Session) { s.Regenerate(true); after = s.ID() })
+		store, _ := serverstore.New(b, secrets)
+		if _, err := b.Get(ctx, store.Key(before)); !errors.Is(err, serverstore.ErrMoved) {
+			t.Fatalf("the old record after Regenerate: %v, want a tombstone", err)
 		}
 		var user string
-		c.do(func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+		br.do(func(s *session.Session) { user, _ = session.Get[string](s, "user") })
 		if before == after || user != "ada" {
 			t.Fatalf("Regenerate(true): ID %q -> %q, user %q", before, after, user)
 		}
-	})
-	t.Run("ParallelWritesAllLand", func(t *testing.T) {
-		c, _ := newClient(t, newBackend(t))
-		c.do(func(s *session.Session) { s.Set("start", true) })
-		cookie := c.cookie
-		var wg sync.WaitGroup
-		for i := range 50 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				w := c.send(cookie, func(s *session.Session) { s.Set(fmt.Sprintf("k%02d", i), i) }, false)
-				if w.Code != http.StatusOK {
-					t.Errorf("request %d: status %d", i, w.Code)
-				}
-			}()
+		var oldUser string
+		var isNew bool
+		br.send(old, func(s *session.Session) { oldUser, _ = session.Get[string](s, "user"); isNew = s.IsNew() })
+		if !isNew || oldUser != "" {
+			t.Fatalf("the ID before Regenerate still opens the session (user %q)", oldUser)
 		}
-		wg.Wait()
-		var keys []string
-		c.do(func(s *session.Session) { keys = s.Keys() })
-		if len(keys) != 51 {
-			t.Fatalf("after 50 parallel writes the session has %d keys, want 51: %q", len(keys), keys)
+	})
+	t.Run("RegenerateKeepsParallelWrites", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) { s.Set("user", "ada") })
+		cookie := br.current()
+		loaded, written := make(chan struct{}), make(chan struct{})
+		var after string
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, after = br.send(cookie, func(s *session.Session) {
+				s.Get("user")
+				close(loaded)
+				<-written
+				s.Regenerate(true)
+				s.Set("role", "admin")
+			})
+		}()
+		<-loaded
+		br.send(cookie, func(s *session.Session) { s.Set("cart", 3) })
+		close(written)
+		<-done
+		var cart int
+		var role string
+		br.send(after, func(s *session.Session) {
+			cart, _ = session.Get[int](s, "cart")
+			role, _ = session.Get[string](s, "role")
+		})
+		if cart != 3 || role != "admin" {
+			t.Fatalf("a write between a Regenerate's load and its commit: cart %d, role %q under the new ID", cart, role)
 		}
 	})
 	t.Run("LogoutWinsOverParallelWrites", func(t *testing.T) {
-		c, _ := newClient(t, newBackend(t))
-		c.do(func(s *session.Session) { s.Set("user", "ada") })
-		cookie := c.cookie
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) { s.Set("user", "ada") })
+		cookie := br.current()
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i := range 21 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				<-start
 				if i == 10 {
-					c.send(cookie, func(s *session.Session) { s.Destroy() }, false)
+					br.send(cookie, func(s *session.Session) { s.Destroy() })
 					return
 				}
-				c.send(cookie, func(s *session.Session) { s.Set(fmt.Sprintf("w%d", i), i) }, false)
-			}()
+				br.send(cookie, func(s *session.Session) { s.Set(fmt.Sprintf("w%d", i), i) })
+			})
 		}
 		close(start)
 		wg.Wait()
 		var isNew bool
-		c.send(cookie, func(s *session.Session) { isNew = s.IsNew() }, false)
+		br.send(cookie, func(s *session.Session) { isNew = s.IsNew() })
 		if !isNew {
 			t.Fatal("a session survived a logout racing 20 writes")
 		}
 	})
 	t.Run("SameKeyOneWinner", func(t *testing.T) {
-		c, _ := newClient(t, newBackend(t))
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
 		long := func(ch byte) string { return string(bytes.Repeat([]byte{ch}, 2000)) }
-		c.do(func(s *session.Session) { s.Set("v", "start") })
-		cookie := c.cookie
+		br.do(func(s *session.Session) { s.Set("v", "start") })
+		cookie := br.current()
 		for range 5 {
 			var wg sync.WaitGroup
 			for _, ch := range []byte{'a', 'b'} {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					c.send(cookie, func(s *session.Session) { s.Set("v", long(ch)) }, false)
-				}()
+				wg.Go(func() { br.send(cookie, func(s *session.Session) { s.Set("v", long(ch)) }) })
 			}
 			wg.Wait()
 			var v string
-			c.send(cookie, func(s *session.Session) { v, _ = session.Get[string](s, "v") }, false)
+			br.send(cookie, func(s *session.Session) { v, _ = session.Get[string](s, "v") })
 			if v != long('a') && v != long('b') {
 				t.Fatalf("two writes of one key left %.20q…, neither value", v)
 			}
@@ -436,13 +537,13 @@ func testSession(t *testing.T, newBackend func(t *testing.T) serverstore.Backend
 	})
 }
 
-// signedIDFrom signs id the way the client's store does.
-func signedIDFrom(t *testing.T, c *client, id string) string {
-	store, err := serverstore.New(serverstore.NewMemory(), [][]byte{bytes.Repeat([]byte("s"), 32)})
+// signedID signs id the way the suite's stores do.
+func signedID(t *testing.T, id string) string {
+	store, err := serverstore.New(serverstore.NewMemory(), secrets)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := store.Save(ctx, "sid", &session.Record{ID: id, Expires: time.Now().Add(time.Hour)}, time.Now())
+	v, err := store.Save(ctx, "sid", &session.Commit{Op: session.OpCreate, Record: session.Record{ID: id, Expires: time.Now().Add(time.Hour)}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,290 @@
+package session
+
+import (
+	"fmt"
+	"iter"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crumbs-go/session/chunking"
+)
+
+// A transport carries the session's token between the client and the
+// Manager: the cookie middleware, or a token handed to Load and returned by
+// Commit.
+type transport interface {
+	// read returns the request's token: ErrNotFound when it carries none,
+	// an error wrapping ErrInvalid when what it carries is malformed.
+	read(s *Session) (string, error)
+	// carried reports whether the request carried a token at all.
+	carried(s *Session) bool
+	// write sends token to the client.
+	write(s *Session, token string, now time.Time) error
+	// expire tells the client to drop its token.
+	expire(s *Session)
+	// unwrite takes back what earlier commits of the request wrote.
+	unwrite(s *Session)
+	// finish adds what a response that used the session must carry,
+	// knowing whether it carries a token or its expiry.
+	finish(s *Session, wrote bool)
+}
+
+// cookieTransport is the session cookie, split into chunks as it needs.
+type cookieTransport struct {
+	m *Manager
+	// Constant tails of Set-Cookie: the attributes after Max-Age, with and
+	// without Secure; and whole deletion lines of the chunk names.
+	tail, tailSecure string
+	del, delSecure   map[string]string
+}
+
+func newCookieTransport(m *Manager) cookieTransport {
+	t := cookieTransport{m: m, del: map[string]string{}, delSecure: map[string]string{}}
+	t.tail, t.tailSecure = t.attributes(false), t.attributes(true)
+	for i := range m.chunks.MaxChunks() {
+		name := m.cfg.name
+		if i > 0 {
+			name += "." + strconv.Itoa(i)
+		}
+		t.del[name], t.delSecure[name] = t.deletion(name, false), t.deletion(name, true)
+	}
+	return t
+}
+
+// attributes renders the Set-Cookie attributes every session cookie shares,
+// with net/http's own renderer.
+func (t cookieTransport) attributes(secure bool) string {
+	c := http.Cookie{Name: "x", Path: t.m.cfg.path, Domain: t.m.cfg.domain, HttpOnly: t.m.cfg.httpOnly,
+		Secure: secure, SameSite: t.m.cfg.sameSite, Partitioned: t.m.cfg.partitioned}
+	return strings.TrimPrefix(c.String(), "x=")
+}
+
+// deletion renders the Set-Cookie line that expires the cookie name.
+func (t cookieTransport) deletion(name string, secure bool) string {
+	tail := t.tail
+	if secure {
+		tail = t.tailSecure
+	}
+	return name + "=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0" + tail
+}
+
+// pairs iterates over the request's cookies: every name=value pair of its
+// Cookie headers, as substrings (no allocation). Values are not unquoted or
+// filtered the way net/http does: the session's own cookies must be plain
+// base64url, and chunking rejects anything else.
+func pairs(r *http.Request) iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		for _, line := range r.Header["Cookie"] {
+			for line != "" {
+				var part string
+				part, line, _ = strings.Cut(line, ";")
+				part = strings.TrimSpace(part)
+				name, value, ok := strings.Cut(part, "=")
+				if !ok || name == "" {
+					continue
+				}
+				if !yield(name, value) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (t cookieTransport) read(s *Session) (string, error) { return t.m.chunks.Join(pairs(s.r)) }
+
+func (t cookieTransport) carried(s *Session) bool {
+	for name := range pairs(s.r) {
+		if name == t.m.cfg.name {
+			return true
+		}
+	}
+	return false
+}
+
+// write splits token into cookies and sets them, expiring the chunk
+// cookies the request carried beyond them.
+func (t cookieTransport) write(s *Session, token string, now time.Time) error {
+	parts, err := t.m.chunks.Split(token)
+	if err != nil {
+		return fmt.Errorf("session: the session does not fit its cookies: %w", err) // a *chunking.TooLargeError, wrapping ErrTooLarge
+	}
+	t.set(s, parts, t.m.chunks.Stale(pairs(s.r), len(parts)), now)
+	return nil
+}
+
+func (t cookieTransport) expire(s *Session) {
+	t.set(s, nil, t.m.chunks.Stale(pairs(s.r), 0), time.Time{})
+}
+
+// set replaces the session cookies of the response with parts and
+// deletions of the stale names.
+func (t cookieTransport) set(s *Session, parts []chunking.Cookie, stale []string, now time.Time) {
+	t.unwrite(s)
+	secure := t.m.secure(s)
+	tail, del := t.tail, t.del
+	if secure {
+		tail, del = t.tailSecure, t.delSecure
+	}
+	w := s.w
+	if w.set == nil {
+		w.set = make([]string, 0, len(parts)+len(stale))
+	}
+	age := maxAgeOf(&s.rec, now)
+	for _, p := range parts {
+		var b strings.Builder
+		b.Grow(len(p.Name) + len(p.Value) + len(tail) + len("=; Max-Age=") + 8)
+		b.WriteString(p.Name)
+		b.WriteByte('=')
+		b.WriteString(p.Value)
+		if age > 0 {
+			b.WriteString("; Max-Age=")
+			b.WriteString(strconv.FormatInt(age, 10))
+		}
+		b.WriteString(tail)
+		w.set = append(w.set, b.String())
+	}
+	for _, name := range stale {
+		line, ok := del[name]
+		if !ok { // a name beyond the chunk range, carried by the request
+			line = t.deletion(name, secure)
+		}
+		w.set = append(w.set, line)
+	}
+	h := w.rw.Header()
+	if old := h["Set-Cookie"]; len(old) == 0 {
+		h["Set-Cookie"] = w.set[:len(w.set):len(w.set)]
+	} else {
+		h["Set-Cookie"] = append(old, w.set...)
+	}
+}
+
+// maxAgeOf is the Max-Age of the session's token in seconds: until its
+// earlier deadline, at most 400 days; -1 for a browser-session cookie.
+func maxAgeOf(rec *Record, now time.Time) int64 {
+	if rec.BrowserSession {
+		return -1
+	}
+	d := maxAge
+	if dl := earliest(rec.Expires, rec.IdleExpires); !dl.IsZero() {
+		d = min(dl.Sub(now), maxAge)
+	}
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}
+
+// unwrite takes back the Set-Cookie lines an earlier commit added.
+func (t cookieTransport) unwrite(s *Session) {
+	w := s.w
+	if len(w.set) == 0 {
+		return
+	}
+	h := w.rw.Header()
+	h["Set-Cookie"] = slices.DeleteFunc(h["Set-Cookie"], func(v string) bool { return slices.Contains(w.set, v) })
+	if len(h["Set-Cookie"]) == 0 {
+		delete(h, "Set-Cookie")
+	}
+	w.set = w.set[:0]
+}
+
+func (t cookieTransport) finish(s *Session, wrote bool) {
+	cacheHeaders(s.w.rw.Header(), "Cookie", wrote)
+}
+
+// cacheHeaders marks a response that used the session: it varies on the
+// session's header; one that sets or expires a token is never stored by any
+// cache, whatever the handler chose; a read-only one is private and
+// revalidated (the back button after a logout does not show it from
+// cache) unless the handler chose private or no-store itself.
+func cacheHeaders(h http.Header, vary string, wrote bool) {
+	if v := h["Vary"]; len(v) == 0 {
+		h["Vary"] = []string{vary}
+	} else if !headerHasToken(h, "Vary", vary) && !headerHasToken(h, "Vary", "*") {
+		h.Add("Vary", vary)
+	}
+	switch {
+	case wrote:
+		h["Cache-Control"] = []string{"no-store"}
+	case !headerHasToken(h, "Cache-Control", "private") && !headerHasToken(h, "Cache-Control", "no-store"):
+		h["Cache-Control"] = []string{"private, no-cache"}
+	}
+}
+
+// headerHasToken reports whether a comma-separated header holds token (case
+// insensitively), ignoring parameters such as max-age=60.
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for t := range strings.SplitSeq(v, ",") {
+			t, _, _ = strings.Cut(t, "=")
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// secure decides the Secure attribute for this request. SecureAuto: always
+// on TLS; with WithTrustProxy, the right-most X-Forwarded-Proto value (the
+// one the trusted proxy appended) decides; otherwise Secure, except on plain
+// HTTP to a loopback host (development on http://localhost).
+func (m *Manager) secure(s *Session) bool {
+	switch m.cfg.secure {
+	case SecureAlways:
+		return true
+	case SecureNever:
+		return false
+	}
+	r := s.r
+	if r.TLS != nil {
+		return true
+	}
+	if m.cfg.trustProxy {
+		if p, ok := lastForwarded(r.Header["X-Forwarded-Proto"]); ok {
+			return strings.EqualFold(p, "https")
+		}
+	}
+	if loopback(r.Host) {
+		return false
+	}
+	if !m.cfg.trustProxy {
+		m.warnInsecure.Do(func() {
+			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: SecureAuto marks the cookie Secure on a plain-HTTP request; browsers keep it only over https. Behind a TLS-terminating proxy that is right (add WithTrustProxy if it sets X-Forwarded-Proto); for plain-HTTP development on a host other than localhost use WithSecure(SecureNever)",
+				slog.String("host", r.Host))
+		})
+	}
+	return true
+}
+
+// lastForwarded returns the right-most value of a comma-separated header
+// that proxies append to.
+func lastForwarded(lines []string) (string, bool) {
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := lines[i]
+		if j := strings.LastIndexByte(line, ','); j >= 0 {
+			line = line[j+1:]
+		}
+		if v := strings.TrimSpace(line); v != "" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// loopback reports whether host (with or without a port) is localhost or a
+// loopback address.
+func loopback(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,264 @@
+package session_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/serverstore"
+)
+
+// Regression tests for the defects of the lifecycle-core issue, each written
+// before its fix.
+
+// A base cookie that declares chunks that never arrive is a fresh session,
+// for every chunk maximum the library accepts.
+func TestDeclaredChunksThatNeverArrive(t *testing.T) {
+	t.Parallel()
+	for _, max := range []int{2, 8, 9, 20, 180} {
+		h := newHarness(t, session.WithMaxChunks(max))
+		h.jar["session"] = "2.AAAA"
+		var isNew bool
+		res := h.do(t, func(w http.ResponseWriter, r *http.Request) { isNew = session.From(r).IsNew() })
+		if res.StatusCode != http.StatusOK || !isNew {
+			t.Fatalf("WithMaxChunks(%d): status %d, IsNew %t", max, res.StatusCode, isNew)
+		}
+	}
+}
+
+// A response whose handler read the session varies on it and is not cached
+// by shared caches, even when it sets no cookie.
+func TestReadOnlyResponseIsPrivate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.do(t, counter)
+	read := func(w http.ResponseWriter, r *http.Request) { session.Get[int](session.From(r), "n") }
+	res := h.do(t, read)
+	if len(res.Header.Values("Set-Cookie")) != 0 {
+		t.Fatalf("a read-only request set cookies: %q", res.Header.Values("Set-Cookie"))
+	}
+	if v, cc := res.Header.Get("Vary"), res.Header.Get("Cache-Control"); v != "Cookie" || cc != "private, no-cache" {
+		t.Fatalf("read-only personalised response: Vary %q, Cache-Control %q; want Cookie and private, no-cache", v, cc)
+	}
+	res = h.do(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "private, max-age=60")
+		read(w, r)
+	})
+	if cc := res.Header.Get("Cache-Control"); cc != "private, max-age=60" {
+		t.Fatalf("the handler's private policy was replaced by %q", cc)
+	}
+	res = h.do(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		read(w, r)
+	})
+	if cc := res.Header.Get("Cache-Control"); cc != "private, no-cache" {
+		t.Fatalf("a personalised page kept Cache-Control %q", cc)
+	}
+	res = h.do(t, func(w http.ResponseWriter, r *http.Request) {})
+	if v, cc := res.Header.Get("Vary"), res.Header.Get("Cache-Control"); v != "" || cc != "" {
+		t.Fatalf("a request that never used its session got Vary %q, Cache-Control %q", v, cc)
+	}
+}
+
+// A save sends Set-Cookie lines only for the chunks it writes and the chunk
+// names the request carried.
+func TestSetCookieLinesBounded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, session.WithMaxChunks(180))
+	res := h.do(t, counter)
+	if n := len(res.Header.Values("Set-Cookie")); n != 1 {
+		t.Fatalf("the first save of a tiny session with WithMaxChunks(180) sent %d Set-Cookie lines, want 1", n)
+	}
+	res = h.do(t, counter)
+	if n := len(res.Header.Values("Set-Cookie")); n != 1 {
+		t.Fatalf("a second save sent %d Set-Cookie lines, want 1", n)
+	}
+	store, err := serverstore.New(serverstore.NewMemory(), [][]byte{secret(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := session.New(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	m.Handler(http.HandlerFunc(counter)).ServeHTTP(w, newRequest())
+	if n := len(w.Result().Header.Values("Set-Cookie")); n != 1 {
+		t.Fatalf("server mode sent %d Set-Cookie lines for one ID cookie: %q", n, w.Result().Header.Values("Set-Cookie"))
+	}
+}
+
+// Cookie-name prefixes are matched case-insensitively, as browsers do.
+func TestLowerCasePrefixes(t *testing.T) {
+	t.Parallel()
+	if _, err := session.New(mustCookieStore(t), session.WithCookieName("__host-s"), session.WithPath("/app")); err == nil {
+		t.Fatal("__host- with Path=/app was accepted")
+	}
+	for _, name := range []string{"__host-s", "__secure-s", "__HOST-s"} {
+		h := newHarness(t, session.WithCookieName(name))
+		if line := h.do(t, counter).Header.Get("Set-Cookie"); !strings.Contains(line, "; Secure") {
+			t.Fatalf("%s: Set-Cookie %q is not Secure", name, line)
+		}
+	}
+}
+
+// Every session has an enforced deadline.
+func TestEveryDeadlineBounded(t *testing.T) {
+	t.Parallel()
+	if _, err := session.New(mustCookieStore(t), session.WithLifetime(0), session.WithBrowserSessionCookie(true)); err == nil {
+		t.Fatal("no lifetime and no idle timeout was accepted with browser-session cookies")
+	}
+	h := newHarness(t)
+	var deadline time.Time
+	h.do(t, func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		s.Set("n", 1)
+		s.SetLifetime(0)
+		deadline = s.Deadline()
+	})
+	if deadline.IsZero() {
+		t.Fatal("SetLifetime(0) left the session without a deadline")
+	}
+	h.clock.add(401 * 24 * time.Hour)
+	var isNew bool
+	h.do(t, func(w http.ResponseWriter, r *http.Request) { isNew = session.From(r).IsNew() })
+	if !isNew {
+		t.Fatal("a cookie sealed after SetLifetime(0) opened 401 days later")
+	}
+}
+
+// Behind a proxy: SecureAuto is Secure unless the request is plain HTTP to
+// a loopback host; with WithTrustProxy, the right-most X-Forwarded-Proto
+// value (the one the trusted proxy set) decides.
+func TestSecureAutoBehindProxies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		trust  bool
+		host   string
+		proto  string
+		secure bool
+	}{
+		{"plain http to localhost", false, "localhost:8080", "", false},
+		{"plain http to 127.0.0.1", false, "127.0.0.1:8080", "", false},
+		{"plain http to [::1]", false, "[::1]:8080", "", false},
+		{"TLS-terminating proxy, not trusted", false, "example.com", "", true},
+		{"trusted proxy says https", true, "example.com", "https", true},
+		{"trusted proxy says http", true, "example.com", "http", false},
+		{"client forged https, proxy appended http", true, "example.com", "https, http", false},
+		{"client forged http, proxy appended https", true, "example.com", "http, https", true},
+	}
+	for _, tt := range tests {
+		h := newHarness(t, session.WithTrustProxy(tt.trust))
+		line := h.do(t, counter, func(r *http.Request) {
+			r.Host = tt.host
+			if tt.proto != "" {
+				r.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
+		}).Header.Get("Set-Cookie")
+		if got := strings.Contains(line, "; Secure"); got != tt.secure {
+			t.Errorf("%s: Secure = %t, want %t", tt.name, got, tt.secure)
+		}
+	}
+}
+
+// The default error handler answers a store failure with 503 and a session
+// too large for its cookies with 500, and writes nothing for a change after
+// the headers.
+func TestDefaultErrorHandler(t *testing.T) {
+	t.Parallel()
+	m, err := session.New(mustCookieStore(t), session.WithLogger(discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.From(r).Set("big", randomText(20000))
+		io.WriteString(w, "handler output")
+	})).ServeHTTP(w, newRequest())
+	if w.Code != http.StatusInternalServerError || strings.Contains(w.Body.String(), "handler output") || len(w.Result().Header.Values("Set-Cookie")) != 0 {
+		t.Fatalf("too large: status %d, body %q, Set-Cookie %q", w.Code, w.Body.String(), w.Result().Header.Values("Set-Cookie"))
+	}
+	w = httptest.NewRecorder()
+	m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "handler output")
+		session.From(r).Set("late", 1)
+	})).ServeHTTP(w, newRequest())
+	if w.Code != http.StatusOK || w.Body.String() != "handler output" {
+		t.Fatalf("change after headers: status %d, body %q", w.Code, w.Body.String())
+	}
+	failing, err := serverstore.New(failingBackend{}, [][]byte{secret(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = session.New(failing, session.WithLogger(discard()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = httptest.NewRecorder()
+	m.Handler(http.HandlerFunc(counter)).ServeHTTP(w, newRequest())
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("a failing store answered %d, want 503", w.Code)
+	}
+}
+
+// ReadFrom reaches the underlying writer's ReadFrom after the commit.
+func TestReadFromCommits(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	srv := httptest.NewServer(h.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.From(r).Set("k", 1)
+		rf, ok := w.(io.ReaderFrom)
+		if !ok {
+			t.Error("the session writer hides io.ReaderFrom")
+			return
+		}
+		if _, err := rf.ReadFrom(bytes.NewReader([]byte("body"))); err != nil {
+			t.Error(err)
+		}
+	})))
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if b, _ := io.ReadAll(res.Body); string(b) != "body" || len(res.Cookies()) != 1 {
+		t.Fatalf("ReadFrom: body %q, %d cookies", b, len(res.Cookies()))
+	}
+}
+
+var errDown = errors.New("backend down")
+
+func mustCookieStore(t *testing.T) session.Store {
+	t.Helper()
+	s, err := cookiestore.New([][]byte{secret(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// failingBackend is a backend that is down.
+type failingBackend struct{}
+
+func (failingBackend) Get(context.Context, string) (*serverstore.Entry, error) { return nil, errDown }
+func (failingBackend) Create(context.Context, string, *serverstore.Entry, time.Time) error {
+	return errDown
+}
+func (failingBackend) Apply(context.Context, string, *serverstore.Write) error { return errDown }
+func (failingBackend) Retire(context.Context, string, time.Time) (*serverstore.Entry, error) {
+	return nil, errDown
+}
+func (failingBackend) Delete(context.Context, string) error { return errDown }

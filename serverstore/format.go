@@ -1,0 +1,164 @@
+package serverstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/internal/errs"
+	"github.com/crumbs-go/session/internal/timex"
+)
+
+// The stored record (spec/server-id-v1.md §4).
+const (
+	formatV1   = 1 // read only: format || flags || u64 absolute || u64 idle || values (one blob)
+	formatV2   = 2 // meta = format || flags || u64 absolute || u64 idle; values kept by key
+	metaSize   = 1 + 1 + 8 + 8
+	flagBrowse = 1 << 0
+
+	tagRaw  = 0 // a stored value: tag || the codec's bytes
+	tagZstd = 1 // tag || a Zstandard frame of the codec's bytes (read; written by a later release)
+)
+
+func encodeMeta(rec *session.Record) []byte {
+	b := make([]byte, metaSize)
+	b[0] = formatV2
+	if rec.BrowserSession {
+		b[1] |= flagBrowse
+	}
+	abs, _ := timex.Unix(rec.Expires) // the Manager's deadlines are after 1970
+	idle, _ := timex.Unix(rec.IdleExpires)
+	binary.BigEndian.PutUint64(b[2:], abs)
+	binary.BigEndian.PutUint64(b[10:], idle)
+	return b
+}
+
+// decodeHeader reads the header both formats share.
+func decodeHeader(b []byte, format byte) (*session.Record, error) {
+	if len(b) < metaSize || b[0] != format || b[1]&^flagBrowse != 0 {
+		return nil, errs.Reason("serverstore: malformed stored record")
+	}
+	abs, idle := binary.BigEndian.Uint64(b[2:]), binary.BigEndian.Uint64(b[10:])
+	if abs > 1<<62 || idle > 1<<62 {
+		return nil, errs.Reason("serverstore: malformed stored record")
+	}
+	return &session.Record{
+		Expires:        timex.FromUnix(abs),
+		IdleExpires:    timex.FromUnix(idle),
+		BrowserSession: b[1]&flagBrowse != 0,
+	}, nil
+}
+
+// decode turns a stored entry, of either format, into a record.
+func (s *Store) decode(e *Entry) (*session.Record, error) {
+	if e.Meta == nil && e.Legacy != nil {
+		rec, err := decodeHeader(e.Legacy, formatV1)
+		if err != nil {
+			return nil, err
+		}
+		rec.Data = e.Legacy[metaSize:]
+		return rec, nil
+	}
+	if len(e.Meta) != metaSize {
+		return nil, errs.Reason("serverstore: malformed stored record")
+	}
+	rec, err := decodeHeader(e.Meta, formatV2)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Values, err = s.decodeValues(e.Values); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// decodeValues turns stored values into the codec's bytes.
+func (s *Store) decodeValues(stored map[string][]byte) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(stored))
+	for k, v := range stored {
+		b, err := s.decodeValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("serverstore: stored value %q: %w", k, err)
+		}
+		out[k] = b
+	}
+	return out, nil
+}
+
+func (s *Store) decodeValue(v []byte) ([]byte, error) {
+	if len(v) == 0 {
+		return nil, errs.Reason("serverstore: an empty stored value")
+	}
+	switch v[0] {
+	case tagRaw:
+		return v[1:], nil
+	case tagZstd:
+		return s.ring.Decompress(v[1:]) // bounded by the ring's maximum data size
+	}
+	return nil, errs.Reason("serverstore: a stored value with an unknown tag")
+}
+
+func storedValue(v []byte) []byte {
+	return append(append(make([]byte, 0, 1+len(v)), tagRaw), v...)
+}
+
+func storedValues(values map[string][]byte) map[string][]byte {
+	out := make(map[string][]byte, len(values))
+	for k, v := range values {
+		out[k] = storedValue(v)
+	}
+	return out
+}
+
+func storedChanges(list []session.Change) []session.Change {
+	out := make([]session.Change, len(list))
+	for i, c := range list {
+		out[i] = c
+		if !c.Delete {
+			out[i].Value = storedValue(c.Value)
+		}
+		if c.Check && c.HadOld {
+			out[i].Old = storedValue(c.Old)
+		}
+	}
+	return out
+}
+
+// allValues is every value as changes to a cleared record: the conversion
+// of a format-1 record, unconditional (the request's Updates ran on the
+// values it loaded from that record).
+func allValues(values map[string][]byte) []session.Change {
+	out := make([]session.Change, 0, len(values))
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		out = append(out, session.Change{Key: k, Value: values[k]})
+	}
+	return out
+}
+
+// retarget handles a conflict whose checked values are equal to what the
+// request read, only stored in another form (compressed by a later
+// release): it points the checks at the stored bytes and reports true, so
+// the write is tried again. Any real difference reports false.
+func retarget(changes []session.Change, stored, decoded map[string][]byte) bool {
+	moved := false
+	for i := range changes {
+		c := &changes[i]
+		if !c.Check {
+			continue
+		}
+		cur, present := stored[c.Key]
+		switch {
+		case present != c.HadOld:
+			return false
+		case !present || bytes.Equal(cur, c.Old):
+		case bytes.Equal(decoded[c.Key], c.Old[1:]):
+			c.Old, moved = cur, true
+		default:
+			return false
+		}
+	}
+	return moved
+}

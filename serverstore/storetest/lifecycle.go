@@ -1,0 +1,245 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/serverstore"
+)
+
+// browser is one client with one cookie, against a Manager built with the
+// defaults users get (only the options a test names).
+type browser struct {
+	h      http.Handler
+	mu     sync.Mutex
+	cookie string
+}
+
+type sessionFunc func(*session.Session)
+
+func newBrowser(t *testing.T, b serverstore.Backend, c clock, opts ...session.Option) *browser {
+	t.Helper()
+	store, err := serverstore.New(b, secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := session.New(store, append([]session.Option{session.WithCookieName("sid"), session.WithClock(c.now),
+		session.WithLogger(testLogger(t))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{h: m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f, ok := r.Context().Value(handlerKey{}).(sessionFunc); ok && f != nil {
+			f(session.From(r))
+		}
+		io.WriteString(w, "ok")
+	}))}
+}
+
+// send makes a request with cookie and returns the response and the cookie
+// the browser holds afterwards.
+func (c *browser) send(cookie string, f sessionFunc) (*httptest.ResponseRecorder, string) {
+	r := httptest.NewRequest("GET", "/", nil)
+	if cookie != "" {
+		r.Header.Set("Cookie", cookie)
+	}
+	r = r.WithContext(contextWith(r, f))
+	w := httptest.NewRecorder()
+	c.h.ServeHTTP(w, r)
+	for _, ck := range w.Result().Cookies() {
+		if ck.Name == "sid" {
+			if ck.MaxAge < 0 {
+				cookie = ""
+			} else {
+				cookie = "sid=" + ck.Value
+			}
+		}
+	}
+	return w, cookie
+}
+
+// do sends a request with the browser's cookie and keeps what it sets.
+func (c *browser) do(f sessionFunc) *httptest.ResponseRecorder {
+	c.mu.Lock()
+	cookie := c.cookie
+	c.mu.Unlock()
+	w, cookie := c.send(cookie, f)
+	c.mu.Lock()
+	c.cookie = cookie
+	c.mu.Unlock()
+	return w
+}
+
+func (c *browser) current() string { c.mu.Lock(); defer c.mu.Unlock(); return c.cookie }
+
+// testLifecycle checks what the next request sees, over time and under
+// parallel requests, with the default options.
+func testLifecycle(t *testing.T, newBackend newFunc) {
+	const idle = 3 * time.Second // the backends expire in whole seconds
+	over := func(t *testing.T, name string, keep sessionFunc, opts ...session.Option) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b, c := newBackend(t)
+			br := newBrowser(t, b, c, append([]session.Option{session.WithIdleTimeout(idle)}, opts...)...)
+			br.do(func(s *session.Session) { s.Set("user", "ada") })
+			for elapsed := time.Duration(0); elapsed < 3*idle; elapsed += idle / 4 {
+				c.sleep(idle / 4)
+				var user string
+				var isNew bool
+				br.do(func(s *session.Session) { user, _ = session.Get[string](s, "user"); isNew = s.IsNew(); keep(s) })
+				if isNew || user != "ada" {
+					t.Fatalf("after %v of requests every %v (idle timeout %v) the session is gone", elapsed+idle/4, idle/4, idle)
+				}
+			}
+		})
+	}
+	over(t, "ReaderSurvivesThreeIdlePeriods", func(*session.Session) {})
+	over(t, "TouchSurvivesThreeIdlePeriods", func(s *session.Session) { s.Touch() })
+	over(t, "RollingSurvivesThreeIdlePeriods", func(*session.Session) {}, session.WithRolling(true))
+	gone := func(t *testing.T, name string, wait time.Duration, opts ...session.Option) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b, c := newBackend(t)
+			br := newBrowser(t, b, c, opts...)
+			br.do(func(s *session.Session) { s.Set("user", "ada") })
+			c.sleep(wait)
+			var isNew bool
+			var user string
+			br.do(func(s *session.Session) { user, _ = session.Get[string](s, "user"); isNew = s.IsNew() })
+			if !isNew || user != "" {
+				t.Fatalf("a session past its deadline still answered (user %q)", user)
+			}
+		})
+	}
+	gone(t, "LeftAloneForOneIdlePeriodIsGone", idle+1100*time.Millisecond, session.WithIdleTimeout(idle))
+	gone(t, "PastItsLifetimeIsGone", idle+1100*time.Millisecond, session.WithLifetime(idle))
+	t.Run("ActiveReaderEndsAtItsLifetime", func(t *testing.T) {
+		t.Parallel()
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c, session.WithIdleTimeout(idle), session.WithLifetime(2*idle))
+		br.do(func(s *session.Session) { s.Set("user", "ada") })
+		var user string
+		for elapsed := time.Duration(0); elapsed < 2*idle+time.Second; elapsed += idle / 4 {
+			c.sleep(idle / 4)
+			br.do(func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+		}
+		if user != "" {
+			t.Fatal("reads kept a session alive past its absolute deadline")
+		}
+	})
+	t.Run("RegenerateAfterDestroyIsRefused", func(t *testing.T) {
+		t.Parallel()
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) { s.Set("user", "ada") })
+		cookie := br.current()
+		loaded, destroyed := make(chan struct{}), make(chan struct{})
+		var w *httptest.ResponseRecorder
+		var after string
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			w, after = br.send(cookie, func(s *session.Session) {
+				s.Get("user")
+				close(loaded)
+				<-destroyed
+				s.Regenerate(true)
+			})
+		}()
+		<-loaded
+		br.send(cookie, func(s *session.Session) { s.Destroy() })
+		close(destroyed)
+		<-done
+		if w.Code != http.StatusOK || after != "" {
+			t.Fatalf("the refused regenerate answered %d and left the cookie %q", w.Code, after)
+		}
+		for _, ck := range []string{after, cookie} {
+			var user string
+			br.send(ck, func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+			if user != "" {
+				t.Fatalf("a Regenerate racing a logout brought the session back (cookie %q holds user %q)", ck, user)
+			}
+		}
+	})
+	parallel := func(t *testing.T, name string, each func(i int) sessionFunc, check func(s *session.Session) error) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b, c := newBackend(t)
+			for run := range 10 {
+				br := newBrowser(t, b, c)
+				br.do(func(s *session.Session) { s.Set("start", true) })
+				cookie := br.current()
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				codes := make([]int, 50)
+				for i := range 50 {
+					wg.Go(func() {
+						<-start
+						w, _ := br.send(cookie, each(i))
+						codes[i] = w.Code
+					})
+				}
+				close(start)
+				wg.Wait()
+				failed := 0
+				for _, code := range codes {
+					if code != http.StatusOK {
+						failed++
+					}
+				}
+				var err error
+				br.send(cookie, func(s *session.Session) { err = check(s) })
+				if failed > 0 || err != nil {
+					t.Fatalf("run %d of 10: 50 parallel requests on one session: %d answered non-200; %v", run+1, failed, err)
+				}
+			}
+		})
+	}
+	parallel(t, "ParallelKeysAllLand", func(i int) sessionFunc {
+		return func(s *session.Session) { s.Set(fmt.Sprintf("k%02d", i), i) }
+	}, func(s *session.Session) error {
+		if n := s.Len(); n != 51 {
+			return fmt.Errorf("the session holds %d of 51 keys", n)
+		}
+		return nil
+	})
+	parallel(t, "ParallelUpdatesLoseNothing", func(int) sessionFunc {
+		return func(s *session.Session) {
+			if _, err := session.Update(s, "n", func(n int) int { return n + 1 }); err != nil {
+				panic(err)
+			}
+		}
+	}, func(s *session.Session) error {
+		if n, _ := session.Get[int](s, "n"); n != 50 {
+			return fmt.Errorf("the counter is %d, want 50", n)
+		}
+		return nil
+	})
+}
+
+type handlerKey struct{}
+
+func contextWith(r *http.Request, f sessionFunc) context.Context {
+	return context.WithValue(r.Context(), handlerKey{}, f)
+}
+
+// testLogger logs errors (not the Info lines of rejected cookies) to t.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}

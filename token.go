@@ -1,0 +1,78 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MaxTokenSize is the longest token Load accepts, in bytes: a token is one
+// value, never split into chunks.
+const MaxTokenSize = 8192
+
+// Load reads the session a token refers to, for code outside an HTTP
+// handler: a WebSocket connection, a gRPC call, a job worker, a test. The
+// token is what Session.Commit returned, or "" for none. A token that is
+// invalid, expired or names no session gives a fresh session (the log says
+// why), as in the middleware; the error is a store failure (wrapping
+// ErrBackend). Put the session in a context with NewContext for code that
+// calls FromContext. The session is not safe for concurrent use.
+func (m *Manager) Load(ctx context.Context, token string) (*Session, error) {
+	s := &Session{m: m, ctx: ctx, t: &tokenTransport{in: token}}
+	s.load()
+	return s, s.loadErr
+}
+
+// Commit saves the session of Load and returns the token to hand back to
+// the client (the same one when nothing needed saving) and the session's
+// deadline. When the session ended (Destroy, or another request destroyed
+// it), the token is "": the client should drop the one it holds. The error
+// wraps ErrTooLarge, ErrBackend or the Codec's error; after an error the
+// token the client holds stays valid.
+func (s *Session) Commit() (token string, deadline time.Time, err error) {
+	t, ok := s.t.(*tokenTransport)
+	if !ok {
+		return "", time.Time{}, errors.New("session: Commit is for sessions from Manager.Load; the middleware commits its own")
+	}
+	if err := s.m.commit(s); err != nil {
+		return t.in, time.Time{}, err
+	}
+	if t.ended {
+		return "", time.Time{}, nil
+	}
+	if t.out == "" {
+		return t.in, s.Deadline(), nil
+	}
+	return t.out, s.Deadline(), nil
+}
+
+// tokenTransport is a token handed in and out by the caller.
+type tokenTransport struct {
+	in, out string
+	ended   bool
+}
+
+func (t *tokenTransport) read(*Session) (string, error) {
+	switch {
+	case t.in == "":
+		return "", ErrNotFound
+	case len(t.in) > MaxTokenSize:
+		return "", fmt.Errorf("session: a token of %d bytes, over %d: %w", len(t.in), MaxTokenSize, ErrInvalid)
+	}
+	return t.in, nil
+}
+
+func (t *tokenTransport) carried(*Session) bool { return t.in != "" }
+
+func (t *tokenTransport) write(_ *Session, token string, _ time.Time) error {
+	if len(token) > MaxTokenSize {
+		return fmt.Errorf("session: the session's token is %d bytes, over %d: %w", len(token), MaxTokenSize, ErrTooLarge)
+	}
+	t.out, t.ended = token, false
+	return nil
+}
+
+func (t *tokenTransport) expire(*Session)       { t.out, t.ended = "", true }
+func (t *tokenTransport) unwrite(*Session)      {}
+func (t *tokenTransport) finish(*Session, bool) {}
