@@ -18,6 +18,8 @@ import (
 // Manager: the cookie middleware, or a token handed to Load and returned by
 // Commit.
 type transport interface {
+	// binding is the name tokens are sealed or signed for.
+	binding() string
 	// read returns the request's token: ErrNotFound when it carries none,
 	// an error wrapping ErrInvalid when what it carries is malformed.
 	read(s *Session) (string, error)
@@ -95,6 +97,8 @@ func pairs(r *http.Request) iter.Seq2[string, string] {
 		}
 	}
 }
+
+func (t cookieTransport) binding() string { return t.m.cfg.name }
 
 func (t cookieTransport) read(s *Session) (string, error) { return t.m.chunks.Join(pairs(s.r)) }
 

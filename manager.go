@@ -34,7 +34,7 @@ type Manager struct {
 	chunks *chunking.Codec
 	log    *slog.Logger
 	now    func() time.Time // injectable clock
-	cookie cookieTransport
+	http   transport        // the middleware's: the cookie, or a header token
 
 	warnInsecure sync.Once // the SecureAuto warning, logged once
 }
@@ -76,7 +76,11 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if m.cfg.errorHandler == nil {
 		m.cfg.errorHandler = defaultErrorHandler
 	}
-	m.cookie = newCookieTransport(m)
+	if h := c.header; h != nil {
+		m.http = headerTransport{m: m, request: h.request, response: h.response, bearer: h.bearer}
+	} else {
+		m.http = newCookieTransport(m)
+	}
 	return m, nil
 }
 
@@ -110,6 +114,9 @@ func (c *config) check() error {
 		}
 		c.secure = SecureAlways
 	}
+	if c.header != nil && len(headerBinding(c.name)) > 256 {
+		return fmt.Errorf("session: cookie name %q: with WithHeaderToken it may be at most %d bytes", c.name, 256-len(headerBinding("")))
+	}
 	if c.lifetime == 0 && c.idle == 0 {
 		return errors.New("session: no lifetime and no idle timeout would make sessions that never end; set WithLifetime or WithIdleTimeout")
 	}
@@ -135,7 +142,7 @@ type ctxKey struct{}
 // http.ResponseController, Flusher and Hijacker working.
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := &Session{m: m, t: m.cookie}
+		s := &Session{m: m, t: m.http}
 		s.parent, _ = r.Context().Value(ctxKey{}).(*Session)
 		s.ctx = context.WithValue(r.Context(), ctxKey{}, s)
 		s.r = r.WithContext(s.ctx)
@@ -221,7 +228,7 @@ func (m *Manager) read(s *Session, now time.Time) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := m.store.Load(s.ctx, m.cfg.name, token, now)
+	rec, err := m.store.Load(s.ctx, s.t.binding(), token, now)
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +331,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		return true, nil
 	case doDestroy:
 		if s.old != nil {
-			if err := m.store.Delete(s.ctx, m.cfg.name, s.old); err != nil {
+			if err := m.store.Delete(s.ctx, s.t.binding(), s.old); err != nil {
 				return false, fmt.Errorf("session: destroy: %w: %w", ErrBackend, err)
 			}
 			s.old = nil
@@ -382,14 +389,14 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 		c.Op = OpUpdate
 	case doCreate:
 		if s.old != nil { // Destroy, then a value: the old session goes
-			if err := m.store.Delete(s.ctx, m.cfg.name, s.old); err != nil {
+			if err := m.store.Delete(s.ctx, s.t.binding(), s.old); err != nil {
 				return "", err
 			}
 			s.old = nil
 		}
 		c.Op = OpCreate
 	case doRegenerate:
-		cur, err := m.store.Retire(s.ctx, m.cfg.name, s.old)
+		cur, err := m.store.Retire(s.ctx, s.t.binding(), s.old)
 		if err != nil {
 			return "", err
 		}
@@ -413,7 +420,7 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 		}
 		c.Record.Data = data
 		c.Changes = s.changeSet()
-		token, err := m.store.Save(s.ctx, m.cfg.name, &c, now)
+		token, err := m.store.Save(s.ctx, s.t.binding(), &c, now)
 		var conflict *ConflictError
 		if !errors.As(err, &conflict) {
 			return token, err

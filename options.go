@@ -64,6 +64,12 @@ type config struct {
 	chunkOpts         []chunking.Option
 	conflictTimeout   time.Duration
 	now               func() time.Time
+	header            *headerConfig
+}
+
+type headerConfig struct {
+	request, response string
+	bearer            bool
 }
 
 // An Option configures a Manager. Options are applied in order; the first
@@ -325,4 +331,56 @@ func WithClock(now func() time.Time) Option {
 		c.now = now
 		return nil
 	}
+}
+
+// WithHeaderToken makes the Manager carry the session's token in headers
+// instead of a cookie (spec/header-token-v1.md), for APIs and mobile
+// clients: the client sends it in the request header (request; "" means
+// Authorization with the Bearer scheme), and a response that saves or
+// refreshes the session returns it in the response header (response; ""
+// means Session-Token), which is also listed in
+// Access-Control-Expose-Headers; a response that ends the session returns
+// that header empty, telling the client to drop its token. The request's
+// cookies are ignored, so such routes have no CSRF exposure; browsers never
+// send a header token on their own, so the client must store it. Tokens
+// are sealed or signed like cookies (same secrets, rotation and deadlines)
+// but for the name "header:" + the cookie name, so a cookie value is not a
+// header token nor a header token a cookie. A token is at most
+// MaxTokenSize bytes: there are no chunks. Serve browsers and API clients
+// from one application with two Managers over one Store.
+func WithHeaderToken(request, response string) Option {
+	return func(c *config) error {
+		h := &headerConfig{request: request, response: response}
+		if h.request == "" {
+			h.request, h.bearer = "Authorization", true
+		}
+		if h.response == "" {
+			h.response = "Session-Token"
+		}
+		for _, name := range []string{h.request, h.response} {
+			if !validHeaderName(name) {
+				return fmt.Errorf("session: WithHeaderToken(%q, %q): %q is not a header name", request, response, name)
+			}
+		}
+		h.request, h.response = http.CanonicalHeaderKey(h.request), http.CanonicalHeaderKey(h.response)
+		if strings.EqualFold(h.response, "Set-Cookie") || strings.EqualFold(h.request, "Cookie") {
+			return fmt.Errorf("session: WithHeaderToken(%q, %q): use the cookie transport (the default) for cookies", request, response)
+		}
+		c.header = h
+		return nil
+	}
+}
+
+// validHeaderName reports whether name is an HTTP field name (an RFC 9110 token).
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
-// MaxTokenSize is the longest token Load accepts, in bytes: a token is one
-// value, never split into chunks.
-const MaxTokenSize = 8192
+// MaxTokenSize is the longest token Load and the header transport accept or
+// send, in bytes: a token is one value, never split into chunks, and with
+// "Authorization: Bearer " it stays within a default nginx's 8 KiB header
+// line (spec/header-token-v1.md §2).
+const MaxTokenSize = 8000
 
 // Load reads the session a token refers to, for code outside an HTTP
 // handler: a WebSocket connection, a gRPC call, a job worker, a test. The
@@ -19,7 +22,7 @@ const MaxTokenSize = 8192
 // ErrBackend). Put the session in a context with NewContext for code that
 // calls FromContext. The session is not safe for concurrent use.
 func (m *Manager) Load(ctx context.Context, token string) (*Session, error) {
-	s := &Session{m: m, ctx: ctx, t: &tokenTransport{in: token}}
+	s := &Session{m: m, ctx: ctx, t: &tokenTransport{in: token, bind: headerBinding(m.cfg.name)}}
 	s.load()
 	return s, s.loadErr
 }
@@ -50,8 +53,11 @@ func (s *Session) Commit() (token string, deadline time.Time, err error) {
 // tokenTransport is a token handed in and out by the caller.
 type tokenTransport struct {
 	in, out string
+	bind    string
 	ended   bool
 }
+
+func (t *tokenTransport) binding() string { return t.bind }
 
 func (t *tokenTransport) read(*Session) (string, error) {
 	switch {
@@ -59,6 +65,8 @@ func (t *tokenTransport) read(*Session) (string, error) {
 		return "", ErrNotFound
 	case len(t.in) > MaxTokenSize:
 		return "", fmt.Errorf("session: a token of %d bytes, over %d: %w", len(t.in), MaxTokenSize, ErrInvalid)
+	case strings.HasPrefix(t.in, "Bearer ") || strings.HasPrefix(t.in, "bearer "):
+		return t.in[len("Bearer "):], nil // an Authorization header's value, handed in whole
 	}
 	return t.in, nil
 }

@@ -181,6 +181,7 @@ type vector struct {
 	comment string
 	cookie  string
 	sid     string // server-id vectors: the ID
+	header  string // header-token vectors: the request header
 }
 
 func (v vector) text() []byte {
@@ -211,6 +212,9 @@ func (v vector) text() []byte {
 	fmt.Fprintf(&b, "now: %d\n", v.now)
 	fmt.Fprintf(&b, "max-chunks: %d\n", v.maxCh)
 	fmt.Fprintf(&b, "max-data: %d\n", v.maxData)
+	if v.header != "" {
+		fmt.Fprintf(&b, "header: %s\n", v.header)
+	}
 	if v.sid != "" {
 		if v.expect == "ok" {
 			fmt.Fprintf(&b, "id: %s\nrotated: %t\n", v.sid, v.rotated)
@@ -420,6 +424,56 @@ func main() {
 
 	write(dir, vs)
 	write(sidDir, serverIDVectors())
+	write(headerDir, headerVectors())
+}
+
+const headerDir = "../testdata/header-vectors"
+
+// headerVectors are header-token-v1.md §7: tokens sealed for the binding
+// "header:" + name, in request headers.
+func headerVectors() []vector {
+	times := [3]uint64{issued, absolute, idle}
+	small := fixtures.Small
+	tok := seal{secret: secretA, nonceLabel: "header", name: "header:s", issued: issued, absolute: absolute, idle: idle, body: small}.value()
+	old := seal{secret: secretB, nonceLabel: "header-rotated", name: "header:s", issued: issued, absolute: absolute, idle: idle, body: small}.value()
+	cookie := seal{secret: secretA, nonceLabel: "header-cookie", name: "s", issued: issued, absolute: absolute, idle: idle, body: small}.value()
+	h := func(file, expect, comment, header string, lines ...string) vector {
+		v := vector{file: file, expect: expect, comment: comment, header: header, cookie: strings.Join(lines, "\n")}
+		if expect == "ok" {
+			v.data, v.times = small, times
+		}
+		return v
+	}
+	i := strings.IndexAny(tok, "-_")
+	if i < 0 {
+		log.Fatal("the header token needs a - or _")
+	}
+	std := tok[:i] + map[byte]string{'-': "+", '_': "/"}[tok[i]] + tok[i+1:]
+	rot := h("ok_older_secret", "ok", "sealed under the second secret of the ring: opens, and reports rotation", "Authorization", "Authorization: Bearer "+old)
+	rot.rotated = true
+	return []vector{
+		h("ok_bearer", "ok", "a Bearer token in Authorization", "Authorization", "Accept: */*", "Authorization: Bearer "+tok),
+		h("ok_bearer_case", "ok", "the header name and the scheme in other cases", "Authorization", "authorization: bEaReR "+tok),
+		h("ok_named_header", "ok", "a header the operator named: the whole value is the token", "X-Session-Token", "X-Session-Token: "+tok),
+		rot,
+		h("none_absent", "none", "no Authorization header: no session, not an invalid one", "Authorization", "Accept: */*", "Cookie: s="+cookie),
+		h("none_other_scheme", "none", "an Authorization header of another scheme belongs to the application", "Authorization", "Authorization: Basic dXNlcjpwYXNzd29yZA=="),
+		h("cookie_value", "invalid", "a cookie value (sealed for the name s, not header:s) as a header token", "Authorization", "Authorization: Bearer "+cookie),
+		h("two_headers", "invalid", "two Authorization headers", "Authorization", "Authorization: Bearer "+tok, "Authorization: Bearer "+tok),
+		h("too_long", "invalid", "a token of 8001 characters, rejected before anything else", "Authorization", "Authorization: Bearer "+strings.Repeat("A", 8001)),
+		h("empty", "invalid", "the Bearer scheme without a token", "Authorization", "Authorization: Bearer"),
+		h("standard_alphabet", "invalid", "a - or _ replaced by + or /", "Authorization", "Authorization: Bearer "+std),
+		h("padded", "invalid", "a = appended", "Authorization", "Authorization: Bearer "+tok+"="),
+		h("tampered", "invalid", "one character of the token changed", "Authorization", "Authorization: Bearer "+tok[:60]+string("AB"[boolInt(tok[60] == 'A')])+tok[61:]),
+		h("chunked", "invalid", "a chunk count: header tokens are never split", "Authorization", "Authorization: Bearer 2."+tok),
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 const sidDir = "../testdata/server-id-vectors"

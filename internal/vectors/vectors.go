@@ -25,7 +25,8 @@ import (
 type Vector struct {
 	File   string            // base name
 	Header map[string]string // the key: value lines
-	Cookie string            // the raw Cookie request header
+	Cookie string            // the raw Cookie request header (the first body line)
+	Lines  []string          // every body line: the request header lines of a header-token vector
 }
 
 // Dir returns the absolute path of testdata/vectors.
@@ -38,6 +39,20 @@ func dirOf(name string) string {
 
 // Load reads every cookie vector, sorted by file name.
 func Load() ([]Vector, error) { return loadDir(Dir()) }
+
+// MustLoadHeader reads the vectors of spec/header-token-v1.md, failing tb
+// when there are none.
+func MustLoadHeader(tb testing.TB) []Vector {
+	tb.Helper()
+	vs, err := loadDir(dirOf("header-vectors"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(vs) == 0 {
+		tb.Fatal("no header-token test vectors")
+	}
+	return vs
+}
 
 // MustLoadServerID reads the vectors of spec/server-id-v1.md, failing tb
 // when there are none.
@@ -108,8 +123,10 @@ func parse(path string) (Vector, error) {
 			v.Header[k] = val
 			continue
 		}
-		v.Cookie = line
-		break
+		if v.Lines == nil {
+			v.Cookie = line
+		}
+		v.Lines = append(v.Lines, line)
 	}
 	if err := sc.Err(); err != nil {
 		return v, fmt.Errorf("%s: %w", path, err)
