@@ -31,6 +31,10 @@ type transport interface {
 	expire(s *Session)
 	// unwrite takes back what earlier commits of the request wrote.
 	unwrite(s *Session)
+	// tidy, on a response that writes no token, removes what the request
+	// carried that a token's write would have removed; it reports whether
+	// it wrote anything.
+	tidy(s *Session) bool
 	// finish adds what a response that used the session must carry,
 	// knowing whether it carries a token or its expiry.
 	finish(s *Session, wrote bool)
@@ -100,7 +104,25 @@ func pairs(r *http.Request) iter.Seq2[string, string] {
 
 func (t cookieTransport) binding() string { return t.m.cfg.name }
 
-func (t cookieTransport) read(s *Session) (string, error) { return t.m.chunks.Join(pairs(s.r)) }
+func (t cookieTransport) read(s *Session) (string, error) {
+	v, n, err := t.m.chunks.JoinN(pairs(s.r))
+	s.parts = n
+	return v, err
+}
+
+// tidy expires the chunk cookies beyond the count the session cookie
+// declares, which Join ignored (a parallel response left them).
+func (t cookieTransport) tidy(s *Session) bool {
+	if s.committed || s.parts == 0 {
+		return false
+	}
+	stale := t.m.chunks.Stale(pairs(s.r), s.parts)
+	if len(stale) == 0 {
+		return false
+	}
+	t.set(s, nil, stale, time.Time{})
+	return true
+}
 
 func (t cookieTransport) carried(s *Session) bool {
 	for name := range pairs(s.r) {

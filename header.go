@@ -87,6 +87,8 @@ func (t headerTransport) set(s *Session, token string) {
 	}
 }
 
+func (t headerTransport) tidy(*Session) bool { return false }
+
 func (t headerTransport) unwrite(s *Session) { s.w.rw.Header().Del(t.response) }
 
 func (t headerTransport) finish(s *Session, wrote bool) {

@@ -322,7 +322,7 @@ func (m *Manager) commit(s *Session) error {
 func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, err error) {
 	switch act {
 	case doNothing:
-		return false, nil
+		return s.t.tidy(s), nil
 	case doExpire:
 		if s.committed {
 			return false, nil // an earlier commit of this request answered already

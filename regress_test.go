@@ -262,3 +262,53 @@ func (failingBackend) Retire(context.Context, string, time.Time) (*serverstore.E
 	return nil, errDown
 }
 func (failingBackend) Delete(context.Context, string) error { return errDown }
+
+// Two responses to requests that carried the same one-cookie session: the
+// first to arrive grows it to three chunks, the second (which never saw
+// them) shrinks it to one cookie and expires nothing it did not carry. The
+// browser holds the second's base cookie beside the first's chunks; the next
+// request reads the second's session and expires the leftovers.
+func TestInterleavedResponses(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, session.WithMaxChunks(4))
+	h.do(t, func(w http.ResponseWriter, r *http.Request) { session.From(r).Set("v", "start") })
+	jar := map[string]string{}
+	for k, v := range h.jar {
+		jar[k] = v
+	}
+	send := func(v string) *http.Response {
+		h.jar = map[string]string{}
+		for k, val := range jar {
+			h.jar[k] = val
+		}
+		res := h.do(t, func(w http.ResponseWriter, r *http.Request) { session.From(r).Set("v", v) })
+		return res
+	}
+	grow := send(randomText(6000))
+	shrink := send("small")
+	if live(grow) != 3 || len(shrink.Header.Values("Set-Cookie")) != 1 {
+		t.Fatalf("grow set %d cookies, shrink sent %d lines", live(grow), len(shrink.Header.Values("Set-Cookie")))
+	}
+	// The browser applies grow, then shrink.
+	h.jar = map[string]string{}
+	for _, res := range []*http.Response{grow, shrink} {
+		for _, c := range res.Cookies() {
+			if c.MaxAge < 0 {
+				delete(h.jar, c.Name)
+			} else {
+				h.jar[c.Name] = c.Value
+			}
+		}
+	}
+	if len(h.jar) != 3 {
+		t.Fatalf("the browser holds %d cookies, want shrink's base and grow's two chunks", len(h.jar))
+	}
+	var v string
+	res := h.do(t, func(w http.ResponseWriter, r *http.Request) {
+		v, _ = session.Get[string](session.From(r), "v")
+		session.From(r).Set("seen", true)
+	})
+	if v != "small" || len(h.jar) != 1 || len(res.Header.Values("Set-Cookie")) != 3 {
+		t.Fatalf("next request read %.20q; the browser holds %d cookies after %d Set-Cookie lines", v, len(h.jar), len(res.Header.Values("Set-Cookie")))
+	}
+}

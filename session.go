@@ -32,6 +32,7 @@ type Session struct {
 	late      bool  // changed after the headers were written
 	committed bool  // a commit happened: the transport carries its token
 	loadErr   error // the store failure of the load, for Manager.Load
+	parts     int   // cookies the request's token took (cookie transport)
 
 	rec  Record            // ID, deadlines, flags; Values and Data are consumed on load
 	raw  map[string][]byte // every key: its encoded value, nil when set in this request

@@ -83,4 +83,5 @@ func (t *tokenTransport) write(_ *Session, token string, _ time.Time) error {
 
 func (t *tokenTransport) expire(*Session)       { t.out, t.ended = "", true }
 func (t *tokenTransport) unwrite(*Session)      {}
+func (t *tokenTransport) tidy(*Session) bool    { return false }
 func (t *tokenTransport) finish(*Session, bool) {}

@@ -257,6 +257,14 @@ func (c *Codec) chunkNameLen(i int) int {
 // never copies a single-cookie value; for several chunks it allocates the
 // joined result once, at its exact size.
 func (c *Codec) Join(cookies iter.Seq2[string, string]) (string, error) {
+	v, _, err := c.JoinN(cookies)
+	return v, err
+}
+
+// JoinN is Join that also returns how many cookies the value took: what a
+// response that writes nothing passes to Stale, to expire the chunk cookies
+// Join ignored.
+func (c *Codec) JoinN(cookies iter.Seq2[string, string]) (string, int, error) {
 	// The loop body is a closure handed to cookies, so everything it touches
 	// lives in one struct: one allocation instead of one per variable.
 	st := &joinState{}
@@ -266,48 +274,48 @@ func (c *Codec) Join(cookies iter.Seq2[string, string]) (string, error) {
 		}
 	}
 	if st.err != nil {
-		return "", st.err
+		return "", 0, st.err
 	}
 	if !st.haveBase {
 		if st.chunks > 0 {
-			return "", errs.Reason("chunking: chunk cookies without the base cookie")
+			return "", 0, errs.Reason("chunking: chunk cookies without the base cookie")
 		}
-		return "", errs.ErrNotFound
+		return "", 0, errs.ErrNotFound
 	}
 	base := st.base
 	dot := strings.IndexByte(base, '.')
 	if dot < 0 {
 		if base == "" || !b64.Valid(base) {
-			return "", errs.Reason("chunking: the value is empty or not base64url")
+			return "", 0, errs.Reason("chunking: the value is empty or not base64url")
 		}
-		return base, nil
+		return base, 1, nil
 	}
 	count, ok := parseCount(base[:dot])
 	if !ok || count < 2 {
-		return "", errs.Reason("chunking: malformed chunk count")
+		return "", 0, errs.Reason("chunking: malformed chunk count")
 	}
 	if count > c.maxChunks {
-		return "", errs.Reason("chunking: chunk count over the maximum")
+		return "", 0, errs.Reason("chunking: chunk count over the maximum")
 	}
 	// count is bounded now; only here does it index anything.
 	first := base[dot+1:]
 	if first == "" || !b64.Valid(first) {
-		return "", errs.Reason("chunking: the first chunk is empty or not base64url")
+		return "", 0, errs.Reason("chunking: the first chunk is empty or not base64url")
 	}
 	size := len(first)
 	for i := 1; i < count; i++ {
 		switch {
 		case !st.seen.has(i):
-			return "", errs.Invalidf("chunking: chunk %d of %d is missing", i, count)
+			return "", 0, errs.Invalidf("chunking: chunk %d of %d is missing", i, count)
 		case st.dup.has(i):
-			return "", errs.Reason("chunking: a chunk cookie appears twice")
+			return "", 0, errs.Reason("chunking: a chunk cookie appears twice")
 		}
 		v := st.parts[i]
 		if len(c.names[i])+len(v) > MaxCookieSize {
-			return "", errs.Reason("chunking: a chunk cookie is over 4096 bytes")
+			return "", 0, errs.Reason("chunking: a chunk cookie is over 4096 bytes")
 		}
 		if v == "" || !b64.Valid(v) {
-			return "", errs.Reason("chunking: a chunk value is empty or not base64url")
+			return "", 0, errs.Reason("chunking: a chunk value is empty or not base64url")
 		}
 		size += len(v)
 	}
@@ -317,7 +325,7 @@ func (c *Codec) Join(cookies iter.Seq2[string, string]) (string, error) {
 	for i := 1; i < count; i++ {
 		b.WriteString(st.parts[i])
 	}
-	return b.String(), nil
+	return b.String(), count, nil
 }
 
 // bits is a set of chunk indexes below MaxChunksLimit.
