@@ -105,13 +105,16 @@ func pairs(r *http.Request) iter.Seq2[string, string] {
 func (t cookieTransport) binding() string { return t.m.cfg.name }
 
 func (t cookieTransport) read(s *Session) (string, error) {
-	v, n, err := t.m.chunks.JoinN(pairs(s.r))
-	s.parts = n
+	v, n, carried, err := t.m.chunks.JoinN(pairs(s.r))
+	if carried > n {
+		s.parts = n // chunk cookies beyond the count were ignored: tidy expires them
+	}
 	return v, err
 }
 
 // tidy expires the chunk cookies beyond the count the session cookie
-// declares, which Join ignored (a parallel response left them).
+// declares, which Join ignored (a parallel response left them). Only a
+// request that carried some pays for the walk.
 func (t cookieTransport) tidy(s *Session) bool {
 	if s.committed || s.parts == 0 {
 		return false
@@ -169,8 +172,9 @@ func (t cookieTransport) set(s *Session, parts []chunking.Cookie, stale []string
 		b.WriteByte('=')
 		b.WriteString(p.Value)
 		if age > 0 {
+			var num [20]byte
 			b.WriteString("; Max-Age=")
-			b.WriteString(strconv.FormatInt(age, 10))
+			b.Write(strconv.AppendInt(num[:0], age, 10))
 		}
 		b.WriteString(tail)
 		w.set = append(w.set, b.String())
@@ -227,24 +231,32 @@ func (t cookieTransport) finish(s *Session, wrote bool) {
 // revalidated (the back button after a logout does not show it from
 // cache) unless the handler chose private or no-store itself.
 func cacheHeaders(h http.Header, vary string, wrote bool) {
-	if v := h["Vary"]; len(v) == 0 {
-		h["Vary"] = []string{vary}
-	} else if !headerHasToken(h, "Vary", vary) && !headerHasToken(h, "Vary", "*") {
-		h.Add("Vary", vary)
-	}
+	cc := "private, no-cache"
 	switch {
 	case wrote:
-		h["Cache-Control"] = []string{"no-store"}
-	case !headerHasToken(h, "Cache-Control", "private") && !headerHasToken(h, "Cache-Control", "no-store"):
-		h["Cache-Control"] = []string{"private, no-cache"}
+		cc = "no-store"
+	case headerHasToken(h, "Cache-Control", "private") || headerHasToken(h, "Cache-Control", "no-store"):
+		cc = "" // the handler's choice stands
+	}
+	both := []string{vary, cc} // one allocation holds both new values
+	if v := h["Vary"]; len(v) == 0 {
+		h["Vary"] = both[0:1:1]
+	} else if !headerHasToken(h, "Vary", vary) && !headerHasToken(h, "Vary", "*") {
+		h["Vary"] = append(v, vary)
+	}
+	if cc != "" {
+		h["Cache-Control"] = both[1:2:2]
 	}
 }
 
-// headerHasToken reports whether a comma-separated header holds token (case
-// insensitively), ignoring parameters such as max-age=60.
+// headerHasToken reports whether a comma-separated header (key in
+// canonical form) holds token, case-insensitively, ignoring parameters
+// such as max-age=60.
 func headerHasToken(h http.Header, key, token string) bool {
-	for _, v := range h.Values(key) {
-		for t := range strings.SplitSeq(v, ",") {
+	for _, v := range h[key] {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
 			t, _, _ = strings.Cut(t, "=")
 			if strings.EqualFold(strings.TrimSpace(t), token) {
 				return true
@@ -302,14 +314,22 @@ func lastForwarded(lines []string) (string, bool) {
 }
 
 // loopback reports whether host (with or without a port) is localhost or a
-// loopback address.
+// loopback address. It allocates nothing: it runs on every response that
+// sets a cookie.
 func loopback(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	if strings.HasPrefix(host, "[") { // [::1] or [::1]:8080
+		if i := strings.IndexByte(host, ']'); i > 0 {
+			host = host[1:i]
+		}
+	} else if strings.Count(host, ":") == 1 { // name:port, 127.0.0.1:port
+		host = host[:strings.IndexByte(host, ':')]
 	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	const suffix = ".localhost"
+	if strings.EqualFold(host, "localhost") || len(host) > len(suffix) && strings.EqualFold(host[len(host)-len(suffix):], suffix) {
 		return true
+	}
+	if host == "" || !strings.ContainsAny(host[:1], "0123456789:") {
+		return false // a name: only localhost names are loopback
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()

@@ -2,12 +2,15 @@ package session_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/serverstore"
 )
 
 func ExampleManager_Handler() {
@@ -84,4 +87,93 @@ func Example_keyRotation() {
 	// n = 1
 	// re-sealed: true
 	// n = 1
+}
+
+// Update is a read-modify-write of one key that parallel requests cannot
+// lose: in server mode, a commit that meets another request's change of the
+// key re-runs the function on the newer value.
+func ExampleUpdate() {
+	store, _ := serverstore.New(serverstore.NewMemory(), [][]byte{bytes.Repeat([]byte("k"), 32)})
+	m, _ := session.New(store)
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		views, err := session.Update(session.From(r), "views", func(n int) int { return n + 1 })
+		if err != nil {
+			http.Error(w, "bad views", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, views)
+	}))
+
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	cookie := w.Result().Cookies()[0]
+	var wg sync.WaitGroup
+	for range 20 { // twenty parallel requests of one browser
+		wg.Go(func() {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.AddCookie(cookie)
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		})
+	}
+	wg.Wait()
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(cookie)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	fmt.Println("views:", w.Body.String())
+	// Output:
+	// views: 22
+}
+
+// WithHeaderToken serves API and mobile clients: the token travels in
+// Authorization: Bearer, and comes back in Session-Token when it changes.
+func ExampleWithHeaderToken() {
+	store, _ := cookiestore.New([][]byte{bytes.Repeat([]byte("k"), 32)})
+	m, _ := session.New(store, session.WithHeaderToken("", ""))
+	api := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		if r.Method == "POST" {
+			s.Regenerate(false)
+			s.Set("user", "ada")
+		}
+		user, _ := session.Get[string](s, "user")
+		fmt.Fprint(w, user)
+	}))
+
+	w := httptest.NewRecorder()
+	api.ServeHTTP(w, httptest.NewRequest("POST", "/login", nil))
+	token := w.Result().Header.Get("Session-Token") // the client keeps it
+
+	r := httptest.NewRequest("GET", "/me", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	w = httptest.NewRecorder()
+	api.ServeHTTP(w, r)
+	fmt.Println(w.Body.String(), w.Result().Header.Get("Vary"))
+	// Output:
+	// ada Authorization
+}
+
+// Load and Commit carry a session without HTTP: here a job that counts the
+// work it did for a user, between two runs.
+func ExampleManager_Load() {
+	store, _ := cookiestore.New([][]byte{bytes.Repeat([]byte("k"), 32)})
+	m, _ := session.New(store)
+	ctx := context.Background()
+
+	token := ""
+	for range 3 {
+		s, err := m.Load(ctx, token) // "" or an invalid token: a fresh session
+		if err != nil {
+			panic(err) // a store failure
+		}
+		session.Update(s, "runs", func(n int) int { return n + 1 })
+		if token, _, err = s.Commit(); err != nil {
+			panic(err)
+		}
+	}
+	s, _ := m.Load(ctx, token)
+	runs, _ := session.Get[int](s, "runs")
+	fmt.Println("runs:", runs)
+	// Output:
+	// runs: 3
 }

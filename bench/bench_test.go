@@ -301,3 +301,36 @@ func withDefaultGorilla(tb testing.TB, p payload) []system {
 	}
 	return out
 }
+
+// BenchmarkTransport: the SMALL session's load+change+save and load only,
+// carried by the cookie and by the header token (WithHeaderToken).
+func BenchmarkTransport(b *testing.B) {
+	p := payloads(b)[0]
+	store, err := cookiestore.New([][]byte{secret})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tr := range []struct {
+		name string
+		opts []session.Option
+	}{{"cookie", nil}, {"header", []session.Option{session.WithHeaderToken("", "")}}} {
+		m, err := session.New(store, tr.opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sys := crumbs(b, p)
+		w := &discard{h: http.Header{}}
+		r, _ := http.NewRequest("GET", "http://example.com/", nil)
+		m.Handler(sys.populate).ServeHTTP(w, r)
+		base, _ := http.NewRequest("GET", "http://example.com/", nil)
+		if tok := w.h.Get("Session-Token"); tok != "" {
+			base.Header.Set("Authorization", "Bearer "+tok)
+		} else {
+			for _, c := range (&http.Response{Header: w.h}).Cookies() {
+				base.AddCookie(c)
+			}
+		}
+		b.Run("SMALL/"+tr.name+"/change", func(b *testing.B) { run(b, m.Handler(sys.change), base) })
+		b.Run("SMALL/"+tr.name+"/read", func(b *testing.B) { run(b, m.Handler(sys.read), base) })
+	}
+}

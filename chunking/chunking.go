@@ -257,14 +257,16 @@ func (c *Codec) chunkNameLen(i int) int {
 // never copies a single-cookie value; for several chunks it allocates the
 // joined result once, at its exact size.
 func (c *Codec) Join(cookies iter.Seq2[string, string]) (string, error) {
-	v, _, err := c.JoinN(cookies)
+	v, _, _, err := c.JoinN(cookies)
 	return v, err
 }
 
-// JoinN is Join that also returns how many cookies the value took: what a
-// response that writes nothing passes to Stale, to expire the chunk cookies
-// Join ignored.
-func (c *Codec) JoinN(cookies iter.Seq2[string, string]) (string, int, error) {
+// JoinN is Join that also returns how many cookies the value took (n) and
+// how many of the session's cookies the request carried (carried, the base
+// and every chunk cookie, ignored ones included). When carried > n, a
+// response that writes nothing passes n to Stale to expire the chunk
+// cookies Join ignored.
+func (c *Codec) JoinN(cookies iter.Seq2[string, string]) (value string, n, carried int, err error) {
 	// The loop body is a closure handed to cookies, so everything it touches
 	// lives in one struct: one allocation instead of one per variable.
 	st := &joinState{}
@@ -274,48 +276,48 @@ func (c *Codec) JoinN(cookies iter.Seq2[string, string]) (string, int, error) {
 		}
 	}
 	if st.err != nil {
-		return "", 0, st.err
+		return "", 0, 0, st.err
 	}
 	if !st.haveBase {
 		if st.chunks > 0 {
-			return "", 0, errs.Reason("chunking: chunk cookies without the base cookie")
+			return "", 0, 0, errs.Reason("chunking: chunk cookies without the base cookie")
 		}
-		return "", 0, errs.ErrNotFound
+		return "", 0, 0, errs.ErrNotFound
 	}
 	base := st.base
 	dot := strings.IndexByte(base, '.')
 	if dot < 0 {
 		if base == "" || !b64.Valid(base) {
-			return "", 0, errs.Reason("chunking: the value is empty or not base64url")
+			return "", 0, 0, errs.Reason("chunking: the value is empty or not base64url")
 		}
-		return base, 1, nil
+		return base, 1, st.chunks + 1, nil
 	}
 	count, ok := parseCount(base[:dot])
 	if !ok || count < 2 {
-		return "", 0, errs.Reason("chunking: malformed chunk count")
+		return "", 0, 0, errs.Reason("chunking: malformed chunk count")
 	}
 	if count > c.maxChunks {
-		return "", 0, errs.Reason("chunking: chunk count over the maximum")
+		return "", 0, 0, errs.Reason("chunking: chunk count over the maximum")
 	}
 	// count is bounded now; only here does it index anything.
 	first := base[dot+1:]
 	if first == "" || !b64.Valid(first) {
-		return "", 0, errs.Reason("chunking: the first chunk is empty or not base64url")
+		return "", 0, 0, errs.Reason("chunking: the first chunk is empty or not base64url")
 	}
 	size := len(first)
 	for i := 1; i < count; i++ {
 		switch {
 		case !st.seen.has(i):
-			return "", 0, errs.Invalidf("chunking: chunk %d of %d is missing", i, count)
+			return "", 0, 0, errs.Invalidf("chunking: chunk %d of %d is missing", i, count)
 		case st.dup.has(i):
-			return "", 0, errs.Reason("chunking: a chunk cookie appears twice")
+			return "", 0, 0, errs.Reason("chunking: a chunk cookie appears twice")
 		}
 		v := st.parts[i]
 		if len(c.names[i])+len(v) > MaxCookieSize {
-			return "", 0, errs.Reason("chunking: a chunk cookie is over 4096 bytes")
+			return "", 0, 0, errs.Reason("chunking: a chunk cookie is over 4096 bytes")
 		}
 		if v == "" || !b64.Valid(v) {
-			return "", 0, errs.Reason("chunking: a chunk value is empty or not base64url")
+			return "", 0, 0, errs.Reason("chunking: a chunk value is empty or not base64url")
 		}
 		size += len(v)
 	}
@@ -325,7 +327,7 @@ func (c *Codec) JoinN(cookies iter.Seq2[string, string]) (string, int, error) {
 	for i := 1; i < count; i++ {
 		b.WriteString(st.parts[i])
 	}
-	return b.String(), count, nil
+	return b.String(), count, st.chunks + 1, nil
 }
 
 // bits is a set of chunk indexes below MaxChunksLimit.
