@@ -1,5 +1,18 @@
 package session
 
+// The JSON object splitter earns its place by its measured speed alone:
+// splitting the brief's SMALL fixture into raw members takes 2.2 µs and 14
+// allocations, where encoding/json into a map[string]json.RawMessage takes
+// 11.5 µs and 40; LARGE: 21 µs against 101 µs (go test -run '^$' -bench
+// SplitObject -count 3 ., 2 vCPU AMD EPYC, Go 1.26.8). It is fuzzed
+// differentially against encoding/json (FuzzSplitObject): whatever one
+// accepts, the other accepts with the same members.
+//
+// unsafe: a key without escapes is a string view of data (no copy). That is
+// safe because data is never written while the map lives: DecodeMap's
+// contract says the result may alias data, and the Store contract gives the
+// Record a Store's Load returns to the Manager, which never writes it.
+
 import (
 	"encoding/json"
 	"errors"

@@ -119,3 +119,30 @@ func hasDuplicateKey(data []byte) bool {
 	}
 	return false
 }
+
+// BenchmarkSplitObject measures the splitter against what it replaces,
+// encoding/json into a map of raw messages, on the brief's fixtures.
+func BenchmarkSplitObject(b *testing.B) {
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"SMALL", fixtures.Small}, {"LARGE", fixtures.Large}} {
+		b.Run(f.name+"/splitObject", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := splitObject(f.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(f.name+"/encoding-json", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var m map[string]json.RawMessage
+				if err := json.Unmarshal(f.data, &m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

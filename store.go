@@ -16,7 +16,11 @@ import (
 //
 // A Store must be safe for concurrent use. The token handed to Load is
 // untrusted: a Store must bound it before allocating, never panic on it, and
-// reject it with an error wrapping ErrInvalid.
+// reject it with an error wrapping ErrInvalid. The Record Load returns
+// belongs to the Manager: the Store must not write or reuse its Data or
+// Values afterwards (the JSON codec splits Data into views of it, without
+// copying). What the Manager hands to Save is the Manager's: a Store copies
+// what it keeps.
 type Store interface {
 	// Load returns the record the token refers to. It returns an error
 	// wrapping ErrInvalid for a token it rejects (including an expired one),

@@ -84,7 +84,9 @@ func (r *Ring) Seal(name string, p Payload) (string, error) {
 	aad := buf[envLen : envLen+aadLen]
 	copy(aad, buf[:1+KeyIDSize])
 	copy(aad[1+KeyIDSize:], name)
-	k.aead.Seal(buf[headerSize:headerSize], nonce, buf[headerSize:bodyAt+bodyLen], aad)
+	// dst is capped at the envelope (three-index slice): cipher.AEAD may
+	// overwrite dst up to its capacity, and the AAD lies just after it.
+	k.aead.Seal(buf[headerSize:headerSize:envLen], nonce, buf[headerSize:bodyAt+bodyLen], aad)
 
 	out := make([]byte, b64.EncodedLen(envLen))
 	b64.Encode(out, buf[:envLen])
@@ -131,7 +133,7 @@ func (r *Ring) Open(name, value string, now time.Time) (p Payload, stale bool, e
 	aad := buf[n:]
 	copy(aad, buf[:1+KeyIDSize])
 	copy(aad[1+KeyIDSize:], name)
-	plain, err := k.aead.Open(buf[headerSize:headerSize], buf[1+KeyIDSize:headerSize], buf[headerSize:n], aad)
+	plain, err := k.aead.Open(buf[headerSize:headerSize:n], buf[1+KeyIDSize:headerSize], buf[headerSize:n], aad) // capped: see Seal
 	if err != nil {
 		return p, false, errs.Reason("crypto: message authentication failed")
 	}
