@@ -250,14 +250,14 @@ func cacheHeaders(h http.Header, vary string, wrote bool) {
 }
 
 // headerHasToken reports whether a comma-separated header (key in
-// canonical form) holds token, case-insensitively, ignoring parameters
-// such as max-age=60.
+// canonical form) holds token as a bare directive, case-insensitively:
+// private="Set-Cookie" (only that field is private, the rest may be shared)
+// is not private.
 func headerHasToken(h http.Header, key, token string) bool {
 	for _, v := range h[key] {
 		for v != "" {
 			var t string
 			t, v, _ = strings.Cut(v, ",")
-			t, _, _ = strings.Cut(t, "=")
 			if strings.EqualFold(strings.TrimSpace(t), token) {
 				return true
 			}
@@ -269,7 +269,8 @@ func headerHasToken(h http.Header, key, token string) bool {
 // secure decides the Secure attribute for this request. SecureAuto: always
 // on TLS; with WithTrustProxy, the right-most X-Forwarded-Proto value (the
 // one the trusted proxy appended) decides; otherwise Secure, except on plain
-// HTTP to a loopback host (development on http://localhost).
+// HTTP to a loopback host that no proxy forwarded (development on
+// http://localhost).
 func (m *Manager) secure(s *Session) bool {
 	switch m.cfg.secure {
 	case SecureAlways:
@@ -286,7 +287,7 @@ func (m *Manager) secure(s *Session) bool {
 			return strings.EqualFold(p, "https")
 		}
 	}
-	if loopback(r.Host) {
+	if loopback(r.Host) && !forwarded(r) {
 		return false
 	}
 	if !m.cfg.trustProxy {
@@ -296,6 +297,17 @@ func (m *Manager) secure(s *Session) bool {
 		})
 	}
 	return true
+}
+
+// forwarded reports whether a proxy stands between the client and us: then
+// a loopback Host is the proxy's view, not the browser's.
+func forwarded(r *http.Request) bool {
+	for _, k := range []string{"X-Forwarded-Proto", "X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-Ip"} {
+		if len(r.Header[k]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // lastForwarded returns the right-most value of a comma-separated header
@@ -324,6 +336,7 @@ func loopback(host string) bool {
 	} else if strings.Count(host, ":") == 1 { // name:port, 127.0.0.1:port
 		host = host[:strings.IndexByte(host, ':')]
 	}
+	host = strings.TrimSuffix(host, ".") // localhost. is localhost
 	const suffix = ".localhost"
 	if strings.EqualFold(host, "localhost") || len(host) > len(suffix) && strings.EqualFold(host[len(host)-len(suffix):], suffix) {
 		return true

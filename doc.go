@@ -42,10 +42,11 @@
 // request's context, so no increment is lost. A session destroyed by one
 // request (a logout) stays destroyed: another request's save does not bring
 // it back, nor does a Regenerate (a login) that loaded it before: their
-// changes are dropped, logged, and the token is expired. A request that
-// overlaps another's Regenerate loses its changes too, but leaves the
-// browser the new cookie; values stored before the Regenerate committed
-// move to the new ID.
+// changes are dropped, logged, and the token is expired; a logout through
+// the token a login just retired ends the login's session too. A request
+// that overlaps another's Regenerate loses its changes, but leaves the
+// browser the new cookie; values parallel requests stored before the
+// Regenerate committed move to the new ID.
 //
 // In cookie mode there is nothing shared to merge: the browser keeps the
 // cookie of the last response it receives, so of parallel requests that

@@ -75,5 +75,7 @@ func (nopStore) Load(context.Context, string, string, time.Time) (*Record, error
 	return nil, ErrNotFound
 }
 func (nopStore) Save(context.Context, string, *Commit, time.Time) (string, error) { return "", nil }
-func (nopStore) Retire(context.Context, string, *Record) (*Record, error)         { return nil, nil }
-func (nopStore) Delete(context.Context, string, *Record) error                    { return nil }
+func (nopStore) Retire(context.Context, string, *Record, *Record, time.Time) (*Record, error) {
+	return nil, nil
+}
+func (nopStore) Delete(context.Context, string, *Record) error { return nil }

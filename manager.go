@@ -1,10 +1,12 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -204,8 +206,14 @@ func (m *Manager) load(s *Session) {
 		err = fmt.Errorf("session: stored values do not decode (%w): %w", err, ErrInvalid)
 	}
 	switch {
+	case errors.Is(err, ErrMoved):
+		// A Regenerate (a login) of another request retired the ID after
+		// this request was sent: its response carries the new token, which
+		// this one must neither expire nor replace.
+		s.moved, s.from = true, rec
+		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: the token names an ID another request's Regenerate retired; this request gets a fresh session that is not saved", s.where())
 	case errors.Is(err, ErrNotFound):
-		s.rejected = s.t.carried(s) // a session the store no longer has
+		s.rejected = s.saved == nil && s.t.carried(s) // a session the store no longer has
 	case errors.Is(err, ErrInvalid):
 		s.rejected = true
 		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: rejected the session token; starting a fresh session",
@@ -221,16 +229,24 @@ func (m *Manager) load(s *Session) {
 	s.state, s.isNew = fresh, true
 }
 
-// read takes the token from the transport and loads its record, enforcing
-// its deadlines.
+// read takes the token from the transport (or from this request's last
+// commit) and loads its record, enforcing its deadlines.
 func (m *Manager) read(s *Session, now time.Time) (*Record, error) {
-	token, err := s.t.read(s)
-	if err != nil {
-		return nil, err
+	var token string
+	switch {
+	case s.saved == nil:
+		var err error
+		if token, err = s.t.read(s); err != nil {
+			return nil, err
+		}
+	case *s.saved == "":
+		return nil, ErrNotFound // the session ended in this request
+	default:
+		token = *s.saved
 	}
 	rec, err := m.store.Load(s.ctx, s.t.binding(), token, now)
 	if err != nil {
-		return nil, err
+		return rec, err
 	}
 	if !rec.Expires.IsZero() && !now.Before(rec.Expires) {
 		return nil, fmt.Errorf("session: expired (absolute deadline): %w", ErrInvalid)
@@ -322,6 +338,9 @@ func (m *Manager) commit(s *Session) error {
 func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, err error) {
 	switch act {
 	case doNothing:
+		if s.moved && s.state != fresh {
+			m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: changes to a session whose ID another request retired are dropped", s.where())
+		}
 		return s.t.tidy(s), nil
 	case doExpire:
 		if s.committed {
@@ -330,6 +349,10 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		s.t.expire(s)
 		return true, nil
 	case doDestroy:
+		if s.old == nil && s.state == changed { // UnsetDestroy: the last value went
+			old := s.rec
+			s.old = &old
+		}
 		if s.old != nil {
 			if err := m.store.Delete(s.ctx, s.t.binding(), s.old); err != nil {
 				return false, fmt.Errorf("session: destroy: %w: %w", ErrBackend, err)
@@ -337,7 +360,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 			s.old = nil
 		}
 		s.t.expire(s)
-		s.settle(destroyed) // final for this request: only a new value starts a session
+		s.ended()
 		return true, nil
 	}
 	if err := s.encode(); err != nil {
@@ -369,14 +392,14 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 	if err := s.t.write(s, token, now); err != nil {
 		return false, err
 	}
+	s.saved = &token
 	s.settle(loaded)
 	return true, nil
 }
 
-// persist hands the session to the store, re-running Update functions on
-// newer values while parallel Updates of the same keys conflict.
+// persist hands the session to the store.
 func (m *Manager) persist(s *Session, act action, now time.Time) (string, error) {
-	c := Commit{Record: s.rec}
+	c := Commit{Record: s.rec, Settings: s.settings}
 	switch act {
 	case doRefresh:
 		c.Op = OpRefresh
@@ -394,33 +417,28 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 			}
 			s.old = nil
 		}
-		c.Op = OpCreate
+		c.Op, c.Settings = OpCreate, true
 	case doRegenerate:
-		cur, err := m.store.Retire(s.ctx, s.t.binding(), s.old)
-		if err != nil {
-			return "", err
-		}
-		s.old = nil
-		if cur != nil && !s.cleared {
-			// Rebase this request's changes on what was stored at the
-			// moment the old ID ended.
-			if err := s.rebaseAll(cur); err != nil {
-				return "", err
-			}
-		}
-		c.Op = OpCreate
+		return m.regenerate(s, &c, now)
 	}
+	return m.save(s, &c, now)
+}
+
+// save is the store's Save with the conflict loop of Update: while
+// parallel Updates of the same keys conflict, it re-runs the functions on
+// the newer values after a jittered, doubling backoff, within
+// WithConflictTimeout and the request's context.
+func (m *Manager) save(s *Session, c *Commit, now time.Time) (string, error) {
 	var deadline time.Time
 	backoff := time.Millisecond
 	for {
-		c.Record.Values = s.raw
 		data, err := m.codec.EncodeMap(s.raw)
 		if err != nil {
 			return "", fmt.Errorf("session: the values do not encode: %w", err)
 		}
-		c.Record.Data = data
+		c.Record.Values, c.Record.Data = s.raw, data
 		c.Changes = s.changeSet()
-		token, err := m.store.Save(s.ctx, s.t.binding(), &c, now)
+		token, err := m.store.Save(s.ctx, s.t.binding(), c, now)
 		var conflict *ConflictError
 		if !errors.As(err, &conflict) {
 			return token, err
@@ -449,50 +467,105 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 	}
 }
 
-// rebaseAll replays this request's changes over cur, the values stored when
-// the old ID was retired.
-func (s *Session) rebaseAll(cur *Record) error {
+// regenerate moves the session to its new ID: it stores the session under
+// the new ID first, then retires the old one (one atomic step on the old
+// key), then adds what parallel requests stored under the old ID meanwhile.
+// If the old session was destroyed meanwhile, the new one is deleted again:
+// the destruction wins. A failure before the retirement leaves the old
+// token valid, and a retry starts over.
+func (m *Manager) regenerate(s *Session, c *Commit, now time.Time) (string, error) {
+	c.Op, c.Settings = OpCreate, true
+	if s.nextStored {
+		c.Op = OpRefresh // an earlier attempt of this request stored it
+	}
+	clear(s.updates) // the new record is created whole: nothing to check
+	token, err := m.save(s, c, now)
+	if err != nil {
+		return "", err
+	}
+	s.nextStored = true
+	next := s.rec
+	cur, err := m.store.Retire(s.ctx, s.t.binding(), s.old, &next, now)
+	if err != nil {
+		if derr := m.store.Delete(s.ctx, s.t.binding(), &next); derr != nil {
+			m.log.LogAttrs(s.ctx, slog.LevelError, "session: could not delete the session a refused Regenerate created", slog.String("error", derr.Error()), s.where())
+		}
+		return "", err
+	}
+	s.old = nil
+	if cur == nil || s.cleared {
+		return token, nil
+	}
+	// Parallel requests may have written under the old ID between this
+	// request's load and the retirement: replay this request's changes on
+	// what was stored then, and write the difference.
+	merged, err := s.replay(cur)
+	if err != nil {
+		return "", err
+	}
+	if maps.EqualFunc(merged, s.raw, bytes.Equal) {
+		return token, nil
+	}
+	s.raw = merged
+	clear(s.vals)
+	s.state = changed // if this write fails, a retry is a plain update of the new ID
+	clear(s.changes)
+	s.cleared = true // rewrite the new record whole: nobody else knows its ID yet
+	for k := range merged {
+		s.track(k, true)
+	}
+	c.Op = OpUpdate
+	return m.save(s, c, now)
+}
+
+// replay applies this request's changes to cur, the values stored under
+// the old ID when it was retired, and returns the result.
+func (s *Session) replay(cur *Record) (map[string][]byte, error) {
 	base := cur.Values
 	if base == nil {
 		var err error
 		if base, err = s.m.codec.DecodeMap(cur.Data); err != nil {
-			return fmt.Errorf("session: stored values do not decode: %w", err)
+			return nil, fmt.Errorf("session: stored values do not decode: %w", err)
 		}
 	}
-	mine := s.raw
-	s.raw = base
+	merged := maps.Clone(base)
+	if merged == nil {
+		merged = map[string][]byte{}
+	}
 	for k, set := range s.changes {
 		if set {
-			s.raw[k] = mine[k]
+			merged[k] = s.raw[k]
 		} else {
-			delete(s.raw, k)
+			delete(merged, k)
 		}
 	}
-	clear(s.vals)
-	if err := s.rebase(base); err != nil {
-		return err
-	}
-	// The new record is created whole: nothing to check any more.
-	clear(s.updates)
-	return nil
+	return merged, nil
 }
 
 // settle records a successful commit: what was saved becomes the request's
 // baseline, and later changes are tracked from there.
 func (s *Session) settle(to state) {
-	s.state, s.touched, s.committed = to, false, true
+	s.state, s.touched, s.committed, s.settings, s.nextStored = to, false, true, false, false
 	s.rec.Values, s.rec.Data, s.rec.Stale = nil, nil, false
 	clear(s.changes)
 	clear(s.updates)
 	s.cleared = false
 }
 
-// discard drops the request's changes after another request ended the
-// session, leaving a fresh, unsaved one.
+// ended records a commit that ended the session: final for the request,
+// until a value is set.
+func (s *Session) ended() {
+	none := ""
+	s.saved = &none
+	s.settle(destroyed)
+}
+
+// discard drops the request's changes after another request ended or
+// moved the session, leaving a fresh, unsaved one.
 func (s *Session) discard() {
 	s.clearValues()
 	s.rec = s.m.freshRecord(s.m.now())
 	s.old = nil
 	s.isNew, s.rejected = true, false
-	s.settle(destroyed)
+	s.ended()
 }

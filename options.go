@@ -305,7 +305,7 @@ func WithTotalBudget(n int) Option {
 // WithConflictTimeout bounds how long a commit retries when parallel
 // requests changed the same key through Update (server mode): the Update
 // functions are re-run on the newer value after a jittered, doubling
-// backoff (1 ms to 64 ms), until they apply or d has passed; the request's
+// backoff (up to 1, 2, 4 … 32 ms), until they apply or d has passed; the request's
 // context deadline bounds it too. Then the error handler hears of an
 // ErrBackend (503 by default). The default is 2 s; 0 gives up at the first
 // conflict. Writers of different keys, and plain Set and Delete, never

@@ -56,12 +56,14 @@ func TestReadOnlyResponseIsPrivate(t *testing.T) {
 	if cc := res.Header.Get("Cache-Control"); cc != "private, max-age=60" {
 		t.Fatalf("the handler's private policy was replaced by %q", cc)
 	}
-	res = h.do(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=60")
-		read(w, r)
-	})
-	if cc := res.Header.Get("Cache-Control"); cc != "private, no-cache" {
-		t.Fatalf("a personalised page kept Cache-Control %q", cc)
+	for _, handlers := range []string{"public, max-age=60", `public, s-maxage=60, private="X-Secret"`} {
+		res = h.do(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", handlers)
+			read(w, r)
+		})
+		if cc := res.Header.Get("Cache-Control"); cc != "private, no-cache" {
+			t.Fatalf("a personalised page kept Cache-Control %q", cc)
+		}
 	}
 	res = h.do(t, func(w http.ResponseWriter, r *http.Request) {})
 	if v, cc := res.Header.Get("Vary"), res.Header.Get("Cache-Control"); v != "" || cc != "" {
@@ -156,6 +158,8 @@ func TestSecureAutoBehindProxies(t *testing.T) {
 		{"trusted proxy says http", true, "example.com", "http", false},
 		{"client forged https, proxy appended http", true, "example.com", "https, http", false},
 		{"client forged http, proxy appended https", true, "example.com", "http, https", true},
+		{"a proxy that forwards a loopback Host, not trusted", false, "127.0.0.1:8080", "https", true},
+		{"localhost. (trailing dot)", false, "localhost.:8080", "", false},
 	}
 	for _, tt := range tests {
 		h := newHarness(t, session.WithTrustProxy(tt.trust))
@@ -258,7 +262,7 @@ func (failingBackend) Create(context.Context, string, *serverstore.Entry, time.T
 	return errDown
 }
 func (failingBackend) Apply(context.Context, string, *serverstore.Write) error { return errDown }
-func (failingBackend) Retire(context.Context, string, time.Time) (*serverstore.Entry, error) {
+func (failingBackend) Retire(context.Context, string, string, time.Time) (*serverstore.Entry, error) {
 	return nil, errDown
 }
 func (failingBackend) Delete(context.Context, string) error { return errDown }
@@ -310,5 +314,19 @@ func TestInterleavedResponses(t *testing.T) {
 	})
 	if v != "small" || len(h.jar) != 1 || len(res.Header.Values("Set-Cookie")) != 3 {
 		t.Fatalf("next request read %.20q; the browser holds %d cookies after %d Set-Cookie lines", v, len(h.jar), len(res.Header.Values("Set-Cookie")))
+	}
+}
+
+// Keys that JSON cannot carry faithfully (invalid UTF-8 would be renamed,
+// NUL is refused by PostgreSQL) are an error the error handler hears of,
+// in every mode, never a silent rename.
+func TestKeysMustBeText(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"\xff", "a\x00b"} {
+		h := newHarness(t)
+		res := h.do(t, func(w http.ResponseWriter, r *http.Request) { session.From(r).Set(key, 1) })
+		if res.StatusCode != 500 || len(h.errors()) != 1 || !strings.Contains(h.errors()[0].Error(), "key") {
+			t.Fatalf("Set(%q): status %d, errors %v", key, res.StatusCode, h.errors())
+		}
 	}
 }

@@ -48,11 +48,16 @@ type planInput struct {
 	empty    bool // the session holds no values
 	idleDue  bool // less than half of the idle timeout is left
 	hasOld   bool // a stored session must be deleted (Destroy) or retired (Regenerate)
+	moved    bool // the token names an ID another request's Regenerate retired
 }
 
 // plan decides what a commit does. It is pure: a function of the request's
 // state, the facts in in, and the options that change the decision.
 func plan(in planInput, c *config) action {
+	if in.moved && in.state != destroyed {
+		// The response of the Regenerate carries the new token: leave it.
+		return doNothing
+	}
 	unsetDestroy := c.unset == UnsetDestroy && in.empty
 	switch in.state {
 	case fresh:
@@ -75,8 +80,14 @@ func plan(in planInput, c *config) action {
 		}
 		return doUpdate
 	case created:
-		if unsetDestroy && in.hasOld {
-			return doDestroy
+		switch {
+		case in.empty && !c.saveUninitialized && in.hasOld, unsetDestroy && in.hasOld:
+			return doDestroy // Destroy, then nothing kept
+		case in.empty && !c.saveUninitialized:
+			if in.rejected {
+				return doExpire
+			}
+			return doNothing // nothing to keep: a fresh session is not stored
 		}
 		return doCreate
 	case regenerated:
@@ -101,6 +112,7 @@ func (s *Session) planInput(now time.Time) planInput {
 		empty:    len(s.raw) == 0,
 		idleDue:  idle > 0 && (s.rec.IdleExpires.IsZero() || s.rec.IdleExpires.Sub(now) < idle/2),
 		hasOld:   s.old != nil,
+		moved:    s.moved,
 	}
 }
 

@@ -16,6 +16,9 @@ func TestPlan(t *testing.T) {
 	}
 	// want restates the lifecycle rules of doc.go.
 	want := func(st state, in planInput, o opts) action {
+		if in.moved && st != destroyed {
+			return doNothing // the token's ID moved to another request's login: leave its cookie
+		}
 		switch st {
 		case unloaded:
 			return doNothing // a handler that never used its session costs nothing
@@ -44,8 +47,14 @@ func TestPlan(t *testing.T) {
 			}
 			return doRegenerate
 		case created:
-			if o.unsetDestroy && in.empty && in.hasOld {
-				return doDestroy
+			if in.empty && in.hasOld && (!o.saveUninit || o.unsetDestroy) {
+				return doDestroy // Destroy, then nothing worth keeping
+			}
+			if in.empty && !o.saveUninit {
+				if in.rejected {
+					return doExpire
+				}
+				return doNothing // an empty new session is not stored
 			}
 			return doCreate
 		case destroyed:
@@ -55,9 +64,9 @@ func TestPlan(t *testing.T) {
 	}
 	n := 0
 	for _, st := range states {
-		for facts := range 64 {
+		for facts := range 128 {
 			in := planInput{state: st, touched: facts&1 != 0, stale: facts&2 != 0, rejected: facts&4 != 0,
-				empty: facts&8 != 0, idleDue: facts&16 != 0, hasOld: facts&32 != 0}
+				empty: facts&8 != 0, idleDue: facts&16 != 0, hasOld: facts&32 != 0, moved: facts&64 != 0}
 			for _, o := range all {
 				c := config{rolling: o.rolling, resave: o.resave, saveUninitialized: o.saveUninit}
 				if o.unsetDestroy {
@@ -71,7 +80,7 @@ func TestPlan(t *testing.T) {
 			}
 		}
 	}
-	if n != 7*64*16 {
+	if n != 7*128*16 {
 		t.Fatalf("%d cases", n)
 	}
 	// A few decisions spelled out, so that a reader sees the rules at work.

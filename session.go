@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // A Session is one request's view of a user's session. Reach it from a
@@ -25,19 +27,25 @@ type Session struct {
 	wr  writer
 	r   *http.Request
 
-	state     state
-	isNew     bool  // the request brought no valid session (or Destroy ended it)
-	touched   bool  // Touch was called
-	rejected  bool  // the request's token was rejected or names no session: expire it
-	late      bool  // changed after the headers were written
-	committed bool  // a commit happened: the transport carries its token
-	loadErr   error // the store failure of the load, for Manager.Load
-	parts     int   // cookies the request's token took (cookie transport)
+	state      state
+	isNew      bool    // the request brought no valid session (or Destroy ended it)
+	touched    bool    // Touch was called
+	rejected   bool    // the request's token was rejected or names no session: expire it
+	late       bool    // changed after the headers were written
+	committed  bool    // a commit happened: the transport carries its token
+	loadErr    error   // the store failure of the load, for Manager.Load
+	parts      int     // cookies the request's token took (cookie transport)
+	settings   bool    // SetLifetime or SetBrowserSession: the store writes them
+	moved      bool    // the request's token names an ID a Regenerate retired
+	saved      *string // the token of the last commit ("" once ended), for Reload
+	nextStored bool    // a Regenerate stored the new ID, and the old is not retired yet
+	badKey     error   // a key Set that no store keeps faithfully
 
 	rec  Record            // ID, deadlines, flags; Values and Data are consumed on load
 	raw  map[string][]byte // every key: its encoded value, nil when set in this request
 	vals map[string]any    // decoded or set values, by key; nil until needed
 	old  *Record           // the stored session that Regenerate retires or Destroy deletes
+	from *Record           // the retired record a moved token names, for Destroy
 
 	// What this request changed since it loaded the session (or since its
 	// last commit): the change set a server store applies.
@@ -101,10 +109,12 @@ func (s *Session) Has(key string) bool {
 }
 
 // Set stores v under key. v must be encodable by the Codec (JSON by
-// default); the error handler hears of it at commit when it is not. A value
-// obtained from Get and changed in place is saved only if Set again.
+// default) and key valid UTF-8 without NUL bytes (what JSON and every store
+// keep faithfully); the error handler hears of either at commit otherwise.
+// A value obtained from Get and changed in place is saved only if Set again.
 func (s *Session) Set(key string, v any) {
 	s.load()
+	s.checkKey(key)
 	if s.vals == nil {
 		s.vals = make(map[string]any)
 	}
@@ -158,10 +168,10 @@ func (s *Session) clearValues() {
 const flashKey = "_flash"
 
 // AddFlash queues a message for the next request that reads Flashes, such as
-// the page a redirect leads to.
+// the page a redirect leads to. Parallel requests' messages all land
+// (Update).
 func (s *Session) AddFlash(msg string) {
-	msgs, _ := Get[[]string](s, flashKey)
-	s.Set(flashKey, append(msgs, msg))
+	Update(s, flashKey, func(msgs []string) []string { return append(msgs, msg) }) // a []string always encodes
 }
 
 // Flashes returns the queued messages, oldest first, and removes them.
@@ -200,10 +210,12 @@ func (s *Session) Regenerate(keep bool) {
 // new ID.
 func (s *Session) Destroy() {
 	s.load()
-	switch s.state {
-	case loaded, changed:
+	switch {
+	case s.state == loaded || s.state == changed:
 		old := s.rec
 		s.old = &old
+	case s.state == fresh && s.from != nil:
+		s.old = s.from // a logout that raced a login ends the login's session too
 	}
 	s.clearValues()
 	s.rec = s.m.freshRecord(s.m.now())
@@ -212,9 +224,10 @@ func (s *Session) Destroy() {
 }
 
 // Reload discards this request's changes and reads the session again from
-// the request's token and the store.
+// the store: through the token of this request's last commit (Save), or
+// the request's own.
 func (s *Session) Reload() {
-	*s = Session{m: s.m, ctx: s.ctx, t: s.t, w: s.w, wr: s.wr, r: s.r, parent: s.parent, committed: s.committed}
+	*s = Session{m: s.m, ctx: s.ctx, t: s.t, w: s.w, wr: s.wr, r: s.r, parent: s.parent, committed: s.committed, saved: s.saved}
 	s.load()
 }
 
@@ -235,6 +248,7 @@ func (s *Session) SetBrowserSession(on bool) {
 	s.load()
 	if s.rec.BrowserSession != on {
 		s.rec.BrowserSession = on
+		s.settings = true
 		s.change()
 	}
 }
@@ -252,6 +266,7 @@ func (s *Session) SetLifetime(d time.Duration) {
 	if d > 0 {
 		s.rec.Expires = s.m.now().Add(min(d, maxAge))
 	}
+	s.settings = true
 	s.change()
 }
 
@@ -375,6 +390,9 @@ type update struct {
 func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
 	s.load()
 	var result T
+	if !validKey(key) {
+		return result, fmt.Errorf("session: Update(%q): a key must be valid UTF-8 without NUL bytes", key)
+	}
 	step := func(old []byte, had bool) ([]byte, error) {
 		var v T
 		if had {
@@ -387,8 +405,9 @@ func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
 	}
 	cur, had := s.raw[key]
 	u := s.updates[key]
-	if _, changedHere := s.changes[key]; changedHere && u == nil {
-		// Changed by a plain Set or Delete in this request: unconditional.
+	if _, changedHere := s.changes[key]; changedHere && u == nil || s.cleared {
+		// Changed by a plain Set or Delete in this request, or after Clear:
+		// unconditional.
 		var err error
 		if had {
 			if cur, err = s.encodeValue(key); err != nil {
@@ -480,8 +499,20 @@ func (s *Session) encodeValue(key string) ([]byte, error) {
 	return b, nil
 }
 
+// checkKey records a key no store can keep faithfully, for the commit.
+func (s *Session) checkKey(key string) {
+	if s.badKey == nil && !validKey(key) {
+		s.badKey = fmt.Errorf("session: key %q: a key must be valid UTF-8 without NUL bytes", key)
+	}
+}
+
+func validKey(key string) bool { return utf8.ValidString(key) && strings.IndexByte(key, 0) < 0 }
+
 // encode encodes every value set in this request.
 func (s *Session) encode() error {
+	if s.badKey != nil {
+		return s.badKey
+	}
 	for k, raw := range s.raw {
 		if raw == nil {
 			if _, err := s.encodeValue(k); err != nil {

@@ -350,7 +350,7 @@ func TestSecureAttribute(t *testing.T) {
 		{"auto, plain http to localhost", nil, nil, false},
 		{"auto, plain http to another host", nil, []func(*http.Request){func(r *http.Request) { r.Host = "example.com" }}, true},
 		{"auto, TLS", nil, []func(*http.Request){withTLS}, true},
-		{"auto, proxy header not trusted", nil, []func(*http.Request){proto}, false},
+		{"auto, proxy header on a loopback Host: behind a proxy", nil, []func(*http.Request){proto}, true},
 		{"auto, trusted proxy", []session.Option{session.WithTrustProxy(true)}, []func(*http.Request){proto}, true},
 		{"always", []session.Option{session.WithSecure(session.SecureAlways)}, nil, true},
 		{"never, TLS", []session.Option{session.WithSecure(session.SecureNever)}, []func(*http.Request){withTLS}, false},

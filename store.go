@@ -24,9 +24,11 @@ import (
 type Store interface {
 	// Load returns the record the token refers to. It returns an error
 	// wrapping ErrInvalid for a token it rejects (including an expired one),
-	// ErrNotFound when the record does not exist (or was destroyed, or
-	// replaced by a Regenerate), and any other error when the store itself
-	// failed. name is the base cookie name, which a token is bound to.
+	// ErrNotFound when the record does not exist (or was destroyed),
+	// ErrMoved with a Record holding only the ID when a Regenerate retired
+	// the ID less than a while ago, and any other error when the store
+	// itself failed. name is the name the token is bound to: the cookie's,
+	// or "header:" and the cookie's for header tokens.
 	Load(ctx context.Context, name, token string, now time.Time) (*Record, error)
 
 	// Save persists c and returns the token that refers to the record. It
@@ -37,20 +39,22 @@ type Store interface {
 	// with Check found another value (nothing is written then).
 	Save(ctx context.Context, name string, c *Commit, now time.Time) (string, error)
 
-	// Retire ends rec's ID on behalf of a Regenerate, before the Manager
-	// saves the session under its new ID: afterwards the old token loads as
-	// ErrNotFound and saves over it fail with ErrMoved. It returns the
-	// values stored at that moment, so that none written by a parallel
-	// request is lost (nil, nil for a store that keeps nothing, such as the
-	// cookie store), ErrNotFound when the record is gone (destroyed: the
-	// Regenerate is refused) and ErrMoved when another Regenerate retired it
-	// first. Backends that share no transaction between two keys (a Redis
-	// Cluster) need nothing more: the retirement is one atomic step on the
-	// old key.
-	Retire(ctx context.Context, name string, rec *Record) (*Record, error)
+	// Retire ends old's ID on behalf of a Regenerate, after the Manager
+	// saved the session under its new ID (next): afterwards the old token
+	// loads as ErrMoved, saves over it fail with ErrMoved, and a Delete of
+	// it deletes next too (a logout that raced the login wins). It returns
+	// the values stored under the old ID at that moment, so that none a
+	// parallel request wrote is lost (nil, nil for a store that keeps
+	// nothing, such as the cookie store), ErrNotFound when the record is
+	// gone (destroyed: the Regenerate is refused, and the Manager deletes
+	// next) and ErrMoved when another Regenerate retired it first.
+	// Backends that share no transaction between two keys (a Redis Cluster)
+	// need nothing more: the retirement is one atomic step on the old key.
+	Retire(ctx context.Context, name string, old, next *Record, now time.Time) (*Record, error)
 
-	// Delete removes rec. Deleting a record that does not exist is not an
-	// error. The cookie store has nothing to delete and returns nil.
+	// Delete removes rec, and the session a Regenerate moved it to if it
+	// was retired. Deleting a record that does not exist is not an error.
+	// The cookie store has nothing to delete and returns nil.
 	Delete(ctx context.Context, name string, rec *Record) error
 }
 
@@ -105,6 +109,11 @@ type Commit struct {
 	// a server store applies for OpUpdate, so that parallel requests that
 	// change different keys never conflict.
 	Changes Changes
+	// Settings reports that the request changed the absolute deadline or
+	// the cookie kind (SetLifetime, SetBrowserSession): a server store
+	// writes them only then, and otherwise moves the idle deadline alone, so
+	// that a parallel request's refresh does not undo them.
+	Settings bool
 }
 
 // Changes lists what a request did to a session's values.

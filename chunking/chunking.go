@@ -387,8 +387,9 @@ func (c *Codec) add(st *joinState, name, value string) error {
 }
 
 // chunkIndex reports whether name is a chunk cookie name of this base
-// (base "." digits) and, if so, its index: -1 for a non-canonical index or
-// one longer than any count, which makes the request invalid.
+// (base "." digits) and, if so, its index: -1 for a non-canonical index (a
+// leading zero), which makes the request invalid; an index longer than any
+// count is canonical, and beyond every count: Join ignores it.
 func (c *Codec) chunkIndex(name string) (int, bool) {
 	base := c.names[0]
 	if len(name) < len(base)+2 || name[len(base)] != '.' || name[:len(base)] != base {
@@ -398,9 +399,15 @@ func (c *Codec) chunkIndex(name string) (int, bool) {
 	if !allDigits(digits) {
 		return 0, false
 	}
+	if digits[0] == '0' {
+		if digits == "0" {
+			return 0, true
+		}
+		return -1, true
+	}
 	i, ok := parseCount(digits)
 	if !ok {
-		return -1, true
+		return MaxChunksLimit, true // more than three digits: beyond any count
 	}
 	return i, true
 }

@@ -140,7 +140,7 @@ func (s *Store) Save(_ context.Context, name string, c *session.Commit, now time
 
 // Retire does nothing and returns no values: the cookie is the only copy of
 // a session, and the Manager seals it under the new ID.
-func (s *Store) Retire(context.Context, string, *session.Record) (*session.Record, error) {
+func (s *Store) Retire(context.Context, string, *session.Record, *session.Record, time.Time) (*session.Record, error) {
 	return nil, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"iter"
 	"sync"
@@ -44,7 +45,8 @@ type memEntry struct {
 	key     string
 	meta    []byte
 	values  map[string][]byte
-	moved   bool // a tombstone: the ID was retired by a Regenerate
+	moved   bool   // a tombstone: the ID was retired by a Regenerate
+	next    string // for a tombstone: the key of the session it moved to
 	expires time.Time
 	index   int // in byTime
 }
@@ -175,6 +177,9 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) error {
 	if err != nil {
 		return err
 	}
+	if w.Convert {
+		return ErrConverted // memory never holds format-1 records
+	}
 	var conflict *session.ConflictError
 	for _, c := range w.Changes {
 		if !c.Check {
@@ -194,7 +199,17 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) error {
 		}
 		return conflict
 	}
-	e.meta = bytes.Clone(w.Meta)
+	expires := w.Expires
+	if w.IdleOnly && len(e.meta) == len(w.Meta) && len(w.Meta) >= 18 {
+		meta := bytes.Clone(e.meta)
+		copy(meta[10:18], w.Meta[10:18])
+		e.meta = meta
+		if abs := binary.BigEndian.Uint64(meta[2:10]); abs > 0 && time.Unix(int64(abs), 0).Before(expires) {
+			expires = time.Unix(int64(abs), 0)
+		}
+	} else {
+		e.meta = bytes.Clone(w.Meta)
+	}
 	if w.Clear {
 		clear(e.values)
 	}
@@ -205,13 +220,13 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) error {
 			e.values[c.Key] = bytes.Clone(c.Value)
 		}
 	}
-	e.expires = w.Expires
+	e.expires = expires
 	heap.Fix(&m.byTime, e.index)
 	return nil
 }
 
 // Retire replaces the record by a tombstone and returns what it held.
-func (m *Memory) Retire(_ context.Context, key string, until time.Time) (*Entry, error) {
+func (m *Memory) Retire(_ context.Context, key, successor string, until time.Time) (*Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, err := m.record(key)
@@ -219,17 +234,20 @@ func (m *Memory) Retire(_ context.Context, key string, until time.Time) (*Entry,
 		return nil, err
 	}
 	out := &Entry{Meta: e.meta, Values: e.values} // no longer the entry's: no copy needed
-	e.meta, e.values, e.moved, e.expires = nil, nil, true, until
+	e.meta, e.values, e.moved, e.next, e.expires = nil, nil, true, successor, until
 	heap.Fix(&m.byTime, e.index)
 	return out, nil
 }
 
-// Delete removes key.
+// Delete removes key, and the successor of a tombstone.
 func (m *Memory) Delete(_ context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e, ok := m.entries[key]; ok {
 		m.remove(e)
+		if n, ok := m.entries[e.next]; ok && e.moved {
+			m.remove(n)
+		}
 	}
 	return nil
 }

@@ -49,9 +49,14 @@ var (
 	// ErrConflict is returned by a Backend's Create when the key is taken.
 	ErrConflict = errors.New("serverstore: the key exists")
 	// ErrLegacy is returned by a Backend's Apply for a record of the
-	// format-1 layout when the write does not clear it: the Store then
+	// format-1 layout, unless the Write converts it: the Store then
 	// rewrites the record whole, in the current layout.
 	ErrLegacy = errors.New("serverstore: the record has the format-1 layout")
+	// ErrConverted is returned by a Backend's Apply for a Write that
+	// converts a format-1 record when the record is no longer format 1
+	// (another request converted it first): the Store then applies its
+	// own changes instead.
+	ErrConverted = errors.New("serverstore: the record was converted meanwhile")
 )
 
 // A Backend stores session records by key. Each record is a header (Meta)
@@ -69,18 +74,22 @@ type Backend interface {
 	Create(ctx context.Context, key string, e *Entry, expires time.Time) error
 
 	// Apply changes the record under key as w says, all or nothing. It
-	// returns ErrNotFound, ErrMoved, ErrLegacy (a format-1 record and
-	// w.Clear is false), or a *session.ConflictError when a checked change
-	// finds another value: then nothing is written, and the error holds
-	// the stored value of every checked key that exists.
+	// returns ErrNotFound, ErrMoved, ErrLegacy (a format-1 record, and w
+	// does not convert it), ErrConverted (w converts, and the record is not
+	// format 1), or a *session.ConflictError when a checked change finds
+	// another value: then nothing is written, and the error holds the
+	// stored value of every checked key that exists.
 	Apply(ctx context.Context, key string, w *Write) error
 
-	// Retire replaces the record under key by a tombstone that lasts until
-	// until, and returns what the record held, in one atomic step. It
-	// returns ErrNotFound or ErrMoved as Get does.
-	Retire(ctx context.Context, key string, until time.Time) (*Entry, error)
+	// Retire replaces the record under key by a tombstone naming successor
+	// (the key of the session it moved to) that lasts until until, and
+	// returns what the record held, in one atomic step. It returns
+	// ErrNotFound or ErrMoved as Get does.
+	Retire(ctx context.Context, key, successor string, until time.Time) (*Entry, error)
 
-	// Delete removes key, record or tombstone. Deleting an absent key is
+	// Delete removes key, record or tombstone; for a tombstone it also
+	// deletes the successor it names (one step each: a logout through a
+	// retired ID ends the session it moved to). Deleting an absent key is
 	// not an error.
 	Delete(ctx context.Context, key string) error
 }
@@ -100,9 +109,18 @@ type Entry struct {
 
 // A Write is what Apply does to a record.
 type Write struct {
-	// Meta replaces the record's header.
+	// Meta replaces the record's header, or only its idle deadline (bytes
+	// 10 to 17) when IdleOnly is set.
 	Meta []byte
-	// Clear removes every value first (and converts a format-1 record).
+	// IdleOnly keeps the stored format, flags and absolute deadline, so
+	// that a refresh does not undo a parallel request's SetLifetime or
+	// SetBrowserSession; the backend then expires the record at the earlier
+	// of Expires and the stored absolute deadline.
+	IdleOnly bool
+	// Convert rewrites a format-1 record in the current layout (with Clear
+	// and every value in Changes); it applies only to a format-1 record.
+	Convert bool
+	// Clear removes every value first.
 	Clear bool
 	// Changes are applied after Clear; their Value and Old are in stored
 	// form. A Write without Changes only refreshes the header and expiry.
@@ -132,7 +150,6 @@ type Store struct {
 	backend Backend
 	ring    *crypto.Ring
 	rawIDs  bool
-	maxData int
 }
 
 var _ session.Store = (*Store)(nil)
@@ -168,7 +185,7 @@ func New(backend Backend, secrets [][]byte, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serverstore: %w", err)
 	}
-	return &Store{backend: backend, ring: ring, rawIDs: c.rawIDs, maxData: ring.MaxDataSize()}, nil
+	return &Store{backend: backend, ring: ring, rawIDs: c.rawIDs}, nil
 }
 
 // Backend returns the store's backend.
@@ -200,7 +217,7 @@ func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*s
 	}
 	e, err := s.backend.Get(ctx, s.Key(id))
 	if errors.Is(err, ErrMoved) {
-		return nil, ErrNotFound // the ID was retired: it names no session now
+		return &session.Record{ID: id}, ErrMoved // retired by a Regenerate: it names no session now
 	}
 	if err != nil {
 		return nil, err
@@ -230,20 +247,31 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 		return token, s.backend.Create(ctx, key, &Entry{Meta: meta, Values: storedValues(rec.Values)}, expires)
 	}
 	w := &Write{Meta: meta, Expires: expires}
+	if !c.Settings {
+		// Only the idle deadline moves; the backend keeps the stored
+		// absolute deadline and expires the record by it too.
+		w.IdleOnly = true
+		w.Expires = expiry(&session.Record{IdleExpires: rec.IdleExpires}, now)
+	}
 	if c.Op == session.OpUpdate {
 		w.Clear = c.Changes.Clear
 		w.Changes = storedChanges(c.Changes.List)
 	}
-	for attempt := 0; ; attempt++ {
+	orig, retargeted := w, false
+	for range 4 { // a conversion, a retarget: a few turns at most
 		err = s.backend.Apply(ctx, key, w)
 		var conflict *session.ConflictError
 		switch {
-		case errors.Is(err, ErrLegacy) && !w.Clear:
-			// Convert the format-1 record: rewrite it whole.
-			w.Clear = true
-			w.Changes = storedChanges(allValues(rec.Values))
+		case errors.Is(err, ErrLegacy) && !w.Convert:
+			// A format-1 record: rewrite it whole, with this request's view
+			// of every value (its deadlines and flags included).
+			w = &Write{Meta: meta, Expires: expiry(rec, now), Convert: true, Clear: true,
+				Changes: storedChanges(allValues(rec.Values))}
 			continue
-		case errors.As(err, &conflict) && attempt == 0:
+		case errors.Is(err, ErrConverted) && w.Convert:
+			w = orig // another request converted it first: apply the changes
+			continue
+		case errors.As(err, &conflict) && !retargeted:
 			values, err := s.decodeValues(conflict.Values)
 			if err != nil {
 				return "", err
@@ -251,6 +279,7 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 			if !retarget(w.Changes, conflict.Values, values) {
 				return "", &session.ConflictError{Values: values}
 			}
+			retargeted = true
 			continue // the values were equal in another stored form
 		case errors.As(err, &conflict):
 			values, err := s.decodeValues(conflict.Values)
@@ -263,11 +292,12 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 		}
 		return token, nil
 	}
+	return "", fmt.Errorf("serverstore: the record of %q kept changing form: %w", rec.ID, err)
 }
 
 // Retire tombstones the old ID of a Regenerate and returns its values.
-func (s *Store) Retire(ctx context.Context, _ string, rec *session.Record) (*session.Record, error) {
-	e, err := s.backend.Retire(ctx, s.Key(rec.ID), time.Now().Add(TombstoneTTL))
+func (s *Store) Retire(ctx context.Context, _ string, old, next *session.Record, now time.Time) (*session.Record, error) {
+	e, err := s.backend.Retire(ctx, s.Key(old.ID), s.Key(next.ID), now.Add(TombstoneTTL))
 	if err != nil {
 		return nil, err
 	}

@@ -139,6 +139,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 		}
 	}
 	t := qualified(c)
+	// The absolute deadline inside a row's meta (bytes 3 to 10, big-endian
+	// Unix seconds), as SQL.
+	const absolute = `('x' || encode(substring(s.meta from 3 for 8), 'hex'))::bit(64)::bigint`
 	return &Backend{
 		pool:  pool,
 		table: t,
@@ -150,23 +153,28 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 			WHERE s.expires <= now() RETURNING 1`,
 		// Apply, in one statement: lock the live row (FOR UPDATE waits for
 		// a parallel write and then sees its result), write if it is a
-		// format-2 row (or $3 clears it) whose checked keys hold $7 and lack
-		// $8, and report the row's state: written, moved, format 1, and the
-		// values when a check failed. $3 clear, $4 keys deleted, $5 members
-		// set.
+		// format-2 row ($9: a format-1 row, converting) whose checked keys
+		// hold $7 and lack $8, and report the row's state: written, moved,
+		// format 1, and the values when a check failed. $3 clear, $4 keys
+		// deleted, $5 members set, $10 idle only: keep the stored flags and
+		// absolute deadline, and expire by it too.
 		qApply: `WITH cur AS (SELECT key, meta, vals, moved FROM ` + t + ` WHERE key = $1 AND expires > now() FOR UPDATE),
-			ok AS (SELECT key FROM cur WHERE NOT moved AND (meta IS NOT NULL OR $3)
+			ok AS (SELECT key FROM cur WHERE NOT moved AND (meta IS NULL) = $9
 				AND coalesce(vals, '{}'::jsonb) @> $7::jsonb AND NOT coalesce(vals, '{}'::jsonb) ?| $8::text[]),
-			u AS (UPDATE ` + t + ` AS s SET meta = $2,
+			u AS (UPDATE ` + t + ` AS s SET
+				meta = CASE WHEN $10 THEN overlay(s.meta placing substring($2::bytea from 11 for 8) from 11 for 8) ELSE $2 END,
 				vals = ((CASE WHEN $3 THEN '{}'::jsonb ELSE coalesce(s.vals, '{}'::jsonb) END) - $4::text[]) || $5::jsonb,
-				data = NULL, version = NULL, expires = $6
+				data = NULL, version = NULL,
+				expires = CASE WHEN $10 AND ` + absolute + ` > 0 THEN least($6, to_timestamp(` + absolute + `)) ELSE $6 END
 				FROM ok WHERE s.key = ok.key RETURNING 1)
 			SELECT EXISTS (SELECT 1 FROM u), cur.moved, cur.meta IS NULL,
 				CASE WHEN EXISTS (SELECT 1 FROM u) THEN NULL ELSE cur.vals END FROM cur`,
+		// Retire: a tombstone keeps the successor's key in meta.
 		qRetire: `WITH old AS (SELECT key, meta, vals, moved, data FROM ` + t + ` WHERE key = $1 AND expires > now() FOR UPDATE)
-			UPDATE ` + t + ` AS s SET meta = NULL, vals = NULL, data = NULL, version = NULL, moved = true, expires = $2
+			UPDATE ` + t + ` AS s SET meta = CASE WHEN old.moved THEN s.meta ELSE $3 END, vals = NULL, data = NULL, version = NULL,
+				moved = true, expires = CASE WHEN old.moved THEN s.expires ELSE $2 END
 			FROM old WHERE s.key = old.key RETURNING old.meta, old.vals, old.moved, old.data`,
-		qDelete:  `DELETE FROM ` + t + ` WHERE key = $1`,
+		qDelete:  `DELETE FROM ` + t + ` WHERE key = $1 RETURNING moved, meta`,
 		qExpired: `DELETE FROM ` + t + ` WHERE expires <= now()`,
 	}, nil
 }
@@ -272,7 +280,7 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) e
 	}
 	var written, moved, legacy bool
 	var vals map[string][]byte
-	err := b.pool.QueryRow(ctx, b.qApply, key, w.Meta, w.Clear, dels, set, w.Expires, holds, absent).Scan(&written, &moved, &legacy, &vals)
+	err := b.pool.QueryRow(ctx, b.qApply, key, w.Meta, w.Clear, dels, set, w.Expires, holds, absent, w.Convert, w.IdleOnly).Scan(&written, &moved, &legacy, &vals)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return serverstore.ErrNotFound
@@ -282,8 +290,10 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) e
 		return nil
 	case moved:
 		return serverstore.ErrMoved
-	case legacy && !w.Clear:
+	case legacy && !w.Convert:
 		return serverstore.ErrLegacy
+	case !legacy && w.Convert:
+		return serverstore.ErrConverted
 	}
 	c := &session.ConflictError{Values: map[string][]byte{}}
 	for _, k := range checkKeys {
@@ -296,11 +306,11 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) e
 
 // Retire replaces the row by a tombstone and returns what it held: one
 // statement.
-func (b *Backend) Retire(ctx context.Context, key string, until time.Time) (*serverstore.Entry, error) {
+func (b *Backend) Retire(ctx context.Context, key, successor string, until time.Time) (*serverstore.Entry, error) {
 	var meta, data []byte
 	var vals map[string][]byte
 	var moved bool
-	err := b.pool.QueryRow(ctx, b.qRetire, key, until).Scan(&meta, &vals, &moved, &data)
+	err := b.pool.QueryRow(ctx, b.qRetire, key, until, []byte(successor)).Scan(&meta, &vals, &moved, &data)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, serverstore.ErrNotFound
 	}
@@ -310,10 +320,21 @@ func (b *Backend) Retire(ctx context.Context, key string, until time.Time) (*ser
 	return entry(meta, vals, moved, data)
 }
 
-// Delete removes the row.
+// Delete removes the row; for a tombstone, then the row of the session it
+// names.
 func (b *Backend) Delete(ctx context.Context, key string) error {
-	if _, err := b.pool.Exec(ctx, b.qDelete, key); err != nil {
+	var moved bool
+	var next []byte
+	err := b.pool.QueryRow(ctx, b.qDelete, key).Scan(&moved, &next)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
 		return fmt.Errorf("pgstore: delete: %w", err)
+	case moved && next != nil:
+		if _, err := b.pool.Exec(ctx, `DELETE FROM `+b.table+` WHERE key = $1`, string(next)); err != nil {
+			return fmt.Errorf("pgstore: delete: %w", err)
+		}
 	}
 	return nil
 }

@@ -106,20 +106,26 @@ func init() {
 	session.Register("rediss", open)
 }
 
-// The scripts. ARGV of apply: meta, expiry (Unix ms), clear ("1"/"0"),
-// the number of checks, then key, had ("1"/"0"), old per check; the number
-// of sets, then key, value per set; the number of deletions, then keys. It
-// returns {1} when written, {-2} absent, {-3} retired, {-4} a format-1
-// record not cleared, and {-1, key, value, …} with the stored value of each
-// checked key that exists when a check failed (nothing written).
+// The scripts. ARGV of apply: meta, expiry (Unix ms), flags (a string of
+// "c" clear, "i" idle only, "v" convert), the number of checks, then key,
+// had ("1"/"0"), old per check; the number of sets, then key, value per
+// set; the number of deletions, then keys. It returns {1} when written,
+// {-2} absent, {-3} retired, {-4} a format-1 record (not converting), {-5}
+// not a format-1 record (converting), and {-1, key, value, …} with the
+// stored value of each checked key that exists when a check failed
+// (nothing written). A tombstone is a string key holding the successor's
+// key, so that SCAN TYPE hash walks sessions only.
 var (
 	applyScript = redis.NewScript(`
 local k = KEYS[1]
-local h = redis.call('HMGET', k, 'm', 'x', 'd')
-if not h[1] and not h[2] and not h[3] then return {-2} end
-if h[2] then return {-3} end
-local clear = ARGV[3] == '1'
-if not h[1] and not clear then return {-4} end
+local t = redis.call('TYPE', k).ok
+if t == 'none' then return {-2} end
+if t ~= 'hash' then return {-3} end
+local h = redis.call('HMGET', k, 'm', 'd')
+local flags = ARGV[3]
+local convert = string.find(flags, 'v', 1, true)
+if convert and h[1] then return {-5} end
+if not convert and not h[1] then return {-4} end
 local n = tonumber(ARGV[4])
 local i = 5
 local bad = false
@@ -140,13 +146,22 @@ if bad then
   end
   return out
 end
-if clear then redis.call('DEL', k) end
-redis.call('HSET', k, 'm', ARGV[1])
+local meta = ARGV[1]
+local exp = tonumber(ARGV[2])
+if string.find(flags, 'i', 1, true) then
+  -- keep the stored format, flags and absolute deadline (bytes 1..10)
+  meta = string.sub(h[1], 1, 10) .. string.sub(ARGV[1], 11, 18)
+  local abs = 0
+  for b = 3, 10 do abs = abs * 256 + string.byte(h[1], b) end
+  if abs > 0 and abs * 1000 < exp then exp = abs * 1000 end
+end
+if string.find(flags, 'c', 1, true) then redis.call('DEL', k) end
+redis.call('HSET', k, 'm', meta)
 local s = tonumber(ARGV[i]); i = i + 1
 for j = 1, s do redis.call('HSET', k, '.' .. ARGV[i], ARGV[i + 1]); i = i + 2 end
 local d = tonumber(ARGV[i]); i = i + 1
 for j = 1, d do redis.call('HDEL', k, '.' .. ARGV[i]); i = i + 1 end
-redis.call('PEXPIREAT', k, ARGV[2])
+redis.call('PEXPIREAT', k, exp)
 return {1}`)
 
 	// create: ARGV = meta, expiry, then key, value pairs. 0 if the key exists.
@@ -158,22 +173,35 @@ for i = 3, #ARGV, 2 do redis.call('HSET', k, '.' .. ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIREAT', k, ARGV[2])
 return 1`)
 
-	// retire: ARGV = tombstone expiry. The hash's fields, or {-2}/{-3}.
+	// retire: ARGV = successor key, tombstone expiry. The hash's fields, or
+	// {-2} absent, {-3} already retired.
 	retireScript = redis.NewScript(`
 local k = KEYS[1]
+local t = redis.call('TYPE', k).ok
+if t == 'none' then return {-2} end
+if t ~= 'hash' then return {-3} end
 local all = redis.call('HGETALL', k)
-if #all == 0 then return {-2} end
-if redis.call('HEXISTS', k, 'x') == 1 then return {-3} end
 redis.call('DEL', k)
-redis.call('HSET', k, 'x', '1')
-redis.call('PEXPIREAT', k, ARGV[1])
+redis.call('SET', k, ARGV[1], 'PXAT', ARGV[2])
 return all`)
+
+	// delete: the successor a tombstone names (to delete next), or false.
+	deleteScript = redis.NewScript(`
+local k = KEYS[1]
+local next = false
+if redis.call('TYPE', k).ok == 'string' then next = redis.call('GET', k) end
+redis.call('DEL', k)
+return next`)
 )
 
-// Get reads the record: one HGETALL.
+// Get reads the record: one HGETALL (a tombstone, a string key, answers
+// WRONGTYPE).
 func (b *Backend) Get(ctx context.Context, key string) (*serverstore.Entry, error) {
 	h, err := b.client.HGetAll(ctx, b.prefix+key).Result()
 	if err != nil {
+		if strings.HasPrefix(err.Error(), "WRONGTYPE") {
+			return nil, serverstore.ErrMoved
+		}
 		return nil, fmt.Errorf("redisstore: get: %w", err)
 	}
 	return entry(h)
@@ -181,11 +209,8 @@ func (b *Backend) Get(ctx context.Context, key string) (*serverstore.Entry, erro
 
 // entry reads a hash of either layout.
 func entry(h map[string]string) (*serverstore.Entry, error) {
-	switch {
-	case len(h) == 0:
+	if len(h) == 0 {
 		return nil, serverstore.ErrNotFound
-	case h["x"] != "":
-		return nil, serverstore.ErrMoved
 	}
 	if m, ok := h["m"]; ok {
 		e := &serverstore.Entry{Meta: []byte(m), Values: make(map[string][]byte, len(h)-1)}
@@ -221,12 +246,18 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 
 // Apply writes what a request changed: one script call.
 func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) error {
-	clear := "0"
+	flags := ""
 	if w.Clear {
-		clear = "1"
+		flags += "c"
+	}
+	if w.IdleOnly {
+		flags += "i"
+	}
+	if w.Convert {
+		flags += "v"
 	}
 	args := make([]any, 0, 8+3*len(w.Changes))
-	args = append(args, w.Meta, w.Expires.UnixMilli(), clear)
+	args = append(args, w.Meta, w.Expires.UnixMilli(), flags)
 	var checks, sets, dels int
 	for _, c := range w.Changes {
 		if c.Check {
@@ -274,6 +305,8 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) e
 		return serverstore.ErrMoved
 	case -4:
 		return serverstore.ErrLegacy
+	case -5:
+		return serverstore.ErrConverted
 	case -1:
 		c := &session.ConflictError{Values: map[string][]byte{}}
 		for i := 1; i+1 < len(res); i += 2 {
@@ -288,8 +321,8 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) e
 
 // Retire replaces the record by a tombstone and returns what it held: one
 // script call.
-func (b *Backend) Retire(ctx context.Context, key string, until time.Time) (*serverstore.Entry, error) {
-	res, err := retireScript.Run(ctx, b.client, []string{b.prefix + key}, until.UnixMilli()).Slice()
+func (b *Backend) Retire(ctx context.Context, key, successor string, until time.Time) (*serverstore.Entry, error) {
+	res, err := retireScript.Run(ctx, b.client, []string{b.prefix + key}, successor, until.UnixMilli()).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: retire: %w", err)
 	}
@@ -308,19 +341,33 @@ func (b *Backend) Retire(ctx context.Context, key string, until time.Time) (*ser
 	return entry(h)
 }
 
-// Delete removes the record.
+// Delete removes the record; for a tombstone, then the session it names
+// (a second call: the two keys may live in different Cluster slots).
 func (b *Backend) Delete(ctx context.Context, key string) error {
-	if err := b.client.Del(ctx, b.prefix+key).Err(); err != nil {
+	next, err := deleteScript.Run(ctx, b.client, []string{b.prefix + key}).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: delete: %w", err)
+	}
+	if err := b.client.Del(ctx, b.prefix+next).Err(); err != nil {
 		return fmt.Errorf("redisstore: delete: %w", err)
 	}
 	return nil
 }
 
-// scan yields the full Redis keys under the prefix.
-func (b *Backend) scan(ctx context.Context) iter.Seq2[string, error] {
+// scan yields the full Redis keys under the prefix: of typ ("hash":
+// sessions, not tombstones), or of every type for "".
+func (b *Backend) scan(ctx context.Context, typ string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		each := func(c redis.Cmdable) error {
-			it := c.Scan(ctx, 0, b.prefix+"*", 500).Iterator()
+			var it *redis.ScanIterator
+			if typ == "" {
+				it = c.Scan(ctx, 0, b.prefix+"*", 500).Iterator()
+			} else {
+				it = c.ScanType(ctx, 0, b.prefix+"*", 500, typ).Iterator()
+			}
 			for it.Next(ctx) {
 				if !yield(it.Val(), nil) {
 					return errStop
@@ -345,7 +392,7 @@ var errStop = errors.New("stop")
 // Keys yields the session keys (without the prefix), walking with SCAN.
 func (b *Backend) Keys(ctx context.Context) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		for k, err := range b.scan(ctx) {
+		for k, err := range b.scan(ctx, "hash") {
 			if !yield(strings.TrimPrefix(k, b.prefix), err) {
 				return
 			}
@@ -353,10 +400,10 @@ func (b *Backend) Keys(ctx context.Context) iter.Seq2[string, error] {
 	}
 }
 
-// Count counts the sessions, walking with SCAN.
+// Count counts the sessions (not tombstones), walking with SCAN.
 func (b *Backend) Count(ctx context.Context) (int, error) {
 	n := 0
-	for _, err := range b.scan(ctx) {
+	for _, err := range b.scan(ctx, "hash") {
 		if err != nil {
 			return n, err
 		}
@@ -367,7 +414,7 @@ func (b *Backend) Count(ctx context.Context) (int, error) {
 
 // Clear deletes every session under the prefix, walking with SCAN.
 func (b *Backend) Clear(ctx context.Context) error {
-	for k, err := range b.scan(ctx) {
+	for k, err := range b.scan(ctx, "") {
 		if err != nil {
 			return err
 		}

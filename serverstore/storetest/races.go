@@ -1,0 +1,209 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/serverstore"
+)
+
+// failCreate is a backend whose next Create fails (a Redis blip during a
+// login).
+type failCreate struct {
+	serverstore.Backend
+	fail atomic.Int64 // how many Creates fail next
+}
+
+var errBlip = errors.New("storetest: the backend failed once")
+
+func (f *failCreate) Create(ctx context.Context, key string, e *serverstore.Entry, exp time.Time) error {
+	if f.fail.Add(-1) >= 0 {
+		return errBlip
+	}
+	return f.Backend.Create(ctx, key, e, exp)
+}
+
+// testRaces holds what review found where the lifecycle meets the store.
+func testRaces(t *testing.T, newBackend newFunc) {
+	t.Run("UpdateThenRegenerate", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) { s.Set("n", 0) })
+		br.do(func(s *session.Session) {
+			session.Update(s, "n", func(n int) int { return n + 1000 })
+			s.Regenerate(true)
+		})
+		var n int
+		br.do(func(s *session.Session) { n, _ = session.Get[int](s, "n") })
+		if n != 1000 {
+			t.Fatalf("Update(+1000) then Regenerate(true) stored %d", n)
+		}
+	})
+	t.Run("FailedLoginKeepsTheSession", func(t *testing.T) {
+		b, c := newBackend(t)
+		fb := &failCreate{Backend: b}
+		br := newBrowser(t, fb, c)
+		br.do(func(s *session.Session) { s.Set("cart", 3) })
+		cookie := br.current()
+		// The handler's Save fails; the commit before the headers tries
+		// again and succeeds.
+		fb.fail.Store(1)
+		w, after := br.send(cookie, func(s *session.Session) {
+			s.Regenerate(true)
+			s.Set("user", "ada")
+			if err := s.Save(); err == nil {
+				t.Error("Save succeeded over a failing backend")
+			}
+		})
+		var cart int
+		var user string
+		br.send(after, func(s *session.Session) {
+			cart, _ = session.Get[int](s, "cart")
+			user, _ = session.Get[string](s, "user")
+		})
+		if w.Code != 200 || after == cookie || cart != 3 || user != "ada" {
+			t.Fatalf("a login whose first save failed: status %d, new cookie %t, cart %d, user %q", w.Code, after != cookie, cart, user)
+		}
+		// Both attempts fail: 503, and the old token still holds the session.
+		_, cookie = br.send(after, func(s *session.Session) { s.Set("cart", 4) })
+		fb.fail.Store(2)
+		w, after = br.send(cookie, func(s *session.Session) { s.Regenerate(true); s.Save() })
+		cart = 0
+		br.send(cookie, func(s *session.Session) { cart, _ = session.Get[int](s, "cart") })
+		if w.Code != 503 || after != cookie || cart != 4 {
+			t.Fatalf("a login that failed: status %d, cookie changed %t, old token's cart %d (want 503, unchanged, 4)", w.Code, after != cookie, cart)
+		}
+	})
+	t.Run("UnsetDestroyDeletesTheRecord", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c, session.WithUnset(session.UnsetDestroy))
+		br.do(func(s *session.Session) { s.Set("user", "ada") })
+		cookie := br.current()
+		br.do(func(s *session.Session) { s.Delete("user") })
+		var user string
+		br.send(cookie, func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+		if user != "" || br.current() != "" {
+			t.Fatalf("after the last value was deleted (UnsetDestroy) the old cookie reads user %q", user)
+		}
+	})
+	t.Run("UpdateAfterClear", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) { s.Set("n", 10) })
+		br.do(func(s *session.Session) {
+			s.Clear()
+			session.Update(s, "n", func(n int) int { return n + 1 })
+		})
+		var n int
+		br.do(func(s *session.Session) { n, _ = session.Get[int](s, "n") })
+		if n != 1 {
+			t.Fatalf("Clear then Update(+1) stored %d, want 1", n)
+		}
+	})
+	t.Run("OldTokenAfterLogin", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) { s.Set("cart", 1) })
+		old := br.current()
+		br.do(func(s *session.Session) { s.Regenerate(true); s.Set("user", "ada") })
+		// Requests the browser sent before the login's response arrived,
+		// served after it: they must not touch the new cookie.
+		for _, f := range []sessionFunc{func(s *session.Session) { s.Get("cart") }, func(s *session.Session) { s.Set("x", 1) }} {
+			w, _ := br.send(old, f)
+			if sc := w.Result().Header.Values("Set-Cookie"); len(sc) != 0 {
+				t.Fatalf("a request with the pre-login token sent %q", sc)
+			}
+		}
+		var user string
+		br.do(func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+		if user != "ada" {
+			t.Fatalf("after the overlapping requests the login's session reads user %q", user)
+		}
+	})
+	t.Run("LogoutAfterLoginWins", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) { s.Set("cart", 1) })
+		old := br.current()
+		br.do(func(s *session.Session) { s.Regenerate(true); s.Set("user", "ada") })
+		br.send(old, func(s *session.Session) { s.Destroy() }) // a logout that raced the login
+		var user string
+		br.do(func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+		if user != "" {
+			t.Fatal("a logout through the pre-login token left the login's session alive")
+		}
+	})
+	t.Run("RefreshKeepsAParallelLifetime", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c, session.WithRolling(true))
+		br.do(func(s *session.Session) { s.Set("user", "ada") })
+		cookie := br.current()
+		loaded, set := make(chan struct{}), make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			br.send(cookie, func(s *session.Session) { s.Get("user"); close(loaded); <-set })
+		}()
+		<-loaded
+		br.send(cookie, func(s *session.Session) { s.SetLifetime(30 * 24 * time.Hour); s.SetBrowserSession(true) })
+		close(set)
+		<-done
+		var left time.Duration
+		w, _ := br.send(cookie, func(s *session.Session) { left = s.Deadline().Sub(c.now()) })
+		if left < 29*24*time.Hour {
+			t.Fatalf("a parallel refresh put the old deadline back: %v left, want 30 days", left)
+		}
+		if sc := w.Result().Header.Get("Set-Cookie"); sc == "" || strings.Contains(sc, "Max-Age") {
+			t.Fatalf("a parallel refresh undid SetBrowserSession: %q", sc)
+		}
+	})
+	t.Run("ReloadAfterSave", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) {
+			s.Set("x", 1)
+			if err := s.Save(); err != nil {
+				t.Error(err)
+			}
+			id := s.ID()
+			s.Reload()
+			if x, _ := session.Get[int](s, "x"); x != 1 || s.ID() != id {
+				t.Errorf("Reload after Save: x %d, ID changed %t", x, s.ID() != id)
+			}
+		})
+		br.do(func(s *session.Session) {
+			s.Regenerate(true)
+			s.Set("user", "ada")
+			s.Save()
+			s.Reload()
+			if u, _ := session.Get[string](s, "user"); u != "ada" {
+				t.Errorf("Reload after a saved Regenerate: user %q", u)
+			}
+		})
+	})
+	t.Run("EmptySessionsAreNotStored", func(t *testing.T) {
+		b, c := newBackend(t)
+		cb := &counting{Backend: b}
+		br := newBrowser(t, cb, c)
+		for name, f := range map[string]sessionFunc{
+			"Set then Delete":       func(s *session.Session) { s.Set("k", 1); s.Delete("k") },
+			"Regenerate on a fresh": func(s *session.Session) { s.Regenerate(true) },
+		} {
+			w, _ := br.send("", f)
+			if cb.creates.Load() != 0 || len(w.Result().Header.Values("Set-Cookie")) != 0 {
+				t.Fatalf("%s: %d records created, Set-Cookie %q", name, cb.creates.Load(), w.Result().Header.Values("Set-Cookie"))
+			}
+		}
+		br.do(func(s *session.Session) { s.Set("k", 1) })
+		creates := cb.creates.Load()
+		br.do(func(s *session.Session) { s.Destroy(); s.Regenerate(false) })
+		if cb.creates.Load() != creates || br.current() != "" {
+			t.Fatalf("Destroy then Regenerate stored a session (cookie %q)", br.current())
+		}
+	})
+}
