@@ -70,8 +70,9 @@
 //     no value is left);
 //   - fresh: nothing, unless WithSaveUninitialized (expire the token when
 //     it was rejected);
-//   - created: store the new session; regenerated: retire the old ID, then
-//     store the session under the new one;
+//   - created: store the new session (not an empty one, unless
+//     WithSaveUninitialized); regenerated: store the session under its new
+//     ID, then retire the old one;
 //   - destroyed: delete it and expire every token; final for the request,
 //     unless a value is set afterwards.
 //

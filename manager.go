@@ -265,10 +265,12 @@ func (s *Session) where() slog.Attr {
 	return slog.String("path", "")
 }
 
+// freshRecord is a new session. Deadlines are whole seconds, as every store
+// keeps them, so that the one enforced and a backend's expiry agree.
 func (m *Manager) freshRecord(now time.Time) Record {
 	r := Record{ID: m.generateID(), BrowserSession: m.cfg.browserSession}
 	if m.cfg.lifetime > 0 {
-		r.Expires = now.Add(m.cfg.lifetime)
+		r.Expires = now.Add(m.cfg.lifetime).Truncate(time.Second)
 	}
 	return r
 }
@@ -339,6 +341,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 	switch act {
 	case doNothing:
 		if s.moved && s.state != fresh {
+			s.dropped = true
 			m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: changes to a session whose ID another request retired are dropped", s.where())
 		}
 		return s.t.tidy(s), nil
@@ -367,7 +370,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		return false, err
 	}
 	if m.cfg.idle > 0 {
-		s.rec.IdleExpires = now.Add(m.cfg.idle)
+		s.rec.IdleExpires = now.Add(m.cfg.idle).Truncate(time.Second)
 	}
 	token, err := m.persist(s, act, now)
 	switch {
@@ -399,7 +402,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 
 // persist hands the session to the store.
 func (m *Manager) persist(s *Session, act action, now time.Time) (string, error) {
-	c := Commit{Record: s.rec, Settings: s.settings}
+	c := Commit{Record: s.rec, SetLifetime: s.setLife, SetKind: s.setKind}
 	switch act {
 	case doRefresh:
 		c.Op = OpRefresh
@@ -417,18 +420,19 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 			}
 			s.old = nil
 		}
-		c.Op, c.Settings = OpCreate, true
+		c.Op, c.SetLifetime, c.SetKind = OpCreate, true, true
 	case doRegenerate:
 		return m.regenerate(s, &c, now)
 	}
-	return m.save(s, &c, now)
+	return m.save(s, &c, false, now)
 }
 
 // save is the store's Save with the conflict loop of Update: while
 // parallel Updates of the same keys conflict, it re-runs the functions on
 // the newer values after a jittered, doubling backoff, within
-// WithConflictTimeout and the request's context.
-func (m *Manager) save(s *Session, c *Commit, now time.Time) (string, error) {
+// WithConflictTimeout and the request's context. whole rewrites every
+// value (a record nobody else knows of yet) instead of the change set.
+func (m *Manager) save(s *Session, c *Commit, whole bool, now time.Time) (string, error) {
 	var deadline time.Time
 	backoff := time.Millisecond
 	for {
@@ -437,10 +441,21 @@ func (m *Manager) save(s *Session, c *Commit, now time.Time) (string, error) {
 			return "", fmt.Errorf("session: the values do not encode: %w", err)
 		}
 		c.Record.Values, c.Record.Data = s.raw, data
-		c.Changes = s.changeSet()
+		if whole {
+			c.Changes = Changes{Clear: true, List: make([]Change, 0, len(s.raw))}
+			for k, v := range s.raw {
+				c.Changes.List = append(c.Changes.List, Change{Key: k, Value: v})
+			}
+		} else {
+			c.Changes = s.changeSet()
+		}
 		token, err := m.store.Save(s.ctx, s.t.binding(), c, now)
 		var conflict *ConflictError
 		if !errors.As(err, &conflict) {
+			if err == nil {
+				// The token goes out with what the store holds.
+				s.rec.Expires, s.rec.BrowserSession = c.Record.Expires, c.Record.BrowserSession
+			}
 			return token, err
 		}
 		if deadline.IsZero() {
@@ -467,59 +482,86 @@ func (m *Manager) save(s *Session, c *Commit, now time.Time) (string, error) {
 	}
 }
 
-// regenerate moves the session to its new ID: it stores the session under
-// the new ID first, then retires the old one (one atomic step on the old
-// key), then adds what parallel requests stored under the old ID meanwhile.
-// If the old session was destroyed meanwhile, the new one is deleted again:
-// the destruction wins. A failure before the retirement leaves the old
-// token valid, and a retry starts over.
+// regenerate moves the session to its new ID in three steps, none of which
+// spans two keys: store the session under the new ID; retire the old ID
+// (one atomic step on the old key, leaving a tombstone); add what parallel
+// requests stored under the old ID meanwhile. If the old session was
+// destroyed meanwhile, the new one is deleted again: the destruction wins.
+// A failure before the retirement leaves the old token valid; a retirement
+// whose outcome is unknown (a lost reply) keeps the new record, and a retry
+// recognises its own tombstone.
 func (m *Manager) regenerate(s *Session, c *Commit, now time.Time) (string, error) {
-	c.Op, c.Settings = OpCreate, true
-	if s.nextStored {
-		c.Op = OpRefresh // an earlier attempt of this request stored it
+	b := s.t.binding()
+	if s.nextStored != "" && s.nextStored != s.rec.ID {
+		// An earlier attempt stored another new ID (Regenerate was called
+		// again since): that record goes.
+		m.dropRecord(s, s.nextStored)
+		s.nextStored = ""
 	}
-	clear(s.updates) // the new record is created whole: nothing to check
-	token, err := m.save(s, c, now)
+	c.Op, c.SetLifetime, c.SetKind = OpCreate, true, true
+	whole := false
+	if s.nextStored == s.rec.ID {
+		c.Op, whole = OpUpdate, true // an earlier attempt created it: rewrite it
+	}
+	token, err := m.save(s, c, whole, now)
 	if err != nil {
 		return "", err
 	}
-	s.nextStored = true
+	s.nextStored = s.rec.ID
 	next := s.rec
-	cur, err := m.store.Retire(s.ctx, s.t.binding(), s.old, &next, now)
-	if err != nil {
-		if derr := m.store.Delete(s.ctx, s.t.binding(), &next); derr != nil {
-			m.log.LogAttrs(s.ctx, slog.LevelError, "session: could not delete the session a refused Regenerate created", slog.String("error", derr.Error()), s.where())
-		}
+	cur, err := m.store.Retire(s.ctx, b, s.old, &next, now)
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrMoved):
+		m.dropRecord(s, s.rec.ID) // refused: the old session was destroyed, or moved by another login
+		s.nextStored = ""
 		return "", err
+	case err != nil:
+		return "", err // unknown outcome: keep the new record for a retry
 	}
-	s.old = nil
+	s.old, s.nextStored = nil, ""
 	if cur == nil || s.cleared {
 		return token, nil
 	}
 	// Parallel requests may have written under the old ID between this
 	// request's load and the retirement: replay this request's changes on
-	// what was stored then, and write the difference.
+	// what was stored then, and rewrite the new record if it differs.
 	merged, err := s.replay(cur)
 	if err != nil {
 		return "", err
 	}
-	if maps.EqualFunc(merged, s.raw, bytes.Equal) {
+	rec := s.rec
+	if !s.setLife {
+		rec.Expires = cur.Expires
+	}
+	if !s.setKind {
+		rec.BrowserSession = cur.BrowserSession
+	}
+	if maps.EqualFunc(merged, s.raw, bytes.Equal) && rec.Expires.Equal(s.rec.Expires) && rec.BrowserSession == s.rec.BrowserSession {
 		return token, nil
 	}
-	s.raw = merged
+	s.raw, s.rec = merged, rec
 	clear(s.vals)
-	s.state = changed // if this write fails, a retry is a plain update of the new ID
-	clear(s.changes)
-	s.cleared = true // rewrite the new record whole: nobody else knows its ID yet
-	for k := range merged {
-		s.track(k, true)
+	c.Record, c.Op = rec, OpUpdate
+	if _, err := m.save(s, c, true, now); err != nil {
+		// The login holds (the new record has this request's values): only
+		// what parallel requests wrote meanwhile did not move. Say so.
+		m.log.LogAttrs(s.ctx, slog.LevelError, "session: Regenerate: the values parallel requests stored under the old ID could not be moved to the new one",
+			slog.String("error", err.Error()), s.where())
 	}
-	c.Op = OpUpdate
-	return m.save(s, c, now)
+	return token, nil
+}
+
+// dropRecord deletes a record a Regenerate created and must not keep.
+func (m *Manager) dropRecord(s *Session, id string) {
+	if err := m.store.Delete(s.ctx, s.t.binding(), &Record{ID: id}); err != nil {
+		m.log.LogAttrs(s.ctx, slog.LevelError, "session: could not delete the session a refused Regenerate created; it expires at its deadline",
+			slog.String("error", err.Error()), s.where())
+	}
 }
 
 // replay applies this request's changes to cur, the values stored under
-// the old ID when it was retired, and returns the result.
+// the old ID when it was retired: Update functions run again on those
+// values, Sets and Deletes apply as they are.
 func (s *Session) replay(cur *Record) (map[string][]byte, error) {
 	base := cur.Values
 	if base == nil {
@@ -533,6 +575,18 @@ func (s *Session) replay(cur *Record) (map[string][]byte, error) {
 		merged = map[string][]byte{}
 	}
 	for k, set := range s.changes {
+		if u := s.updates[k]; u != nil {
+			b, had := base[k]
+			for _, fn := range u.fns {
+				var err error
+				if b, err = fn(b, had); err != nil {
+					return nil, fmt.Errorf("session: Update(%q) on the values of the old ID: %w", k, err)
+				}
+				had = true
+			}
+			merged[k] = b
+			continue
+		}
 		if set {
 			merged[k] = s.raw[k]
 		} else {
@@ -545,7 +599,7 @@ func (s *Session) replay(cur *Record) (map[string][]byte, error) {
 // settle records a successful commit: what was saved becomes the request's
 // baseline, and later changes are tracked from there.
 func (s *Session) settle(to state) {
-	s.state, s.touched, s.committed, s.settings, s.nextStored = to, false, true, false, false
+	s.state, s.touched, s.committed, s.setLife, s.setKind = to, false, true, false, false
 	s.rec.Values, s.rec.Data, s.rec.Stale = nil, nil, false
 	clear(s.changes)
 	clear(s.updates)

@@ -261,11 +261,13 @@ func (failingBackend) Get(context.Context, string) (*serverstore.Entry, error) {
 func (failingBackend) Create(context.Context, string, *serverstore.Entry, time.Time) error {
 	return errDown
 }
-func (failingBackend) Apply(context.Context, string, *serverstore.Write) error { return errDown }
+func (failingBackend) Apply(context.Context, string, *serverstore.Write) ([]byte, error) {
+	return nil, errDown
+}
 func (failingBackend) Retire(context.Context, string, string, time.Time) (*serverstore.Entry, error) {
 	return nil, errDown
 }
-func (failingBackend) Delete(context.Context, string) error { return errDown }
+func (failingBackend) Delete(context.Context, string) (string, error) { return "", errDown }
 
 // Two responses to requests that carried the same one-cookie session: the
 // first to arrive grows it to three chunks, the second (which never saw

@@ -31,7 +31,7 @@ const (
 	doUpdate            // apply the request's changes to the stored session
 	doResave            // rewrite every value (WithResave), then as doUpdate
 	doCreate            // store a new session (and delete the one Destroy ended, if any)
-	doRegenerate        // retire the old ID, then store the session under its new one
+	doRegenerate        // store the session under its new ID, then retire the old one
 	doDestroy           // delete the stored session and expire the token
 )
 
@@ -54,8 +54,15 @@ type planInput struct {
 // plan decides what a commit does. It is pure: a function of the request's
 // state, the facts in in, and the options that change the decision.
 func plan(in planInput, c *config) action {
-	if in.moved && in.state != destroyed {
-		// The response of the Regenerate carries the new token: leave it.
+	if in.moved && in.state != unloaded {
+		// The token names an ID another request's Regenerate (a login)
+		// retired: its response carries the new token, which this one
+		// leaves alone, and this request's changes are not saved. Only a
+		// Destroy acts: it ends the session the ID moved to (a logout that
+		// raced the login wins).
+		if in.hasOld {
+			return doDestroy
+		}
 		return doNothing
 	}
 	unsetDestroy := c.unset == UnsetDestroy && in.empty

@@ -16,7 +16,10 @@ func TestPlan(t *testing.T) {
 	}
 	// want restates the lifecycle rules of doc.go.
 	want := func(st state, in planInput, o opts) action {
-		if in.moved && st != destroyed {
+		if in.moved && st != unloaded {
+			if in.hasOld {
+				return doDestroy // a logout through a retired ID ends the session it moved to
+			}
 			return doNothing // the token's ID moved to another request's login: leave its cookie
 		}
 		switch st {

@@ -35,10 +35,12 @@ type Session struct {
 	committed  bool    // a commit happened: the transport carries its token
 	loadErr    error   // the store failure of the load, for Manager.Load
 	parts      int     // cookies the request's token took (cookie transport)
-	settings   bool    // SetLifetime or SetBrowserSession: the store writes them
+	setLife    bool    // SetLifetime: the store writes the absolute deadline
+	setKind    bool    // SetBrowserSession: the store writes the cookie kind
+	dropped    bool    // changes were dropped: the token names an ID a login retired
 	moved      bool    // the request's token names an ID a Regenerate retired
 	saved      *string // the token of the last commit ("" once ended), for Reload
-	nextStored bool    // a Regenerate stored the new ID, and the old is not retired yet
+	nextStored string  // the new ID a Regenerate stored, before its old one is retired
 	badKey     error   // a key Set that no store keeps faithfully
 
 	rec  Record            // ID, deadlines, flags; Values and Data are consumed on load
@@ -248,7 +250,7 @@ func (s *Session) SetBrowserSession(on bool) {
 	s.load()
 	if s.rec.BrowserSession != on {
 		s.rec.BrowserSession = on
-		s.settings = true
+		s.setKind = true
 		s.change()
 	}
 }
@@ -264,9 +266,9 @@ func (s *Session) SetLifetime(d time.Duration) {
 	}
 	s.rec.Expires = time.Time{}
 	if d > 0 {
-		s.rec.Expires = s.m.now().Add(min(d, maxAge))
+		s.rec.Expires = s.m.now().Add(min(d, maxAge)).Truncate(time.Second)
 	}
-	s.settings = true
+	s.setLife = true
 	s.change()
 }
 

@@ -109,11 +109,13 @@ type Commit struct {
 	// a server store applies for OpUpdate, so that parallel requests that
 	// change different keys never conflict.
 	Changes Changes
-	// Settings reports that the request changed the absolute deadline or
-	// the cookie kind (SetLifetime, SetBrowserSession): a server store
-	// writes them only then, and otherwise moves the idle deadline alone, so
-	// that a parallel request's refresh does not undo them.
-	Settings bool
+	// SetLifetime and SetKind report that the request changed the
+	// absolute deadline (SetLifetime) or the cookie kind
+	// (SetBrowserSession): a server store writes each only then, and
+	// otherwise keeps what it holds, so that a parallel request's refresh
+	// does not undo them. Save then sets Record's deadlines and cookie kind
+	// to what the store holds, for the token it returns.
+	SetLifetime, SetKind bool
 }
 
 // Changes lists what a request did to a session's values.

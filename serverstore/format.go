@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/internal/errs"
@@ -161,4 +162,27 @@ func retarget(changes []session.Change, stored, decoded map[string][]byte) bool 
 		}
 	}
 	return moved
+}
+
+// MergeHeader is what Apply does to a record's header: the idle deadline of
+// w.Meta, and the parts w.Header names (all of w.Meta for a conversion),
+// over the stored header; and when the absolute deadline is kept, an expiry
+// no later than it. For Backends written in Go; the Redis and PostgreSQL
+// backends do the same in their script and statement.
+func MergeHeader(stored []byte, w *Write) (meta []byte, expires time.Time) {
+	expires = w.Expires
+	if w.Convert || len(stored) != metaSize || len(w.Meta) != metaSize {
+		return bytes.Clone(w.Meta), expires
+	}
+	meta = bytes.Clone(stored)
+	if w.Header&HeaderFlags != 0 {
+		meta[1] = w.Meta[1]
+	}
+	if w.Header&HeaderAbsolute != 0 {
+		copy(meta[2:10], w.Meta[2:10])
+	} else if abs := binary.BigEndian.Uint64(meta[2:10]); abs > 0 && abs < 1<<62 && time.Unix(int64(abs), 0).Before(expires) {
+		expires = time.Unix(int64(abs), 0)
+	}
+	copy(meta[10:18], w.Meta[10:18])
+	return meta, expires
 }

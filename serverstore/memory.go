@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"iter"
 	"sync"
@@ -169,16 +169,16 @@ func (m *Memory) Create(_ context.Context, key string, e *Entry, expires time.Ti
 }
 
 // Apply changes the record under the lock: checks first, then writes.
-func (m *Memory) Apply(_ context.Context, key string, w *Write) error {
+func (m *Memory) Apply(_ context.Context, key string, w *Write) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sweep(m.now())
 	e, err := m.record(key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if w.Convert {
-		return ErrConverted // memory never holds format-1 records
+		return nil, ErrConverted // memory never holds format-1 records
 	}
 	var conflict *session.ConflictError
 	for _, c := range w.Changes {
@@ -197,19 +197,10 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) error {
 				conflict.Values[c.Key] = bytes.Clone(cur)
 			}
 		}
-		return conflict
+		return nil, conflict
 	}
-	expires := w.Expires
-	if w.IdleOnly && len(e.meta) == len(w.Meta) && len(w.Meta) >= 18 {
-		meta := bytes.Clone(e.meta)
-		copy(meta[10:18], w.Meta[10:18])
-		e.meta = meta
-		if abs := binary.BigEndian.Uint64(meta[2:10]); abs > 0 && time.Unix(int64(abs), 0).Before(expires) {
-			expires = time.Unix(int64(abs), 0)
-		}
-	} else {
-		e.meta = bytes.Clone(w.Meta)
-	}
+	var expires time.Time
+	e.meta, expires = MergeHeader(e.meta, w)
 	if w.Clear {
 		clear(e.values)
 	}
@@ -222,7 +213,7 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) error {
 	}
 	e.expires = expires
 	heap.Fix(&m.byTime, e.index)
-	return nil
+	return bytes.Clone(e.meta), nil
 }
 
 // Retire replaces the record by a tombstone and returns what it held.
@@ -230,6 +221,9 @@ func (m *Memory) Retire(_ context.Context, key, successor string, until time.Tim
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, err := m.record(key)
+	if errors.Is(err, ErrMoved) {
+		return &Entry{Successor: m.entries[key].next}, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -239,17 +233,17 @@ func (m *Memory) Retire(_ context.Context, key, successor string, until time.Tim
 	return out, nil
 }
 
-// Delete removes key, and the successor of a tombstone.
-func (m *Memory) Delete(_ context.Context, key string) error {
+// Delete removes key and returns the successor a tombstone named.
+func (m *Memory) Delete(_ context.Context, key string) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e, ok := m.entries[key]; ok {
 		m.remove(e)
-		if n, ok := m.entries[e.next]; ok && e.moved {
-			m.remove(n)
+		if e.moved {
+			return e.next, nil
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // Count returns the number of live records (tombstones are not sessions).

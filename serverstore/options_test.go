@@ -21,7 +21,7 @@ type valueWrites struct {
 	values atomic.Int64
 }
 
-func (c *valueWrites) Apply(ctx context.Context, key string, w *serverstore.Write) error {
+func (c *valueWrites) Apply(ctx context.Context, key string, w *serverstore.Write) ([]byte, error) {
 	c.values.Add(int64(len(w.Changes)))
 	return c.Backend.Apply(ctx, key, w)
 }

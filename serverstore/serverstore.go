@@ -18,9 +18,11 @@
 // still holds the value the request read, and otherwise the Manager re-runs
 // the update on the newer value. A deadline refresh rewrites the record's
 // header and expiry, never its values. A session destroyed by one request is
-// not brought back by another's save or Regenerate: a Regenerate first
-// retires the old ID with one atomic step on its own key (a tombstone), so
-// no step ever spans two keys, which a Redis Cluster could not make atomic.
+// not brought back by another's save or Regenerate: a Regenerate stores the
+// session under its new ID, then retires the old one with one atomic step
+// on the old key (a tombstone naming the new key) and gives up if the old
+// record is gone, so no step ever spans two keys, which a Redis Cluster
+// could not make atomic.
 package serverstore
 
 import (
@@ -73,25 +75,27 @@ type Backend interface {
 	// key holds a live record or a tombstone.
 	Create(ctx context.Context, key string, e *Entry, expires time.Time) error
 
-	// Apply changes the record under key as w says, all or nothing. It
-	// returns ErrNotFound, ErrMoved, ErrLegacy (a format-1 record, and w
-	// does not convert it), ErrConverted (w converts, and the record is not
-	// format 1), or a *session.ConflictError when a checked change finds
-	// another value: then nothing is written, and the error holds the
-	// stored value of every checked key that exists.
-	Apply(ctx context.Context, key string, w *Write) error
+	// Apply changes the record under key as w says, all or nothing, and
+	// returns the header it holds afterwards. It returns ErrNotFound,
+	// ErrMoved, ErrLegacy (a format-1 record, and w does not convert it),
+	// ErrConverted (w converts, and the record is not format 1), or a
+	// *session.ConflictError when a checked change finds another value:
+	// then nothing is written, and the error holds the stored value of
+	// every checked key that exists.
+	Apply(ctx context.Context, key string, w *Write) (meta []byte, err error)
 
 	// Retire replaces the record under key by a tombstone naming successor
 	// (the key of the session it moved to) that lasts until until, and
 	// returns what the record held, in one atomic step. It returns
-	// ErrNotFound or ErrMoved as Get does.
+	// ErrNotFound as Get does, and for a key that is a tombstone already,
+	// ErrMoved with an Entry holding only the Successor it names.
 	Retire(ctx context.Context, key, successor string, until time.Time) (*Entry, error)
 
-	// Delete removes key, record or tombstone; for a tombstone it also
-	// deletes the successor it names (one step each: a logout through a
-	// retired ID ends the session it moved to). Deleting an absent key is
-	// not an error.
-	Delete(ctx context.Context, key string) error
+	// Delete removes key, record or tombstone, and returns the successor
+	// a tombstone named ("" otherwise): the Store deletes it in turn, so
+	// that a logout through a retired ID ends the session it moved to.
+	// Deleting an absent key is not an error.
+	Delete(ctx context.Context, key string) (successor string, err error)
 }
 
 // An Entry is a stored record, as a Backend keeps it.
@@ -105,18 +109,29 @@ type Entry struct {
 	// Legacy is a whole record of the format-1 layout, read from a store
 	// written by an earlier release; Meta and Values are then nil.
 	Legacy []byte
+	// Successor is the key a tombstone names (Retire's ErrMoved).
+	Successor string
 }
+
+// Parts of a stored header (spec/server-id-v1.md §4.1) that a Write
+// replaces; the idle deadline is always replaced, the format never.
+type HeaderPart uint8
+
+const (
+	HeaderFlags    HeaderPart = 1 << iota // the flags byte: the cookie kind
+	HeaderAbsolute                        // the absolute deadline
+)
 
 // A Write is what Apply does to a record.
 type Write struct {
-	// Meta replaces the record's header, or only its idle deadline (bytes
-	// 10 to 17) when IdleOnly is set.
-	Meta []byte
-	// IdleOnly keeps the stored format, flags and absolute deadline, so
-	// that a refresh does not undo a parallel request's SetLifetime or
-	// SetBrowserSession; the backend then expires the record at the earlier
-	// of Expires and the stored absolute deadline.
-	IdleOnly bool
+	// Meta is the new header; Apply takes from it the idle deadline, and
+	// the parts Header names (all of it when Convert is set), keeping the
+	// rest as stored, so that a refresh does not undo a parallel request's
+	// SetLifetime or SetBrowserSession. Without HeaderAbsolute the backend
+	// expires the record at the earlier of Expires and the stored absolute
+	// deadline.
+	Meta   []byte
+	Header HeaderPart
 	// Convert rewrites a format-1 record in the current layout (with Clear
 	// and every value in Changes); it applies only to a format-1 record.
 	Convert bool
@@ -247,10 +262,14 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 		return token, s.backend.Create(ctx, key, &Entry{Meta: meta, Values: storedValues(rec.Values)}, expires)
 	}
 	w := &Write{Meta: meta, Expires: expires}
-	if !c.Settings {
-		// Only the idle deadline moves; the backend keeps the stored
-		// absolute deadline and expires the record by it too.
-		w.IdleOnly = true
+	if c.SetKind {
+		w.Header |= HeaderFlags
+	}
+	if c.SetLifetime {
+		w.Header |= HeaderAbsolute
+	} else {
+		// The backend keeps the stored absolute deadline and expires the
+		// record by it too.
 		w.Expires = expiry(&session.Record{IdleExpires: rec.IdleExpires}, now)
 	}
 	if c.Op == session.OpUpdate {
@@ -259,13 +278,14 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 	}
 	orig, retargeted := w, false
 	for range 4 { // a conversion, a retarget: a few turns at most
-		err = s.backend.Apply(ctx, key, w)
+		var stored []byte
+		stored, err = s.backend.Apply(ctx, key, w)
 		var conflict *session.ConflictError
 		switch {
 		case errors.Is(err, ErrLegacy) && !w.Convert:
 			// A format-1 record: rewrite it whole, with this request's view
 			// of every value (its deadlines and flags included).
-			w = &Write{Meta: meta, Expires: expiry(rec, now), Convert: true, Clear: true,
+			w = &Write{Meta: meta, Expires: expiry(rec, now), Convert: true, Clear: true, Header: HeaderFlags | HeaderAbsolute,
 				Changes: storedChanges(allValues(rec.Values))}
 			continue
 		case errors.Is(err, ErrConverted) && w.Convert:
@@ -290,23 +310,46 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 		case err != nil:
 			return "", err
 		}
+		// The token goes out with what the store holds: a parallel
+		// request's SetLifetime or SetBrowserSession included.
+		if h, err := decodeHeader(stored, formatV2); err == nil {
+			rec.Expires, rec.BrowserSession = h.Expires, h.BrowserSession
+		}
 		return token, nil
 	}
 	return "", fmt.Errorf("serverstore: the record of %q kept changing form: %w", rec.ID, err)
 }
 
-// Retire tombstones the old ID of a Regenerate and returns its values.
+// Retire tombstones the old ID of a Regenerate and returns its values. A
+// key that is already a tombstone naming next is this Regenerate's own,
+// retried after an error whose reply was lost: nil, nil.
 func (s *Store) Retire(ctx context.Context, _ string, old, next *session.Record, now time.Time) (*session.Record, error) {
-	e, err := s.backend.Retire(ctx, s.Key(old.ID), s.Key(next.ID), now.Add(TombstoneTTL))
+	successor := s.Key(next.ID)
+	e, err := s.backend.Retire(ctx, s.Key(old.ID), successor, now.Add(TombstoneTTL))
+	if errors.Is(err, ErrMoved) && e != nil && e.Successor == successor {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	return s.decode(e)
 }
 
-// Delete removes the record.
+// maxChain bounds how many retired IDs a Delete follows.
+const maxChain = 8
+
+// Delete removes the record, and the sessions a chain of Regenerates moved
+// it to.
 func (s *Store) Delete(ctx context.Context, _ string, rec *session.Record) error {
-	return s.backend.Delete(ctx, s.Key(rec.ID))
+	key := s.Key(rec.ID)
+	for range maxChain {
+		next, err := s.backend.Delete(ctx, key)
+		if err != nil || next == "" {
+			return err
+		}
+		key = next
+	}
+	return nil
 }
 
 // expiry is when the backend may drop the record: the session's deadline.

@@ -155,20 +155,24 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 		// a parallel write and then sees its result), write if it is a
 		// format-2 row ($9: a format-1 row, converting) whose checked keys
 		// hold $7 and lack $8, and report the row's state: written, moved,
-		// format 1, and the values when a check failed. $3 clear, $4 keys
-		// deleted, $5 members set, $10 idle only: keep the stored flags and
-		// absolute deadline, and expire by it too.
+		// format 1, the values when a check failed, and the header written.
+		// $3 clear, $4 keys deleted, $5 members set; of the header $2, the
+		// idle deadline always, the flags if $10, the absolute deadline if
+		// $11 (otherwise the stored one stays, and bounds the expiry).
 		qApply: `WITH cur AS (SELECT key, meta, vals, moved FROM ` + t + ` WHERE key = $1 AND expires > now() FOR UPDATE),
 			ok AS (SELECT key FROM cur WHERE NOT moved AND (meta IS NULL) = $9
 				AND coalesce(vals, '{}'::jsonb) @> $7::jsonb AND NOT coalesce(vals, '{}'::jsonb) ?| $8::text[]),
 			u AS (UPDATE ` + t + ` AS s SET
-				meta = CASE WHEN $10 THEN overlay(s.meta placing substring($2::bytea from 11 for 8) from 11 for 8) ELSE $2 END,
+				meta = CASE WHEN $9 THEN $2::bytea ELSE substring(s.meta from 1 for 1)
+					|| CASE WHEN $10 THEN substring($2::bytea from 2 for 1) ELSE substring(s.meta from 2 for 1) END
+					|| CASE WHEN $11 THEN substring($2::bytea from 3 for 8) ELSE substring(s.meta from 3 for 8) END
+					|| substring($2::bytea from 11 for 8) END,
 				vals = ((CASE WHEN $3 THEN '{}'::jsonb ELSE coalesce(s.vals, '{}'::jsonb) END) - $4::text[]) || $5::jsonb,
 				data = NULL, version = NULL,
-				expires = CASE WHEN $10 AND ` + absolute + ` > 0 THEN least($6, to_timestamp(` + absolute + `)) ELSE $6 END
-				FROM ok WHERE s.key = ok.key RETURNING 1)
+				expires = CASE WHEN NOT $9 AND NOT $11 AND ` + absolute + ` > 0 THEN least($6, to_timestamp(` + absolute + `)) ELSE $6 END
+				FROM ok WHERE s.key = ok.key RETURNING s.meta)
 			SELECT EXISTS (SELECT 1 FROM u), cur.moved, cur.meta IS NULL,
-				CASE WHEN EXISTS (SELECT 1 FROM u) THEN NULL ELSE cur.vals END FROM cur`,
+				CASE WHEN EXISTS (SELECT 1 FROM u) THEN NULL ELSE cur.vals END, (SELECT meta FROM u) FROM cur`,
 		// Retire: a tombstone keeps the successor's key in meta.
 		qRetire: `WITH old AS (SELECT key, meta, vals, moved, data FROM ` + t + ` WHERE key = $1 AND expires > now() FOR UPDATE)
 			UPDATE ` + t + ` AS s SET meta = CASE WHEN old.moved THEN s.meta ELSE $3 END, vals = NULL, data = NULL, version = NULL,
@@ -257,7 +261,7 @@ func nonNil(m map[string][]byte) map[string][]byte {
 
 // Apply writes what a request changed: one statement, which also tells why
 // when it wrote nothing.
-func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) error {
+func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) ([]byte, error) {
 	set := map[string][]byte{}
 	dels := []string{}
 	holds := map[string][]byte{} // encoded as base64 members, as vals stores them
@@ -280,20 +284,22 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) e
 	}
 	var written, moved, legacy bool
 	var vals map[string][]byte
-	err := b.pool.QueryRow(ctx, b.qApply, key, w.Meta, w.Clear, dels, set, w.Expires, holds, absent, w.Convert, w.IdleOnly).Scan(&written, &moved, &legacy, &vals)
+	var meta []byte
+	err := b.pool.QueryRow(ctx, b.qApply, key, w.Meta, w.Clear, dels, set, w.Expires, holds, absent, w.Convert,
+		w.Header&serverstore.HeaderFlags != 0, w.Header&serverstore.HeaderAbsolute != 0).Scan(&written, &moved, &legacy, &vals, &meta)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return serverstore.ErrNotFound
+		return nil, serverstore.ErrNotFound
 	case err != nil:
-		return fmt.Errorf("pgstore: apply: %w", err)
+		return nil, fmt.Errorf("pgstore: apply: %w", err)
 	case written:
-		return nil
+		return meta, nil
 	case moved:
-		return serverstore.ErrMoved
+		return nil, serverstore.ErrMoved
 	case legacy && !w.Convert:
-		return serverstore.ErrLegacy
+		return nil, serverstore.ErrLegacy
 	case !legacy && w.Convert:
-		return serverstore.ErrConverted
+		return nil, serverstore.ErrConverted
 	}
 	c := &session.ConflictError{Values: map[string][]byte{}}
 	for _, k := range checkKeys {
@@ -301,7 +307,7 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) e
 			c.Values[k] = v
 		}
 	}
-	return c
+	return nil, c
 }
 
 // Retire replaces the row by a tombstone and returns what it held: one
@@ -317,26 +323,26 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: retire: %w", err)
 	}
+	if moved {
+		return &serverstore.Entry{Successor: string(meta)}, serverstore.ErrMoved
+	}
 	return entry(meta, vals, moved, data)
 }
 
-// Delete removes the row; for a tombstone, then the row of the session it
-// names.
-func (b *Backend) Delete(ctx context.Context, key string) error {
+// Delete removes the row, and returns the successor a tombstone named.
+func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
 	var moved bool
 	var next []byte
 	err := b.pool.QueryRow(ctx, b.qDelete, key).Scan(&moved, &next)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return nil
+		return "", nil
 	case err != nil:
-		return fmt.Errorf("pgstore: delete: %w", err)
-	case moved && next != nil:
-		if _, err := b.pool.Exec(ctx, `DELETE FROM `+b.table+` WHERE key = $1`, string(next)); err != nil {
-			return fmt.Errorf("pgstore: delete: %w", err)
-		}
+		return "", fmt.Errorf("pgstore: delete: %w", err)
+	case moved:
+		return string(next), nil
 	}
-	return nil
+	return "", nil
 }
 
 // Count counts the live rows.

@@ -4,7 +4,8 @@
 // A session is a hash under prefix+key (spec/server-id-v1.md §4): field "m"
 // holds the record's header, each value is a field "." + its key, and the
 // hash expires at the session's deadline. A retired ID (Regenerate) is a
-// hash holding only "x", for TombstoneTTL. Get is one HGETALL; Create,
+// string key holding the key of the session it moved to (a tombstone), for
+// TombstoneTTL, so that SCAN TYPE hash walks sessions only. Get is one HGETALL; Create,
 // Apply and Retire are one script each (EVALSHA), atomic on their one key,
 // so nothing spans two keys (or two Cluster slots). Apply writes only the
 // fields a request changed; a deadline refresh writes "m" and the expiry,
@@ -148,12 +149,21 @@ if bad then
 end
 local meta = ARGV[1]
 local exp = tonumber(ARGV[2])
-if string.find(flags, 'i', 1, true) then
-  -- keep the stored format, flags and absolute deadline (bytes 1..10)
-  meta = string.sub(h[1], 1, 10) .. string.sub(ARGV[1], 11, 18)
-  local abs = 0
-  for b = 3, 10 do abs = abs * 256 + string.byte(h[1], b) end
-  if abs > 0 and abs * 1000 < exp then exp = abs * 1000 end
+if not convert then
+  -- the idle deadline always; the flags ("f") and the absolute deadline
+  -- ("a") only when asked; the rest as stored
+  local m = h[1]
+  local f = string.sub(m, 2, 2)
+  if string.find(flags, 'f', 1, true) then f = string.sub(ARGV[1], 2, 2) end
+  local a = string.sub(m, 3, 10)
+  if string.find(flags, 'a', 1, true) then
+    a = string.sub(ARGV[1], 3, 10)
+  else
+    local abs = 0
+    for b = 1, 8 do abs = abs * 256 + string.byte(a, b) end
+    if abs > 0 and abs * 1000 < exp then exp = abs * 1000 end
+  end
+  meta = string.sub(m, 1, 1) .. f .. a .. string.sub(ARGV[1], 11, 18)
 end
 if string.find(flags, 'c', 1, true) then redis.call('DEL', k) end
 redis.call('HSET', k, 'm', meta)
@@ -162,7 +172,7 @@ for j = 1, s do redis.call('HSET', k, '.' .. ARGV[i], ARGV[i + 1]); i = i + 2 en
 local d = tonumber(ARGV[i]); i = i + 1
 for j = 1, d do redis.call('HDEL', k, '.' .. ARGV[i]); i = i + 1 end
 redis.call('PEXPIREAT', k, exp)
-return {1}`)
+return {1, meta}`)
 
 	// create: ARGV = meta, expiry, then key, value pairs. 0 if the key exists.
 	createScript = redis.NewScript(`
@@ -174,12 +184,12 @@ redis.call('PEXPIREAT', k, ARGV[2])
 return 1`)
 
 	// retire: ARGV = successor key, tombstone expiry. The hash's fields, or
-	// {-2} absent, {-3} already retired.
+	// {-2} absent, {-3, successor} already retired.
 	retireScript = redis.NewScript(`
 local k = KEYS[1]
 local t = redis.call('TYPE', k).ok
 if t == 'none' then return {-2} end
-if t ~= 'hash' then return {-3} end
+if t ~= 'hash' then return {-3, redis.call('GET', k)} end
 local all = redis.call('HGETALL', k)
 redis.call('DEL', k)
 redis.call('SET', k, ARGV[1], 'PXAT', ARGV[2])
@@ -245,13 +255,16 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 }
 
 // Apply writes what a request changed: one script call.
-func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) error {
+func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) ([]byte, error) {
 	flags := ""
 	if w.Clear {
 		flags += "c"
 	}
-	if w.IdleOnly {
-		flags += "i"
+	if w.Header&serverstore.HeaderFlags != 0 {
+		flags += "f"
+	}
+	if w.Header&serverstore.HeaderAbsolute != 0 {
+		flags += "a"
 	}
 	if w.Convert {
 		flags += "v"
@@ -293,20 +306,23 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) e
 	}
 	res, err := applyScript.Run(ctx, b.client, []string{b.prefix + key}, args...).Slice()
 	if err != nil {
-		return fmt.Errorf("redisstore: apply: %w", err)
+		return nil, fmt.Errorf("redisstore: apply: %w", err)
 	}
 	code, _ := res[0].(int64)
 	switch code {
 	case 1:
-		return nil
+		if len(res) == 2 {
+			m, _ := res[1].(string)
+			return []byte(m), nil
+		}
 	case -2:
-		return serverstore.ErrNotFound
+		return nil, serverstore.ErrNotFound
 	case -3:
-		return serverstore.ErrMoved
+		return nil, serverstore.ErrMoved
 	case -4:
-		return serverstore.ErrLegacy
+		return nil, serverstore.ErrLegacy
 	case -5:
-		return serverstore.ErrConverted
+		return nil, serverstore.ErrConverted
 	case -1:
 		c := &session.ConflictError{Values: map[string][]byte{}}
 		for i := 1; i+1 < len(res); i += 2 {
@@ -314,9 +330,9 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) e
 			v, _ := res[i+1].(string)
 			c.Values[k] = []byte(v)
 		}
-		return c
+		return nil, c
 	}
-	return fmt.Errorf("redisstore: apply: unexpected reply %v", res)
+	return nil, fmt.Errorf("redisstore: apply: unexpected reply %v", res)
 }
 
 // Retire replaces the record by a tombstone and returns what it held: one
@@ -327,8 +343,9 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 		return nil, fmt.Errorf("redisstore: retire: %w", err)
 	}
 	if code, ok := res[0].(int64); ok {
-		if code == -3 {
-			return nil, serverstore.ErrMoved
+		if code == -3 && len(res) == 2 {
+			next, _ := res[1].(string)
+			return &serverstore.Entry{Successor: next}, serverstore.ErrMoved
 		}
 		return nil, serverstore.ErrNotFound
 	}
@@ -341,20 +358,18 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 	return entry(h)
 }
 
-// Delete removes the record; for a tombstone, then the session it names
-// (a second call: the two keys may live in different Cluster slots).
-func (b *Backend) Delete(ctx context.Context, key string) error {
+// Delete removes the record, and returns the successor a tombstone named
+// (which the Store deletes in a call of its own: the two keys may live in
+// different Cluster slots).
+func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
 	next, err := deleteScript.Run(ctx, b.client, []string{b.prefix + key}).Text()
 	if errors.Is(err, redis.Nil) {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return fmt.Errorf("redisstore: delete: %w", err)
+		return "", fmt.Errorf("redisstore: delete: %w", err)
 	}
-	if err := b.client.Del(ctx, b.prefix+next).Err(); err != nil {
-		return fmt.Errorf("redisstore: delete: %w", err)
-	}
-	return nil
+	return next, nil
 }
 
 // scan yields the full Redis keys under the prefix: of typ ("hash":

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -145,14 +146,18 @@ func testRaces(t *testing.T, newBackend newFunc) {
 		cookie := br.current()
 		loaded, set := make(chan struct{}), make(chan struct{})
 		done := make(chan struct{})
+		var refresh *httptest.ResponseRecorder
 		go func() {
 			defer close(done)
-			br.send(cookie, func(s *session.Session) { s.Get("user"); close(loaded); <-set })
+			refresh, _ = br.send(cookie, func(s *session.Session) { s.Get("user"); close(loaded); <-set })
 		}()
 		<-loaded
 		br.send(cookie, func(s *session.Session) { s.SetLifetime(30 * 24 * time.Hour); s.SetBrowserSession(true) })
 		close(set)
 		<-done
+		if sc := refresh.Result().Header.Get("Set-Cookie"); sc == "" || strings.Contains(sc, "Max-Age") {
+			t.Fatalf("the parallel refresh's own response sent a persistent cookie: %q", sc)
+		}
 		var left time.Duration
 		w, _ := br.send(cookie, func(s *session.Session) { left = s.Deadline().Sub(c.now()) })
 		if left < 29*24*time.Hour {
@@ -204,6 +209,201 @@ func testRaces(t *testing.T, newBackend newFunc) {
 		br.do(func(s *session.Session) { s.Destroy(); s.Regenerate(false) })
 		if cb.creates.Load() != creates || br.current() != "" {
 			t.Fatalf("Destroy then Regenerate stored a session (cookie %q)", br.current())
+		}
+	})
+}
+
+// flaky is a backend whose next Retire fails (before it runs, or after:
+// the reply is lost), or whose next Apply after a Retire fails.
+type flaky struct {
+	serverstore.Backend
+	failRetire, loseRetire, failApply atomic.Int64
+	retired                           atomic.Bool
+}
+
+func (f *flaky) Retire(ctx context.Context, key, next string, until time.Time) (*serverstore.Entry, error) {
+	if f.failRetire.Add(-1) >= 0 {
+		return nil, errBlip
+	}
+	e, err := f.Backend.Retire(ctx, key, next, until)
+	f.retired.Store(err == nil)
+	if err == nil && f.loseRetire.Add(-1) >= 0 {
+		return nil, errBlip // it happened, but the reply was lost
+	}
+	return e, err
+}
+
+func (f *flaky) Apply(ctx context.Context, key string, w *serverstore.Write) ([]byte, error) {
+	if f.retired.Load() && f.failApply.Add(-1) >= 0 {
+		return nil, errBlip
+	}
+	return f.Backend.Apply(ctx, key, w)
+}
+
+// testRegenerateFailures: a login whose steps fail keeps or completes the
+// session, never loses it.
+func testRegenerateFailures(t *testing.T, newBackend newFunc) {
+	login := func(t *testing.T, f *flaky, c clock, save bool) (before, after string, status int, br *browser) {
+		br = newBrowser(t, f, c)
+		br.do(func(s *session.Session) { s.Set("cart", 3) })
+		before = br.current()
+		w, after := br.send(before, func(s *session.Session) {
+			s.Regenerate(true)
+			s.Set("user", "ada")
+			if save {
+				s.Save()
+			}
+		})
+		return before, after, w.Code, br
+	}
+	check := func(t *testing.T, br *browser, cookie string, wantUser string) {
+		t.Helper()
+		var cart int
+		var user string
+		br.send(cookie, func(s *session.Session) {
+			cart, _ = session.Get[int](s, "cart")
+			user, _ = session.Get[string](s, "user")
+		})
+		if cart != 3 || user != wantUser {
+			t.Fatalf("cookie %.12q… holds cart %d, user %q; want 3 and %q", cookie, cart, user, wantUser)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		arm  func(*flaky)
+	}{
+		{"RetireFailsOnce", func(f *flaky) { f.failRetire.Store(1) }},
+		{"RetireReplyLost", func(f *flaky) { f.loseRetire.Store(1) }},
+	} {
+		t.Run(tt.name+"ThenSaveRetries", func(t *testing.T) {
+			b, c := newBackend(t)
+			f := &flaky{Backend: b}
+			tt.arm(f)
+			before, after, status, br := login(t, f, c, true)
+			if status != 200 || after == before {
+				t.Fatalf("status %d, new cookie %t: the commit before the headers should complete the login", status, after != before)
+			}
+			check(t, br, after, "ada")
+		})
+	}
+	t.Run("RetireFailsWithoutRetry", func(t *testing.T) {
+		b, c := newBackend(t)
+		f := &flaky{Backend: b}
+		f.failRetire.Store(1)
+		before, after, status, br := login(t, f, c, false)
+		if status != 503 || after != before {
+			t.Fatalf("status %d, cookie changed %t; want 503 and the old cookie", status, after != before)
+		}
+		check(t, br, before, "")
+	})
+	t.Run("MergeFails", func(t *testing.T) {
+		b, c := newBackend(t)
+		f := &flaky{Backend: b}
+		br := newBrowser(t, f, c)
+		br.do(func(s *session.Session) { s.Set("cart", 3) })
+		before := br.current()
+		loaded, written := make(chan struct{}), make(chan struct{})
+		var after string
+		var status int
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var w *httptest.ResponseRecorder
+			w, after = br.send(before, func(s *session.Session) {
+				s.Get("cart")
+				close(loaded)
+				<-written
+				f.failApply.Store(1) // the write that moves the parallel request's value
+				s.Regenerate(true)
+				s.Set("user", "ada")
+			})
+			status = w.Code
+		}()
+		<-loaded
+		br.send(before, func(s *session.Session) { s.Set("note", "x") })
+		close(written)
+		<-done
+		if status != 200 || after == before {
+			t.Fatalf("status %d, new cookie %t: the login holds even when moving a parallel write fails", status, after != before)
+		}
+		check(t, br, after, "ada")
+	})
+	t.Run("UpdateAcrossRegenerate", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) { s.Set("n", 0) })
+		before := br.current()
+		loaded, updated := make(chan struct{}), make(chan struct{})
+		var after string
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, after = br.send(before, func(s *session.Session) {
+				s.Get("n")
+				close(loaded)
+				<-updated
+				session.Update(s, "n", func(n int) int { return n + 1 })
+				s.Regenerate(true)
+			})
+		}()
+		<-loaded
+		br.send(before, func(s *session.Session) { session.Update(s, "n", func(n int) int { return n + 1 }) })
+		close(updated)
+		<-done
+		var n int
+		br.send(after, func(s *session.Session) { n, _ = session.Get[int](s, "n") })
+		if n != 2 {
+			t.Fatalf("two Updates(+1), one of them in a login: n = %d", n)
+		}
+	})
+	t.Run("LogoutThenSetThroughRetiredToken", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) { s.Set("cart", 1) })
+		old := br.current()
+		br.do(func(s *session.Session) { s.Regenerate(true); s.Set("user", "ada") })
+		br.send(old, func(s *session.Session) { s.Destroy(); s.AddFlash("bye") })
+		var user string
+		br.do(func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+		if user != "" {
+			t.Fatal("Destroy then AddFlash through a retired token left the login's session alive")
+		}
+	})
+	t.Run("LogoutThroughAChainOfLogins", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) { s.Set("cart", 1) })
+		old := br.current()
+		br.do(func(s *session.Session) { s.Regenerate(true); s.Save(); s.Regenerate(true); s.Set("user", "ada") })
+		br.send(old, func(s *session.Session) { s.Destroy() })
+		var user string
+		br.do(func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+		if user != "" {
+			t.Fatal("a logout through the first token missed the session two logins moved it to")
+		}
+	})
+	t.Run("SettingsAreSeparate", func(t *testing.T) {
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		br.do(func(s *session.Session) { s.Set("user", "ada") })
+		cookie := br.current()
+		loaded, set := make(chan struct{}), make(chan struct{})
+		done := make(chan struct{})
+		var res *httptest.ResponseRecorder
+		go func() {
+			defer close(done)
+			res, _ = br.send(cookie, func(s *session.Session) { s.Get("user"); close(loaded); <-set; s.SetBrowserSession(true) })
+		}()
+		<-loaded
+		br.send(cookie, func(s *session.Session) { s.SetLifetime(30 * 24 * time.Hour) })
+		close(set)
+		<-done
+		var left time.Duration
+		var kind bool
+		br.send(cookie, func(s *session.Session) { left = s.Deadline().Sub(c.now()) })
+		kind = !strings.Contains(res.Result().Header.Get("Set-Cookie"), "Max-Age")
+		if left < 29*24*time.Hour || !kind {
+			t.Fatalf("SetBrowserSession in parallel with SetLifetime(30 days): %v left, browser-session cookie %t", left, kind)
 		}
 	})
 }

@@ -74,12 +74,14 @@ func run(t *testing.T, newBackend newFunc) {
 	t.Run("Session", func(t *testing.T) { testSession(t, newBackend) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newBackend) })
 	t.Run("Races", func(t *testing.T) { testRaces(t, newBackend) })
+	t.Run("RegenerateFailures", func(t *testing.T) { testRegenerateFailures(t, newBackend) })
 }
 
 var ctx = context.Background()
 
-// meta is a well-formed format-2 header, as the Store writes it.
-func meta(b byte) []byte { m := make([]byte, 18); m[0], m[2] = 2, b; return m }
+// meta is a well-formed format-2 header, as the Store writes it, with b in
+// the idle deadline (the part every write replaces).
+func meta(b byte) []byte { m := make([]byte, 18); m[0], m[17] = 2, b; return m }
 
 // every is a value with every byte value in it.
 func every() []byte {
@@ -98,7 +100,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		if _, err := b.Get(ctx, "missing"); !errors.Is(err, serverstore.ErrNotFound) {
 			t.Fatalf("Get(missing) = %v, want ErrNotFound", err)
 		}
-		if err := b.Apply(ctx, "missing", &serverstore.Write{Meta: meta(1), Expires: time.Now().Add(time.Hour)}); !errors.Is(err, serverstore.ErrNotFound) {
+		if _, err := b.Apply(ctx, "missing", &serverstore.Write{Meta: meta(1), Expires: time.Now().Add(time.Hour)}); !errors.Is(err, serverstore.ErrNotFound) {
 			t.Fatalf("Apply(missing) = %v, want ErrNotFound", err)
 		}
 		if _, err := b.Retire(ctx, "missing", "next", time.Now().Add(time.Hour)); !errors.Is(err, serverstore.ErrNotFound) {
@@ -119,26 +121,26 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		if err != nil || !bytes.Equal(got.Meta, e.Meta) || len(got.Values) != 3 || !bytes.Equal(got.Values["a"], every()) || !bytes.Equal(got.Values["é/ü"], []byte("\x00x")) {
 			t.Fatalf("Get = %+v, %v; want what Create stored", got, err)
 		}
-		err = b.Apply(ctx, "k", &serverstore.Write{Meta: meta(2), Expires: exp,
+		_, err = b.Apply(ctx, "k", &serverstore.Write{Meta: meta(2), Expires: exp, Header: serverstore.HeaderFlags | serverstore.HeaderAbsolute,
 			Changes: []session.Change{set("c", []byte("\x00c")), {Key: "b", Delete: true}, set("a", []byte("\x00a2")), {Key: "never", Delete: true}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, _ = b.Get(ctx, "k")
-		if got.Meta[2] != 2 || len(got.Values) != 3 || string(got.Values["a"]) != "\x00a2" || string(got.Values["c"]) != "\x00c" || got.Values["b"] != nil {
+		if got.Meta[17] != 2 || len(got.Values) != 3 || string(got.Values["a"]) != "\x00a2" || string(got.Values["c"]) != "\x00c" || got.Values["b"] != nil {
 			t.Fatalf("after Apply: meta %x, values %q", got.Meta, got.Values)
 		}
-		if err := b.Apply(ctx, "k", &serverstore.Write{Meta: meta(3), Clear: true, Expires: exp, Changes: []session.Change{set("z", []byte("\x00z"))}}); err != nil {
+		if _, err := b.Apply(ctx, "k", &serverstore.Write{Meta: meta(3), Clear: true, Expires: exp, Changes: []session.Change{set("z", []byte("\x00z"))}}); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = b.Get(ctx, "k")
 		if len(got.Values) != 1 || string(got.Values["z"]) != "\x00z" {
 			t.Fatalf("after Apply with Clear: %q", got.Values)
 		}
-		if err := b.Delete(ctx, "k"); err != nil {
+		if _, err := b.Delete(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.Delete(ctx, "k"); err != nil {
+		if _, err := b.Delete(ctx, "k"); err != nil {
 			t.Fatalf("Delete of an absent key = %v, want nil", err)
 		}
 		if _, err := b.Get(ctx, "k"); !errors.Is(err, serverstore.ErrNotFound) {
@@ -155,7 +157,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 			{Key: "n", Value: []byte("\x002"), Check: true, Old: []byte("\x001"), HadOld: true},
 			{Key: "new", Value: []byte("\x00x"), Check: true},
 		}}
-		if err := b.Apply(ctx, "k", ok); err != nil {
+		if _, err := b.Apply(ctx, "k", ok); err != nil {
 			t.Fatalf("Apply with checks that hold = %v", err)
 		}
 		bad := &serverstore.Write{Meta: meta(3), Expires: exp, Changes: []session.Change{
@@ -165,14 +167,14 @@ func testBackend(t *testing.T, newBackend newFunc) {
 			set("o", []byte("\x00changed")),
 		}}
 		var conflict *session.ConflictError
-		if err := b.Apply(ctx, "k", bad); !errors.As(err, &conflict) {
+		if _, err := b.Apply(ctx, "k", bad); !errors.As(err, &conflict) {
 			t.Fatalf("Apply with stale checks = %v, want a *session.ConflictError", err)
 		}
 		if len(conflict.Values) != 2 || string(conflict.Values["n"]) != "\x002" || string(conflict.Values["new"]) != "\x00x" {
 			t.Fatalf("the conflict reports %q, want the stored n and new (absent is absent)", conflict.Values)
 		}
 		got, _ := b.Get(ctx, "k")
-		if got.Meta[2] != 2 || string(got.Values["o"]) != "\x00o" || string(got.Values["n"]) != "\x002" {
+		if got.Meta[17] != 2 || string(got.Values["o"]) != "\x00o" || string(got.Values["n"]) != "\x002" {
 			t.Fatalf("a failed check wrote something: meta %x, values %q", got.Meta, got.Values)
 		}
 	})
@@ -195,7 +197,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 			}
 		}
 		// A refresh (a Write without changes) moves the expiry and keeps the values.
-		if err := b.Apply(ctx, "refreshed", &serverstore.Write{Meta: meta(9), Expires: c.now().Add(time.Hour)}); err != nil {
+		if _, err := b.Apply(ctx, "refreshed", &serverstore.Write{Meta: meta(9), Expires: c.now().Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 		c.sleep(1500 * time.Millisecond)
@@ -203,14 +205,14 @@ func testBackend(t *testing.T, newBackend newFunc) {
 			t.Fatalf("Get after expiry = %v, want ErrNotFound", err)
 		}
 		got, err := b.Get(ctx, "refreshed")
-		if err != nil || got.Meta[2] != 9 || string(got.Values["v"]) != "\x00v" {
+		if err != nil || got.Meta[17] != 9 || string(got.Values["v"]) != "\x00v" {
 			t.Fatalf("a refreshed record after its first expiry: %+v, %v", got, err)
 		}
-		if err := b.Apply(ctx, "soon", &serverstore.Write{Meta: meta(1), Expires: c.now().Add(time.Hour)}); !errors.Is(err, serverstore.ErrNotFound) {
+		if _, err := b.Apply(ctx, "soon", &serverstore.Write{Meta: meta(1), Expires: c.now().Add(time.Hour)}); !errors.Is(err, serverstore.ErrNotFound) {
 			t.Fatalf("Apply over an expired record = %v, want ErrNotFound", err)
 		}
 	})
-	t.Run("IdleOnly", func(t *testing.T) {
+	t.Run("HeaderParts", func(t *testing.T) {
 		b, c := newBackend(t)
 		abs := c.now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
 		full := meta(1)
@@ -220,12 +222,23 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		}
 		idle := meta(7) // flags and absolute zero: only bytes 10..17 may be taken
 		binary.BigEndian.PutUint64(idle[10:], 1234)
-		if err := b.Apply(ctx, "k", &serverstore.Write{Meta: idle, IdleOnly: true, Expires: c.now().Add(time.Hour)}); err != nil {
+		ret, err := b.Apply(ctx, "k", &serverstore.Write{Meta: idle, Expires: c.now().Add(time.Hour)})
+		if err != nil {
 			t.Fatal(err)
 		}
 		got, err := b.Get(ctx, "k")
-		if err != nil || got.Meta[2] != full[2] || binary.BigEndian.Uint64(got.Meta[2:]) != uint64(abs.Unix()) || binary.BigEndian.Uint64(got.Meta[10:]) != 1234 {
-			t.Fatalf("an idle-only write: meta %x, %v; want the stored absolute deadline and the new idle one", got.Meta, err)
+		if err != nil || !bytes.Equal(got.Meta, ret) || got.Meta[1] != full[1] || binary.BigEndian.Uint64(got.Meta[2:]) != uint64(abs.Unix()) || binary.BigEndian.Uint64(got.Meta[10:]) != 1234 {
+			t.Fatalf("an idle-only write: meta %x (Apply returned %x), %v; want the stored flags and absolute deadline, and the new idle one", got.Meta, ret, err)
+		}
+		// Each part on its own: the flags, then the absolute deadline.
+		flags := meta(0)
+		flags[1] = 1
+		binary.BigEndian.PutUint64(flags[10:], 99)
+		if _, err := b.Apply(ctx, "k", &serverstore.Write{Meta: flags, Header: serverstore.HeaderFlags, Expires: c.now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := b.Get(ctx, "k"); got.Meta[1] != 1 || binary.BigEndian.Uint64(got.Meta[2:]) != uint64(abs.Unix()) {
+			t.Fatalf("a flags write: meta %x", got.Meta)
 		}
 		c.sleep(abs.Sub(c.now()) + 1100*time.Millisecond)
 		if _, err := b.Get(ctx, "k"); !errors.Is(err, serverstore.ErrNotFound) {
@@ -233,6 +246,24 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("Retire", func(t *testing.T) {
+		t.Run("TombstoneNamesSuccessor", func(t *testing.T) {
+			b, c := newBackend(t)
+			exp := c.now().Add(time.Hour)
+			b.Create(ctx, "a", &serverstore.Entry{Meta: meta(1)}, exp)
+			if _, err := b.Retire(ctx, "a", "b", exp); err != nil {
+				t.Fatal(err)
+			}
+			e, err := b.Retire(ctx, "a", "c", exp)
+			if !errors.Is(err, serverstore.ErrMoved) || e == nil || e.Successor != "b" {
+				t.Fatalf("Retire of a tombstone = %+v, %v; want ErrMoved naming b", e, err)
+			}
+			if next, err := b.Delete(ctx, "a"); err != nil || next != "b" {
+				t.Fatalf("Delete of a tombstone = %q, %v; want its successor b", next, err)
+			}
+			if next, err := b.Delete(ctx, "a"); err != nil || next != "" {
+				t.Fatalf("Delete of an absent key = %q, %v", next, err)
+			}
+		})
 		b, c := newBackend(t)
 		exp := c.now().Add(time.Hour)
 		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"user": []byte("\x00ada")}}, exp); err != nil {
@@ -248,7 +279,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		if _, err := b.Get(ctx, "k"); !errors.Is(err, serverstore.ErrMoved) {
 			t.Fatalf("Get of a retired key = %v, want ErrMoved", err)
 		}
-		if err := b.Apply(ctx, "k", &serverstore.Write{Meta: meta(2), Expires: exp, Changes: []session.Change{set("x", []byte("\x00x"))}}); !errors.Is(err, serverstore.ErrMoved) {
+		if _, err := b.Apply(ctx, "k", &serverstore.Write{Meta: meta(2), Expires: exp, Changes: []session.Change{set("x", []byte("\x00x"))}}); !errors.Is(err, serverstore.ErrMoved) {
 			t.Fatalf("Apply to a retired key = %v, want ErrMoved", err)
 		}
 		if _, err := b.Retire(ctx, "k", "next", exp); !errors.Is(err, serverstore.ErrMoved) {
@@ -257,14 +288,11 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1)}, exp); !errors.Is(err, serverstore.ErrConflict) {
 			t.Fatalf("Create over a tombstone = %v, want ErrConflict", err)
 		}
-		if err := b.Delete(ctx, "k"); err != nil {
-			t.Fatal(err)
+		if next, err := b.Delete(ctx, "k"); err != nil || next != "next" {
+			t.Fatalf("Delete of a tombstone = %q, %v; want its successor", next, err)
 		}
 		if _, err := b.Get(ctx, "k"); !errors.Is(err, serverstore.ErrNotFound) {
 			t.Fatalf("Get after deleting a tombstone = %v", err)
-		}
-		if _, err := b.Get(ctx, "next"); !errors.Is(err, serverstore.ErrNotFound) {
-			t.Fatalf("deleting a tombstone left its successor: %v", err)
 		}
 	})
 	t.Run("ParallelKeysNeverConflict", func(t *testing.T) {
@@ -277,7 +305,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		for i := range 50 {
 			wg.Go(func() {
 				w := &serverstore.Write{Meta: meta(1), Expires: exp, Changes: []session.Change{set(fmt.Sprint("k", i), []byte("\x00v"))}}
-				if err := b.Apply(ctx, "k", w); err != nil {
+				if _, err := b.Apply(ctx, "k", w); err != nil {
 					t.Error(err)
 				}
 			})
@@ -301,7 +329,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 					n, _ := strconv.Atoi(string(old[1:]))
 					w := &serverstore.Write{Meta: meta(1), Expires: exp, Changes: []session.Change{
 						{Key: "n", Value: append([]byte{0}, strconv.Itoa(n+1)...), Check: true, Old: old, HadOld: true}}}
-					err := b.Apply(ctx, "k", w)
+					_, err := b.Apply(ctx, "k", w)
 					var conflict *session.ConflictError
 					if !errors.As(err, &conflict) {
 						if err != nil {
@@ -382,7 +410,7 @@ func (c *counting) Create(ctx context.Context, key string, e *serverstore.Entry,
 	return c.Backend.Create(ctx, key, e, exp)
 }
 
-func (c *counting) Apply(ctx context.Context, key string, w *serverstore.Write) error {
+func (c *counting) Apply(ctx context.Context, key string, w *serverstore.Write) ([]byte, error) {
 	c.applies.Add(1)
 	c.mu.Lock()
 	c.last = w
@@ -395,7 +423,7 @@ func (c *counting) Retire(ctx context.Context, key, next string, until time.Time
 	return c.Backend.Retire(ctx, key, next, until)
 }
 
-func (c *counting) Delete(ctx context.Context, key string) error {
+func (c *counting) Delete(ctx context.Context, key string) (string, error) {
 	c.deletes.Add(1)
 	return c.Backend.Delete(ctx, key)
 }
