@@ -106,8 +106,8 @@ func (t cookieTransport) binding() string { return t.m.cfg.name }
 
 func (t cookieTransport) read(s *Session) (string, error) {
 	v, n, carried, err := t.m.chunks.JoinN(pairs(s.r))
-	if carried > n {
-		s.parts = n // chunk cookies beyond the count were ignored: tidy expires them
+	if err == nil {
+		s.parts, s.carried = n, carried
 	}
 	return v, err
 }
@@ -116,7 +116,7 @@ func (t cookieTransport) read(s *Session) (string, error) {
 // declares, which Join ignored (a parallel response left them). Only a
 // request that carried some pays for the walk.
 func (t cookieTransport) tidy(s *Session) bool {
-	if s.committed || s.parts == 0 {
+	if s.committed || s.carried <= s.parts {
 		return false
 	}
 	stale := t.m.chunks.Stale(pairs(s.r), s.parts)
@@ -143,7 +143,14 @@ func (t cookieTransport) write(s *Session, token string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("session: the session does not fit its cookies: %w", err) // a *chunking.TooLargeError, wrapping ErrTooLarge
 	}
-	t.set(s, parts, t.m.chunks.Stale(pairs(s.r), len(parts)), now)
+	var stale []string
+	if s.carried == 0 || s.carried > s.parts || len(parts) < s.parts {
+		// The request carried cookies the new ones may not cover (or we do
+		// not know what it carried): name them. A request that carried
+		// exactly the chunks it used, no more than written, has none.
+		stale = t.m.chunks.Stale(pairs(s.r), len(parts))
+	}
+	t.set(s, parts, stale, now)
 	return nil
 }
 

@@ -35,6 +35,7 @@ type Session struct {
 	committed  bool    // a commit happened: the transport carries its token
 	loadErr    error   // the store failure of the load, for Manager.Load
 	parts      int     // cookies the request's token took (cookie transport)
+	carried    int     // the session's cookies the request carried, ignored ones included
 	setLife    bool    // SetLifetime: the store writes the absolute deadline
 	setKind    bool    // SetBrowserSession: the store writes the cookie kind
 	dropped    bool    // changes were dropped: the token names an ID a login retired
