@@ -332,3 +332,41 @@ func TestKeysMustBeText(t *testing.T) {
 		}
 	}
 }
+
+// Cookie mode over time, the same checks as the server backends'
+// conformance suite (storetest, Lifecycle), on the injected clock: read,
+// touched or rolling for three idle periods the session survives; left
+// alone for one idle period it is gone.
+func TestCookieModeOverTime(t *testing.T) {
+	t.Parallel()
+	const idle = 3 * time.Second
+	for name, tt := range map[string]struct {
+		opts []session.Option
+		keep func(*session.Session)
+	}{
+		"read":    {nil, func(s *session.Session) { s.Get("user") }},
+		"touched": {nil, func(s *session.Session) { s.Touch() }},
+		"rolling": {[]session.Option{session.WithRolling(true)}, func(s *session.Session) { s.Get("user") }},
+	} {
+		h := newHarness(t, append([]session.Option{session.WithIdleTimeout(idle)}, tt.opts...)...)
+		h.do(t, func(w http.ResponseWriter, r *http.Request) { session.From(r).Set("user", "ada") })
+		for elapsed := time.Duration(0); elapsed < 3*idle; elapsed += idle / 4 {
+			h.clock.add(idle / 4)
+			var user string
+			h.do(t, func(w http.ResponseWriter, r *http.Request) {
+				s := session.From(r)
+				tt.keep(s)
+				user, _ = session.Get[string](s, "user")
+			})
+			if user != "ada" {
+				t.Fatalf("%s: after %v of requests every %v the session is gone", name, elapsed+idle/4, idle/4)
+			}
+		}
+		h.clock.add(idle + time.Second)
+		var user string
+		h.do(t, func(w http.ResponseWriter, r *http.Request) { user, _ = session.Get[string](session.From(r), "user") })
+		if user != "" {
+			t.Fatalf("%s: a session left alone for its idle timeout still answered", name)
+		}
+	}
+}
