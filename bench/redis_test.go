@@ -127,7 +127,8 @@ func BenchmarkRedis(b *testing.B) {
 	}
 }
 
-// storedRecord returns what crumbs keeps in Redis for the payload.
+// storedRecord returns as many bytes as crumbs keeps in Redis for the
+// payload: its hash's fields (the header and one per value), end to end.
 func storedRecord(tb testing.TB, c *goredis.Client, p payload) []byte {
 	sys, pre := crumbsRedisPrefix(tb, c, p)
 	prime(tb, sys)
@@ -135,11 +136,24 @@ func storedRecord(tb testing.TB, c *goredis.Client, p payload) []byte {
 	if err != nil || len(keys) != 1 {
 		tb.Fatalf("%d stored records: %v", len(keys), err)
 	}
-	d, err := c.HGet(context.Background(), keys[0], "d").Bytes()
-	if err != nil {
-		tb.Fatal(err)
+	h, err := c.HGetAll(context.Background(), keys[0]).Result()
+	if err != nil || len(h) < 2 {
+		tb.Fatalf("the stored record: %d fields, %v", len(h), err)
 	}
-	return d
+	var b []byte
+	for f, v := range h {
+		b = append(append(b, f...), v...)
+	}
+	return b
+}
+
+func TestStoredRecord(t *testing.T) {
+	c := redisClient(t)
+	for _, p := range payloads(t) {
+		if n := len(storedRecord(t, c, p)); n < 100 {
+			t.Fatalf("%s: %d bytes stored", p.name, n)
+		}
+	}
 }
 
 func TestRedisSystemsWork(t *testing.T) {

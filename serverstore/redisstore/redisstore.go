@@ -119,10 +119,9 @@ func init() {
 var (
 	applyScript = redis.NewScript(`
 local k = KEYS[1]
-local t = redis.call('TYPE', k).ok
-if t == 'none' then return {-2} end
-if t ~= 'hash' then return {-3} end
-local h = redis.call('HMGET', k, 'm', 'd')
+local h = redis.pcall('HMGET', k, 'm', 'd')
+if h.err then return {-3} end -- WRONGTYPE: a tombstone (a string key)
+if not h[1] and not h[2] then return {-2} end
 local flags = ARGV[3]
 local convert = string.find(flags, 'v', 1, true)
 if convert and h[1] then return {-5} end
@@ -166,11 +165,16 @@ if not convert then
   meta = string.sub(m, 1, 1) .. f .. a .. string.sub(ARGV[1], 11, 18)
 end
 if string.find(flags, 'c', 1, true) then redis.call('DEL', k) end
-redis.call('HSET', k, 'm', meta)
+local set = {'m', meta}
 local s = tonumber(ARGV[i]); i = i + 1
-for j = 1, s do redis.call('HSET', k, '.' .. ARGV[i], ARGV[i + 1]); i = i + 2 end
+for j = 1, s do set[#set + 1] = '.' .. ARGV[i]; set[#set + 1] = ARGV[i + 1]; i = i + 2 end
+redis.call('HSET', k, unpack(set))
 local d = tonumber(ARGV[i]); i = i + 1
-for j = 1, d do redis.call('HDEL', k, '.' .. ARGV[i]); i = i + 1 end
+if d > 0 then
+  local del = {}
+  for j = 1, d do del[j] = '.' .. ARGV[i]; i = i + 1 end
+  redis.call('HDEL', k, unpack(del))
+end
 redis.call('PEXPIREAT', k, exp)
 return {1, meta}`)
 
@@ -178,8 +182,9 @@ return {1, meta}`)
 	createScript = redis.NewScript(`
 local k = KEYS[1]
 if redis.call('EXISTS', k) == 1 then return 0 end
-redis.call('HSET', k, 'm', ARGV[1])
-for i = 3, #ARGV, 2 do redis.call('HSET', k, '.' .. ARGV[i], ARGV[i + 1]) end
+local set = {'m', ARGV[1]}
+for i = 3, #ARGV, 2 do set[#set + 1] = '.' .. ARGV[i]; set[#set + 1] = ARGV[i + 1] end
+redis.call('HSET', k, unpack(set))
 redis.call('PEXPIREAT', k, ARGV[2])
 return 1`)
 
