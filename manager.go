@@ -205,6 +205,15 @@ func (m *Manager) load(s *Session) {
 		}
 		err = fmt.Errorf("session: stored values do not decode (%w): %w", err, ErrInvalid)
 	}
+	if errors.Is(err, ErrMoved) && s.nextToken != "" && s.saved == nil {
+		// This request's own Regenerate retired the ID, but did not hear
+		// back (a lost reply), and the handler reloads: the session lives
+		// under the new ID, whose token the response must carry.
+		tok := s.nextToken
+		s.saved, s.touched, s.nextStored, s.nextToken = &tok, true, "", ""
+		m.load(s)
+		return
+	}
 	switch {
 	case errors.Is(err, ErrMoved):
 		// A Regenerate (a login) of another request retired the ID after
@@ -421,10 +430,24 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 			s.old = nil
 		}
 		c.Op, c.SetLifetime, c.SetKind = OpCreate, true, true
+		return m.create(s, &c, now)
 	case doRegenerate:
 		return m.regenerate(s, &c, now)
 	}
 	return m.save(s, &c, false, now)
+}
+
+// create stores a new session. A create that meets its own ID is an
+// earlier attempt of this request whose reply was lost: it is rewritten.
+func (m *Manager) create(s *Session, c *Commit, now time.Time) (string, error) {
+	again := s.attempted == s.rec.ID
+	s.attempted = s.rec.ID
+	token, err := m.save(s, c, false, now)
+	if again && errors.Is(err, ErrExists) {
+		c.Op = OpUpdate
+		return m.save(s, c, true, now)
+	}
+	return token, err
 }
 
 // save is the store's Save with the conflict loop of Update: while
@@ -493,32 +516,44 @@ func (m *Manager) save(s *Session, c *Commit, whole bool, now time.Time) (string
 func (m *Manager) regenerate(s *Session, c *Commit, now time.Time) (string, error) {
 	b := s.t.binding()
 	if s.nextStored != "" && s.nextStored != s.rec.ID {
-		// An earlier attempt stored another new ID (Regenerate was called
-		// again since): that record goes.
-		m.dropRecord(s, s.nextStored)
-		s.nextStored = ""
+		// An earlier attempt stored another new ID, and whether it retired
+		// the old one is unknown (Regenerate was called again since): finish
+		// that move first, so the old ID names a record that exists, then
+		// move on from there.
+		prev := &Record{ID: s.nextStored}
+		if _, err := m.store.Retire(s.ctx, b, s.old, prev, now); err != nil {
+			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrMoved) {
+				m.dropRecord(s, prev.ID)
+				s.nextStored = ""
+			}
+			return "", err
+		}
+		s.old, s.nextStored = prev, ""
 	}
 	c.Op, c.SetLifetime, c.SetKind = OpCreate, true, true
-	whole := false
+	var token string
+	var err error
 	if s.nextStored == s.rec.ID {
-		c.Op, whole = OpUpdate, true // an earlier attempt created it: rewrite it
+		c.Op = OpUpdate // an earlier attempt created it: rewrite it
+		token, err = m.save(s, c, true, now)
+	} else {
+		token, err = m.create(s, c, now)
 	}
-	token, err := m.save(s, c, whole, now)
 	if err != nil {
 		return "", err
 	}
-	s.nextStored = s.rec.ID
+	s.nextStored, s.nextToken = s.rec.ID, token
 	next := s.rec
 	cur, err := m.store.Retire(s.ctx, b, s.old, &next, now)
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrMoved):
 		m.dropRecord(s, s.rec.ID) // refused: the old session was destroyed, or moved by another login
-		s.nextStored = ""
+		s.nextStored, s.nextToken = "", ""
 		return "", err
 	case err != nil:
 		return "", err // unknown outcome: keep the new record for a retry
 	}
-	s.old, s.nextStored = nil, ""
+	s.old, s.nextStored, s.nextToken = nil, "", ""
 	if cur == nil || s.cleared {
 		return token, nil
 	}

@@ -42,6 +42,8 @@ type Session struct {
 	moved      bool    // the request's token names an ID a Regenerate retired
 	saved      *string // the token of the last commit ("" once ended), for Reload
 	nextStored string  // the new ID a Regenerate stored, before its old one is retired
+	nextToken  string  // its token
+	attempted  string  // the ID this request last tried to create
 	badKey     error   // a key Set that no store keeps faithfully
 
 	rec  Record            // ID, deadlines, flags; Values and Data are consumed on load
@@ -230,7 +232,8 @@ func (s *Session) Destroy() {
 // the store: through the token of this request's last commit (Save), or
 // the request's own.
 func (s *Session) Reload() {
-	*s = Session{m: s.m, ctx: s.ctx, t: s.t, w: s.w, wr: s.wr, r: s.r, parent: s.parent, committed: s.committed, saved: s.saved}
+	*s = Session{m: s.m, ctx: s.ctx, t: s.t, w: s.w, wr: s.wr, r: s.r, parent: s.parent, committed: s.committed, saved: s.saved,
+		nextToken: s.nextToken, attempted: s.attempted}
 	s.load()
 }
 

@@ -146,6 +146,10 @@ var (
 	// ErrMoved is returned by a Store when the session it was asked to save
 	// was retired by a Regenerate of another request.
 	ErrMoved = errors.New("session: the session moved to a new ID meanwhile")
+	// ErrExists is returned by Save for OpCreate when a record with the ID
+	// exists: an ID collision, or an earlier attempt of the same request
+	// whose reply was lost (the Manager then rewrites it).
+	ErrExists = errors.New("session: a session with this ID exists")
 )
 
 // A ConflictError is returned by Save when a checked Change found another

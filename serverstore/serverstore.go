@@ -49,7 +49,8 @@ var (
 	// retired (a tombstone). The same value as session.ErrMoved.
 	ErrMoved = session.ErrMoved
 	// ErrConflict is returned by a Backend's Create when the key is taken.
-	ErrConflict = errors.New("serverstore: the key exists")
+	// The same value as session.ErrExists.
+	ErrConflict = session.ErrExists
 	// ErrLegacy is returned by a Backend's Apply for a record of the
 	// format-1 layout, unless the Write converts it: the Store then
 	// rewrites the record whole, in the current layout.

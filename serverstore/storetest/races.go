@@ -217,8 +217,16 @@ func testRaces(t *testing.T, newBackend newFunc) {
 // the reply is lost), or whose next Apply after a Retire fails.
 type flaky struct {
 	serverstore.Backend
-	failRetire, loseRetire, failApply atomic.Int64
-	retired                           atomic.Bool
+	failRetire, loseRetire, failApply, loseCreate atomic.Int64
+	retired                                       atomic.Bool
+}
+
+func (f *flaky) Create(ctx context.Context, key string, e *serverstore.Entry, exp time.Time) error {
+	err := f.Backend.Create(ctx, key, e, exp)
+	if err == nil && f.loseCreate.Add(-1) >= 0 {
+		return errBlip // it happened, but the reply was lost
+	}
+	return err
 }
 
 func (f *flaky) Retire(ctx context.Context, key, next string, until time.Time) (*serverstore.Entry, error) {
@@ -286,6 +294,72 @@ func testRegenerateFailures(t *testing.T, newBackend newFunc) {
 			check(t, br, after, "ada")
 		})
 	}
+	t.Run("LostRetireThenRegenerateAgain", func(t *testing.T) {
+		b, c := newBackend(t)
+		f := &flaky{Backend: b}
+		br := newBrowser(t, f, c)
+		br.do(func(s *session.Session) { s.Set("cart", 3) })
+		before := br.current()
+		f.loseRetire.Store(1)
+		_, after := br.send(before, func(s *session.Session) {
+			s.Regenerate(true)
+			s.Set("user", "ada")
+			if err := s.Save(); err == nil {
+				t.Error("Save succeeded though the Retire's reply was lost")
+			}
+			s.Regenerate(true)
+			if err := s.Save(); err != nil {
+				t.Error(err)
+			}
+		})
+		check(t, br, after, "ada")
+	})
+	t.Run("LostRetireThenReload", func(t *testing.T) {
+		b, c := newBackend(t)
+		f := &flaky{Backend: b}
+		br := newBrowser(t, f, c)
+		br.do(func(s *session.Session) { s.Set("cart", 3) })
+		before := br.current()
+		f.loseRetire.Store(1)
+		_, after := br.send(before, func(s *session.Session) {
+			s.Regenerate(true)
+			s.Set("user", "ada")
+			if err := s.Save(); err == nil {
+				t.Error("Save succeeded though the Retire's reply was lost")
+			}
+			s.Reload() // give the login up
+			if cart, _ := session.Get[int](s, "cart"); cart != 3 {
+				t.Errorf("after Reload the session holds cart %d", cart)
+			}
+		})
+		var cart int
+		br.send(after, func(s *session.Session) { cart, _ = session.Get[int](s, "cart") })
+		if cart != 3 {
+			t.Fatalf("after a lost Retire reply and a Reload the browser's cookie holds cart %d, want 3", cart)
+		}
+	})
+	t.Run("LostCreateReply", func(t *testing.T) {
+		b, c := newBackend(t)
+		f := &flaky{Backend: b}
+		br := newBrowser(t, f, c)
+		f.loseCreate.Store(1)
+		w, cookie := br.send("", func(s *session.Session) {
+			s.Set("cart", 3)
+			if err := s.Save(); err == nil {
+				t.Error("Save succeeded though the Create's reply was lost")
+			}
+		})
+		if w.Code != 200 || cookie == "" {
+			t.Fatalf("a new session whose first Create reply was lost: status %d, cookie %q", w.Code, cookie)
+		}
+		check(t, br, cookie, "")
+		f.loseCreate.Store(1)
+		w, after := br.send(cookie, func(s *session.Session) { s.Regenerate(true); s.Set("user", "ada"); s.Save() })
+		if w.Code != 200 || after == cookie {
+			t.Fatalf("a login whose Create reply was lost: status %d, new cookie %t", w.Code, after != cookie)
+		}
+		check(t, br, after, "ada")
+	})
 	t.Run("RetireFailsWithoutRetry", func(t *testing.T) {
 		b, c := newBackend(t)
 		f := &flaky{Backend: b}
