@@ -39,7 +39,9 @@
 // its change applies only if the key still holds the value the request
 // read, and otherwise its function is re-run on the newer value, after a
 // jittered backoff bounded by WithConflictTimeout (2 s by default) and the
-// request's context, so no increment is lost. A session destroyed by one
+// request's context, so no increment is lost. Within one process, the
+// commits that Update one session take turns, so they re-run at most once
+// for each other; across instances the backoff spreads them out. A session destroyed by one
 // request (a logout) stays destroyed: another request's save does not bring
 // it back, nor does a Regenerate (a login) that loaded it before: their
 // changes are dropped, logged, and the token is expired; a logout through

@@ -21,6 +21,19 @@ import (
 // maxBackoff caps the wait between two attempts of a conflicting commit.
 const maxBackoff = 32 * time.Millisecond
 
+// updateStripes is how many locks serialise Updates of one session within
+// a process.
+const updateStripes = 256
+
+// stripe picks the lock of a session ID (FNV-1a).
+func stripe(id string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return int(h % updateStripes)
+}
+
 // maxAge is the longest a session may last, and the longest Max-Age
 // browsers keep: 400 days (RFC 6265bis).
 const maxAge = timex.MaxAge
@@ -39,6 +52,12 @@ type Manager struct {
 	http   transport        // the middleware's: the cookie, or a header token
 
 	warnInsecure sync.Once // the SecureAuto warning, logged once
+
+	// updating serialises, within this process, the commits of one
+	// session that carry Update's checks: they would only conflict with
+	// each other. Striped by session ID; a channel, so that waiting obeys
+	// the request's context.
+	updating [updateStripes]chan struct{}
 }
 
 // New returns a Manager over store. With no options, it uses a cookie named
@@ -82,6 +101,9 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		m.http = headerTransport{m: m, request: h.request, response: h.response, bearer: h.bearer}
 	} else {
 		m.http = newCookieTransport(m)
+	}
+	for i := range m.updating {
+		m.updating[i] = make(chan struct{}, 1)
 	}
 	return m, nil
 }
@@ -456,6 +478,19 @@ func (m *Manager) create(s *Session, c *Commit, now time.Time) (string, error) {
 // WithConflictTimeout and the request's context. whole rewrites every
 // value (a record nobody else knows of yet) instead of the change set.
 func (m *Manager) save(s *Session, c *Commit, whole bool, now time.Time) (string, error) {
+	if len(s.updates) > 0 && !whole {
+		// Parallel requests of this process that Update this session take
+		// turns: each then conflicts at most with what the one before it
+		// stored (and with other processes), and re-runs once, instead of
+		// all of them colliding until some run out of time.
+		lock := m.updating[stripe(s.rec.ID)]
+		select {
+		case lock <- struct{}{}:
+			defer func() { <-lock }()
+		case <-s.ctx.Done():
+			return "", s.ctx.Err()
+		}
+	}
 	var deadline time.Time
 	backoff := time.Millisecond
 	for {

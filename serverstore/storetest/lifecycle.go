@@ -175,7 +175,9 @@ func testLifecycle(t *testing.T, newBackend newFunc) {
 			t.Parallel()
 			b, c := newBackend(t)
 			for run := range 10 {
-				br := newBrowser(t, b, c)
+				// Two Managers over one backend: two instances of the
+				// application, so that requests conflict across them too.
+				br, other := newBrowser(t, b, c), newBrowser(t, b, c)
 				br.do(func(s *session.Session) { s.Set("start", true) })
 				cookie := br.current()
 				var wg sync.WaitGroup
@@ -184,7 +186,11 @@ func testLifecycle(t *testing.T, newBackend newFunc) {
 				for i := range 50 {
 					wg.Go(func() {
 						<-start
-						w, _ := br.send(cookie, each(i))
+						via := br
+						if i%2 == 1 {
+							via = other
+						}
+						w, _ := via.send(cookie, each(i))
 						codes[i] = w.Code
 					})
 				}
