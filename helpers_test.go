@@ -54,6 +54,7 @@ func newHarnessSecrets(t testing.TB, secrets [][]byte, opts ...session.Option) *
 	}
 	h := &harness{clock: &clock{t: time.Unix(1764201600, 0)}, log: &bytes.Buffer{}, jar: map[string]string{}, secret: secrets}
 	base := []session.Option{
+		session.WithClock(h.clock.now),
 		session.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{h}, nil))),
 		session.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 			h.mu.Lock()
@@ -66,7 +67,6 @@ func newHarnessSecrets(t testing.TB, secrets [][]byte, opts ...session.Option) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.SetClock(h.clock.now)
 	h.m = m
 	return h
 }
