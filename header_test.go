@@ -90,7 +90,7 @@ func TestHeaderToken(t *testing.T) {
 			}
 			// A tampered token: a fresh session, and the client is told to drop it.
 			good := c.token
-			c.token = good[:len(good)-2] + "AA"
+			c.token = tamper(good)
 			var isNew bool
 			res = c.do(t, func(s *session.Session) { isNew = s.IsNew() })
 			if res.StatusCode != 200 || !isNew || c.token != "" {

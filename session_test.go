@@ -454,7 +454,7 @@ func TestInvalidCookieGivesFreshSession(t *testing.T) {
 	h := newHarness(t)
 	h.do(t, counter)
 	v := h.jar["session"]
-	h.jar["session"] = v[:len(v)-5] + "AAAAA"
+	h.jar["session"] = tamper(v)
 	res := h.do(t, func(w http.ResponseWriter, r *http.Request) {
 		if s := session.From(r); !s.IsNew() || s.Len() != 0 {
 			t.Error("a tampered cookie did not give a fresh session")
@@ -745,7 +745,7 @@ func TestIsModifiedAndUntouchedDecodesNothing(t *testing.T) {
 	})
 	// A tampered cookie on a request that never touches its session is not
 	// even decoded: nothing is logged, nothing is written.
-	h.jar["session"] = "AAAA" + h.jar["session"][4:]
+	h.jar["session"] = tamper(h.jar["session"])
 	res := h.do(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "static") })
 	if strings.Contains(h.logged(), "rejected") || len(res.Header.Values("Set-Cookie")) != 0 {
 		t.Fatalf("an untouched request decoded its cookie: log %q, Set-Cookie %q", h.logged(), res.Header.Values("Set-Cookie"))
