@@ -438,9 +438,18 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 	case doRefresh:
 		c.Op = OpRefresh
 	case doResave:
+		// Every value is rewritten as it was read, checked like an Update:
+		// one that a parallel request changed or deleted meanwhile is left
+		// as that request stored it.
 		c.Op = OpUpdate
-		for k := range s.raw {
-			s.track(k, true)
+		if s.changes == nil {
+			s.changes = make(map[string]bool, len(s.raw))
+		}
+		if s.updates == nil {
+			s.updates = make(map[string]*update, len(s.raw))
+		}
+		for k, v := range s.raw {
+			s.changes[k], s.updates[k] = true, &update{old: v, hadOld: true}
 		}
 	case doUpdate:
 		c.Op = OpUpdate

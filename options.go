@@ -201,8 +201,10 @@ func WithRolling(on bool) Option {
 // WithResave rewrites every value of the session on every response whose
 // handler used it, even unchanged (express-session's resave). The default is
 // false: an unchanged session's deadlines are refreshed without rewriting
-// its values, which every store here does. With resave, a value another
-// request deleted meanwhile can come back: prefer the default.
+// its values, which every store here does. In server mode the rewrite is
+// checked like an Update: a value that a parallel request changed or
+// deleted meanwhile stays as that request left it (express-session's
+// resave overwrites it).
 func WithResave(on bool) Option {
 	return func(c *config) error { c.resave = on; return nil }
 }

@@ -370,3 +370,48 @@ func TestCookieModeOverTime(t *testing.T) {
 		}
 	}
 }
+
+// WithResave rewrites an unchanged session on every response, but never
+// over what a parallel request stored or deleted meanwhile: a resave that
+// loaded before an Update and a Delete landed leaves both in place. (Found
+// by fuzz.FuzzMemory: an Update lost to a parallel read under resave.)
+func TestResaveKeepsParallelWrites(t *testing.T) {
+	t.Parallel()
+	store, err := serverstore.New(serverstore.NewMemory(), [][]byte{secret(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := session.New(store, session.WithResave(true), session.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(cookie string, f func(*session.Session)) *http.Response {
+		r := httptest.NewRequest("GET", "http://localhost/", nil)
+		if cookie != "" {
+			r.Header.Set("Cookie", cookie)
+		}
+		w := httptest.NewRecorder()
+		m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(session.From(r)) })).ServeHTTP(w, r)
+		return w.Result()
+	}
+	res := send("", func(s *session.Session) { s.Set("n", 1); s.Set("a", "x") })
+	cookie := res.Cookies()[0].Name + "=" + res.Cookies()[0].Value
+
+	loaded, resume, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		send(cookie, func(s *session.Session) { s.Get("n"); close(loaded); <-resume })
+	}()
+	<-loaded
+	send(cookie, func(s *session.Session) {
+		session.Update(s, "n", func(n int) int { return n + 1 })
+		s.Delete("a")
+	})
+	close(resume)
+	<-done
+	send(cookie, func(s *session.Session) {
+		if n, _ := session.Get[int](s, "n"); n != 2 || s.Has("a") {
+			t.Errorf("after a resave raced an Update and a Delete: n = %d (want 2), a present %t (want false)", n, s.Has("a"))
+		}
+	})
+}

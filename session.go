@@ -369,7 +369,7 @@ func lookup[T any](s *Session, key string, dst *T) bool {
 type update struct {
 	old    []byte // the value the first function saw (the stored one)
 	hadOld bool
-	fns    []func(old []byte, had bool) ([]byte, error)
+	fns    []func(old []byte, had bool) ([]byte, error) // none: a resave, which rewrites the value as it was read
 }
 
 // Update changes the value under key atomically: fn receives the current
@@ -455,6 +455,14 @@ func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
 func (s *Session) rebase(cur map[string][]byte) error {
 	for key, u := range s.updates {
 		old, had := cur[key]
+		if len(u.fns) == 0 && !had {
+			// A resave of a value another request deleted: it stays deleted.
+			delete(s.raw, key)
+			delete(s.vals, key)
+			delete(s.changes, key)
+			delete(s.updates, key)
+			continue
+		}
 		b, h := old, had
 		for _, fn := range u.fns {
 			var err error

@@ -1,0 +1,658 @@
+// Package fuzz holds the reference model of a crumbs session and the
+// harness that holds every store to it.
+//
+// The model (this file) is the executable form of the semantics the root
+// package's doc.go states: plain Go, no crypto, no I/O. A Model is the
+// world the Manager serves (the clock, the secrets' epoch and, in server
+// mode, the stored sessions); a Request is one request's view of one
+// session, with the operations a handler may call and the decision the
+// commit takes. The driver (driver.go) runs the same scenario through a real
+// Manager and compares every observation with the model's.
+package fuzz
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// TombstoneTTL is how long a Regenerate's retired ID keeps naming its
+// successor (serverstore.TombstoneTTL).
+const TombstoneTTL = 10 * time.Minute
+
+// maxAge is the longest a cookie lives and a deadline lies ahead: 400 days.
+const maxAge = 400 * 24 * time.Hour
+
+// Config is the part of a Manager's configuration that decides what a
+// session does.
+type Config struct {
+	Server            bool // the cookie names a stored session; else it holds the session
+	Header            bool // tokens travel in headers: no Max-Age, a token is dropped only when told
+	Lifetime, Idle    time.Duration
+	Rolling, Resave   bool
+	SaveUninitialized bool
+	UnsetDestroy      bool // WithUnset(UnsetDestroy)
+	BrowserSession    bool // WithBrowserSessionCookie
+	// EngineClock: the backend expires records and tombstones by the
+	// model's clock (the memory backend with the fake clock). Redis and
+	// PostgreSQL expire by their own clocks, which a scenario's few real
+	// seconds never bring near a deadline set by the fake clock (always
+	// ahead of real time): for them a tombstone outlives the scenario,
+	// while the Manager still enforces every session deadline by the
+	// model's clock.
+	EngineClock bool
+}
+
+// Session is a session between requests: what a server store holds, or
+// what a cookie carries.
+type Session struct {
+	ID                   int               // the model's name for the ID: 1, 2, 3 … in order of creation
+	Values               map[string]string // key: the value's JSON
+	Expires, IdleExpires time.Time         // zero: none
+	Browser              bool              // a cookie without Max-Age
+}
+
+func (s *Session) clone() *Session {
+	c := *s
+	c.Values = maps.Clone(s.Values)
+	if c.Values == nil {
+		c.Values = map[string]string{}
+	}
+	return &c
+}
+
+// deadline is the earlier of the two deadlines; zero means none.
+func (s *Session) deadline() time.Time {
+	switch {
+	case s.Expires.IsZero():
+		return s.IdleExpires
+	case s.IdleExpires.IsZero() || s.Expires.Before(s.IdleExpires):
+		return s.Expires
+	}
+	return s.IdleExpires
+}
+
+func (s *Session) live(now time.Time) bool {
+	d := s.deadline()
+	return d.IsZero() || now.Before(d)
+}
+
+// TokenKind is what a client holds for one Manager.
+type TokenKind uint8
+
+const (
+	NoToken TokenKind = iota // nothing: no cookie, no header
+	Valid                    // a token a response gave
+	Broken                   // tampered with, truncated, forged: no secret opens it
+)
+
+// Token is a token as the model knows it: which session it names (server
+// mode) or carries (cookie mode), and under which secret it was sealed.
+type Token struct {
+	Kind  TokenKind
+	ID    int      // server mode: the session it names
+	Snap  *Session // cookie mode: the session it carries
+	Epoch int      // the secret epoch that sealed or signed it
+	// JarExpires is when the browser drops the cookie (its Max-Age); zero
+	// for a cookie without Max-Age and for header tokens.
+	JarExpires time.Time
+}
+
+// tomb is a retired ID: it names its successor until until.
+type tomb struct {
+	to    int
+	until time.Time
+}
+
+// Model is the world: the clock, the secret epoch (each rotation puts a
+// new secret first and keeps one older one), and the server store.
+type Model struct {
+	Cfg     Config
+	Now     time.Time
+	Epoch   int
+	store   map[int]*Session
+	retired map[int]tomb
+	serial  int
+}
+
+// NewModel starts a world at now.
+func NewModel(cfg Config, now time.Time) *Model {
+	return &Model{Cfg: cfg, Now: now, store: map[int]*Session{}, retired: map[int]tomb{}}
+}
+
+func (m *Model) newID() int { m.serial++; return m.serial }
+
+// Rotate puts a new secret first: tokens of the previous epoch still open
+// (and are sent again under the new one), older ones no longer do.
+func (m *Model) Rotate() { m.Epoch++ }
+
+// Advance moves the clock.
+func (m *Model) Advance(d time.Duration) { m.Now = m.Now.Add(d) }
+
+// Drop is the browser dropping what its jar holds past Max-Age.
+func (m *Model) Drop(t Token) Token {
+	if t.Kind != NoToken && !t.JarExpires.IsZero() && !m.Now.Before(t.JarExpires) {
+		return Token{}
+	}
+	return t
+}
+
+// CloseBrowser is the browser closing: cookies without Max-Age go.
+func (m *Model) CloseBrowser(t Token) Token {
+	if !m.Cfg.Header && t.JarExpires.IsZero() {
+		return Token{}
+	}
+	return t
+}
+
+// Stored returns the live session a server-mode token names, if any.
+func (m *Model) Stored(id int) (*Session, bool) {
+	s, ok := m.store[id]
+	if !ok || !s.live(m.Now) {
+		return nil, false
+	}
+	return s, true
+}
+
+// Adopt stores s as the session under its ID (after a parallel group,
+// whose outcome the harness checks against the concurrency promises).
+func (m *Model) Adopt(s *Session) {
+	if s.ID > m.serial {
+		m.serial = s.ID
+	}
+	m.store[s.ID] = s.clone()
+}
+
+// Forget removes a stored session and any tombstone of its ID.
+func (m *Model) Forget(id int) { delete(m.store, id); delete(m.retired, id) }
+
+// Retired reports the successor a tombstone names.
+func (m *Model) Retired(id int) (int, bool) {
+	t, ok := m.retired[id]
+	if !ok || (m.Cfg.EngineClock && !m.Now.Before(t.until)) {
+		return 0, false
+	}
+	return t.to, true
+}
+
+// NewID allocates an ID the harness saw appear (a parallel group's).
+func (m *Model) NewID() int { return m.newID() }
+
+// Retire records a Regenerate of old into next.
+func (m *Model) Retire(old, next int) {
+	delete(m.store, old)
+	m.retired[old] = tomb{to: next, until: m.Now.Add(TombstoneTTL)}
+}
+
+// state is where a request's session stands (request.go in the root).
+type state uint8
+
+const (
+	unloaded state = iota
+	fresh
+	loaded
+	changed
+	created
+	regenerated
+	destroyed
+)
+
+// Outcome is what a commit sends: nothing, a token (Set) or its expiry.
+type Outcome uint8
+
+const (
+	Nothing Outcome = iota
+	Set
+	Expire
+)
+
+var outcomeNames = [...]string{"nothing", "set", "expire"}
+
+func (o Outcome) String() string { return outcomeNames[o] }
+
+// Request is one request's session.
+type Request struct {
+	m        *Model
+	carried  Token // what the request carried
+	saved    *Token
+	state    state
+	isNew    bool
+	vals     map[string]string
+	rec      Session // ID, deadlines, kind
+	touched  bool
+	stale    bool
+	rejected bool
+	moved    bool
+	from     int  // the ID a moved token names
+	old      int  // the stored session Destroy deletes or Regenerate retires (0: none)
+	setLife  bool // SetLifetime: the absolute deadline is the request's
+	late     bool // a change after the headers went out
+	written  bool // the headers went out
+	commits  bool // a commit answered already
+
+	// What the response carries, as the commits left it.
+	Out      Outcome
+	OutToken Token
+	// MaxAge is the Max-Age of a Set cookie (0: none).
+	MaxAge int64
+	// Late reports a change after the headers went out: the error handler
+	// hears of ErrHeadersWritten.
+	Late bool
+	// Used reports that a commit found the session in use: the response
+	// varies on the token.
+	Used bool
+}
+
+// Begin starts a request that carries tok.
+func (m *Model) Begin(tok Token) *Request { return &Request{m: m, carried: tok} }
+
+// fresh gives the request a new, unsaved session.
+func (r *Request) freshRecord() {
+	r.vals = map[string]string{}
+	r.rec = Session{ID: r.m.newID(), Browser: r.m.Cfg.BrowserSession}
+	if r.m.Cfg.Lifetime > 0 {
+		r.rec.Expires = r.m.Now.Add(r.m.Cfg.Lifetime).Truncate(time.Second)
+	}
+	r.state, r.isNew = fresh, true
+}
+
+// load reads the session on first use.
+func (r *Request) load() {
+	if r.state != unloaded {
+		return
+	}
+	m := r.m
+	tok := r.carried
+	carried := tok.Kind != NoToken
+	if r.saved != nil {
+		tok, carried = *r.saved, false
+	}
+	r.state = loaded
+	switch {
+	case tok.Kind == NoToken:
+	case tok.Kind == Broken || tok.Epoch < m.Epoch-1:
+		r.rejected = true
+	case m.Cfg.Server:
+		if to, ok := m.Retired(tok.ID); ok {
+			r.moved, r.from = true, tok.ID
+			_ = to
+			break
+		}
+		s, ok := m.store[tok.ID]
+		switch {
+		case !ok:
+			r.rejected = carried
+		case !s.live(m.Now):
+			r.rejected = true
+		default:
+			r.vals, r.rec = maps.Clone(s.Values), *s
+			r.rec.Values = nil
+			r.stale = tok.Epoch < m.Epoch
+			return
+		}
+	default:
+		if s := tok.Snap; s.live(m.Now) {
+			r.vals, r.rec = maps.Clone(s.Values), *s
+			r.rec.Values = nil
+			r.stale = tok.Epoch < m.Epoch
+			return
+		}
+		r.rejected = true
+	}
+	r.freshRecord()
+}
+
+// change moves the state on a change of values or settings.
+func (r *Request) change() {
+	switch r.state {
+	case fresh, destroyed:
+		r.state = created
+	case loaded:
+		r.state = changed
+	}
+	r.noteLate()
+}
+
+func (r *Request) noteLate() {
+	if r.written {
+		r.late = true
+	}
+}
+
+// IsNew, ID and Values are what the handler sees.
+func (r *Request) IsNew() bool { r.load(); return r.isNew }
+func (r *Request) ID() int     { r.load(); return r.rec.ID }
+func (r *Request) Values() map[string]string {
+	r.load()
+	return maps.Clone(r.vals)
+}
+
+// Get returns a value's JSON.
+func (r *Request) Get(key string) (string, bool) {
+	r.load()
+	v, ok := r.vals[key]
+	return v, ok
+}
+
+func (r *Request) Set(key, json string) {
+	r.load()
+	r.vals[key] = json
+	r.change()
+}
+
+func (r *Request) Delete(key string) {
+	r.load()
+	if _, ok := r.vals[key]; ok {
+		delete(r.vals, key)
+		r.change()
+	}
+}
+
+func (r *Request) Clear() {
+	r.load()
+	if len(r.vals) > 0 {
+		clear(r.vals)
+		r.change()
+	}
+}
+
+func (r *Request) Pop(key string) (string, bool) {
+	v, ok := r.Get(key)
+	r.Delete(key)
+	return v, ok
+}
+
+// Update adds one to the integer under key and returns it.
+func (r *Request) Update(key string) int {
+	r.load()
+	n, _ := strconv.Atoi(r.vals[key])
+	n++
+	r.vals[key] = strconv.Itoa(n)
+	r.change()
+	return n
+}
+
+const FlashKey = "_flash"
+
+func (r *Request) AddFlash(msg string) {
+	r.load()
+	var msgs []string
+	json.Unmarshal([]byte(r.vals[FlashKey]), &msgs)
+	b, _ := json.Marshal(append(msgs, msg))
+	r.vals[FlashKey] = string(b)
+	r.change()
+}
+
+func (r *Request) Flashes() []string {
+	v, _ := r.Pop(FlashKey)
+	var msgs []string
+	json.Unmarshal([]byte(v), &msgs)
+	return msgs
+}
+
+func (r *Request) Regenerate(keep bool) {
+	r.load()
+	switch r.state {
+	case loaded, changed:
+		r.old, r.state = r.rec.ID, regenerated
+	case fresh, destroyed:
+		r.state = created
+	}
+	r.rec.ID = r.m.newID()
+	if !keep {
+		clear(r.vals)
+	}
+	r.noteLate()
+}
+
+func (r *Request) Destroy() {
+	r.load()
+	switch {
+	case r.state == loaded || r.state == changed:
+		r.old = r.rec.ID
+	case r.state == fresh && r.moved:
+		r.old = r.from // a logout through a retired token ends its successor too
+	}
+	clear(r.vals)
+	r.freshRecord()
+	r.state = destroyed
+	r.noteLate()
+}
+
+func (r *Request) Touch() {
+	r.load()
+	r.touched = true
+	r.noteLate()
+}
+
+func (r *Request) SetBrowserSession(on bool) {
+	r.load()
+	if r.rec.Browser != on {
+		r.rec.Browser = on
+		r.change()
+	}
+}
+
+func (r *Request) SetLifetime(d time.Duration) {
+	r.load()
+	if d <= 0 {
+		d = r.m.Cfg.Lifetime
+	}
+	r.rec.Expires = time.Time{}
+	if d > 0 {
+		r.rec.Expires = r.m.Now.Add(min(d, maxAge)).Truncate(time.Second)
+	}
+	r.setLife = true
+	r.change()
+}
+
+// Deadline is the session's deadline as the handler sees it.
+func (r *Request) Deadline() time.Time { r.load(); return r.rec.deadline() }
+
+// Reload drops the request's changes and reads the session again, through
+// the token of the request's last commit, or the request's own.
+func (r *Request) Reload() {
+	*r = Request{m: r.m, carried: r.carried, saved: r.saved, commits: r.commits, written: r.written,
+		Out: r.Out, OutToken: r.OutToken, MaxAge: r.MaxAge, Late: r.Late, Used: r.Used}
+	r.load()
+}
+
+// Save is Session.Save: it reports false when the headers went out.
+func (r *Request) Save() bool {
+	if r.written {
+		return false
+	}
+	r.commit()
+	return true
+}
+
+// WriteHeader is the handler writing its response: the session commits
+// first; a later change cannot reach the client.
+func (r *Request) WriteHeader() {
+	if !r.written {
+		r.commit()
+		r.written = true
+	}
+}
+
+// End is the handler returning.
+func (r *Request) End() {
+	if !r.written {
+		r.commit()
+		r.written = true
+	} else if r.late {
+		r.Late = true
+	}
+}
+
+// commit decides and carries out what the request's session needs.
+func (r *Request) commit() {
+	if r.state == unloaded {
+		return
+	}
+	r.Used = true
+	m, c := r.m, &r.m.Cfg
+	empty := len(r.vals) == 0
+	idleDue := c.Idle > 0 && (r.rec.IdleExpires.IsZero() || r.rec.IdleExpires.Sub(m.Now) < c.Idle/2)
+	unsetDestroy := c.UnsetDestroy && empty
+	hasOld := r.old != 0
+
+	const (
+		none = iota
+		expire
+		refresh
+		update
+		create
+		regenerate
+		destroy
+	)
+	act := none
+	switch {
+	case r.moved:
+		// The token names an ID a Regenerate retired: only a Destroy acts.
+		if hasOld {
+			act = destroy
+		}
+	case r.state == fresh:
+		switch {
+		case c.SaveUninitialized:
+			act = create
+		case r.rejected:
+			act = expire
+		}
+	case r.state == loaded:
+		switch {
+		case c.Resave:
+			act = update
+		case r.stale || r.touched || c.Rolling || idleDue:
+			act = refresh
+		}
+	case r.state == changed:
+		act = update
+		if unsetDestroy {
+			act = destroy
+		}
+	case r.state == created:
+		switch {
+		case empty && !c.SaveUninitialized && hasOld, unsetDestroy && hasOld:
+			act = destroy
+		case empty && !c.SaveUninitialized:
+			if r.rejected {
+				act = expire
+			}
+		default:
+			act = create
+		}
+	case r.state == regenerated:
+		act = regenerate
+		if unsetDestroy {
+			act = destroy
+		}
+	case r.state == destroyed:
+		act = destroy
+	}
+
+	switch act {
+	case none:
+		return
+	case expire:
+		if !r.commits {
+			r.expire()
+		}
+		return
+	case destroy:
+		if r.old == 0 && r.state == changed {
+			r.old = r.rec.ID
+		}
+		if r.old != 0 && c.Server {
+			m.destroyChain(r.old)
+		}
+		r.old = 0
+		r.expire()
+		none := Token{}
+		r.saved = &none
+		r.settle(destroyed)
+		return
+	}
+	if c.Idle > 0 {
+		r.rec.IdleExpires = m.Now.Add(c.Idle).Truncate(time.Second)
+	}
+	s := r.rec
+	s.Values = maps.Clone(r.vals)
+	if c.Server {
+		switch act {
+		case create:
+			if r.old != 0 {
+				m.destroyChain(r.old)
+				r.old = 0
+			}
+		case regenerate:
+			m.Retire(r.old, s.ID)
+			r.old = 0
+		case refresh:
+			if st, ok := m.store[s.ID]; ok {
+				s.Values = maps.Clone(st.Values)
+			}
+		}
+		m.store[s.ID] = s.clone()
+	}
+	tok := Token{Kind: Valid, ID: s.ID, Epoch: m.Epoch}
+	if !c.Server {
+		tok.Snap = s.clone()
+	}
+	age := r.maxAge(&s)
+	if age > 0 && !c.Header {
+		tok.JarExpires = m.Now.Add(time.Duration(age) * time.Second)
+	}
+	r.Out, r.OutToken, r.MaxAge = Set, tok, age
+	r.saved = &tok
+	r.settle(loaded)
+}
+
+// expire ends the token: a header token is answered with an empty one; a
+// cookie is expired if the request carried it, and otherwise the response
+// sets none (an earlier commit's is taken back).
+func (r *Request) expire() {
+	r.Out, r.OutToken, r.MaxAge = Expire, Token{}, 0
+	if !r.m.Cfg.Header && r.carried.Kind == NoToken {
+		r.Out = Nothing
+	}
+}
+
+// destroyChain deletes a stored session, following tombstones to the
+// session they name.
+func (m *Model) destroyChain(id int) {
+	for range 8 {
+		t, moved := m.retired[id]
+		m.Forget(id)
+		if !moved {
+			return
+		}
+		id = t.to
+	}
+}
+
+// maxAge is the cookie's Max-Age: until the earlier deadline, at most 400
+// days, at least 1 s; none (0) for a browser-session cookie.
+func (r *Request) maxAge(s *Session) int64 {
+	if s.Browser || r.m.Cfg.Header {
+		return 0
+	}
+	d := maxAge
+	if dl := s.deadline(); !dl.IsZero() {
+		d = min(dl.Sub(r.m.Now), maxAge)
+	}
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}
+
+func (r *Request) settle(to state) {
+	r.state, r.touched, r.commits, r.setLife, r.stale = to, false, true, false, false
+}
+
+// Keys returns the session's keys, sorted.
+func (r *Request) Keys() []string {
+	r.load()
+	return slices.Sorted(maps.Keys(r.vals))
+}
