@@ -44,3 +44,31 @@ func seed(f *testing.F) {
 	f.Add(false, []byte{})
 	f.Add(false, []byte{1, 1, 0, 0, 1, 2, 0, 0, 3, 1, 0, 1, 5, 8, 8, 8, 0, 1, 3, 1})
 }
+
+// FuzzConcurrent: bursts of up to 32 parallel requests on real goroutines,
+// on memory (and Redis and PostgreSQL, chosen by the first byte).
+func FuzzConcurrent(f *testing.F) {
+	f.Add(byte(0), []byte{1, 1, 0, 0, 0, 30, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 2, 2, 2})
+	f.Fuzz(func(t *testing.T, which byte, data []byte) {
+		names := []string{"memory", "memory", "memory", "redis", "postgres"}
+		fuzz.RunConcurrent(t, backend(names[int(which)%len(names)]), data)
+	})
+}
+
+// FuzzDifferential runs one scenario on two backends that must agree.
+func FuzzDifferential(f *testing.F) {
+	seed(f)
+	pairs := [][2]string{
+		{"memory (real engine clock)", "redis"},
+		{"memory (real engine clock)", "postgres"},
+		{"cookie", "memory"},
+		{"cookie", "memory"},
+	}
+	f.Fuzz(func(t *testing.T, header bool, data []byte) {
+		p := pairs[0]
+		if len(data) > 0 {
+			p = pairs[int(data[0])%len(pairs)]
+		}
+		fuzz.RunDifferential(t, backend(p[0]), backend(p[1]), data, header)
+	})
+}
