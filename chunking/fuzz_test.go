@@ -14,13 +14,15 @@ import (
 // anything accepted splits back into cookies that join to the same value.
 func FuzzJoin(f *testing.F) {
 	for _, v := range vectors.MustLoad(f) {
-		f.Add(v.Cookie, uint8(v.Int("max-chunks")))
+		f.Add(v.Cookie, uint8(v.Int("max-chunks")), uint8(0))
 	}
-	f.Add("s=2.AAAA", uint8(8))   // 9 chunks allowed, none sent
-	f.Add("s=9.AAAA", uint8(179)) // 180 allowed
-	f.Fuzz(func(t *testing.T, header string, maxChunks uint8) {
-		// Every maximum chunk count New accepts, 1 to 180.
-		c, err := chunking.New("s", chunking.WithMaxChunks(int(maxChunks)%chunking.MaxChunksLimit+1))
+	f.Add("s=2.AAAA", uint8(8), uint8(0))   // 9 chunks allowed, none sent
+	f.Add("s=9.AAAA", uint8(179), uint8(0)) // 180 allowed
+	f.Add("__Host-s=2.AAAA; __Host-s.1=AAAA", uint8(3), uint8(1))
+	f.Fuzz(func(t *testing.T, header string, maxChunks, name uint8) {
+		// Every maximum chunk count New accepts, 1 to 180, and every shape
+		// of cookie name.
+		c, err := chunking.New(names[int(name)%len(names)], chunking.WithMaxChunks(int(maxChunks)%chunking.MaxChunksLimit+1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +48,7 @@ func FuzzJoin(f *testing.F) {
 			t.Fatalf("Join accepted a value of %d bytes", len(value))
 		}
 		// Re-split under the largest budget and join again.
-		wide, err := chunking.New("s", chunking.WithMaxChunks(c.MaxChunks()), chunking.WithCookieBudget(chunking.MaxCookieSize))
+		wide, err := chunking.New(names[int(name)%len(names)], chunking.WithMaxChunks(c.MaxChunks()), chunking.WithCookieBudget(chunking.MaxCookieSize))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,12 +72,16 @@ func FuzzJoin(f *testing.F) {
 func FuzzSplitJoin(f *testing.F) {
 	for _, v := range vectors.MustLoad(f) {
 		if j := v.Joined(); j != "" {
-			f.Add(j, uint16(4000), uint8(4))
+			f.Add(j, uint16(4000), uint8(4), uint8(1))
 		}
 	}
-	f.Fuzz(func(t *testing.T, value string, budget uint16, maxChunks uint8) {
-		c, err := chunking.New("__Host-s", chunking.WithCookieBudget(int(budget)%4000+97), chunking.WithMaxChunks(int(maxChunks)%20+1))
+	f.Fuzz(func(t *testing.T, value string, budget uint16, maxChunks, name uint8) {
+		c, err := chunking.New(names[int(name)%len(names)], chunking.WithCookieBudget(int(budget)%4000+97),
+			chunking.WithMaxChunks(int(maxChunks)%chunking.MaxChunksLimit+1))
 		if err != nil {
+			if strings.Contains(err.Error(), "raise WithCookieBudget or shorten the name") {
+				return // a long name under a small budget: refused at construction, as it must be
+			}
 			t.Fatal(err)
 		}
 		cookies, err := c.Split(value)
@@ -100,6 +106,10 @@ func FuzzSplitJoin(f *testing.F) {
 		}
 	})
 }
+
+// names are the shapes of cookie name the fuzzers try: short, prefixed,
+// with a dot, and as long as New allows.
+var names = []string{"s", "__Host-s", "__Secure-session", "app.sid", "__host-x", strings.Repeat("n", 256)}
 
 // isB64 is written differently from the package's check on purpose.
 func isB64(s string) bool {

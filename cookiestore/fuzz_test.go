@@ -19,25 +19,47 @@ import (
 // response's cookies load back as the session the handler left.
 func FuzzLoad(f *testing.F) {
 	for _, v := range vectors.MustLoad(f) {
-		f.Add(v.Cookie)
+		f.Add(v.Cookie, uint8(3), uint8(0), false)
 	}
-	secrets := [][]byte{bytes.Repeat([]byte{1}, 32)}
-	store, err := cookiestore.New(secrets)
-	if err != nil {
-		f.Fatal(err)
+	f.Add("s=2.AAAA", uint8(8), uint8(0), true)
+	f.Add("__Host-s=3.AAAA; __Host-s.1=AAAA; __Host-s.2=AAAA", uint8(179), uint8(1), true)
+	type setup struct {
+		m *session.Manager
+		h http.Handler
 	}
-	m, err := session.New(store, session.WithCookieName("s"), session.WithMaxChunks(4),
-		session.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		f.Fatal(err)
+	setups := map[[3]int]setup{}
+	get := func(maxChunks, name int, compress bool) setup {
+		key := [3]int{maxChunks, name, map[bool]int{false: 0, true: 1}[compress]}
+		if s, ok := setups[key]; ok {
+			return s
+		}
+		var opts []cookiestore.Option
+		if compress {
+			opts = append(opts, cookiestore.WithCompressionThreshold(0)) // every session compressed
+		}
+		store, err := cookiestore.New([][]byte{bytes.Repeat([]byte{1}, 32)}, opts...)
+		if err != nil {
+			f.Fatal(err)
+		}
+		m, err := session.New(store, session.WithCookieName(names[name]), session.WithMaxChunks(maxChunks),
+			session.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			f.Fatal(err)
+		}
+		s := setup{m: m, h: m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := session.From(r)
+			n, _ := session.Get[int](s, "n")
+			s.Set("n", n+1)
+			io.WriteString(w, "ok")
+		}))}
+		setups[key] = s
+		return s
 	}
-	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := session.From(r)
-		n, _ := session.Get[int](s, "n")
-		s.Set("n", n+1)
-		io.WriteString(w, "ok")
-	}))
-	f.Fuzz(func(t *testing.T, header string) {
+	// Every maximum chunk count the Manager accepts (1 to 180), every shape
+	// of cookie name, and both codec paths (compressed or not).
+	f.Fuzz(func(t *testing.T, header string, maxChunks, name uint8, compress bool) {
+		st := get(int(maxChunks)%180+1, int(name)%len(names), compress)
+		m, h := st.m, st.h
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Cookie", header)
 		w := httptest.NewRecorder()
@@ -61,3 +83,6 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// names are the shapes of cookie name FuzzLoad tries.
+var names = []string{"s", "__Host-s", "__Secure-session", "app.sid", "__host-x"}

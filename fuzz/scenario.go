@@ -253,6 +253,34 @@ func (s Step) String() string {
 	return fmt.Sprintf("client %d: parallel %v", s.Client, s.Group)
 }
 
+// stepKinds weighs the kinds of step: requests most, a rotation rarely
+// (two in a row end every session).
+var stepKinds = [16]StepKind{
+	StepRequest, StepRequest, StepRequest, StepRequest, StepRequest, StepRequest, StepRequest,
+	StepAdvance, StepAdvance, StepAdvance, StepAdvance,
+	StepRotate, StepHostile, StepHostile, StepParallel, StepParallel,
+}
+
+// advance picks a clock advance: half of the time a fixed one, else one
+// measured by the configured timeouts, so that the deadlines and the
+// refresh rule's half-idle mark are met as often as passed.
+func (sc *Scenario) advance(r *bytes) time.Duration {
+	c := r.byte()
+	if c < 128 {
+		return advances[int(c)%len(advances)]
+	}
+	var rel []time.Duration
+	for _, d := range []time.Duration{sc.Idle, sc.Lifetime} {
+		if d > 0 {
+			rel = append(rel, d/4, d/2, d/2+time.Second, 3*d/4, d-time.Second, d, d+time.Second)
+		}
+	}
+	if d := rel[int(c)%len(rel)]; d > 0 {
+		return d
+	}
+	return time.Second
+}
+
 // Scenario is a fuzzer input decoded.
 type Scenario struct {
 	Options
@@ -282,7 +310,7 @@ func Decode(data []byte, server, header, parallel, hostile bool) *Scenario {
 			break
 		}
 		st := Step{Client: r.intn(sc.Clients)}
-		k := StepKind(r.byte() % byte(numSteps))
+		k := stepKinds[r.byte()%16]
 		switch {
 		case k == StepParallel && !parallel, k == StepHostile && !hostile:
 			k = StepRequest
@@ -294,7 +322,7 @@ func Decode(data []byte, server, header, parallel, hostile bool) *Scenario {
 				st.Ops = append(st.Ops, op(r, &sc.Options))
 			}
 		case StepAdvance:
-			st.D = pick(r, advances...)
+			st.D = sc.advance(r)
 		case StepHostile:
 			st.Hostile = Hostile(r.byte() % byte(numHostile))
 			st.Other = r.intn(sc.Clients)
