@@ -15,8 +15,10 @@ import (
 )
 
 // RunConcurrent runs a burst of parallel requests on one server-mode
-// session on real goroutines, spread over two Managers (two instances of
-// an app) on one backend, with the default conflict timeout: the
+// session on real goroutines, spread over two, four or one Manager per
+// request (instances of an app; serverless functions, where no two
+// requests share a process) on one backend, with the default conflict
+// timeout: the
 // interleavings are the runtime's, the load is heavier than a scheduled
 // group's, and the promises are the same: every request answers 200,
 // every key set lands, no Update and no flash is lost, the ID stays.
@@ -28,7 +30,8 @@ func RunConcurrent(t testing.TB, b Backend, data []byte) {
 	w.model = NewModel(o.Config, w.clock.now())
 	w.open = b.Open(t, w.clock.now)
 	fmt.Fprintf(&w.log, "%s on %s\n", o.String(), b.Name)
-	var handlers [2]*session.Manager
+	k := 2 + r.intn(31)
+	handlers := make([]*session.Manager, pick(r, 2, 4, k))
 	for i := range handlers {
 		store, err := w.open(secrets(0))
 		if err != nil {
@@ -52,12 +55,11 @@ func RunConcurrent(t testing.TB, b Backend, data []byte) {
 	if token == "" {
 		t.Fatalf("%sthe first request set no cookie", w.log.String())
 	}
-	k := 2 + r.intn(31)
 	kinds := make([]PKind, k)
 	for i := range kinds {
 		kinds[i] = PKind(r.byte() % byte(PRead+2)) // Set, Update, AddFlash, Read, Touch
 	}
-	fmt.Fprintf(&w.log, "  %d parallel requests: %v\n", k, kinds)
+	fmt.Fprintf(&w.log, "  %d parallel requests over %d instances: %v\n", k, len(handlers), kinds)
 	var (
 		wg       sync.Mutex
 		statuses = map[int]int{}
@@ -71,7 +73,7 @@ func RunConcurrent(t testing.TB, b Backend, data []byte) {
 		go func() {
 			defer group.Done()
 			<-begin
-			res := send(i%2, token, func(s *session.Session) {
+			res := send(i%len(handlers), token, func(s *session.Session) {
 				switch kind {
 				case PSet:
 					s.Set("p"+strconv.Itoa(i), i)

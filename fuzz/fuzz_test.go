@@ -45,8 +45,9 @@ func seed(f *testing.F) {
 	f.Add(false, []byte{1, 1, 0, 0, 1, 2, 0, 0, 3, 1, 0, 1, 5, 8, 8, 8, 0, 1, 3, 1})
 }
 
-// FuzzConcurrent: bursts of up to 32 parallel requests on real goroutines,
-// on memory (and Redis and PostgreSQL, chosen by the first byte).
+// FuzzConcurrent: bursts of up to 32 parallel requests on real goroutines
+// over two, four or one instance per request, on memory (and Redis and
+// PostgreSQL, chosen by the first byte).
 func FuzzConcurrent(f *testing.F) {
 	f.Add(byte(0), []byte{1, 1, 0, 0, 0, 30, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 2, 2, 2})
 	f.Fuzz(func(t *testing.T, which byte, data []byte) {
