@@ -49,7 +49,15 @@ func seed(f *testing.F) {
 // over two, four or one instance per request, on memory (and Redis and
 // PostgreSQL, chosen by the first byte).
 func FuzzConcurrent(f *testing.F) {
-	f.Add(byte(0), []byte{1, 1, 0, 0, 0, 30, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 2, 2, 2})
+	// Mixed bursts of 16 (sets, Updates, flashes, reads, touches): over two
+	// instances on memory, four on Redis, one per request on PostgreSQL.
+	for _, s := range []struct{ which, instances byte }{{0, 0}, {3, 1}, {4, 2}} {
+		data := []byte{1, 1, 0, 0, 0, 0, 14, s.instances}
+		for i := range 16 {
+			data = append(data, byte(i%5))
+		}
+		f.Add(s.which, data)
+	}
 	f.Fuzz(func(t *testing.T, which byte, data []byte) {
 		names := []string{"memory", "memory", "memory", "redis", "postgres"}
 		fuzz.RunConcurrent(t, backend(names[int(which)%len(names)]), data)
