@@ -49,12 +49,12 @@ func seed(f *testing.F) {
 // over two, four or one instance per request, on memory (and Redis and
 // PostgreSQL, chosen by the first byte).
 func FuzzConcurrent(f *testing.F) {
-	// Mixed bursts of 16 (sets, Updates, flashes, reads, touches): over two
+	// Mixed bursts of 16 (sets, Updates, flashes, reads, touches; half Updates): over two
 	// instances on memory, four on Redis, one per request on PostgreSQL.
 	for _, s := range []struct{ which, instances byte }{{0, 0}, {3, 1}, {4, 2}} {
 		data := []byte{1, 1, 0, 0, 0, 0, 14, s.instances}
 		for i := range 16 {
-			data = append(data, byte(i%5))
+			data = append(data, byte(i%8))
 		}
 		f.Add(s.which, data)
 	}
