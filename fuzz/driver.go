@@ -563,6 +563,9 @@ func (w *world) hostile(st Step) {
 	name := w.sc.Names[0]
 	switch st.Hostile {
 	case Tamper:
+		if c.tok[0].Kind == Broken {
+			return // already broken: a second change could undo the first
+		}
 		if w.sc.Header {
 			if c.header != "" {
 				c.header = tamper(c.header)
