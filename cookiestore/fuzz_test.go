@@ -27,33 +27,36 @@ func FuzzLoad(f *testing.F) {
 		m *session.Manager
 		h http.Handler
 	}
+	// Every Manager is built before fuzzing starts, so that an input's
+	// coverage does not depend on which ones earlier inputs built.
 	setups := map[[3]int]setup{}
+	for maxChunks := 1; maxChunks <= 180; maxChunks++ {
+		for name := range names {
+			for _, compress := range []bool{false, true} {
+				var opts []cookiestore.Option
+				if compress {
+					opts = append(opts, cookiestore.WithCompressionThreshold(0)) // every session compressed
+				}
+				store, err := cookiestore.New([][]byte{bytes.Repeat([]byte{1}, 32)}, opts...)
+				if err != nil {
+					f.Fatal(err)
+				}
+				m, err := session.New(store, session.WithCookieName(names[name]), session.WithMaxChunks(maxChunks),
+					session.WithLogger(slog.New(slog.DiscardHandler)))
+				if err != nil {
+					f.Fatal(err)
+				}
+				setups[[3]int{maxChunks, name, map[bool]int{false: 0, true: 1}[compress]}] = setup{m: m, h: m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					s := session.From(r)
+					n, _ := session.Get[int](s, "n")
+					s.Set("n", n+1)
+					io.WriteString(w, "ok")
+				}))}
+			}
+		}
+	}
 	get := func(maxChunks, name int, compress bool) setup {
-		key := [3]int{maxChunks, name, map[bool]int{false: 0, true: 1}[compress]}
-		if s, ok := setups[key]; ok {
-			return s
-		}
-		var opts []cookiestore.Option
-		if compress {
-			opts = append(opts, cookiestore.WithCompressionThreshold(0)) // every session compressed
-		}
-		store, err := cookiestore.New([][]byte{bytes.Repeat([]byte{1}, 32)}, opts...)
-		if err != nil {
-			f.Fatal(err)
-		}
-		m, err := session.New(store, session.WithCookieName(names[name]), session.WithMaxChunks(maxChunks),
-			session.WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			f.Fatal(err)
-		}
-		s := setup{m: m, h: m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s := session.From(r)
-			n, _ := session.Get[int](s, "n")
-			s.Set("n", n+1)
-			io.WriteString(w, "ok")
-		}))}
-		setups[key] = s
-		return s
+		return setups[[3]int{maxChunks, name, map[bool]int{false: 0, true: 1}[compress]}]
 	}
 	// Every maximum chunk count the Manager accepts (1 to 180), every shape
 	// of cookie name, and both codec paths (compressed or not).
