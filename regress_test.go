@@ -415,3 +415,44 @@ func TestResaveKeepsParallelWrites(t *testing.T) {
 		}
 	})
 }
+
+// A logout through the token a login just retired ends the login's session
+// too, whatever the request did before Destroy (here a middleware records
+// activity first). (Found in review: only a Destroy that came first did.)
+func TestLogoutThroughRetiredTokenAfterChanges(t *testing.T) {
+	t.Parallel()
+	for _, before := range []func(*session.Session){
+		func(*session.Session) {},
+		func(s *session.Session) { s.Set("last_seen", 1) },
+		func(s *session.Session) { s.Regenerate(true) },
+	} {
+		store, err := serverstore.New(serverstore.NewMemory(), [][]byte{secret(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := session.New(store, session.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		send := func(cookie string, f func(*session.Session)) string {
+			r := httptest.NewRequest("GET", "http://localhost/", nil)
+			if cookie != "" {
+				r.Header.Set("Cookie", "session="+cookie)
+			}
+			w := httptest.NewRecorder()
+			m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(session.From(r)) })).ServeHTTP(w, r)
+			for _, c := range w.Result().Cookies() {
+				return c.Value
+			}
+			return ""
+		}
+		old := send("", func(s *session.Session) { s.Set("user", "anon") })
+		login := send(old, func(s *session.Session) { s.Regenerate(true); s.Set("user", "alice") })
+		send(old, func(s *session.Session) { before(s); s.Destroy() })
+		send(login, func(s *session.Session) {
+			if !s.IsNew() {
+				t.Errorf("the login's session outlived a logout through the retired token: %v", s.Keys())
+			}
+		})
+	}
+}

@@ -219,8 +219,11 @@ func (s *Session) Destroy() {
 	case s.state == loaded || s.state == changed:
 		old := s.rec
 		s.old = &old
-	case s.state == fresh && s.from != nil:
-		s.old = s.from // a logout that raced a login ends the login's session too
+	case s.from != nil:
+		// The token names an ID a login retired (the request's session is
+		// fresh, or created since): a logout that raced the login ends the
+		// login's session too.
+		s.old = s.from
 	}
 	s.clearValues()
 	s.rec = s.m.freshRecord(s.m.now())

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -63,19 +63,55 @@ func openMemory(engineClock bool) func(testing.TB, func() time.Time) func([][]by
 }
 
 // A fuzz worker is killed at the time limit, so deferred cleanup never
-// runs: each process writes under a prefix (Redis) or schema (PostgreSQL)
-// named by its start time, and the first scenario of a process sweeps
-// those of processes that started over sweepAge ago. Session IDs are
-// random, so the scenarios of one process share its prefix or table.
-const sweepAge = 15 * time.Minute
-
+// runs: each process writes under a Redis prefix "crumbs-fuzz:<run>:" or a
+// PostgreSQL schema "crumbs_fuzz_<run>", and shows it is alive (a Redis key
+// with a 60 s TTL it renews, a PostgreSQL advisory lock it holds on a
+// connection of its own). The first scenario of a process starts a sweep,
+// in the background, of the prefixes and schemas of processes that no
+// longer show it. Session IDs are random, so the scenarios of one process
+// share its prefix or table.
 var run = fmt.Sprintf("%d_%d", time.Now().Unix(), os.Getpid())
 
-// started reads the start time out of a run name "<unix>_<pid>…".
-func started(name string) (time.Time, bool) {
-	unix, _, ok := strings.Cut(name, "_")
-	n, err := strconv.ParseInt(unix, 10, 64)
-	return time.Unix(n, 0), ok && err == nil
+// runOf reads the run out of a key "crumbs-fuzz:<run>:…".
+func runOf(key string) string {
+	run, _, _ := strings.Cut(strings.TrimPrefix(key, "crumbs-fuzz:"), ":")
+	return run
+}
+
+const aliveTTL = time.Minute
+
+// sweepRedis deletes the keys of runs whose alive key is gone.
+func sweepRedis(c *redis.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dead := map[string]bool{}
+	var batch []string
+	flush := func() {
+		if len(batch) > 0 {
+			c.Unlink(ctx, batch...)
+			batch = batch[:0]
+		}
+	}
+	iter := c.Scan(ctx, 0, "crumbs-fuzz:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		r := runOf(key)
+		gone, ok := dead[r]
+		if !ok {
+			n, err := c.Exists(ctx, "crumbs-fuzz-alive:"+r).Result()
+			gone = err == nil && n == 0
+			dead[r] = gone
+		}
+		if gone {
+			if batch = append(batch, key); len(batch) == 500 {
+				flush()
+			}
+		}
+	}
+	flush()
+	if err := iter.Err(); err != nil {
+		fmt.Fprintf(os.Stderr, "fuzz: sweeping old Redis keys: %v\n", err)
+	}
 }
 
 var (
@@ -99,13 +135,16 @@ func openRedis(t testing.TB, _ func() time.Time) func([][]byte) (session.Store, 
 		if redisErr = c.Ping(ctx).Err(); redisErr != nil {
 			return
 		}
-		iter := c.Scan(ctx, 0, "crumbs-fuzz:*", 1000).Iterator()
-		for iter.Next(ctx) {
-			key := iter.Val()
-			if at, ok := started(strings.TrimPrefix(key, "crumbs-fuzz:")); ok && time.Since(at) > sweepAge {
-				c.Del(ctx, key)
-			}
+		alive := "crumbs-fuzz-alive:" + run
+		if redisErr = c.Set(ctx, alive, 1, aliveTTL).Err(); redisErr != nil {
+			return
 		}
+		go func() {
+			for range time.Tick(aliveTTL / 3) {
+				c.Set(context.Background(), alive, 1, aliveTTL)
+			}
+		}()
+		go sweepRedis(c)
 		redisBack, redisErr = redisstore.New(c, redisstore.WithPrefix("crumbs-fuzz:"+run+":"))
 	})
 	if redisErr != nil {
@@ -127,6 +166,33 @@ func pgURL() string {
 	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 }
 
+// sweepPostgres drops the schemas of runs whose advisory lock nobody holds.
+func sweepPostgres(p *pgxpool.Pool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rows, err := p.Query(ctx, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'crumbs\_fuzz\_%'`)
+	if err != nil {
+		return
+	}
+	schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	conn, err := p.Acquire(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Release()
+	for _, name := range schemas {
+		var free bool
+		if conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, name).Scan(&free) != nil || !free {
+			continue // alive (or unknown)
+		}
+		conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{name}.Sanitize()+` CASCADE`)
+		conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtext($1))`, name)
+	}
+}
+
 func openPostgres(t testing.TB, _ func() time.Time) func([][]byte) (session.Store, error) {
 	pgOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -135,33 +201,75 @@ func openPostgres(t testing.TB, _ func() time.Time) func([][]byte) (session.Stor
 		if p, pgErr = pgxpool.New(ctx, pgURL()); pgErr != nil {
 			return
 		}
-		if pgErr = p.Ping(ctx); pgErr != nil {
-			return
-		}
-		rows, err := p.Query(ctx, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'crumbs_fuzz_%'`)
-		if err == nil {
-			var old []string
-			for rows.Next() {
-				var name string
-				if rows.Scan(&name) == nil {
-					if at, ok := started(strings.TrimPrefix(name, "crumbs_fuzz_")); ok && time.Since(at) > sweepAge {
-						old = append(old, name)
-					}
-				}
-			}
-			rows.Close()
-			for _, name := range old {
-				p.Exec(ctx, `DROP SCHEMA IF EXISTS `+name+` CASCADE`)
-			}
-		}
 		schema := "crumbs_fuzz_" + run
-		if _, pgErr = p.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+schema); pgErr != nil {
+		// The lock on a connection of its own shows this process alive; it
+		// goes when the process does.
+		var held *pgxpool.Conn
+		if held, pgErr = p.Acquire(ctx); pgErr != nil {
 			return
 		}
+		if _, pgErr = held.Exec(ctx, `SELECT pg_advisory_lock(hashtext($1))`, schema); pgErr != nil {
+			return
+		}
+		if _, pgErr = p.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); pgErr != nil {
+			return
+		}
+		go sweepPostgres(p)
 		pgBack, pgErr = pgstore.New(ctx, p, pgstore.WithTable(schema, "sessions"))
 	})
 	if pgErr != nil {
 		storetest.Unavailable(t, "PostgreSQL at "+pgURL(), pgErr)
 	}
 	return func(secrets [][]byte) (session.Store, error) { return serverstore.New(pgBack, secrets) }
+}
+
+// TestSweep: the sweep deletes what dead runs left and nothing of a live
+// one (a run whose alive key exists, a schema whose lock is held).
+func TestSweep(t *testing.T) {
+	openRedis(t, time.Now)
+	c := redis.NewClient(&redis.Options{Addr: redisAddr()})
+	defer c.Close()
+	ctx := context.Background()
+	live, dead := "crumbs-fuzz:1_live"+run+":k", "crumbs-fuzz:1_dead"+run+":k"
+	c.Set(ctx, "crumbs-fuzz-alive:1_live"+run, 1, time.Minute)
+	c.Set(ctx, live, 1, time.Minute)
+	c.Set(ctx, dead, 1, time.Minute)
+	sweepRedis(c)
+	if n, _ := c.Exists(ctx, live).Result(); n != 1 {
+		t.Error("the sweep deleted a live run's key")
+	}
+	if n, _ := c.Exists(ctx, dead).Result(); n != 0 {
+		t.Error("the sweep left a dead run's key")
+	}
+	c.Del(ctx, live, "crumbs-fuzz-alive:1_live"+run)
+
+	openPostgres(t, time.Now)
+	p, err := pgxpool.New(ctx, pgURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	liveSchema, deadSchema := "crumbs_fuzz_1_live"+run, "crumbs_fuzz_1_dead"+run
+	held, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	held.Exec(ctx, `SELECT pg_advisory_lock(hashtext($1))`, liveSchema)
+	for _, s := range []string{liveSchema, deadSchema} {
+		if _, err := p.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{s}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer p.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{liveSchema}.Sanitize())
+	sweepPostgres(p)
+	var n int
+	p.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, liveSchema).Scan(&n)
+	if n != 1 {
+		t.Error("the sweep dropped a live run's schema")
+	}
+	p.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, deadSchema).Scan(&n)
+	if n != 0 {
+		t.Error("the sweep left a dead run's schema")
+	}
 }

@@ -294,8 +294,8 @@ func (w *world) serve(rw http.ResponseWriter, r *http.Request) {
 			s.Clear()
 			mr.Clear()
 		case OpPop:
-			got, ok := raw(s, o.Key)
-			s.Delete(o.Key)
+			v, ok := session.Pop[json.RawMessage](s, o.Key)
+			got := string(v)
 			want, wok := mr.Pop(o.Key)
 			if ok != wok || got != want {
 				ex.fail("%s: got %q (%t), model %q (%t)", where, got, ok, want, wok)

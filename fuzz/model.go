@@ -412,8 +412,8 @@ func (r *Request) Destroy() {
 	switch {
 	case r.state == loaded || r.state == changed:
 		r.old = r.rec.ID
-	case r.state == fresh && r.moved:
-		r.old = r.from // a logout through a retired token ends its successor too
+	case r.moved:
+		r.old = r.from // a logout through a retired token ends its successor too, whatever came before
 	}
 	clear(r.vals)
 	r.freshRecord()

@@ -214,10 +214,11 @@ const (
 	PTouch                   // Touch
 	PDestroy                 // Destroy (a logout)
 	PRegenerate              // Regenerate(true) (a login)
+	PDelete                  // deletes a (a key the session held before the group)
 	numPKinds
 )
 
-var pkindNames = [...]string{"Set", "Update", "AddFlash", "Read", "Touch", "Destroy", "Regenerate"}
+var pkindNames = [...]string{"Set", "Update", "AddFlash", "Read", "Touch", "Destroy", "Regenerate", "Delete"}
 
 func (k PKind) String() string { return pkindNames[k] }
 

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,6 +135,8 @@ func (w *world) parallel(st Step) []Observed {
 				s.Destroy()
 			case PRegenerate:
 				s.Regenerate(true)
+			case PDelete:
+				s.Delete("a")
 			}
 		}))
 	}
@@ -142,9 +145,15 @@ func (w *world) parallel(st Step) []Observed {
 		r := w.newRequest(c)
 		go func() {
 			rec := httptest.NewRecorder()
+			defer func() {
+				if p := recover(); p != nil {
+					reqs[i].err = append(reqs[i].err, fmt.Errorf("panic: %v\n%s", p, debug.Stack()))
+					rec.Code = http.StatusInternalServerError
+				}
+				reqs[i].res = rec.Result()
+				done <- i
+			}()
 			handlers[i].ServeHTTP(rec, r)
-			reqs[i].res = rec.Result()
-			done <- i
 		}()
 	}
 	// The scheduler: wait until every request not yet delivered is parked
@@ -236,6 +245,8 @@ func (w *world) checkCookieGroup(c *client, reqs []*groupRequest, delivered []in
 			mr.Destroy()
 		case PRegenerate:
 			mr.Regenerate(true)
+		case PDelete:
+			mr.Delete("a")
 		}
 		mr.End()
 		w.check(gr.res, 0, mr)
@@ -323,13 +334,17 @@ func (w *world) checkServerGroup(c *client, s0 *Session, reqs []*groupRequest, l
 			want["n"] = strconv.Itoa(n)
 		case PFlash:
 			flashes = append(flashes, gr.key)
+		case PDelete:
+			delete(want, "a")
 		}
 	}
 	if len(flashes) > 0 {
 		want[FlashKey] = ""
 	}
 	for _, gr := range reqs {
-		wrote = wrote || gr.kind != PRead || w.sc.Rolling || w.sc.Resave || c.tok[0].Epoch < m.Epoch ||
+		_, hadA := s0.Values["a"]
+		changes := gr.kind != PRead && (gr.kind != PDelete || hadA)
+		wrote = wrote || changes || w.sc.Rolling || w.sc.Resave || c.tok[0].Epoch < m.Epoch ||
 			(w.sc.Idle > 0 && (s0.IdleExpires.IsZero() || s0.IdleExpires.Sub(m.Now) < w.sc.Idle/2))
 	}
 	survivor := s0.clone()
