@@ -83,7 +83,6 @@ type groupRequest struct {
 	kind  PKind
 	key   string // PSet: its key; PFlash: its message
 	isNew bool   // what the handler saw at load
-	keys  []string
 	res   *http.Response
 	err   []error
 }
@@ -167,6 +166,10 @@ func (w *world) parallel(st Step) []Observed {
 				parked[i] = true
 			case i := <-done:
 				parked[i], finished[i] = true, true
+			case <-time.After(time.Minute):
+				// A request blocked elsewhere than at the Store boundary:
+				// the interleaving cannot go on.
+				w.fatalf("a parallel group is stuck: %d of %d requests parked", len(parked), live)
 			}
 		}
 		ready := slices.Sorted(maps.Keys(parked))
@@ -193,6 +196,13 @@ func (w *world) parallel(st Step) []Observed {
 	for _, gr := range reqs {
 		if gr.res.StatusCode != http.StatusOK || len(gr.err) > 0 {
 			w.fatalf("a parallel %v answered %d (%v)", gr.kind, gr.res.StatusCode, gr.err)
+		}
+		vary := strings.Join(gr.res.Header.Values("Vary"), ",")
+		if want := map[bool]string{false: "Cookie", true: "Authorization"}[w.sc.Header]; !strings.Contains(vary, want) {
+			w.fatalf("a parallel %v that used the session has Vary %q", gr.kind, vary)
+		}
+		if ok, _, _ := w.outOf(gr.res); ok && gr.res.Header.Get("Cache-Control") != "no-store" {
+			w.fatalf("a parallel %v that sets or expires the token has Cache-Control %q", gr.kind, gr.res.Header.Get("Cache-Control"))
 		}
 		obs = append(obs, Observed{Status: gr.res.StatusCode})
 	}
