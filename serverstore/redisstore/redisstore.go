@@ -24,6 +24,7 @@ import (
 	"iter"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -395,16 +396,37 @@ func (b *Backend) scan(ctx context.Context, typ string) iter.Seq2[string, error]
 			}
 			return it.Err()
 		}
-		var err error
-		if cc, ok := b.client.(*redis.ClusterClient); ok {
-			err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return each(c) })
-		} else {
-			err = each(b.client)
+		nodes, err := b.masters(ctx)
+		for _, n := range nodes {
+			if err = each(n); err != nil {
+				break
+			}
 		}
 		if err != nil && !errors.Is(err, errStop) {
 			yield("", fmt.Errorf("redisstore: scan: %w", err))
 		}
 	}
+}
+
+// masters lists what a walk scans: each master of a Cluster, or the client
+// itself. go-redis's ForEachMaster runs its callback on a goroutine per
+// master at once, so it only collects the masters here; the walk then
+// scans them one after the other on the caller's goroutine, where a range
+// loop's body must run.
+func (b *Backend) masters(ctx context.Context) ([]redis.Cmdable, error) {
+	cc, ok := b.client.(*redis.ClusterClient)
+	if !ok {
+		return []redis.Cmdable{b.client}, nil
+	}
+	var mu sync.Mutex
+	var out []redis.Cmdable
+	err := cc.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+		mu.Lock()
+		out = append(out, c)
+		mu.Unlock()
+		return nil
+	})
+	return out, err
 }
 
 var errStop = errors.New("stop")

@@ -10,7 +10,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/redisstore"
 	"github.com/crumbs-go/session/serverstore/storetest"
 )
@@ -49,9 +48,4 @@ func newBackend(t testing.TB, c redis.UniversalClient) *redisstore.Backend {
 	}
 	t.Cleanup(func() { be.Clear(context.Background()) })
 	return be
-}
-
-func TestConformance(t *testing.T) {
-	c := client(t)
-	storetest.Run(t, func(t *testing.T) serverstore.Backend { return newBackend(t, c) })
 }

@@ -381,12 +381,94 @@ func testOptional(t *testing.T, newBackend newFunc) {
 				t.Errorf("Keys = %q, want %q", got, want)
 			}
 		}
+		if it, ok := b.(serverstore.Iterator); ok {
+			// A loop that stops early stops the walk: no key is yielded
+			// after the loop's break (on a Cluster, from another master).
+			n := 0
+			for _, err := range it.Keys(ctx) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n++; n == 2 {
+					break
+				}
+			}
+		}
 		if cl, ok := b.(serverstore.Clearer); ok {
 			if err := cl.Clear(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := b.Get(ctx, "key-03"); !errors.Is(err, serverstore.ErrNotFound) {
-				t.Errorf("Get after Clear = %v", err)
+			for _, k := range []string{"key-03", "key-24", "retired"} {
+				if _, err := b.Get(ctx, k); !errors.Is(err, serverstore.ErrNotFound) {
+					t.Errorf("Get(%q) after Clear = %v, want ErrNotFound", k, err)
+				}
+			}
+			if cn, ok := b.(serverstore.Counter); ok {
+				if n, err := cn.Count(ctx); err != nil || n != 0 {
+					t.Errorf("Count after Clear = %d, %v; want 0", n, err)
+				}
+			}
+		}
+	})
+	t.Run("CountClearKeysMany", func(t *testing.T) {
+		// More keys than one SCAN page of any backend, spread over every
+		// Cluster slot range.
+		b, c := newBackend(t)
+		cn, okC := b.(serverstore.Counter)
+		it, okI := b.(serverstore.Iterator)
+		cl, okL := b.(serverstore.Clearer)
+		if !okC && !okI && !okL {
+			t.Skip("the backend offers none of Count, Keys, Clear")
+		}
+		const n = 1200
+		exp := c.now().Add(time.Hour)
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < n; i += 8 {
+					if err := b.Create(ctx, fmt.Sprintf("many-%04d", i), &serverstore.Entry{Meta: meta(1)}, exp); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if okC {
+			if got, err := cn.Count(ctx); err != nil || got != n {
+				t.Errorf("Count = %d, %v; want %d", got, err, n)
+			}
+		}
+		if okI {
+			seen := map[string]bool{}
+			for k, err := range it.Keys(ctx) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if seen[k] {
+					t.Errorf("Keys yielded %q twice", k)
+				}
+				seen[k] = true
+			}
+			if len(seen) != n {
+				t.Errorf("Keys yielded %d keys, want %d", len(seen), n)
+			}
+		}
+		if okL {
+			if err := cl.Clear(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range []int{0, 1, n / 2, n - 1} {
+				if _, err := b.Get(ctx, fmt.Sprintf("many-%04d", i)); !errors.Is(err, serverstore.ErrNotFound) {
+					t.Errorf("Get(many-%04d) after Clear = %v, want ErrNotFound", i, err)
+				}
 			}
 		}
 	})
