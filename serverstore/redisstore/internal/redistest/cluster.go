@@ -206,4 +206,3 @@ func Slot(key string) int {
 	}
 	return int(crc % 16384)
 }
-
