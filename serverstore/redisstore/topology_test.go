@@ -22,6 +22,8 @@ var (
 	sharedMu      sync.Mutex
 	sharedCluster *redistest.Cluster
 	clusterErr    error
+	sharedSent    *redistest.Sentinel
+	sentErr       error
 )
 
 func TestMain(m *testing.M) {
@@ -29,6 +31,9 @@ func TestMain(m *testing.M) {
 	sharedMu.Lock()
 	if sharedCluster != nil {
 		sharedCluster.Stop()
+	}
+	if sharedSent != nil {
+		sharedSent.Stop()
 	}
 	sharedMu.Unlock()
 	os.Exit(code)
@@ -60,6 +65,33 @@ func clusterClient(t testing.TB) *redis.ClusterClient {
 	return c
 }
 
+// sentinel returns the shared Sentinel group (a master, a replica, three
+// sentinels), started on first use.
+func sentinel(t testing.TB) *redistest.Sentinel {
+	t.Helper()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if sharedSent == nil && sentErr == nil {
+		sharedSent, sentErr = redistest.StartSentinel(1)
+	}
+	if sentErr != nil {
+		storetest.Unavailable(t, "a local Redis Sentinel group", sentErr)
+	}
+	return sharedSent
+}
+
+// sentinelClient connects to the shared group's master through its sentinels.
+func sentinelClient(t testing.TB) *redis.Client {
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: redistest.MasterName, SentinelAddrs: sentinel(t).Addrs()})
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("the Sentinel group's master does not answer: %v", err)
+	}
+	return c
+}
+
 type topology struct {
 	name   string
 	client func(t testing.TB) redis.UniversalClient
@@ -68,6 +100,7 @@ type topology struct {
 var topologies = []topology{
 	{"single", func(t testing.TB) redis.UniversalClient { return client(t) }},
 	{"cluster", func(t testing.TB) redis.UniversalClient { return clusterClient(t) }},
+	{"sentinel", func(t testing.TB) redis.UniversalClient { return sentinelClient(t) }},
 }
 
 // TestConformance runs the whole storetest suite, the Manager-level
