@@ -218,7 +218,7 @@ func (b *Backend) Get(ctx context.Context, key string) (*serverstore.Entry, erro
 		if strings.HasPrefix(err.Error(), "WRONGTYPE") {
 			return nil, serverstore.ErrMoved
 		}
-		return nil, fmt.Errorf("redisstore: get: %w", err)
+		return nil, b.failed(ctx, "get", err)
 	}
 	return entry(h)
 }
@@ -252,7 +252,7 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 	}
 	n, err := createScript.Run(ctx, b.client, []string{b.prefix + key}, args...).Int64()
 	if err != nil {
-		return fmt.Errorf("redisstore: create: %w", err)
+		return b.failed(ctx, "create", err)
 	}
 	if n == 0 {
 		return serverstore.ErrConflict
@@ -312,7 +312,7 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 	}
 	res, err := applyScript.Run(ctx, b.client, []string{b.prefix + key}, args...).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: apply: %w", err)
+		return nil, b.failed(ctx, "apply", err)
 	}
 	code, _ := res[0].(int64)
 	switch code {
@@ -346,7 +346,7 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 func (b *Backend) Retire(ctx context.Context, key, successor string, until time.Time) (*serverstore.Entry, error) {
 	res, err := retireScript.Run(ctx, b.client, []string{b.prefix + key}, successor, until.UnixMilli()).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: retire: %w", err)
+		return nil, b.failed(ctx, "retire", err)
 	}
 	if code, ok := res[0].(int64); ok {
 		if code == -3 && len(res) == 2 {
@@ -373,9 +373,24 @@ func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("redisstore: delete: %w", err)
+		return "", b.failed(ctx, "delete", err)
 	}
 	return next, nil
+}
+
+// failed wraps the error of operation op. A failure that is not Redis's
+// reply (a refused connection, a timeout) on a Cluster client also asks
+// the client to reload the cluster's topology: go-redis reloads it on a
+// MOVED or ASK reply, and otherwise only every ClusterStateReloadInterval
+// (60 s by default), so after a master died its slots stayed routed to it
+// for up to a minute though a replica had taken over within seconds
+// (go-redis issue 3979).
+func (b *Backend) failed(ctx context.Context, op string, err error) error {
+	var reply redis.Error
+	if cc, ok := b.client.(*redis.ClusterClient); ok && ctx.Err() == nil && !errors.As(err, &reply) {
+		cc.ReloadState(ctx)
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
 }
 
 // scan yields the full Redis keys under the prefix: of typ ("hash":
@@ -403,7 +418,7 @@ func (b *Backend) scan(ctx context.Context, typ string) iter.Seq2[string, error]
 			}
 		}
 		if err != nil && !errors.Is(err, errStop) {
-			yield("", fmt.Errorf("redisstore: scan: %w", err))
+			yield("", b.failed(ctx, "scan", err))
 		}
 	}
 }
@@ -461,7 +476,7 @@ func (b *Backend) Clear(ctx context.Context) error {
 			return err
 		}
 		if err := b.client.Del(ctx, k).Err(); err != nil {
-			return fmt.Errorf("redisstore: clear: %w", err)
+			return b.failed(ctx, "clear", err)
 		}
 	}
 	return nil

@@ -26,7 +26,15 @@ var (
 	sentErr       error
 )
 
+// quiet drops go-redis's own log lines (a failover test provokes
+// thousands of refused dials); the failures the tests care about reach
+// the Manager's logger.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 func TestMain(m *testing.M) {
+	redis.SetLogger(quiet{})
 	code := m.Run()
 	sharedMu.Lock()
 	if sharedCluster != nil {
