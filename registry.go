@@ -39,11 +39,21 @@ func Register(scheme string, open Opener) {
 // never change:
 //
 //	cookie                                       cookiestore (import _ "github.com/crumbs-go/session/cookiestore")
-//	memory                                       serverstore's memory backend
-//	redis://127.0.0.1:6379/0, rediss://…         serverstore/redisstore
+//	memory, memory?crumbs_max_entries=10000      serverstore's memory backend
+//	redis://127.0.0.1:6379/0, rediss://…         serverstore/redisstore: single node, Sentinel, Cluster
 //	postgres://user@127.0.0.1:5432/db, postgresql://…   serverstore/pgstore
 //
-// secrets seal cookies (cookie mode) or sign session IDs (server mode).
+// Each store package documents its forms; crumbs' own parameters are
+// named crumbs_…, and an unknown one is an error that names it. secrets
+// seal cookies (cookie mode) or sign session IDs (server mode).
+//
+// The stores the crumbs packages register are io.Closers (Close releases
+// the client or pool a string opened) and have a Ping(ctx) error method
+// for readiness probes; a registered Store need not, so assert:
+//
+//	if c, ok := store.(io.Closer); ok {
+//		defer c.Close()
+//	}
 func OpenStore(ctx context.Context, config string, secrets [][]byte) (Store, error) {
 	scheme := config
 	if i := strings.Index(config, "://"); i >= 0 {

@@ -147,3 +147,10 @@ func (s *Store) Retire(context.Context, string, *session.Record, *session.Record
 // Delete does nothing: a cookie store keeps nothing to delete. The Manager
 // expires the cookies.
 func (s *Store) Delete(context.Context, string, *session.Record) error { return nil }
+
+// Close does nothing: cookie mode holds no connection. It makes every
+// store session.OpenStore returns an io.Closer.
+func (s *Store) Close() error { return nil }
+
+// Ping returns nil: cookie mode has no service to be down.
+func (s *Store) Ping(context.Context) error { return nil }

@@ -7,18 +7,51 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/crumbs-go/session"
 )
 
+// The memory store's configuration string: "memory", or with parameters
+// "memory?crumbs_max_entries=10000&crumbs_raw_ids=true".
 func init() {
 	session.Register("memory", func(_ context.Context, config string, secrets [][]byte) (session.Store, error) {
-		if config != "memory" {
-			return nil, fmt.Errorf("serverstore: configuration %q: the memory store takes no parameters; write \"memory\"", config)
+		rest, ok := strings.CutPrefix(config, "memory")
+		if !ok || (rest != "" && rest[0] != '?') {
+			return nil, fmt.Errorf("serverstore: configuration %q: write \"memory\" or \"memory?crumbs_max_entries=N\"", config)
 		}
-		return New(NewMemory(), secrets)
+		q, err := url.ParseQuery(strings.TrimPrefix(rest, "?"))
+		if err != nil {
+			return nil, fmt.Errorf("serverstore: configuration %q: %w", config, err)
+		}
+		var mopts []MemoryOption
+		var opts []Option
+		for name, vals := range q {
+			v := vals[len(vals)-1]
+			switch name {
+			case "crumbs_max_entries":
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 {
+					return nil, fmt.Errorf("serverstore: parameter crumbs_max_entries=%q: give a number of sessions, 1 or more", v)
+				}
+				mopts = append(mopts, WithMaxEntries(n))
+			case "crumbs_raw_ids":
+				on, err := strconv.ParseBool(v)
+				if err != nil {
+					return nil, fmt.Errorf("serverstore: parameter crumbs_raw_ids=%q: give true or false", v)
+				}
+				if on {
+					opts = append(opts, WithRawIDs())
+				}
+			default:
+				return nil, fmt.Errorf("serverstore: unknown parameter %s of the memory store (its parameters are crumbs_max_entries, crumbs_raw_ids)", name)
+			}
+		}
+		return New(NewMemory(mopts...), secrets, opts...)
 	})
 }
 

@@ -31,6 +31,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"time"
 
@@ -202,6 +203,36 @@ func New(backend Backend, secrets [][]byte, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("serverstore: %w", err)
 	}
 	return &Store{backend: backend, ring: ring, rawIDs: c.rawIDs}, nil
+}
+
+// Close releases what the backend holds, if it is an io.Closer: the
+// client or pool a store opened from a configuration string, and any
+// cleanup it started (a Backend given a client by the caller leaves the
+// client open). Stores from session.OpenStore are all io.Closers:
+//
+//	if c, ok := store.(io.Closer); ok {
+//		defer c.Close()
+//	}
+func (s *Store) Close() error {
+	if c, ok := s.backend.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// A Pinger is a Backend that can tell whether its service answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Ping reports whether the backend answers (Redis PING, a PostgreSQL
+// round trip; nil for memory), for readiness probes. It bounds nothing
+// itself: give ctx a deadline.
+func (s *Store) Ping(ctx context.Context) error {
+	if p, ok := s.backend.(Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
 }
 
 // Backend returns the store's backend.

@@ -11,10 +11,34 @@
 // of the format-1 layout (data, version) keep loading and are rewritten in
 // the current layout on their next save; New adds the new columns to a
 // table created by an earlier release. Expired rows are removed by
-// DeleteExpired, on demand or on a stoppable interval (StartCleanup).
+// DeleteExpired, on demand or on a stoppable interval (StartCleanup): one
+// DELETE … WHERE expires < now() that walks the expires index (a B-tree,
+// so it reads only the expired rows, oldest first) instead of the table.
+// Get ignores expired rows whether or not a cleanup runs.
+//
+// # Configuration strings
 //
 // Importing the package registers the "postgres" and "postgresql" schemes
-// for session.OpenStore: postgres://user@host:5432/db[?crumbs_table=sessions].
+// for session.OpenStore. The string is pgx's (libpq's URL form) with its
+// own parameters — pool_max_conns (default: 4 or the number of CPUs,
+// whichever is more), pool_max_conn_idle_time, connect_timeout, sslmode
+// and so on — and any other parameter is sent to PostgreSQL as a run-time
+// setting, so statement_timeout=5s bounds every statement. crumbs' own
+// parameters start with crumbs_; an unknown one is an error that names it:
+//
+//	postgres://app@db:5432/app?pool_max_conns=20&statement_timeout=5s&crumbs_cleanup=10m
+//
+//	crumbs_table=NAME      the table (default crumbs_sessions)
+//	crumbs_schema=NAME     its schema (default: the search path)
+//	crumbs_create=false    do not create the table and index (see Schema)
+//	crumbs_raw_ids=true    serverstore.WithRawIDs
+//	crumbs_cleanup=10m     StartCleanup at that interval (1s or more); its
+//	                       failures are logged with slog.Default
+//	crumbs_open_timeout=2s how long OpenStore waits for PostgreSQL (OpenTimeout, 5 s)
+//
+// A store opened from a string owns its pool: close it (the Store is an
+// io.Closer) to stop the cleanup and release the pool. Store.Ping is a
+// readiness check.
 package pgstore
 
 import (
@@ -22,7 +46,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +69,11 @@ type Backend struct {
 	table string // quoted, possibly schema-qualified
 
 	qGet, qCreate, qApply, qRetire, qDelete, qExpired string
+
+	owned     bool // opened from a configuration string: Close closes the pool
+	closeOnce sync.Once
+	mu        sync.Mutex
+	stops     []func() // the cleanups StartCleanup started
 }
 
 var (
@@ -183,33 +214,146 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 	}, nil
 }
 
+// OpenTimeout bounds how long OpenStore waits for PostgreSQL to answer a
+// configuration string (connect and create the table), unless the string
+// sets crumbs_open_timeout or the context has an earlier deadline.
+const OpenTimeout = 5 * time.Second
+
+// Open builds a Backend from a configuration string (the forms are in the
+// package documentation): a pgx pool with pgx's own parameters, the
+// table, and a cleanup if crumbs_cleanup asks for one. It fails within
+// OpenTimeout if PostgreSQL does not answer. The Backend owns its pool:
+// Close stops the cleanup and closes the pool. The serverstore options it
+// returns are the ones the string set (crumbs_raw_ids).
+func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, error) {
+	u, err := url.Parse(config)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pgstore: the configuration string: %w", err)
+	}
+	q := u.Query()
+	var opts []Option
+	var sopts []serverstore.Option
+	var cleanup time.Duration
+	timeout := OpenTimeout
+	table, schema := "", ""
+	for name, vals := range q {
+		if !strings.HasPrefix(name, "crumbs_") {
+			continue
+		}
+		v := vals[len(vals)-1]
+		bad := func(want string) error {
+			return fmt.Errorf("pgstore: parameter %s=%q: give %s", name, v, want)
+		}
+		switch name {
+		case "crumbs_table":
+			table = v
+		case "crumbs_schema":
+			schema = v
+		case "crumbs_create":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, nil, bad("true or false")
+			}
+			if !on {
+				opts = append(opts, WithoutCreate())
+			}
+		case "crumbs_raw_ids":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, nil, bad("true or false")
+			}
+			if on {
+				sopts = append(sopts, serverstore.WithRawIDs())
+			}
+		case "crumbs_cleanup":
+			if cleanup, err = time.ParseDuration(v); err != nil || cleanup < time.Second {
+				return nil, nil, bad("an interval of 1s or more, such as 10m")
+			}
+		case "crumbs_open_timeout":
+			if timeout, err = time.ParseDuration(v); err != nil || timeout <= 0 {
+				return nil, nil, bad("a positive duration such as 2s")
+			}
+		default:
+			return nil, nil, fmt.Errorf("pgstore: unknown parameter %s (crumbs' own are crumbs_table, crumbs_schema, crumbs_create, crumbs_raw_ids, crumbs_cleanup, crumbs_open_timeout)", name)
+		}
+		q.Del(name)
+	}
+	if schema != "" && table == "" {
+		table = DefaultTable
+	}
+	if table != "" {
+		opts = append(opts, WithTable(schema, table))
+	}
+	if _, err := configure(opts); err != nil {
+		return nil, nil, err
+	}
+	u.RawQuery = q.Encode()
+	pool, err := pgxpool.New(ctx, u.String())
+	if err != nil {
+		return nil, nil, fmt.Errorf("pgstore: %w", err)
+	}
+	octx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := pool.Ping(octx); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("pgstore: %s did not answer within %v: %w", u.Redacted(), timeout, err)
+	}
+	b, err := New(octx, pool, opts...)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	b.owned = true
+	if cleanup > 0 {
+		b.StartCleanup(cleanup, func(err error) { slog.Error("pgstore: deleting expired sessions failed", "err", err) })
+	}
+	return b, sopts, nil
+}
+
 func init() {
 	open := func(ctx context.Context, config string, secrets [][]byte) (session.Store, error) {
-		u, err := url.Parse(config)
+		b, sopts, err := Open(ctx, config)
 		if err != nil {
-			return nil, fmt.Errorf("pgstore: %w", err)
-		}
-		var opts []Option
-		q := u.Query()
-		if t := q.Get("crumbs_table"); t != "" {
-			opts = append(opts, WithTable(q.Get("crumbs_schema"), t))
-		}
-		q.Del("crumbs_table")
-		q.Del("crumbs_schema")
-		u.RawQuery = q.Encode()
-		pool, err := pgxpool.New(ctx, u.String())
-		if err != nil {
-			return nil, fmt.Errorf("pgstore: %w", err)
-		}
-		b, err := New(ctx, pool, opts...)
-		if err != nil {
-			pool.Close()
 			return nil, err
 		}
-		return serverstore.New(b, secrets)
+		s, err := serverstore.New(b, secrets, sopts...)
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		return s, nil
 	}
 	session.Register("postgres", open)
 	session.Register("postgresql", open)
+}
+
+// Pool returns the Backend's pool (Open's own, or the one given to New).
+func (b *Backend) Pool() *pgxpool.Pool { return b.pool }
+
+// Ping checks that PostgreSQL answers, for readiness probes;
+// serverstore.Store.Ping calls it.
+func (b *Backend) Ping(ctx context.Context) error {
+	if err := b.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("pgstore: ping: %w", err)
+	}
+	return nil
+}
+
+// Close stops every cleanup StartCleanup started and, if the Backend
+// opened its pool (Open, OpenStore), closes it; a pool given to New is the
+// caller's, and Close leaves it open. Close is idempotent.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	stops := b.stops
+	b.stops = nil
+	b.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+	if b.owned {
+		b.closeOnce.Do(b.pool.Close)
+	}
+	return nil
 }
 
 // Get reads a live record: one SELECT.
@@ -398,7 +542,7 @@ func (b *Backend) DeleteExpired(ctx context.Context) (int64, error) {
 }
 
 // StartCleanup runs DeleteExpired every interval in one goroutine until the
-// returned stop function is called; stop waits for the goroutine to end.
+// returned stop function (or Close) is called; stop waits for the goroutine to end.
 // errs, if not nil, hears of each failure.
 func (b *Backend) StartCleanup(interval time.Duration, errs func(error)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -419,5 +563,9 @@ func (b *Backend) StartCleanup(interval time.Duration, errs func(error)) (stop f
 			}
 		}
 	}()
-	return func() { cancel(); wg.Wait() }
+	stop = sync.OnceFunc(func() { cancel(); wg.Wait() })
+	b.mu.Lock()
+	b.stops = append(b.stops, stop)
+	b.mu.Unlock()
+	return stop
 }

@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
@@ -129,20 +132,109 @@ func TestSchemaAndCleanup(t *testing.T) {
 	}
 }
 
+// TestOpenStore: the configuration string sets the table, pgx's pool and
+// run-time parameters, the cleanup; the store is used, pinged and closed,
+// and Close stops the cleanup and releases the pool.
 func TestOpenStore(t *testing.T) {
 	p := pool(t)
+	ctx := context.Background()
 	s := schema(t, p)
-	store, err := session.OpenStore(context.Background(), dsn()+"&crumbs_schema="+s+"&crumbs_table=web", [][]byte{bytes.Repeat([]byte("p"), 32)})
+	baseline := runtime.NumGoroutine()
+	config := dsn() + "&crumbs_schema=" + s + "&crumbs_table=web&crumbs_cleanup=1s&pool_max_conns=3&statement_timeout=4321"
+	store, err := session.OpenStore(ctx, config, [][]byte{bytes.Repeat([]byte("p"), 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := store.(*serverstore.Store); !ok {
+	ss, ok := store.(*serverstore.Store)
+	if !ok {
 		t.Fatalf("OpenStore gave %T", store)
 	}
 	var n int
-	p.QueryRow(context.Background(), `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'web'`, s).Scan(&n)
+	p.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'web'`, s).Scan(&n)
 	if n != 1 {
 		t.Fatal("OpenStore did not create the configured table")
+	}
+	if err := ss.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := ss.Backend().(*pgstore.Backend)
+	if got := b.Pool().Config().MaxConns; got != 3 {
+		t.Errorf("pool_max_conns=3 gave a pool of %d", got)
+	}
+	var timeout string
+	b.Pool().QueryRow(ctx, `SHOW statement_timeout`).Scan(&timeout)
+	if timeout != "4321ms" {
+		t.Errorf("statement_timeout=4321 reached PostgreSQL as %q", timeout)
+	}
+	// A session through the Manager.
+	m, err := session.New(store, session.WithCookieName("sid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	w := httptest.NewRecorder()
+	m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { session.From(r).Set("n", 1) })).ServeHTTP(w, r)
+	p.QueryRow(ctx, `SELECT count(*) FROM `+s+`.web`).Scan(&n)
+	if w.Code != 200 || n != 1 {
+		t.Fatalf("a save through the opened store: %d, %d rows", w.Code, n)
+	}
+	// The cleanup the string started removes an expired row.
+	if err := b.Create(ctx, "expired", &serverstore.Entry{Meta: make([]byte, 18)}, time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		p.QueryRow(ctx, `SELECT count(*) FROM `+s+`.web WHERE key = 'expired'`).Scan(&n)
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("crumbs_cleanup=1s: the expired row is still there after 5 s")
+		}
+	}
+	if err := store.(io.Closer).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ss.Ping(ctx); err == nil {
+		t.Fatal("Ping after Close succeeded: the pool was not closed")
+	}
+	for range 50 {
+		if runtime.NumGoroutine() <= baseline {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if now := runtime.NumGoroutine(); now > baseline {
+		t.Fatalf("goroutines: %d before OpenStore, %d after Close", baseline, now)
+	}
+	if err := store.(io.Closer).Close(); err != nil {
+		t.Fatalf("a second Close: %v", err)
+	}
+}
+
+func TestOpenStoreErrors(t *testing.T) {
+	pool(t)
+	sec := [][]byte{bytes.Repeat([]byte("p"), 32)}
+	for _, tc := range []struct{ config, want string }{
+		{dsn() + "&crumbs_tabel=x", "unknown parameter crumbs_tabel"},
+		{dsn() + "&crumbs_cleanup=10ms", "crumbs_cleanup"},
+		{dsn() + "&crumbs_create=perhaps", "crumbs_create"},
+		{dsn() + "&crumbs_raw_ids=2", "crumbs_raw_ids"},
+		{dsn() + "&crumbs_open_timeout=-1s", "crumbs_open_timeout"},
+		{dsn() + "&crumbs_table=" + strings.Repeat("t", 64), "1 to 63 bytes"},
+		{dsn() + "&pool_max_conns=none", "pool_max_conns"},
+	} {
+		_, err := session.OpenStore(context.Background(), tc.config, sec)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("OpenStore(%q) = %v, want an error naming %q", tc.config, err, tc.want)
+		}
+	}
+	start := time.Now()
+	_, err := session.OpenStore(context.Background(), "postgres://nobody:secret-pw@127.0.0.1:1/test?sslmode=disable", sec)
+	if err == nil || !strings.Contains(err.Error(), "did not answer") || strings.Contains(err.Error(), "secret-pw") {
+		t.Fatalf("nobody listening: %v", err)
+	}
+	if d := time.Since(start); d > pgstore.OpenTimeout+time.Second {
+		t.Fatalf("nobody listening: failed after %v", d)
 	}
 }
 

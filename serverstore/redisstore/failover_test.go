@@ -44,6 +44,8 @@ type failoverApp struct {
 	logged  lockedBuffer
 }
 
+func newLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
 // lockedBuffer is an io.Writer safe for concurrent use.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -71,7 +73,7 @@ func newFailoverApp(t *testing.T, c redis.UniversalClient) *failoverApp {
 	a := &failoverApp{store: store, backend: b}
 	// The failures reach the log (what an operator sees): counted here.
 	m, err := session.New(store, session.WithCookieName("sid"),
-		session.WithLogger(slog.New(slog.NewTextHandler(&a.logged, nil))))
+		session.WithLogger(newLogger(&a.logged)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,35 @@
 // loading and are rewritten in the current layout on their next save.
 // Count, Clear and Keys walk the prefix with SCAN, never KEYS.
 //
-// Importing the package registers the "redis" and "rediss" schemes for
-// session.OpenStore: redis://[user:password@]host:port/db[?prefix=app:].
+// # Configuration strings
+//
+// Importing the package registers the "redis" and "rediss" (TLS) schemes
+// for session.OpenStore. The query tells the topologies apart, the way
+// go-redis's ParseURL, ParseFailoverURL and ParseClusterURL read them, and
+// go-redis's own parameters (dial_timeout, read_timeout, pool_size,
+// max_retries, skip_verify, …) pass through to it:
+//
+//	redis://[user:password@]host:6379/0                     a single node, database 0
+//	rediss://user:password@host:6380/0                      the same over TLS, with an ACL user
+//	redis://s1:26379/0?master_name=app&addr=s2:26379&addr=s3:26379
+//	                                                        Sentinel: the sentinels' addresses, the master's name
+//	redis://n1:7000?addr=n2:7000&addr=n3:7000               Cluster: seed nodes (addr given once or more)
+//	redis://n1:7000?crumbs_cluster=true                     Cluster through one seed node
+//
+// A Cluster has database 0 only: a path naming another database is an
+// error. The user and password in a Sentinel string are the master's.
+// crumbs' own parameters start with crumbs_ (go-redis owns names such as
+// max_retries); an unknown one is an error that names it:
+//
+//	crumbs_prefix=app:        the key prefix (default "crumbs:"); prefix= is an alias
+//	crumbs_raw_ids=true       serverstore.WithRawIDs
+//	crumbs_cluster=true       a Cluster, whatever the addresses
+//	crumbs_wait=1             WithWait: each write waits for 1 replica …
+//	crumbs_wait_timeout=100ms … this long at most (DefaultWaitTimeout)
+//	crumbs_open_timeout=2s    how long OpenStore waits for PING (OpenTimeout, 5 s)
+//
+// A store opened from a string owns its client: close it (the Store is an
+// io.Closer). Store.Ping is a readiness check.
 package redisstore
 
 import (
@@ -23,6 +50,7 @@ import (
 	"fmt"
 	"iter"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +68,10 @@ const DefaultPrefix = "crumbs:"
 type Backend struct {
 	client redis.UniversalClient
 	prefix string
+	owned  bool // opened from a configuration string: Close closes the client
+
+	waitReplicas int           // WithWait: replicas to wait for after a write; 0: none
+	waitTimeout  time.Duration // WithWait: how long at most
 }
 
 var (
@@ -64,6 +96,74 @@ func WithPrefix(p string) Option {
 	}
 }
 
+// DefaultWaitTimeout is how long a write waits for its replicas under
+// crumbs_wait when crumbs_wait_timeout is not given.
+const DefaultWaitTimeout = 100 * time.Millisecond
+
+// ErrNotReplicated is returned, wrapped, by a write under WithWait that
+// fewer replicas than asked acknowledged in time. The write was applied on
+// the master; the Manager answers the request with its error handler (503
+// by default), so the client is not told a save succeeded that a failover
+// could still undo.
+var ErrNotReplicated = errors.New("redisstore: the write did not reach enough replicas in time")
+
+// WithWait makes every write wait until replicas replicas acknowledged it
+// (Redis WAIT, on the connection that wrote), timeout at most; a write
+// that fewer replicas acknowledged in time fails with ErrNotReplicated.
+// Off by default: Redis replicates asynchronously, so without it a write
+// acknowledged in the last moments before a master dies can be lost in
+// the failover (on one machine the tests lost none written more than
+// 500 ms before the kill). It costs a round trip and the replicas'
+// latency on every save (BENCHMARKS.md), and on a Cluster such a write
+// goes to the key's master directly, so one that meets a failover or a
+// slot migration fails rather than following the redirect. It needs a
+// *redis.Client (single node, Sentinel) or a *redis.ClusterClient.
+func WithWait(replicas int, timeout time.Duration) Option {
+	return func(b *Backend) error {
+		if replicas < 1 || timeout <= 0 {
+			return fmt.Errorf("redisstore: WithWait(%d, %v): give at least 1 replica and a positive timeout", replicas, timeout)
+		}
+		switch b.client.(type) {
+		case *redis.Client, *redis.ClusterClient:
+		default:
+			return fmt.Errorf("redisstore: WithWait needs a *redis.Client or *redis.ClusterClient, not %T", b.client)
+		}
+		b.waitReplicas, b.waitTimeout = replicas, timeout
+		return nil
+	}
+}
+
+// eval runs a write script on key; under WithWait it then waits for the
+// replicas on the same connection (WAIT counts the writes of its own
+// connection).
+func (b *Backend) eval(ctx context.Context, s *redis.Script, key string, args ...any) (*redis.Cmd, error) {
+	if b.waitReplicas == 0 {
+		return s.Run(ctx, b.client, []string{key}, args...), nil
+	}
+	node, _ := b.client.(*redis.Client)
+	if cc, ok := b.client.(*redis.ClusterClient); ok {
+		n, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		node = n
+	}
+	conn := node.Conn()
+	defer conn.Close()
+	cmd := s.Run(ctx, conn, []string{key}, args...)
+	if cmd.Err() != nil {
+		return cmd, nil
+	}
+	n, err := conn.Wait(ctx, b.waitReplicas, b.waitTimeout).Result()
+	if err != nil {
+		return nil, err
+	}
+	if int(n) < b.waitReplicas {
+		return nil, fmt.Errorf("%w: %d of %d within %v", ErrNotReplicated, n, b.waitReplicas, b.waitTimeout)
+	}
+	return cmd, nil
+}
+
 // Prefix returns the prefix of every key.
 func (b *Backend) Prefix() string { return b.prefix }
 
@@ -81,31 +181,155 @@ func New(client redis.UniversalClient, opts ...Option) (*Backend, error) {
 	return b, nil
 }
 
+// OpenTimeout bounds how long OpenStore waits for the first answer (PING)
+// of a server named by a configuration string, unless the string sets
+// crumbs_open_timeout or the context has an earlier deadline.
+const OpenTimeout = 5 * time.Second
+
+// Open builds a Backend from a configuration string (the forms are in the
+// package documentation), connects, and checks that the server answers
+// (PING, on every master of a Cluster) within OpenTimeout. The Backend
+// owns its client: Close closes it. The serverstore options it returns are
+// the ones the string set (crumbs_raw_ids).
+func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, error) {
+	u, err := url.Parse(config)
+	if err != nil {
+		return nil, nil, fmt.Errorf("redisstore: the configuration string: %w", err)
+	}
+	q := u.Query()
+	var opts []Option
+	var sopts []serverstore.Option
+	timeout, cluster := OpenTimeout, false
+	waitN, waitT := 0, DefaultWaitTimeout
+	for name, vals := range q {
+		if name != "prefix" && !strings.HasPrefix(name, "crumbs_") {
+			continue
+		}
+		v := vals[len(vals)-1]
+		bad := func(want string) error {
+			return fmt.Errorf("redisstore: parameter %s=%q: give %s", name, v, want)
+		}
+		switch name {
+		case "prefix", "crumbs_prefix":
+			opts = append(opts, WithPrefix(v))
+		case "crumbs_raw_ids":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, nil, bad("true or false")
+			}
+			if on {
+				sopts = append(sopts, serverstore.WithRawIDs())
+			}
+		case "crumbs_cluster":
+			if cluster, err = strconv.ParseBool(v); err != nil {
+				return nil, nil, bad("true or false")
+			}
+		case "crumbs_open_timeout":
+			if timeout, err = time.ParseDuration(v); err != nil || timeout <= 0 {
+				return nil, nil, bad("a positive duration such as 2s")
+			}
+		case "crumbs_wait":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, nil, bad("a number of replicas, 0 or more")
+			}
+			waitN = n
+		case "crumbs_wait_timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, nil, bad("a positive duration such as 100ms")
+			}
+			waitT = d
+		default:
+			return nil, nil, fmt.Errorf("redisstore: unknown parameter %s (crumbs' own are crumbs_prefix, crumbs_raw_ids, crumbs_cluster, crumbs_open_timeout, crumbs_wait, crumbs_wait_timeout)", name)
+		}
+		q.Del(name)
+	}
+	if waitN > 0 {
+		opts = append(opts, WithWait(waitN, waitT))
+	}
+	u.RawQuery = q.Encode()
+	rest := u.String()
+	var client redis.UniversalClient
+	switch {
+	case q.Has("master_name"):
+		o, err := redis.ParseFailoverURL(rest)
+		if err != nil {
+			return nil, nil, fmt.Errorf("redisstore: a Sentinel configuration string: %w", err)
+		}
+		client = redis.NewFailoverClient(o)
+	case cluster || q.Has("addr"):
+		if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
+			return nil, nil, fmt.Errorf("redisstore: %s names database %s: a Redis Cluster has database 0 only; drop the path", u.Redacted(), db)
+		}
+		u.Path = ""
+		o, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, nil, fmt.Errorf("redisstore: a Cluster configuration string: %w", err)
+		}
+		client = redis.NewClusterClient(o)
+	default:
+		o, err := redis.ParseURL(rest)
+		if err != nil {
+			return nil, nil, fmt.Errorf("redisstore: %w", err)
+		}
+		client = redis.NewClient(o)
+	}
+	b, err := New(client, opts...)
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	b.owned = true
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := b.Ping(pctx); err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("redisstore: %s did not answer within %v: %w", u.Redacted(), timeout, err)
+	}
+	return b, sopts, nil
+}
+
 func init() {
-	open := func(_ context.Context, config string, secrets [][]byte) (session.Store, error) {
-		u, err := url.Parse(config)
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: %w", err)
-		}
-		var opts []Option
-		if p := u.Query().Get("prefix"); p != "" {
-			opts = append(opts, WithPrefix(p))
-			q := u.Query()
-			q.Del("prefix")
-			u.RawQuery = q.Encode()
-		}
-		ro, err := redis.ParseURL(u.String())
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: %w", err)
-		}
-		b, err := New(redis.NewClient(ro), opts...)
+	open := func(ctx context.Context, config string, secrets [][]byte) (session.Store, error) {
+		b, sopts, err := Open(ctx, config)
 		if err != nil {
 			return nil, err
 		}
-		return serverstore.New(b, secrets)
+		s, err := serverstore.New(b, secrets, sopts...)
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		return s, nil
 	}
 	session.Register("redis", open)
 	session.Register("rediss", open)
+}
+
+// Ping checks that Redis answers: PING, on every master of a Cluster. For
+// readiness probes; serverstore.Store.Ping calls it.
+func (b *Backend) Ping(ctx context.Context) error {
+	if cc, ok := b.client.(*redis.ClusterClient); ok {
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
+		if err != nil {
+			return b.failed(ctx, "ping", err)
+		}
+		return nil
+	}
+	if err := b.client.Ping(ctx).Err(); err != nil {
+		return b.failed(ctx, "ping", err)
+	}
+	return nil
+}
+
+// Close closes the client if the Backend opened it (Open, OpenStore); a
+// client given to New is the caller's, and Close leaves it open.
+func (b *Backend) Close() error {
+	if b.owned {
+		return b.client.Close()
+	}
+	return nil
 }
 
 // The scripts. ARGV of apply: meta, expiry (Unix ms), flags (a string of
@@ -250,7 +474,11 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 	for k, v := range e.Values {
 		args = append(args, k, v)
 	}
-	n, err := createScript.Run(ctx, b.client, []string{b.prefix + key}, args...).Int64()
+	cmd, err := b.eval(ctx, createScript, b.prefix+key, args...)
+	if err != nil {
+		return b.failed(ctx, "create", err)
+	}
+	n, err := cmd.Int64()
 	if err != nil {
 		return b.failed(ctx, "create", err)
 	}
@@ -310,7 +538,11 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 			args = append(args, c.Key)
 		}
 	}
-	res, err := applyScript.Run(ctx, b.client, []string{b.prefix + key}, args...).Slice()
+	cmd, err := b.eval(ctx, applyScript, b.prefix+key, args...)
+	if err != nil {
+		return nil, b.failed(ctx, "apply", err)
+	}
+	res, err := cmd.Slice()
 	if err != nil {
 		return nil, b.failed(ctx, "apply", err)
 	}
@@ -344,7 +576,11 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 // Retire replaces the record by a tombstone and returns what it held: one
 // script call.
 func (b *Backend) Retire(ctx context.Context, key, successor string, until time.Time) (*serverstore.Entry, error) {
-	res, err := retireScript.Run(ctx, b.client, []string{b.prefix + key}, successor, until.UnixMilli()).Slice()
+	cmd, err := b.eval(ctx, retireScript, b.prefix+key, successor, until.UnixMilli())
+	if err != nil {
+		return nil, b.failed(ctx, "retire", err)
+	}
+	res, err := cmd.Slice()
 	if err != nil {
 		return nil, b.failed(ctx, "retire", err)
 	}
@@ -368,7 +604,11 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 // (which the Store deletes in a call of its own: the two keys may live in
 // different Cluster slots).
 func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
-	next, err := deleteScript.Run(ctx, b.client, []string{b.prefix + key}).Text()
+	cmd, err := b.eval(ctx, deleteScript, b.prefix+key)
+	if err != nil {
+		return "", b.failed(ctx, "delete", err)
+	}
+	next, err := cmd.Text()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}

@@ -150,7 +150,12 @@ func (g *group) start(port int, args ...string) (*Node, error) {
 		if !n.Alive() {
 			return errDead
 		}
-		return c.Ping(context.Background()).Err()
+		err := c.Ping(context.Background()).Err()
+		var reply redis.Error // NOAUTH and the like: it answers
+		if errors.As(err, &reply) {
+			return nil
+		}
+		return err
 	}); err != nil {
 		log, _ := os.ReadFile(n.Log)
 		return nil, fmt.Errorf("redistest: redis-server on %s did not answer: %w\n%s", n.Addr, err, tail(log))
@@ -207,3 +212,37 @@ func common(port int) []string {
 		"--logfile", strconv.Itoa(port) + ".log",
 	}
 }
+
+// A Server is one standalone redis-server.
+type Server struct {
+	*Node
+	g *group
+}
+
+// StartServer starts a standalone redis-server on a free port with the
+// common settings and extra arguments (such as "--user", "app on >pw ~* +@all").
+func StartServer(extra ...string) (*Server, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	var err error
+	for range 3 {
+		var ports []int
+		if ports, err = freePorts(1, 0); err != nil {
+			return nil, err
+		}
+		var g *group
+		if g, err = newGroup("server"); err != nil {
+			return nil, err
+		}
+		var n *Node
+		if n, err = g.start(ports[0], append(common(ports[0]), extra...)...); err == nil {
+			return &Server{Node: n, g: g}, nil
+		}
+		g.stop(false)
+	}
+	return nil, err
+}
+
+// Stop kills the server and removes its directory.
+func (s *Server) Stop() { s.g.stop(false) }

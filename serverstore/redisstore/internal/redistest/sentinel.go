@@ -99,12 +99,12 @@ func (s *Sentinel) Addrs() []string {
 }
 
 // URL is a configuration string for the group:
-// redis://first-sentinel?master_name=crumbs&sentinel_addr=….
+// redis://first-sentinel?master_name=crumbs&addr=….
 func (s *Sentinel) URL() string {
 	var b strings.Builder
 	b.WriteString("redis://" + s.Sentinels[0].Addr + "?master_name=" + MasterName)
 	for _, n := range s.Sentinels[1:] {
-		b.WriteString("&sentinel_addr=" + n.Addr)
+		b.WriteString("&addr=" + n.Addr)
 	}
 	return b.String()
 }

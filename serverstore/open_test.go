@@ -1,0 +1,57 @@
+package serverstore_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/serverstore"
+)
+
+func TestOpenMemory(t *testing.T) {
+	sec := [][]byte{bytes.Repeat([]byte("m"), 32)}
+	ctx := context.Background()
+	store, err := session.OpenStore(ctx, "memory?crumbs_max_entries=3", sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := store.(*serverstore.Store)
+	if err := ss.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := ss.Backend().(*serverstore.Memory)
+	for i := range 5 {
+		e := &serverstore.Entry{Meta: make([]byte, 18), Values: map[string][]byte{}}
+		if err := b.Create(ctx, fmt.Sprint("k", i), e, time.Now().Add(time.Duration(i+1)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := b.Count(ctx); n != 3 {
+		t.Fatalf("crumbs_max_entries=3 kept %d sessions", n)
+	}
+	if err := store.(io.Closer).Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := session.OpenStore(ctx, "memory?crumbs_raw_ids=true", sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := strings.Repeat("A", 43); raw.(*serverstore.Store).Key(id) != id {
+		t.Fatal("crumbs_raw_ids=true: keys are not the IDs")
+	}
+	for _, tc := range []struct{ config, want string }{
+		{"memoryx", "no store registered"},
+		{"memory?crumbs_max_entries=0", "crumbs_max_entries"},
+		{"memory?max_entries=5", "unknown parameter max_entries"},
+		{"memory?crumbs_raw_ids=yes", "crumbs_raw_ids"},
+	} {
+		if _, err := session.OpenStore(ctx, tc.config, sec); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("OpenStore(%q) = %v, want an error naming %q", tc.config, err, tc.want)
+		}
+	}
+}
