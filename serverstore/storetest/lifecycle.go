@@ -218,6 +218,56 @@ func testLifecycle(t *testing.T, newBackend newFunc) {
 		}
 		return nil
 	})
+	t.Run("SpreadUpdatesLoseNothing", func(t *testing.T) {
+		// 200 parallel requests over 20 sessions and two instances, each an
+		// Update of its session's counter and a key of its own: every one
+		// answers 200, every counter ends at 10, every key lands.
+		t.Parallel()
+		b, c := newBackend(t)
+		br, other := newBrowser(t, b, c), newBrowser(t, b, c)
+		const sessions, each = 20, 10
+		cookies := make([]string, sessions)
+		for i := range cookies {
+			w, after := br.send("", func(s *session.Session) { s.Set("start", true) })
+			if w.Code != http.StatusOK || after == "" {
+				t.Fatalf("creating session %d: %d", i, w.Code)
+			}
+			cookies[i] = after
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		codes := make([]int, sessions*each)
+		for i := range codes {
+			wg.Go(func() {
+				<-start
+				via := br
+				if i%2 == 1 {
+					via = other
+				}
+				w, _ := via.send(cookies[i%sessions], func(s *session.Session) {
+					if _, err := session.Update(s, "n", func(n int) int { return n + 1 }); err != nil {
+						panic(err)
+					}
+					s.Set(fmt.Sprintf("k%03d", i), i)
+				})
+				codes[i] = w.Code
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, code := range codes {
+			if code != http.StatusOK {
+				t.Errorf("request %d answered %d", i, code)
+			}
+		}
+		for i, ck := range cookies {
+			var n, keys int
+			br.send(ck, func(s *session.Session) { n, _ = session.Get[int](s, "n"); keys = s.Len() })
+			if n != each || keys != each+2 {
+				t.Errorf("session %d: counter %d, %d keys; want %d and %d", i, n, keys, each, each+2)
+			}
+		}
+	})
 	parallel(t, "ParallelUpdatesLoseNothing", func(int) sessionFunc {
 		return func(s *session.Session) {
 			if _, err := session.Update(s, "n", func(n int) int { return n + 1 }); err != nil {
