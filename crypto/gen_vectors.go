@@ -425,6 +425,100 @@ func main() {
 	write(dir, vs)
 	write(sidDir, serverIDVectors())
 	write(headerDir, headerVectors())
+	writeRecords(recordDir, recordVectors())
+}
+
+const recordDir = "../testdata/server-record-vectors"
+
+// A recordVector is server-id-v1.md §4.1: a stored record (meta and values
+// as a backend hands them out) and what a reader makes of it.
+type recordVector struct {
+	file, expect, comment string
+	meta                  []byte
+	values                [][2][]byte // key, stored value (tag || bytes)
+	want                  [][2][]byte // expect ok: key, the codec's bytes
+}
+
+func (v recordVector) text() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "expect: %s\ncomment: %s\nmax-data: 131072\n\n", v.expect, v.comment)
+	fmt.Fprintf(&b, "meta %x\n", v.meta)
+	for _, kv := range v.values {
+		fmt.Fprintf(&b, "value %s %x\n", kv[0], kv[1])
+	}
+	for _, kv := range v.want {
+		fmt.Fprintf(&b, "want %s %x\n", kv[0], kv[1])
+	}
+	return b.Bytes()
+}
+
+func writeRecords(dir string, vs []recordVector) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	for _, v := range vs {
+		path := filepath.Join(dir, v.file)
+		text := v.text()
+		if old, err := os.ReadFile(path); err == nil && !bytes.Equal(old, text) {
+			log.Fatalf("%s: released vectors are never edited; add a new one instead", path)
+		}
+		if err := os.WriteFile(path, text, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Printf("%d vectors in %s\n", len(vs), dir)
+}
+
+func recordVectors() []recordVector {
+	meta := func(format, flags byte, abs, idle uint64) []byte {
+		m := []byte{format, flags}
+		m = binary.BigEndian.AppendUint64(m, abs)
+		return binary.BigEndian.AppendUint64(m, idle)
+	}
+	m := meta(2, 0, absolute, idle)
+	cart := fixtures.Large
+	frame := compressed(cart)
+	raw := func(b []byte) []byte { return append([]byte{0}, b...) }
+	zst := func(f []byte) []byte { return append([]byte{1}, f...) }
+	kv := func(k string, v []byte) [2][]byte { return [2][]byte{[]byte(k), v} }
+	bomb := zstdFrame(make([]byte, 131073))
+	// A frame that declares 70000 bytes of content but holds 100000 (the
+	// 4-byte content size field patched, as compress_size_lie does).
+	liar := zstdFrame(make([]byte, 100000))
+	var h zstd.Header
+	if err := h.Decode(liar); err != nil || !h.HasFCS {
+		log.Fatalf("liar frame: %v %+v", err, h)
+	}
+	at := 5
+	if !h.SingleSegment {
+		at = 6
+	}
+	if binary.LittleEndian.Uint32(liar[at:]) != 100000 {
+		log.Fatalf("unexpected frame header %x", liar[:12])
+	}
+	binary.LittleEndian.PutUint32(liar[at:], 70000)
+	two := append(append([]byte{}, frame...), frame...)
+	return []recordVector{
+		{file: "ok_raw", expect: "ok", comment: "two raw values (tag 0)", meta: m,
+			values: [][2][]byte{kv("n", raw([]byte("42"))), kv("user", raw([]byte(`"ada"`)))},
+			want:   [][2][]byte{kv("n", []byte("42")), kv("user", []byte(`"ada"`))}},
+		{file: "ok_compressed", expect: "ok", comment: "a large value as one Zstandard frame (tag 1) beside a raw one", meta: meta(2, 1, absolute, idle),
+			values: [][2][]byte{kv("cart", zst(frame)), kv("n", raw([]byte("1")))},
+			want:   [][2][]byte{kv("cart", cart), kv("n", []byte("1"))}},
+		{file: "ok_raw_large", expect: "ok", comment: "a large value kept raw (as releases before compression wrote it)", meta: m,
+			values: [][2][]byte{kv("cart", raw(cart))}, want: [][2][]byte{kv("cart", cart)}},
+		{file: "ok_empty_value", expect: "ok", comment: "a value of zero bytes after its tag", meta: m,
+			values: [][2][]byte{kv("e", raw(nil))}, want: [][2][]byte{kv("e", nil)}},
+		{file: "value_empty", expect: "invalid", comment: "a stored value without its tag", meta: m, values: [][2][]byte{kv("n", nil)}},
+		{file: "value_unknown_tag", expect: "invalid", comment: "tag 2", meta: m, values: [][2][]byte{kv("n", []byte{2, '4', '2'})}},
+		{file: "value_zstd_over_max", expect: "invalid", comment: "a frame declaring 131073 bytes, over the maximum data size", meta: m, values: [][2][]byte{kv("n", zst(bomb))}},
+		{file: "value_zstd_size_lie", expect: "invalid", comment: "a frame that declares 70000 bytes of content but holds 100000", meta: m, values: [][2][]byte{kv("cart", zst(liar))}},
+		{file: "value_zstd_two_frames", expect: "invalid", comment: "two frames in one value", meta: m, values: [][2][]byte{kv("cart", zst(two))}},
+		{file: "value_zstd_truncated", expect: "invalid", comment: "the frame cut short by 3 bytes", meta: m, values: [][2][]byte{kv("cart", zst(frame[:len(frame)-3]))}},
+		{file: "meta_short", expect: "invalid", comment: "a header of 17 bytes", meta: m[:17]},
+		{file: "meta_format_3", expect: "invalid", comment: "format 3", meta: meta(3, 0, absolute, idle)},
+		{file: "meta_flags", expect: "invalid", comment: "an unknown flag bit", meta: meta(2, 2, absolute, idle)},
+	}
 }
 
 const headerDir = "../testdata/header-vectors"

@@ -221,6 +221,22 @@ func frameLen(b []byte, headerSize int, checksum bool) int {
 	return n
 }
 
+// Compress returns data as one Zstandard frame, the way Seal compresses a
+// body, and true, when data is at least the compression threshold, at most
+// the maximum data size (so that Decompress takes it back), and the frame
+// is smaller; otherwise nil and false. For stores that compress what they
+// keep (serverstore).
+func (r *Ring) Compress(data []byte) ([]byte, bool) {
+	if r.threshold == 0 || len(data) < r.threshold || len(data) > r.maxData {
+		return nil, false
+	}
+	c := r.encoder().EncodeAll(data, make([]byte, 0, len(data)))
+	if len(c) == 0 || len(c) >= len(data) {
+		return nil, false
+	}
+	return c, true
+}
+
 // Decompress inflates one Zstandard frame, bounded as Open bounds a sealed
 // value's: the frame must declare its content size, at most the ring's
 // maximum data size, and nothing may follow it. Every failure wraps

@@ -21,7 +21,7 @@ const (
 	flagBrowse = 1 << 0
 
 	tagRaw  = 0 // a stored value: tag || the codec's bytes
-	tagZstd = 1 // tag || a Zstandard frame of the codec's bytes (read; written by a later release)
+	tagZstd = 1 // tag || a Zstandard frame of the codec's bytes (a large value)
 )
 
 func encodeMeta(rec *session.Record) []byte {
@@ -102,27 +102,37 @@ func (s *Store) decodeValue(v []byte) ([]byte, error) {
 	return nil, errs.Reason("serverstore: a stored value with an unknown tag")
 }
 
-func storedValue(v []byte) []byte {
+// storedValue is a value as the backend keeps it: compressed (tag 1) when
+// it is at least the ring's compression threshold (512 bytes by default)
+// and Zstandard makes it smaller, raw (tag 0) otherwise.
+func (s *Store) storedValue(v []byte) []byte {
+	if c, ok := s.ring.Compress(v); ok {
+		return append(append(make([]byte, 0, 1+len(c)), tagZstd), c...)
+	}
 	return append(append(make([]byte, 0, 1+len(v)), tagRaw), v...)
 }
 
-func storedValues(values map[string][]byte) map[string][]byte {
+func (s *Store) storedValues(values map[string][]byte) map[string][]byte {
 	out := make(map[string][]byte, len(values))
 	for k, v := range values {
-		out[k] = storedValue(v)
+		out[k] = s.storedValue(v)
 	}
 	return out
 }
 
-func storedChanges(list []session.Change) []session.Change {
+// storedChanges turns a request's changes into stored form. A checked
+// value is compared in the form it would be stored in now; a record that
+// holds it in another form (written raw by an earlier release, or under
+// another threshold) is caught by retarget.
+func (s *Store) storedChanges(list []session.Change) []session.Change {
 	out := make([]session.Change, len(list))
 	for i, c := range list {
 		out[i] = c
 		if !c.Delete {
-			out[i].Value = storedValue(c.Value)
+			out[i].Value = s.storedValue(c.Value)
 		}
 		if c.Check && c.HadOld {
-			out[i].Old = storedValue(c.Old)
+			out[i].Old = s.storedValue(c.Old)
 		}
 	}
 	return out
@@ -140,10 +150,11 @@ func allValues(values map[string][]byte) []session.Change {
 }
 
 // retarget handles a conflict whose checked values are equal to what the
-// request read, only stored in another form (compressed by a later
-// release): it points the checks at the stored bytes and reports true, so
-// the write is tried again. Any real difference reports false.
-func retarget(changes []session.Change, stored, decoded map[string][]byte) bool {
+// request read, only stored in another form (raw where this release
+// compresses, or the other way round): it points the checks at the stored
+// bytes and reports true, so the write is tried again. Any real difference
+// reports false.
+func (s *Store) retarget(changes []session.Change, stored, decoded map[string][]byte) bool {
 	moved := false
 	for i := range changes {
 		c := &changes[i]
@@ -155,10 +166,12 @@ func retarget(changes []session.Change, stored, decoded map[string][]byte) bool 
 		case present != c.HadOld:
 			return false
 		case !present || bytes.Equal(cur, c.Old):
-		case bytes.Equal(decoded[c.Key], c.Old[1:]):
-			c.Old, moved = cur, true
 		default:
-			return false
+			old, err := s.decodeValue(c.Old)
+			if err != nil || !bytes.Equal(decoded[c.Key], old) {
+				return false
+			}
+			c.Old, moved = cur, true
 		}
 	}
 	return moved

@@ -291,7 +291,7 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 	}
 	key, meta, expires := s.Key(rec.ID), encodeMeta(rec), expiry(rec, now)
 	if c.Op == session.OpCreate {
-		return token, s.backend.Create(ctx, key, &Entry{Meta: meta, Values: storedValues(rec.Values)}, expires)
+		return token, s.backend.Create(ctx, key, &Entry{Meta: meta, Values: s.storedValues(rec.Values)}, expires)
 	}
 	w := &Write{Meta: meta, Expires: expires}
 	if c.SetKind {
@@ -306,7 +306,7 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 	}
 	if c.Op == session.OpUpdate {
 		w.Clear = c.Changes.Clear
-		w.Changes = storedChanges(c.Changes.List)
+		w.Changes = s.storedChanges(c.Changes.List)
 	}
 	orig, retargeted := w, false
 	for range 4 { // a conversion, a retarget: a few turns at most
@@ -318,7 +318,7 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 			// A format-1 record: rewrite it whole, with this request's view
 			// of every value (its deadlines and flags included).
 			w = &Write{Meta: meta, Expires: expiry(rec, now), Convert: true, Clear: true, Header: HeaderFlags | HeaderAbsolute,
-				Changes: storedChanges(allValues(rec.Values))}
+				Changes: s.storedChanges(allValues(rec.Values))}
 			continue
 		case errors.Is(err, ErrConverted) && w.Convert:
 			w = orig // another request converted it first: apply the changes
@@ -328,7 +328,7 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 			if err != nil {
 				return "", err
 			}
-			if !retarget(w.Changes, conflict.Values, values) {
+			if !s.retarget(w.Changes, conflict.Values, values) {
 				return "", &session.ConflictError{Values: values}
 			}
 			retargeted = true

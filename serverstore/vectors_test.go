@@ -1,9 +1,12 @@
 package serverstore_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -70,6 +73,89 @@ func TestServerIDVectors(t *testing.T) {
 				if mem.gets.Load() != 0 {
 					t.Fatal("an invalid ID reached the backend")
 				}
+			}
+		})
+	}
+}
+
+// TestRecordVectors: spec/server-id-v1.md §4.1. Each stored record of
+// testdata/server-record-vectors loads to its values, or is rejected as
+// invalid.
+func TestRecordVectors(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "server-record-vectors")
+	files, err := os.ReadDir(dir)
+	if err != nil || len(files) < 10 {
+		t.Fatalf("%d record vectors: %v", len(files), err)
+	}
+	ctx := context.Background()
+	now := time.Unix(1764201600, 0)
+	for _, f := range files {
+		t.Run(f.Name(), func(t *testing.T) {
+			text, err := os.ReadFile(filepath.Join(dir, f.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			head, body, _ := strings.Cut(string(text), "\n\n")
+			expect := ""
+			for _, l := range strings.Split(head, "\n") {
+				if v, ok := strings.CutPrefix(l, "expect: "); ok {
+					expect = v
+				}
+			}
+			e := &serverstore.Entry{Values: map[string][]byte{}}
+			want := map[string][]byte{}
+			for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
+				fields := strings.Fields(l)
+				last, err := hex.DecodeString(fields[len(fields)-1])
+				if len(fields) == 2 && fields[0] != "meta" {
+					last = nil // a key with an empty value: "value k" has no hex
+				}
+				if err != nil && len(fields) == 3 {
+					t.Fatalf("%q: %v", l, err)
+				}
+				switch fields[0] {
+				case "meta":
+					e.Meta = last
+				case "value":
+					e.Values[fields[1]] = last
+				case "want":
+					want[fields[1]] = last
+				}
+			}
+			mem := serverstore.NewMemory(serverstore.WithClock(func() time.Time { return now }))
+			store, err := serverstore.New(mem, [][]byte{bytes.Repeat([]byte("v"), 32)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := strings.Repeat("V", 43)
+			token, err := store.Save(ctx, "sid", &session.Commit{Op: session.OpCreate, Record: session.Record{ID: id, Expires: now.Add(time.Hour)}}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem.Delete(ctx, store.Key(id))
+			if err := mem.Create(ctx, store.Key(id), e, now.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := store.Load(ctx, "sid", token, now)
+			switch expect {
+			case "ok":
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if len(rec.Values) != len(want) {
+					t.Fatalf("%d values, want %d", len(rec.Values), len(want))
+				}
+				for k, v := range want {
+					if !bytes.Equal(rec.Values[k], v) {
+						t.Fatalf("value %q = %.40q, want %.40q", k, rec.Values[k], v)
+					}
+				}
+			case "invalid":
+				if !errors.Is(err, session.ErrInvalid) {
+					t.Fatalf("Load = %v, want ErrInvalid", err)
+				}
+			default:
+				t.Fatalf("expect %q", expect)
 			}
 		})
 	}
