@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -14,12 +16,15 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/crypto"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/redisstore"
 	"github.com/crumbs-go/session/serverstore/storetest"
 )
 
-const redisAddr = "127.0.0.1:6379"
+// redisAddr is the Redis the benchmarks use: CRUMBS_BENCH_REDIS (bench/redis.sh
+// starts a dedicated one, pinned to a core of its own), or the local one.
+var redisAddr = cmp.Or(os.Getenv("CRUMBS_BENCH_REDIS"), "127.0.0.1:6379")
 
 func redisClient(tb testing.TB) *goredis.Client {
 	c := goredis.NewClient(&goredis.Options{Addr: redisAddr})
@@ -128,7 +133,8 @@ func BenchmarkRedis(b *testing.B) {
 }
 
 // storedRecord returns as many bytes as crumbs keeps in Redis for the
-// payload: its hash's fields (the header and one per value), end to end.
+// payload, uncompressed: its hash's fields (the header and one per value,
+// a compressed value inflated), end to end.
 func storedRecord(tb testing.TB, c *goredis.Client, p payload) []byte {
 	sys, pre := crumbsRedisPrefix(tb, c, p)
 	prime(tb, sys)
@@ -140,8 +146,19 @@ func storedRecord(tb testing.TB, c *goredis.Client, p payload) []byte {
 	if err != nil || len(h) < 2 {
 		tb.Fatalf("the stored record: %d fields, %v", len(h), err)
 	}
+	ring, err := crypto.New([][]byte{secret})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	var b []byte
 	for f, v := range h {
+		if f != "m" && len(v) > 0 && v[0] == 1 {
+			raw, err := ring.Decompress([]byte(v[1:]))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			v = "\x00" + string(raw)
+		}
 		b = append(append(b, f...), v...)
 	}
 	return b

@@ -36,7 +36,7 @@ func (c *commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
 }
 
-func serve(t *testing.T, m *session.Manager, cookie string, f func(*session.Session)) (*httptest.ResponseRecorder, string) {
+func serve(t testing.TB, m *session.Manager, cookie string, f func(*session.Session)) (*httptest.ResponseRecorder, string) {
 	t.Helper()
 	r := httptest.NewRequest("GET", "/", nil)
 	if cookie != "" {
