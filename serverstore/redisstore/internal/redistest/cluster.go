@@ -115,22 +115,41 @@ func (c *Cluster) Node(addr string) *Node {
 	return nil
 }
 
+// shards asks a running node for CLUSTER SHARDS.
+func (c *Cluster) shards(ctx context.Context, n *Node) ([]redis.ClusterShard, error) {
+	cl := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1})
+	defer cl.Close()
+	return cl.ClusterShards(ctx).Result()
+}
+
+// master is the node a shard names as its master, or nil.
+func (c *Cluster) master(s redis.ClusterShard) *Node {
+	for _, sn := range s.Nodes {
+		if sn.Role == "master" {
+			return c.Node(fmt.Sprintf("%s:%d", sn.IP, sn.Port))
+		}
+	}
+	return nil
+}
+
 // MasterOf returns the node that serves key now, as the running nodes see it.
 func (c *Cluster) MasterOf(ctx context.Context, key string) (*Node, error) {
-	slot := Slot(key)
+	slot := int64(Slot(key))
 	for _, n := range c.Nodes {
 		if !n.Alive() {
 			continue
 		}
-		cl := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1})
-		slots, err := cl.ClusterSlots(ctx).Result()
-		cl.Close()
+		shards, err := c.shards(ctx, n)
 		if err != nil {
 			continue
 		}
-		for _, s := range slots {
-			if slot >= s.Start && slot <= s.End && len(s.Nodes) > 0 {
-				return c.Node(s.Nodes[0].Addr), nil
+		for _, s := range shards {
+			for _, r := range s.Slots {
+				if slot >= r.Start && slot <= r.End {
+					if m := c.master(s); m != nil {
+						return m, nil
+					}
+				}
 			}
 		}
 	}
@@ -152,24 +171,29 @@ func (c *Cluster) WaitHealthy(d time.Duration) error {
 			if err == nil && !strings.Contains(info, "cluster_state:ok") {
 				err = fmt.Errorf("%s: cluster state not ok", n.Addr)
 			}
-			var slots []redis.ClusterSlot
-			if err == nil {
-				slots, err = cl.ClusterSlots(ctx).Result()
-			}
 			var repl string
 			if err == nil {
 				repl, err = cl.Info(ctx, "replication").Result()
 			}
 			cl.Close()
+			var shards []redis.ClusterShard
+			if err == nil {
+				shards, err = c.shards(ctx, n)
+			}
 			if err != nil {
 				return fmt.Errorf("redistest: %s: %w", n.Addr, err)
 			}
-			served := 0
-			for _, s := range slots {
-				if m := c.Node(s.Nodes[0].Addr); m == nil || !m.Alive() {
-					return fmt.Errorf("redistest: slots %d-%d served by a dead master", s.Start, s.End)
+			served := int64(0)
+			for _, s := range shards {
+				if len(s.Slots) == 0 {
+					continue
 				}
-				served += int(s.End - s.Start + 1)
+				if m := c.master(s); m == nil || !m.Alive() {
+					return fmt.Errorf("redistest: slots %d-%d served by a dead master", s.Slots[0].Start, s.Slots[0].End)
+				}
+				for _, r := range s.Slots {
+					served += r.End - r.Start + 1
+				}
 			}
 			if served != 16384 {
 				return fmt.Errorf("redistest: %s sees %d slots served", n.Addr, served)
