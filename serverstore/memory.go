@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,8 +32,12 @@ func init() {
 		}
 		var mopts []MemoryOption
 		var opts []Option
-		for name, vals := range q {
-			v := vals[len(vals)-1]
+		for _, name := range slices.Sorted(maps.Keys(q)) {
+			vals := q[name]
+			if len(vals) > 1 {
+				return nil, fmt.Errorf("serverstore: parameter %s is given %d times: give it once", name, len(vals))
+			}
+			v := vals[0]
 			switch name {
 			case "crumbs_max_entries":
 				n, err := strconv.Atoi(v)
@@ -48,7 +54,7 @@ func init() {
 					opts = append(opts, WithRawIDs())
 				}
 			default:
-				return nil, fmt.Errorf("serverstore: unknown parameter %s of the memory store (its parameters are crumbs_max_entries, crumbs_raw_ids)", name)
+				return nil, fmt.Errorf("serverstore: unknown parameter %q of the memory store (its parameters are crumbs_max_entries, crumbs_raw_ids)", name)
 			}
 		}
 		return New(NewMemory(mopts...), secrets, opts...)

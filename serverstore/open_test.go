@@ -47,7 +47,9 @@ func TestOpenMemory(t *testing.T) {
 	for _, tc := range []struct{ config, want string }{
 		{"memoryx", "no store registered"},
 		{"memory?crumbs_max_entries=0", "crumbs_max_entries"},
-		{"memory?max_entries=5", "unknown parameter max_entries"},
+		{"memory?max_entries=5", "unknown parameter \"max_entries\""},
+		{"memory?crumbs_max_entries=0&crumbs_max_entries=5", "given 2 times"},
+		{"memory?=1", "unknown parameter \"\""},
 		{"memory?crumbs_raw_ids=yes", "crumbs_raw_ids"},
 	} {
 		if _, err := session.OpenStore(ctx, tc.config, sec); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -47,7 +47,9 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,7 +230,11 @@ const OpenTimeout = 5 * time.Second
 func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, error) {
 	u, err := url.Parse(config)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pgstore: the configuration string: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error quotes the whole string, password included
+		}
+		return nil, nil, fmt.Errorf("pgstore: the configuration string is not a URL: %w", err)
 	}
 	q := u.Query()
 	var opts []Option
@@ -236,11 +242,15 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 	var cleanup time.Duration
 	timeout := OpenTimeout
 	table, schema := "", ""
-	for name, vals := range q {
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		vals := q[name]
 		if !strings.HasPrefix(name, "crumbs_") {
 			continue
 		}
-		v := vals[len(vals)-1]
+		if len(vals) > 1 {
+			return nil, nil, fmt.Errorf("pgstore: parameter %s is given %d times: give it once", name, len(vals))
+		}
+		v := vals[0]
 		bad := func(want string) error {
 			return fmt.Errorf("pgstore: parameter %s=%q: give %s", name, v, want)
 		}
@@ -296,7 +306,7 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 	defer cancel()
 	if err := pool.Ping(octx); err != nil {
 		pool.Close()
-		return nil, nil, fmt.Errorf("pgstore: %s did not answer within %v: %w", u.Redacted(), timeout, err)
+		return nil, nil, fmt.Errorf("pgstore: %s did not answer within %v: %w", redact(u), timeout, err)
 	}
 	b, err := New(octx, pool, opts...)
 	if err != nil {
@@ -304,10 +314,28 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 		return nil, nil, err
 	}
 	b.owned = true
+	// The table must be there (crumbs_create=false leaves it to the
+	// operator): fail now rather than at the first request.
+	if _, err := pool.Exec(octx, "SELECT 1 FROM "+b.table+" LIMIT 0"); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("pgstore: the sessions table %s: %w (create it with the SQL of pgstore.Schema, or drop crumbs_create=false)", b.table, err)
+	}
 	if cleanup > 0 {
 		b.StartCleanup(cleanup, func(err error) { slog.Error("pgstore: deleting expired sessions failed", "err", err) })
 	}
 	return b, sopts, nil
+}
+
+// redact is u for an error message: the password of the user info and of
+// a password parameter masked.
+func redact(u *url.URL) string {
+	c := *u
+	q := c.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+	}
+	c.RawQuery = q.Encode()
+	return c.Redacted()
 }
 
 func init() {

@@ -222,10 +222,20 @@ func TestOpenStoreErrors(t *testing.T) {
 		{dsn() + "&crumbs_open_timeout=-1s", "crumbs_open_timeout"},
 		{dsn() + "&crumbs_table=" + strings.Repeat("t", 64), "1 to 63 bytes"},
 		{dsn() + "&pool_max_conns=none", "pool_max_conns"},
+		{dsn() + "&crumbs_table=a&crumbs_table=b", "given 2 times"},
+		{dsn() + "&crumbs_create=false&crumbs_table=no_such_table_crumbs", "the sessions table"},
 	} {
 		_, err := session.OpenStore(context.Background(), tc.config, sec)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("OpenStore(%q) = %v, want an error naming %q", tc.config, err, tc.want)
+		}
+	}
+	for _, config := range []string{
+		"postgres://nobody:secret-pw%zz@127.0.0.1:1/test",
+		"postgres://nobody@127.0.0.1:1/test?password=secret-pw&sslmode=disable&crumbs_open_timeout=300ms",
+	} {
+		if _, err := session.OpenStore(context.Background(), config, sec); err == nil || strings.Contains(err.Error(), "secret-pw") {
+			t.Errorf("OpenStore(%q) = %v: want an error without the password", config, err)
 		}
 	}
 	start := time.Now()

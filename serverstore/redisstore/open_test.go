@@ -121,10 +121,29 @@ func TestOpenStoreErrors(t *testing.T) {
 		{"redis://" + addr() + "/0?no_such_option=1", "no_such_option"},
 		{"redis://" + addr() + "/3?addr=" + addr(), "database 0 only"},
 		{"redis://" + addr() + "/0?master_name=x&no_such_option=1", "no_such_option"},
+		{"redis://" + addr() + "/0?prefix=a:&crumbs_prefix=b:", "not both"},
+		{"redis://" + addr() + "/0?crumbs_prefix=a:&crumbs_prefix=b:", "given 2 times"},
+		{"redis://" + addr() + "/0?crumbs_wait=1&crumbs_wait_timeout=500us", "1ms or more"},
 	} {
 		_, err := session.OpenStore(context.Background(), tc.config, secrets)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("OpenStore(%q) = %v, want an error naming %q", tc.config, err, tc.want)
+		}
+	}
+}
+
+// TestOpenStoreErrorsHidePasswords: no error message carries a password,
+// whether in the user info or a parameter.
+func TestOpenStoreErrorsHidePasswords(t *testing.T) {
+	for _, config := range []string{
+		"redis://app:s3cret-pw%zz@127.0.0.1:1/0",                                           // not a URL
+		"redis://app:s3cret-pw@127.0.0.1:1/0?crumbs_open_timeout=300ms",                    // unreachable
+		"redis://127.0.0.1:1/0?master_name=m&password=s3cret-pw&crumbs_open_timeout=300ms", // Sentinel, the master's password
+		"redis://:s3cret-pw@127.0.0.1:1/5?addr=127.0.0.1:2",                                // Cluster, database 5
+	} {
+		_, err := session.OpenStore(context.Background(), config, secrets)
+		if err == nil || strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("OpenStore(%q) = %v: want an error without the password", config, err)
 		}
 	}
 }

@@ -19,7 +19,8 @@
 // for session.OpenStore. The query tells the topologies apart, the way
 // go-redis's ParseURL, ParseFailoverURL and ParseClusterURL read them, and
 // go-redis's own parameters (dial_timeout, read_timeout, pool_size,
-// max_retries, skip_verify, …) pass through to it:
+// max_retries, …) pass through to it; each of its parsers takes its own
+// set (skip_verify, for one, only in single-node and Sentinel strings):
 //
 //	redis://[user:password@]host:6379/0                     a single node, database 0
 //	rediss://user:password@host:6380/0                      the same over TLS, with an ACL user
@@ -29,7 +30,14 @@
 //	redis://n1:7000?crumbs_cluster=true                     Cluster through one seed node
 //
 // A Cluster has database 0 only: a path naming another database is an
-// error. The user and password in a Sentinel string are the master's.
+// error. In a Sentinel string the user and password before the host are
+// the sentinels'; the master's are the username= and password= parameters
+// (go-redis's ParseFailoverURL). TLS (rediss://) is tested on a single
+// node; go-redis checks every Cluster node's, and the Sentinel master's,
+// certificate against the first address's host name, so a Cluster or
+// Sentinel over TLS with per-host certificates needs a client built by
+// hand (New). Each crumbs parameter may be given once; prefix and
+// crumbs_prefix together are an error.
 // crumbs' own parameters start with crumbs_ (go-redis owns names such as
 // max_retries); an unknown one is an error that names it:
 //
@@ -49,7 +57,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,9 +76,10 @@ const DefaultPrefix = "crumbs:"
 
 // Backend stores sessions in Redis. It is safe for concurrent use.
 type Backend struct {
-	client redis.UniversalClient
-	prefix string
-	owned  bool // opened from a configuration string: Close closes the client
+	client    redis.UniversalClient
+	prefix    string
+	owned     bool // opened from a configuration string: Close closes the client
+	closeOnce sync.Once
 
 	waitReplicas int           // WithWait: replicas to wait for after a write; 0: none
 	waitTimeout  time.Duration // WithWait: how long at most
@@ -114,14 +125,17 @@ var ErrNotReplicated = errors.New("redisstore: the write did not reach enough re
 // acknowledged in the last moments before a master dies can be lost in
 // the failover (on one machine the tests lost none written more than
 // 500 ms before the kill). It costs a round trip and the replicas'
-// latency on every save (BENCHMARKS.md), and on a Cluster such a write
-// goes to the key's master directly, so one that meets a failover or a
-// slot migration fails rather than following the redirect. It needs a
+// latency on every save (BENCHMARKS.md). On a Cluster such a write goes to
+// the key's master directly, following MOVED and ASK replies itself. A
+// Regenerate's retirement of the old ID and a Destroy wait too, but count
+// as done whatever the replicas: the login's new cookie and the logout's
+// second step build on them. timeout must be 1 ms or more (Redis counts
+// WAIT's timeout in milliseconds, and 0 would block for ever). It needs a
 // *redis.Client (single node, Sentinel) or a *redis.ClusterClient.
 func WithWait(replicas int, timeout time.Duration) Option {
 	return func(b *Backend) error {
-		if replicas < 1 || timeout <= 0 {
-			return fmt.Errorf("redisstore: WithWait(%d, %v): give at least 1 replica and a positive timeout", replicas, timeout)
+		if replicas < 1 || timeout < time.Millisecond {
+			return fmt.Errorf("redisstore: WithWait(%d, %v): give at least 1 replica and a timeout of 1ms or more", replicas, timeout)
 		}
 		switch b.client.(type) {
 		case *redis.Client, *redis.ClusterClient:
@@ -135,33 +149,72 @@ func WithWait(replicas int, timeout time.Duration) Option {
 
 // eval runs a write script on key; under WithWait it then waits for the
 // replicas on the same connection (WAIT counts the writes of its own
-// connection).
-func (b *Backend) eval(ctx context.Context, s *redis.Script, key string, args ...any) (*redis.Cmd, error) {
+// connection). confirm says whether too few replicas is an error
+// (ErrNotReplicated): for a save it is; for a Retire or a Delete, whose
+// effect on the master the caller builds on (a login's new cookie, the
+// successor a logout deletes next), the step is reported done.
+func (b *Backend) eval(ctx context.Context, s *redis.Script, key string, confirm bool, args ...any) (*redis.Cmd, error) {
 	if b.waitReplicas == 0 {
 		return s.Run(ctx, b.client, []string{key}, args...), nil
 	}
 	node, _ := b.client.(*redis.Client)
-	if cc, ok := b.client.(*redis.ClusterClient); ok {
+	cc, cluster := b.client.(*redis.ClusterClient)
+	if cluster {
 		n, err := cc.MasterForKey(ctx, key)
 		if err != nil {
 			return nil, err
 		}
 		node = n
 	}
+	for redirects := 0; ; redirects++ {
+		cmd, moved, err := b.evalWait(ctx, node, s, key, confirm, args)
+		if !cluster || moved == "" || redirects == 3 {
+			return cmd, err
+		}
+		// The slot moved (a migration, a failover go-redis has not seen):
+		// follow the redirect, and have the client reload its slot map.
+		cc.ReloadState(ctx)
+		if node = b.masterAt(ctx, cc, moved); node == nil {
+			return cmd, err
+		}
+	}
+}
+
+// evalWait runs the script and WAIT on one connection of node; moved is
+// the address of a MOVED or ASK reply, if the script got one.
+func (b *Backend) evalWait(ctx context.Context, node *redis.Client, s *redis.Script, key string, confirm bool, args []any) (cmd *redis.Cmd, moved string, err error) {
 	conn := node.Conn()
 	defer conn.Close()
-	cmd := s.Run(ctx, conn, []string{key}, args...)
-	if cmd.Err() != nil {
-		return cmd, nil
+	cmd = s.Run(ctx, conn, []string{key}, args...)
+	if err := cmd.Err(); err != nil {
+		if f := strings.Fields(err.Error()); len(f) == 3 && (f[0] == "MOVED" || f[0] == "ASK") {
+			return cmd, f[2], nil
+		}
+		return cmd, "", nil
 	}
 	n, err := conn.Wait(ctx, b.waitReplicas, b.waitTimeout).Result()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if int(n) < b.waitReplicas {
-		return nil, fmt.Errorf("%w: %d of %d within %v", ErrNotReplicated, n, b.waitReplicas, b.waitTimeout)
+	if int(n) < b.waitReplicas && confirm {
+		return nil, "", fmt.Errorf("%w: %d of %d within %v", ErrNotReplicated, n, b.waitReplicas, b.waitTimeout)
 	}
-	return cmd, nil
+	return cmd, "", nil
+}
+
+// masterAt returns the Cluster's master client at addr, or nil.
+func (b *Backend) masterAt(ctx context.Context, cc *redis.ClusterClient, addr string) *redis.Client {
+	var mu sync.Mutex
+	var found *redis.Client
+	cc.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+		if c.Options().Addr == addr {
+			mu.Lock()
+			found = c
+			mu.Unlock()
+		}
+		return nil
+	})
+	return found
 }
 
 // Prefix returns the prefix of every key.
@@ -194,18 +247,29 @@ const OpenTimeout = 5 * time.Second
 func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, error) {
 	u, err := url.Parse(config)
 	if err != nil {
-		return nil, nil, fmt.Errorf("redisstore: the configuration string: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error quotes the whole string, password included
+		}
+		return nil, nil, fmt.Errorf("redisstore: the configuration string is not a URL: %w", err)
 	}
 	q := u.Query()
+	if q.Has("prefix") && q.Has("crumbs_prefix") {
+		return nil, nil, errors.New("redisstore: give the prefix once: crumbs_prefix, or its alias prefix, not both")
+	}
 	var opts []Option
 	var sopts []serverstore.Option
 	timeout, cluster := OpenTimeout, false
 	waitN, waitT := 0, DefaultWaitTimeout
-	for name, vals := range q {
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		vals := q[name]
 		if name != "prefix" && !strings.HasPrefix(name, "crumbs_") {
 			continue
 		}
-		v := vals[len(vals)-1]
+		if len(vals) > 1 {
+			return nil, nil, fmt.Errorf("redisstore: parameter %s is given %d times: give it once", name, len(vals))
+		}
+		v := vals[0]
 		bad := func(want string) error {
 			return fmt.Errorf("redisstore: parameter %s=%q: give %s", name, v, want)
 		}
@@ -236,8 +300,8 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 			waitN = n
 		case "crumbs_wait_timeout":
 			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return nil, nil, bad("a positive duration such as 100ms")
+			if err != nil || d < time.Millisecond {
+				return nil, nil, bad("a duration of 1ms or more, such as 100ms")
 			}
 			waitT = d
 		default:
@@ -260,7 +324,7 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 		client = redis.NewFailoverClient(o)
 	case cluster || q.Has("addr"):
 		if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
-			return nil, nil, fmt.Errorf("redisstore: %s names database %s: a Redis Cluster has database 0 only; drop the path", u.Redacted(), db)
+			return nil, nil, fmt.Errorf("redisstore: %s names database %s: a Redis Cluster has database 0 only; drop the path", redact(u), db)
 		}
 		u.Path = ""
 		o, err := redis.ParseClusterURL(u.String())
@@ -285,9 +349,23 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 	defer cancel()
 	if err := b.Ping(pctx); err != nil {
 		client.Close()
-		return nil, nil, fmt.Errorf("redisstore: %s did not answer within %v: %w", u.Redacted(), timeout, err)
+		return nil, nil, fmt.Errorf("redisstore: %s did not answer within %v: %w", redact(u), timeout, err)
 	}
 	return b, sopts, nil
+}
+
+// redact is u for an error message: the password of the user info and of
+// any *password parameter masked.
+func redact(u *url.URL) string {
+	c := *u
+	q := c.Query()
+	for name := range q {
+		if strings.HasSuffix(name, "password") {
+			q.Set(name, "xxxxx")
+		}
+	}
+	c.RawQuery = q.Encode()
+	return c.Redacted()
 }
 
 func init() {
@@ -325,11 +403,14 @@ func (b *Backend) Ping(ctx context.Context) error {
 
 // Close closes the client if the Backend opened it (Open, OpenStore); a
 // client given to New is the caller's, and Close leaves it open.
+// Close is idempotent.
 func (b *Backend) Close() error {
-	if b.owned {
-		return b.client.Close()
+	if !b.owned {
+		return nil
 	}
-	return nil
+	var err error
+	b.closeOnce.Do(func() { err = b.client.Close() })
+	return err
 }
 
 // The scripts. ARGV of apply: meta, expiry (Unix ms), flags (a string of
@@ -474,7 +555,7 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 	for k, v := range e.Values {
 		args = append(args, k, v)
 	}
-	cmd, err := b.eval(ctx, createScript, b.prefix+key, args...)
+	cmd, err := b.eval(ctx, createScript, b.prefix+key, true, args...)
 	if err != nil {
 		return b.failed(ctx, "create", err)
 	}
@@ -538,7 +619,7 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 			args = append(args, c.Key)
 		}
 	}
-	cmd, err := b.eval(ctx, applyScript, b.prefix+key, args...)
+	cmd, err := b.eval(ctx, applyScript, b.prefix+key, true, args...)
 	if err != nil {
 		return nil, b.failed(ctx, "apply", err)
 	}
@@ -576,7 +657,7 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 // Retire replaces the record by a tombstone and returns what it held: one
 // script call.
 func (b *Backend) Retire(ctx context.Context, key, successor string, until time.Time) (*serverstore.Entry, error) {
-	cmd, err := b.eval(ctx, retireScript, b.prefix+key, successor, until.UnixMilli())
+	cmd, err := b.eval(ctx, retireScript, b.prefix+key, false, successor, until.UnixMilli())
 	if err != nil {
 		return nil, b.failed(ctx, "retire", err)
 	}
@@ -604,7 +685,7 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 // (which the Store deletes in a call of its own: the two keys may live in
 // different Cluster slots).
 func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
-	cmd, err := b.eval(ctx, deleteScript, b.prefix+key)
+	cmd, err := b.eval(ctx, deleteScript, b.prefix+key, false)
 	if err != nil {
 		return "", b.failed(ctx, "delete", err)
 	}
@@ -619,7 +700,8 @@ func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
 }
 
 // failed wraps the error of operation op. A failure that is not Redis's
-// reply (a refused connection, a timeout) on a Cluster client also asks
+// reply (a refused connection, a timeout, a cancelled request), or a MOVED
+// or ASK reply, on a Cluster client also asks
 // the client to reload the cluster's topology: go-redis reloads it on a
 // MOVED or ASK reply, and otherwise only every ClusterStateReloadInterval
 // (60 s by default), so after a master died its slots stayed routed to it
@@ -627,8 +709,10 @@ func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
 // (go-redis issue 3979).
 func (b *Backend) failed(ctx context.Context, op string, err error) error {
 	var reply redis.Error
-	if cc, ok := b.client.(*redis.ClusterClient); ok && ctx.Err() == nil && !errors.As(err, &reply) {
-		cc.ReloadState(ctx)
+	if cc, ok := b.client.(*redis.ClusterClient); ok {
+		if !errors.As(err, &reply) || strings.HasPrefix(err.Error(), "MOVED ") || strings.HasPrefix(err.Error(), "ASK ") {
+			cc.ReloadState(ctx)
+		}
 	}
 	return fmt.Errorf("redisstore: %s: %w", op, err)
 }

@@ -55,13 +55,20 @@ func selfSigned(t *testing.T, dir string) (cert, key string) {
 // with an error that says so, unless skip_verify=true.
 func TestOpenStoreTLS(t *testing.T) {
 	cert, key := selfSigned(t, t.TempDir())
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var srv *redistest.Server
+	var tlsPort int
+	var err error
+	for range 3 { // a TLS port taken meanwhile: again with another
+		l, lerr := net.Listen("tcp", "127.0.0.1:0")
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		tlsPort = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if srv, err = redistest.StartServer("--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", cert, "--tls-key-file", key, "--tls-auth-clients", "no"); err == nil {
+			break
+		}
 	}
-	tlsPort := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	srv, err := redistest.StartServer("--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", cert, "--tls-key-file", key, "--tls-auth-clients", "no")
 	if err != nil {
 		storetest.Unavailable(t, "a local redis-server with TLS", err)
 	}

@@ -150,10 +150,15 @@ func (g *group) start(port int, args ...string) (*Node, error) {
 		if !n.Alive() {
 			return errDead
 		}
-		err := c.Ping(context.Background()).Err()
+		// Our process, not another that took the port first: its INFO
+		// names our PID.
+		info, err := c.Info(context.Background(), "server").Result()
 		var reply redis.Error // NOAUTH and the like: it answers
 		if errors.As(err, &reply) {
 			return nil
+		}
+		if err == nil && !strings.Contains(info, "process_id:"+strconv.Itoa(n.PID())+"\r") {
+			return errDead // the port belongs to another server; ours will exit
 		}
 		return err
 	}); err != nil {
