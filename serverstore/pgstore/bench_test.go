@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/internal/fixtures"
@@ -68,6 +70,31 @@ func BenchmarkPostgres(b *testing.B) {
 				}
 			}
 		})
+		// The two steps of crumbs' request apart, at the Backend: the
+		// load (one SELECT) and the save of one changed key (one UPDATE).
+		key := store.Key(sessionID(b, store, cookie))
+		b.Run(pl.name+"/step/crumbs-Get", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := be.Get(ctx, key); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		e, err := be.Get(ctx, key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(pl.name+"/step/crumbs-Apply-one-key", func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				w := &serverstore.Write{Meta: e.Meta, Expires: time.Now().Add(time.Hour),
+					Changes: []session.Change{{Key: "n", Value: []byte{0, byte('0' + i%10)}}}}
+				if _, err := be.Apply(ctx, key, w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		s := schema(b, p)
 		if _, err := p.Exec(ctx, `CREATE TABLE `+s+`.floor (key text PRIMARY KEY, data bytea, expires timestamptz)`); err != nil {
 			b.Fatal(err)
@@ -75,6 +102,21 @@ func BenchmarkPostgres(b *testing.B) {
 		if _, err := p.Exec(ctx, `INSERT INTO `+s+`.floor VALUES ('k', $1, now() + interval '1 hour')`, pl.json); err != nil {
 			b.Fatal(err)
 		}
+		b.Run(pl.name+"/step/floor-SELECT", func(b *testing.B) {
+			for b.Loop() {
+				var data []byte
+				if err := p.QueryRow(ctx, `SELECT data FROM `+s+`.floor WHERE key = 'k' AND expires > now()`).Scan(&data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(pl.name+"/step/floor-UPDATE", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := p.Exec(ctx, `UPDATE `+s+`.floor SET data = $1, expires = now() + interval '1 hour' WHERE key = 'k'`, pl.json); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		b.Run(pl.name+"/change/floor-SELECT+UPDATE", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -93,3 +135,12 @@ func BenchmarkPostgres(b *testing.B) {
 var secretsPG = [][]byte{[]byte("pgstore-benchmark-secret-32-bytes!!")}
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// sessionID reads the session ID behind a cookie.
+func sessionID(tb testing.TB, store *serverstore.Store, cookie string) string {
+	rec, err := store.Load(context.Background(), "sid", strings.TrimPrefix(cookie, "sid="), time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rec.ID
+}
