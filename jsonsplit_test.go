@@ -121,7 +121,7 @@ func hasDuplicateKey(data []byte) bool {
 }
 
 // BenchmarkSplitObject measures the splitter against what it replaces,
-// encoding/json into a map of raw messages, on the brief's fixtures.
+// encoding/json into a map of raw messages, on the SMALL and LARGE fixtures (internal/fixtures).
 func BenchmarkSplitObject(b *testing.B) {
 	for _, f := range []struct {
 		name string

@@ -17,7 +17,7 @@ import (
 	"github.com/crumbs-go/session/serverstore"
 )
 
-// Regression tests for the defects of the lifecycle-core issue, each written
+// Regression tests for the defects an outside review found in the request lifecycle, each written
 // before its fix.
 
 // A base cookie that declares chunks that never arrive is a fresh session,

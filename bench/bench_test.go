@@ -27,7 +27,7 @@ func init() {
 
 var secret = bytes.Repeat([]byte("k"), 32)
 
-// payload is a session's values: the brief's fixture JSON, one key each.
+// payload is a session's values: the fixture JSON (internal/fixtures), one key each.
 type payload struct {
 	name   string
 	values map[string]any
