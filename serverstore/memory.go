@@ -7,55 +7,54 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"maps"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/internal/params"
 )
 
 // The memory store's configuration string: "memory", or with parameters
 // "memory?crumbs_max_entries=10000&crumbs_raw_ids=true".
 func init() {
-	session.Register("memory", func(_ context.Context, config string, secrets [][]byte) (session.Store, error) {
-		rest, ok := strings.CutPrefix(config, "memory")
+	session.Register("memory", func(_ context.Context, cfg string, secrets [][]byte) (session.Store, error) {
+		rest, ok := strings.CutPrefix(cfg, "memory")
 		if !ok || (rest != "" && rest[0] != '?') {
-			return nil, fmt.Errorf("serverstore: configuration %q: write \"memory\" or \"memory?crumbs_max_entries=N\"", config)
+			return nil, fmt.Errorf("serverstore: configuration %q: write \"memory\" or \"memory?crumbs_max_entries=N\"", cfg)
 		}
 		q, err := url.ParseQuery(strings.TrimPrefix(rest, "?"))
 		if err != nil {
-			return nil, fmt.Errorf("serverstore: configuration %q: %w", config, err)
+			return nil, fmt.Errorf("serverstore: configuration %q: %w", cfg, err)
 		}
 		var mopts []MemoryOption
 		var opts []Option
-		for _, name := range slices.Sorted(maps.Keys(q)) {
-			vals := q[name]
-			if len(vals) > 1 {
-				return nil, fmt.Errorf("serverstore: parameter %s is given %d times: give it once", name, len(vals))
-			}
-			v := vals[0]
+		const pkg = "serverstore"
+		err = params.Each(pkg, q, func(string) bool { return true }, func(name, v string) error {
 			switch name {
 			case "crumbs_max_entries":
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 1 {
-					return nil, fmt.Errorf("serverstore: parameter crumbs_max_entries=%q: give a number of sessions, 1 or more", v)
+					return params.Bad(pkg, name, v, "a number of sessions, 1 or more")
 				}
 				mopts = append(mopts, WithMaxEntries(n))
 			case "crumbs_raw_ids":
-				on, err := strconv.ParseBool(v)
+				on, err := params.Bool(pkg, name, v)
 				if err != nil {
-					return nil, fmt.Errorf("serverstore: parameter crumbs_raw_ids=%q: give true or false", v)
+					return err
 				}
 				if on {
 					opts = append(opts, WithRawIDs())
 				}
 			default:
-				return nil, fmt.Errorf("serverstore: unknown parameter %q of the memory store (its parameters are crumbs_max_entries, crumbs_raw_ids)", name)
+				return fmt.Errorf("serverstore: unknown parameter %q of the memory store (its parameters are crumbs_max_entries, crumbs_raw_ids)", name)
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		return New(NewMemory(mopts...), secrets, opts...)
 	})

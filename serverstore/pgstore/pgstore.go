@@ -47,10 +47,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"maps"
-	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +55,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/internal/params"
 	"github.com/crumbs-go/session/serverstore"
 )
 
@@ -227,14 +224,11 @@ const OpenTimeout = 5 * time.Second
 // OpenTimeout if PostgreSQL does not answer. The Backend owns its pool:
 // Close stops the cleanup and closes the pool. The serverstore options it
 // returns are the ones the string set (crumbs_raw_ids).
-func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, error) {
-	u, err := url.Parse(config)
+func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, error) {
+	const pkg = "pgstore"
+	u, err := params.Parse(pkg, cfg)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error quotes the whole string, password included
-		}
-		return nil, nil, fmt.Errorf("pgstore: the configuration string is not a URL: %w", err)
+		return nil, nil, err
 	}
 	q := u.Query()
 	var opts []Option
@@ -242,51 +236,33 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 	var cleanup time.Duration
 	timeout := OpenTimeout
 	table, schema := "", ""
-	for _, name := range slices.Sorted(maps.Keys(q)) {
-		vals := q[name]
-		if !strings.HasPrefix(name, "crumbs_") {
-			continue
-		}
-		if len(vals) > 1 {
-			return nil, nil, fmt.Errorf("pgstore: parameter %s is given %d times: give it once", name, len(vals))
-		}
-		v := vals[0]
-		bad := func(want string) error {
-			return fmt.Errorf("pgstore: parameter %s=%q: give %s", name, v, want)
-		}
+	err = params.Each(pkg, q, params.Crumbs, func(name, v string) error {
+		var err error
+		var on bool
 		switch name {
 		case "crumbs_table":
 			table = v
 		case "crumbs_schema":
 			schema = v
 		case "crumbs_create":
-			on, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, nil, bad("true or false")
-			}
-			if !on {
+			if on, err = params.Bool(pkg, name, v); err == nil && !on {
 				opts = append(opts, WithoutCreate())
 			}
 		case "crumbs_raw_ids":
-			on, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, nil, bad("true or false")
-			}
-			if on {
+			if on, err = params.Bool(pkg, name, v); on {
 				sopts = append(sopts, serverstore.WithRawIDs())
 			}
 		case "crumbs_cleanup":
-			if cleanup, err = time.ParseDuration(v); err != nil || cleanup < time.Second {
-				return nil, nil, bad("an interval of 1s or more, such as 10m")
-			}
+			cleanup, err = params.Duration(pkg, name, v, time.Second)
 		case "crumbs_open_timeout":
-			if timeout, err = time.ParseDuration(v); err != nil || timeout <= 0 {
-				return nil, nil, bad("a positive duration such as 2s")
-			}
+			timeout, err = params.Duration(pkg, name, v, time.Millisecond)
 		default:
-			return nil, nil, fmt.Errorf("pgstore: unknown parameter %s (crumbs' own are crumbs_table, crumbs_schema, crumbs_create, crumbs_raw_ids, crumbs_cleanup, crumbs_open_timeout)", name)
+			err = fmt.Errorf("pgstore: unknown parameter %s (crumbs' own are crumbs_table, crumbs_schema, crumbs_create, crumbs_raw_ids, crumbs_cleanup, crumbs_open_timeout)", name)
 		}
-		q.Del(name)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if schema != "" && table == "" {
 		table = DefaultTable
@@ -306,7 +282,7 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 	defer cancel()
 	if err := pool.Ping(octx); err != nil {
 		pool.Close()
-		return nil, nil, fmt.Errorf("pgstore: %s did not answer within %v: %w", redact(u), timeout, err)
+		return nil, nil, fmt.Errorf("pgstore: %s did not answer within %v: %w", params.Redact(u), timeout, err)
 	}
 	b, err := New(octx, pool, opts...)
 	if err != nil {
@@ -326,21 +302,9 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 	return b, sopts, nil
 }
 
-// redact is u for an error message: the password of the user info and of
-// a password parameter masked.
-func redact(u *url.URL) string {
-	c := *u
-	q := c.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-	}
-	c.RawQuery = q.Encode()
-	return c.Redacted()
-}
-
 func init() {
-	open := func(ctx context.Context, config string, secrets [][]byte) (session.Store, error) {
-		b, sopts, err := Open(ctx, config)
+	open := func(ctx context.Context, cfg string, secrets [][]byte) (session.Store, error) {
+		b, sopts, err := Open(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}

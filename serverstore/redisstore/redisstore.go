@@ -57,9 +57,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"maps"
-	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +65,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/internal/params"
 	"github.com/crumbs-go/session/serverstore"
 )
 
@@ -244,14 +242,11 @@ const OpenTimeout = 5 * time.Second
 // (PING, on every master of a Cluster) within OpenTimeout. The Backend
 // owns its client: Close closes it. The serverstore options it returns are
 // the ones the string set (crumbs_raw_ids).
-func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, error) {
-	u, err := url.Parse(config)
+func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, error) {
+	const pkg = "redisstore"
+	u, err := params.Parse(pkg, cfg)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error quotes the whole string, password included
-		}
-		return nil, nil, fmt.Errorf("redisstore: the configuration string is not a URL: %w", err)
+		return nil, nil, err
 	}
 	q := u.Query()
 	if q.Has("prefix") && q.Has("crumbs_prefix") {
@@ -261,53 +256,34 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 	var sopts []serverstore.Option
 	timeout, cluster := OpenTimeout, false
 	waitN, waitT := 0, DefaultWaitTimeout
-	for _, name := range slices.Sorted(maps.Keys(q)) {
-		vals := q[name]
-		if name != "prefix" && !strings.HasPrefix(name, "crumbs_") {
-			continue
-		}
-		if len(vals) > 1 {
-			return nil, nil, fmt.Errorf("redisstore: parameter %s is given %d times: give it once", name, len(vals))
-		}
-		v := vals[0]
-		bad := func(want string) error {
-			return fmt.Errorf("redisstore: parameter %s=%q: give %s", name, v, want)
-		}
+	own := func(name string) bool { return name == "prefix" || params.Crumbs(name) }
+	err = params.Each(pkg, q, own, func(name, v string) error {
+		var err error
 		switch name {
 		case "prefix", "crumbs_prefix":
 			opts = append(opts, WithPrefix(v))
 		case "crumbs_raw_ids":
-			on, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, nil, bad("true or false")
-			}
-			if on {
+			var on bool
+			if on, err = params.Bool(pkg, name, v); on {
 				sopts = append(sopts, serverstore.WithRawIDs())
 			}
 		case "crumbs_cluster":
-			if cluster, err = strconv.ParseBool(v); err != nil {
-				return nil, nil, bad("true or false")
-			}
+			cluster, err = params.Bool(pkg, name, v)
 		case "crumbs_open_timeout":
-			if timeout, err = time.ParseDuration(v); err != nil || timeout <= 0 {
-				return nil, nil, bad("a positive duration such as 2s")
-			}
+			timeout, err = params.Duration(pkg, name, v, time.Millisecond)
 		case "crumbs_wait":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return nil, nil, bad("a number of replicas, 0 or more")
+			if waitN, err = strconv.Atoi(v); err != nil || waitN < 0 {
+				err = params.Bad(pkg, name, v, "a number of replicas, 0 or more")
 			}
-			waitN = n
 		case "crumbs_wait_timeout":
-			d, err := time.ParseDuration(v)
-			if err != nil || d < time.Millisecond {
-				return nil, nil, bad("a duration of 1ms or more, such as 100ms")
-			}
-			waitT = d
+			waitT, err = params.Duration(pkg, name, v, time.Millisecond)
 		default:
-			return nil, nil, fmt.Errorf("redisstore: unknown parameter %s (crumbs' own are crumbs_prefix, crumbs_raw_ids, crumbs_cluster, crumbs_open_timeout, crumbs_wait, crumbs_wait_timeout)", name)
+			err = fmt.Errorf("redisstore: unknown parameter %s (crumbs' own are crumbs_prefix, crumbs_raw_ids, crumbs_cluster, crumbs_open_timeout, crumbs_wait, crumbs_wait_timeout)", name)
 		}
-		q.Del(name)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if waitN > 0 {
 		opts = append(opts, WithWait(waitN, waitT))
@@ -324,7 +300,7 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 		client = redis.NewFailoverClient(o)
 	case cluster || q.Has("addr"):
 		if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
-			return nil, nil, fmt.Errorf("redisstore: %s names database %s: a Redis Cluster has database 0 only; drop the path", redact(u), db)
+			return nil, nil, fmt.Errorf("redisstore: %s names database %s: a Redis Cluster has database 0 only; drop the path", params.Redact(u), db)
 		}
 		u.Path = ""
 		o, err := redis.ParseClusterURL(u.String())
@@ -349,28 +325,14 @@ func Open(ctx context.Context, config string) (*Backend, []serverstore.Option, e
 	defer cancel()
 	if err := b.Ping(pctx); err != nil {
 		client.Close()
-		return nil, nil, fmt.Errorf("redisstore: %s did not answer within %v: %w", redact(u), timeout, err)
+		return nil, nil, fmt.Errorf("redisstore: %s did not answer within %v: %w", params.Redact(u), timeout, err)
 	}
 	return b, sopts, nil
 }
 
-// redact is u for an error message: the password of the user info and of
-// any *password parameter masked.
-func redact(u *url.URL) string {
-	c := *u
-	q := c.Query()
-	for name := range q {
-		if strings.HasSuffix(name, "password") {
-			q.Set(name, "xxxxx")
-		}
-	}
-	c.RawQuery = q.Encode()
-	return c.Redacted()
-}
-
 func init() {
-	open := func(ctx context.Context, config string, secrets [][]byte) (session.Store, error) {
-		b, sopts, err := Open(ctx, config)
+	open := func(ctx context.Context, cfg string, secrets [][]byte) (session.Store, error) {
+		b, sopts, err := Open(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}

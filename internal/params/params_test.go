@@ -1,0 +1,45 @@
+package params_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crumbs-go/session/internal/params"
+)
+
+func TestEachInOrderOnce(t *testing.T) {
+	q, _ := url.ParseQuery("crumbs_b=2&other=x&crumbs_a=1")
+	var seen []string
+	err := params.Each("p", q, params.Crumbs, func(name, v string) error { seen = append(seen, name+"="+v); return nil })
+	if err != nil || strings.Join(seen, ",") != "crumbs_a=1,crumbs_b=2" || q.Encode() != "other=x" {
+		t.Fatalf("Each: %v, %v, left %q", seen, err, q.Encode())
+	}
+	q, _ = url.ParseQuery("crumbs_a=1&crumbs_a=2")
+	if err := params.Each("p", q, params.Crumbs, func(string, string) error { return nil }); err == nil || !strings.Contains(err.Error(), "given 2 times") {
+		t.Fatalf("a repeated parameter: %v", err)
+	}
+}
+
+func TestValues(t *testing.T) {
+	if _, err := params.Bool("p", "crumbs_x", "maybe"); err == nil || !strings.Contains(err.Error(), "crumbs_x") {
+		t.Fatal(err)
+	}
+	if d, err := params.Duration("p", "crumbs_d", "2s", time.Second); err != nil || d != 2*time.Second {
+		t.Fatal(d, err)
+	}
+	if _, err := params.Duration("p", "crumbs_d", "500us", time.Millisecond); err == nil {
+		t.Fatal("under the minimum")
+	}
+}
+
+func TestNoPasswordInMessages(t *testing.T) {
+	if _, err := params.Parse("p", "redis://u:pw%zz@h/0"); err == nil || strings.Contains(err.Error(), "pw") {
+		t.Fatalf("Parse: %v", err)
+	}
+	u, _ := url.Parse("redis://u:top-secret@h/0?password=top-secret&sentinel_password=top-secret&db=1")
+	if r := params.Redact(u); strings.Contains(r, "top-secret") || !strings.Contains(r, "db=1") {
+		t.Fatalf("Redact = %q", r)
+	}
+}
