@@ -5,8 +5,8 @@ go 1.26.0
 require (
 	github.com/alexedwards/scs/redisstore v0.0.0-20251002162104-209de6e426de
 	github.com/alexedwards/scs/v2 v2.9.0
-	github.com/crumbs-go/session v0.0.0
-	github.com/crumbs-go/session/serverstore/redisstore v0.0.0
+	github.com/crumbs-go/session v0.1.0
+	github.com/crumbs-go/session/serverstore/redisstore v0.1.0
 	github.com/gomodule/redigo v1.9.3
 	github.com/gorilla/securecookie v1.1.2
 	github.com/gorilla/sessions v1.4.0
@@ -19,9 +19,4 @@ require (
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-)
-
-replace (
-	github.com/crumbs-go/session => ../
-	github.com/crumbs-go/session/serverstore/redisstore => ../serverstore/redisstore
 )

@@ -5,9 +5,9 @@ go 1.26.0
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
-	github.com/crumbs-go/session v0.0.0
-	github.com/crumbs-go/session/examples/demo v0.0.0-00010101000000-000000000000
-	github.com/crumbs-go/session/serverstore/redisstore v0.0.0
+	github.com/crumbs-go/session v0.1.0
+	github.com/crumbs-go/session/examples/demo v0.1.0
+	github.com/crumbs-go/session/serverstore/redisstore v0.1.0
 	github.com/gorilla/sessions v1.4.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/tetratelabs/wazero v1.12.0
@@ -21,11 +21,4 @@ require (
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-)
-
-replace (
-	github.com/crumbs-go/session => ../
-	github.com/crumbs-go/session/examples/demo => ../examples/demo
-	github.com/crumbs-go/session/serverstore/pgstore => ../serverstore/pgstore
-	github.com/crumbs-go/session/serverstore/redisstore => ../serverstore/redisstore
 )

@@ -3,9 +3,9 @@ module github.com/crumbs-go/session/examples/demo
 go 1.26.0
 
 require (
-	github.com/crumbs-go/session v0.0.0
-	github.com/crumbs-go/session/serverstore/pgstore v0.0.0
-	github.com/crumbs-go/session/serverstore/redisstore v0.0.0
+	github.com/crumbs-go/session v0.1.0
+	github.com/crumbs-go/session/serverstore/pgstore v0.1.0
+	github.com/crumbs-go/session/serverstore/redisstore v0.1.0
 )
 
 require (
@@ -21,10 +21,4 @@ require (
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
-)
-
-replace (
-	github.com/crumbs-go/session => ../../
-	github.com/crumbs-go/session/serverstore/pgstore => ../../serverstore/pgstore
-	github.com/crumbs-go/session/serverstore/redisstore => ../../serverstore/redisstore
 )

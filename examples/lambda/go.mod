@@ -3,8 +3,8 @@ module github.com/crumbs-go/session/examples/lambda
 go 1.26.0
 
 require (
-	github.com/crumbs-go/session v0.0.0
-	github.com/crumbs-go/session/examples/demo v0.0.0
+	github.com/crumbs-go/session v0.1.0
+	github.com/crumbs-go/session/examples/demo v0.1.0
 )
 
 require (
@@ -12,11 +12,4 @@ require (
 	github.com/klauspost/compress v1.20.4 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-)
-
-replace (
-	github.com/crumbs-go/session => ../../
-	github.com/crumbs-go/session/examples/demo => ../demo
-	github.com/crumbs-go/session/serverstore/pgstore => ../../serverstore/pgstore
-	github.com/crumbs-go/session/serverstore/redisstore => ../../serverstore/redisstore
 )

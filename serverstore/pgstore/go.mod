@@ -2,7 +2,7 @@ module github.com/crumbs-go/session/serverstore/pgstore
 
 go 1.26.0
 
-require github.com/crumbs-go/session v0.0.0
+require github.com/crumbs-go/session v0.1.0
 
 require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
@@ -10,5 +10,3 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )
-
-replace github.com/crumbs-go/session => ../../

@@ -2,7 +2,7 @@ module github.com/crumbs-go/session/serverstore/redisstore
 
 go 1.26.0
 
-require github.com/crumbs-go/session v0.0.0
+require github.com/crumbs-go/session v0.1.0
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -10,5 +10,3 @@ require (
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )
-
-replace github.com/crumbs-go/session => ../../
