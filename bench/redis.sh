@@ -10,7 +10,11 @@ benchtime=${1:-1s}
 count=${2:-6}
 match=${3:-Redis}
 dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# a port nothing listens on (bash's /dev/tcp connects, or fails)
+for _ in $(seq 1 100); do
+	port=$((20000 + RANDOM % 40000))
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+done
 taskset -c 1 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
 	--dir "$dir" --logfile "$dir/redis.log" &
 pid=$!

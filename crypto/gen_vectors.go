@@ -133,6 +133,26 @@ func header(pairs [][2]string) string {
 	return strings.Join(parts, "; ")
 }
 
+// sizeLie is a frame of 100000 zero bytes whose header declares 70000.
+func sizeLie() []byte {
+	lie := zstdFrame(make([]byte, 100000))
+	var h zstd.Header
+	if err := h.Decode(lie); err != nil || !h.HasFCS {
+		log.Fatalf("bomb frame: %v %+v", err, h)
+	}
+	// The frame content size sits after the magic (4) and descriptor (1),
+	// and a window descriptor byte when not single-segment.
+	at := 5
+	if !h.SingleSegment {
+		at = 6
+	}
+	if binary.LittleEndian.Uint32(lie[at:]) != 100000 {
+		log.Fatalf("unexpected frame header %x", lie[:12])
+	}
+	binary.LittleEndian.PutUint32(lie[at:], 70000) // still a 4-byte field
+	return lie
+}
+
 func zstdFrame(data []byte) []byte {
 	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false))
 	if err != nil {
@@ -348,21 +368,7 @@ func main() {
 	bomb := std("s", zstdFrame(make([]byte, 1<<20)), 1, "bomb")
 	vs = append(vs, vector{file: "compress_bomb", expect: "invalid",
 		comment: "1 MiB of zeros compressed to a few dozen bytes; max-data is 128 KiB", cookie: "s=" + bomb.value()})
-	lie := zstdFrame(make([]byte, 100000))
-	var h zstd.Header
-	if err := h.Decode(lie); err != nil || !h.HasFCS {
-		log.Fatalf("bomb frame: %v %+v", err, h)
-	}
-	// The frame content size sits after the magic (4) and descriptor (1),
-	// and a window descriptor byte when not single-segment.
-	at := 5
-	if !h.SingleSegment {
-		at = 6
-	}
-	if binary.LittleEndian.Uint32(lie[at:]) != 100000 {
-		log.Fatalf("unexpected frame header %x", lie[:12])
-	}
-	binary.LittleEndian.PutUint32(lie[at:], 70000) // still a 4-byte field
+	lie := sizeLie()
 	liar := std("s", lie, 1, "liar")
 	vs = append(vs, vector{file: "compress_size_lie", expect: "invalid",
 		comment: "a frame that declares 70000 bytes of content but holds 100000", cookie: "s=" + liar.value()})
@@ -482,21 +488,7 @@ func recordVectors() []recordVector {
 	zst := func(f []byte) []byte { return append([]byte{1}, f...) }
 	kv := func(k string, v []byte) [2][]byte { return [2][]byte{[]byte(k), v} }
 	bomb := zstdFrame(make([]byte, 131073))
-	// A frame that declares 70000 bytes of content but holds 100000 (the
-	// 4-byte content size field patched, as compress_size_lie does).
-	liar := zstdFrame(make([]byte, 100000))
-	var h zstd.Header
-	if err := h.Decode(liar); err != nil || !h.HasFCS {
-		log.Fatalf("liar frame: %v %+v", err, h)
-	}
-	at := 5
-	if !h.SingleSegment {
-		at = 6
-	}
-	if binary.LittleEndian.Uint32(liar[at:]) != 100000 {
-		log.Fatalf("unexpected frame header %x", liar[:12])
-	}
-	binary.LittleEndian.PutUint32(liar[at:], 70000)
+	liar := sizeLie()
 	two := append(append([]byte{}, frame...), frame...)
 	return []recordVector{
 		{file: "ok_raw", expect: "ok", comment: "two raw values (tag 0)", meta: m,
