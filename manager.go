@@ -197,6 +197,21 @@ func FromContext(ctx context.Context) *Session {
 // From returns the request's Session: FromContext(r.Context()).
 func From(r *http.Request) *Session { return FromContext(r.Context()) }
 
+// RequestHeaderBytes returns the most bytes the session adds to a request's
+// headers: its cookies in the Cookie header, names and separators included
+// (at most WithTotalBudget, 8000 by default, plus 3 per chunk), or with
+// WithHeaderToken the token and "Bearer ". Size the header buffers of the
+// servers and proxies in front of the application above it, with room for
+// the other headers: fasthttp's ReadBufferSize (4096 by default, too small
+// for a full-size cookie), nginx's large_client_header_buffers (8 KiB per
+// line by default).
+func (m *Manager) RequestHeaderBytes() int {
+	if m.cfg.header != nil {
+		return len("Bearer ") + MaxTokenSize
+	}
+	return m.chunks.MaxHeaderBytes()
+}
+
 // Session returns this Manager's Session of the request, for applications
 // that wrap handlers in several Managers (several named sessions). It
 // panics when r did not pass through m.Handler.

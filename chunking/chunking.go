@@ -192,6 +192,12 @@ func (c *Codec) Name() string { return c.names[0] }
 // MaxChunks returns the most cookies one value may take.
 func (c *Codec) MaxChunks() int { return c.maxChunks }
 
+// MaxHeaderBytes returns the most bytes the cookies of one value take in a
+// request's Cookie header: names, values, "=" and the "; " between them.
+func (c *Codec) MaxHeaderBytes() int {
+	return min(c.total, c.budget*c.maxChunks) + 3*c.maxChunks
+}
+
 // Split returns the cookies that carry value, base cookie first. value must be
 // non-empty base64url text; anything else is an error (a caller bug, not
 // ErrInvalid). A value that cannot fit the budgets is a *TooLargeError. The
