@@ -1,24 +1,25 @@
 // Package session is the session API of crumbs: net/http middleware that gives
 // each request a Session, with typed values, flash messages, regeneration,
 // idle and absolute timeouts, and a save that lands before the response
-// headers go out. The backend is a Store, chosen without touching handlers.
+// headers go out. The backend is a [Store], chosen without touching handlers.
 //
 // # Choosing a store
 //
-// cookiestore keeps the whole session in the browser: compressed when that
-// pays, sealed with XChaCha20-Poly1305 under a key ring, and split across as
-// many cookies as it needs (two at most by default). Nothing is stored on the
-// server, so it suits serverless functions and edge deployments. It cannot
-// revoke a copied cookie before its deadline.
+// [github.com/crumbs-go/session/cookiestore] keeps the whole session in the
+// browser: compressed when that pays, sealed with XChaCha20-Poly1305 under a
+// key ring, and split across as many cookies as it needs (two at most by
+// default). Nothing is stored on the server, so it suits serverless
+// functions and edge deployments. It cannot revoke a copied cookie before
+// its deadline.
 //
-// serverstore keeps the session in a backend and puts only a signed ID in
-// the cookie: its memory backend (one process), or Redis
-// (serverstore/redisstore) and PostgreSQL (serverstore/pgstore), each in its
-// own module so that a cookie-only program pulls in neither driver. Sessions
-// can be listed, counted, revoked and shared between instances, and have no
-// size limit but the backend's.
+// [github.com/crumbs-go/session/serverstore] keeps the session in a backend
+// and puts only a signed ID in the cookie: its memory backend (one process),
+// or Redis (serverstore/redisstore) and PostgreSQL (serverstore/pgstore),
+// each in its own module so that a cookie-only program pulls in neither
+// driver. Sessions can be listed, counted, revoked and shared between
+// instances, and have no size limit but the backend's.
 //
-// One configuration string chooses among them, through OpenStore, with the
+// One configuration string chooses among them, through [OpenStore], with the
 // store packages imported for their registration:
 //
 //	store, err := session.OpenStore(ctx, os.Getenv("SESSION_STORE"), secrets)
@@ -35,15 +36,15 @@
 // backend, onto whatever other requests stored meanwhile. So requests that
 // set different keys all land, with no retry; two that set the same key end
 // with one of the two values (the later save), never a mix. For a
-// read-modify-write of one key (a counter, a list appended to), use Update:
+// read-modify-write of one key (a counter, a list appended to), use [Update]:
 // its change applies only if the key still holds the value the request
 // read, and otherwise its function is re-run on the newer value, after a
-// jittered backoff bounded by WithConflictTimeout (2 s by default) and the
+// jittered backoff bounded by [WithConflictTimeout] (2 s by default) and the
 // request's context, so no increment is lost. Within one process, the
 // commits that Update one session take turns, so they re-run at most once
 // for each other; across instances the backoff spreads them out. A session destroyed by one
 // request (a logout) stays destroyed: another request's save does not bring
-// it back, nor does a Regenerate (a login) that loaded it before: their
+// it back, nor does a [Session.Regenerate] (a login) that loaded it before: their
 // changes are dropped, logged, and the token is expired; a logout through
 // the token a login just retired ends the login's session too. A request
 // that overlaps another's Regenerate loses its changes, but leaves the
@@ -60,17 +61,17 @@
 //
 // Each request's session is in one state: unloaded (the handler never used
 // it: no decoding, no header), fresh (no valid session came), loaded,
-// changed, created (values set on a fresh session, or after Destroy),
+// changed, created (values set on a fresh session, or after [Session.Destroy]),
 // regenerated or destroyed. Just before the headers go out, one decision
 // follows from the state and the options:
 //
 //   - loaded: nothing; or a refresh (new deadlines stored, the token sent
-//     again, no value rewritten) after Touch, with WithRolling, when less
+//     again, no value rewritten) after [Session.Touch], with [WithRolling], when less
 //     than half of the idle timeout is left, or when an older secret
-//     opened the token; or a rewrite of every value with WithResave;
-//   - changed: save the changes (destroy instead, with UnsetDestroy, when
+//     opened the token; or a rewrite of every value with [WithResave];
+//   - changed: save the changes (destroy instead, with [UnsetDestroy], when
 //     no value is left);
-//   - fresh: nothing, unless WithSaveUninitialized (expire the token when
+//   - fresh: nothing, unless [WithSaveUninitialized] (expire the token when
 //     it was rejected);
 //   - created: store the new session (not an empty one, unless
 //     WithSaveUninitialized); regenerated: store the session under its new
@@ -78,19 +79,19 @@
 //   - destroyed: delete it and expire every token; final for the request,
 //     unless a value is set afterwards.
 //
-// Every session has a deadline: WithLifetime (24 h by default, at most 400
-// days) or WithIdleTimeout, or both; New refuses neither.
+// Every session has a deadline: [WithLifetime] (24 h by default, at most 400
+// days) or [WithIdleTimeout], or both; [New] refuses neither.
 //
 // # Without HTTP cookies
 //
-// Manager.Load reads a session from a token and Session.Commit returns the
+// [Manager.Load] reads a session from a token and [Session.Commit] returns the
 // token to hand back, for WebSockets, gRPC, job workers and tests: the same
 // store, sealing, signing, rotation and deadlines as the cookie.
 //
 // # Using a session
 //
-// Wrap the handlers with Manager.Handler and reach the session with
-// From(r). Nothing is decoded until the handler first uses the session, and
+// Wrap the handlers with [Manager.Handler] and reach the session with
+// [From](r). Nothing is decoded until the handler first uses the session, and
 // nothing is written unless it changed (or WithRolling, WithSaveUninitialized,
 // an idle refresh, or a re-seal under a rotated secret asks for it):
 //
@@ -98,15 +99,15 @@
 //	cart, _ := session.Get[[]Item](s, "cart")
 //	s.Set("cart", append(cart, item))
 //
-// Values are encoded with JSON by default (WithCodec changes it), read back
+// Values are encoded with JSON by default ([WithCodec] changes it), read back
 // straight into the type Get asks for, and decoded only when read. A value
 // changed in place after Get is saved only when Set again.
 //
 // The middleware commits the session just before the first WriteHeader,
 // Write, ReadFrom or Flush, or when the handler returns. A change after the
 // headers went out cannot reach the browser; the error handler hears of it
-// as ErrHeadersWritten. A session too large for the cookie budget goes to
-// the error handler as an error wrapping ErrTooLarge that states the size
+// as [ErrHeadersWritten]. A session too large for the cookie budget goes to
+// the error handler as an error wrapping [ErrTooLarge] that states the size
 // and the budget, and the browser keeps its previous cookie.
 //
 // # Security model

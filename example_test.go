@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 
 	"github.com/crumbs-go/session"
@@ -176,4 +177,29 @@ func ExampleManager_Load() {
 	fmt.Println("runs:", runs)
 	// Output:
 	// runs: 3
+}
+
+// ParseSecrets reads the secrets from where an application keeps them, an
+// environment variable here: the newest first, each made with
+// `openssl rand -base64 32`.
+func ExampleParseSecrets() {
+	os.Setenv("SESSION_SECRETS", "bmV3LXNlY3JldC1ieXRlcy0wMTIzNDU2Nzg5YWJjZGVm,b2xkLXNlY3JldC1ieXRlcy0wMTIzNDU2Nzg5YWJjZGVm")
+	secrets, err := session.ParseSecrets(os.Getenv("SESSION_SECRETS"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	store, err := cookiestore.New(secrets)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = session.New(store)
+	fmt.Println(len(secrets), "secrets, the first seals:", err == nil)
+
+	_, err = session.ParseSecrets("c2hvcnQ=")
+	fmt.Println(err)
+	// Output:
+	// 2 secrets, the first seals: true
+	// session: secret 1 of the list is 5 bytes once decoded; a secret needs 32 or more (generate one with: openssl rand -base64 32)
 }

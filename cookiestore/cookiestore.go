@@ -1,8 +1,9 @@
 // Package cookiestore is the stateless session store: the whole session is
 // sealed into the cookie value (spec/cookie-v1.md) and nothing is kept on
 // the server, for serverless functions and edge deployments without shared
-// storage. The Manager splits the value across cookies when it needs more
-// than one.
+// storage. The [session.Manager] splits the value across cookies when it
+// needs more than one; [New] takes the secrets, which
+// [session.ParseSecrets] reads from an environment variable.
 //
 // A cookie store cannot revoke a session before its deadline: a copy of the
 // cookie stays valid until it expires. Keep lifetimes short, or use server

@@ -6,8 +6,8 @@
 //		return c.String(http.StatusOK, strconv.Itoa(views))
 //	})
 //
-// Echo runs on net/http, so the Manager's middleware does all the work;
-// this package fits it to echo's conventions:
+// Echo runs on net/http, so the [session.Manager]'s middleware does all
+// the work; this package fits it to echo's conventions:
 //   - The session commits just before the first byte of the response, as
 //     with net/http, whichever echo helper writes it (c.String, c.JSON,
 //     c.Redirect, c.NoContent, c.Stream, a flush), or when the handler
@@ -17,7 +17,7 @@
 //     which carries the session's cookies. To drop a failing handler's
 //     changes, undo them (Session.Reload) before returning the error.
 //   - When the commit fails (a store failure, a session too large for its
-//     cookies), the Manager's error handler (session.WithErrorHandler)
+//     cookies), the Manager's error handler ([session.WithErrorHandler])
 //     answers and the handler's own output is dropped, as with net/http.
 //   - c.Response() keeps unwrapping to *echo.Response inside the
 //     middleware, so echo.UnwrapResponse and echo's other middleware work.

@@ -27,7 +27,7 @@
 //     and its Vary and Access-Control-Expose-Headers values are merged
 //     with the handler's (and a CORS middleware's).
 //   - When the commit fails (a store failure, a session too large for its
-//     cookies), the Manager's error handler (session.WithErrorHandler)
+//     cookies), the Manager's error handler ([session.WithErrorHandler])
 //     answers instead of the handler: its status, headers and body replace
 //     the handler's response.
 //   - A handler that returns an error has its session committed; fiber's

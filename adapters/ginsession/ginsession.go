@@ -18,12 +18,12 @@
 //     its headers;
 //   - headers set after c.Status and before the body still go out, as in gin;
 //   - when the commit fails (a store failure, a session too large for its
-//     cookies), the Manager's error handler (session.WithErrorHandler)
+//     cookies), the Manager's error handler ([session.WithErrorHandler])
 //     answers and the handler's output is dropped: gin's helpers then see a
 //     write error, which they record in c.Errors.
 //
 // A change to the session after the response has started is not saved; the
-// Manager logs it and reports session.ErrHeadersWritten to its error
+// Manager logs it and reports [session.ErrHeadersWritten] to its error
 // handler, as with net/http.
 //
 // gin-contrib/sessions wraps gorilla/sessions: a map of values saved by an

@@ -7,8 +7,9 @@
 // "memory", "redis://127.0.0.1:6379/0", or
 // "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".
 //
-// CRUMBS_SECRETS is a comma-separated list of secrets, each at least 32
-// bytes: the first seals (or signs IDs), all open. Without it the demo draws
+// CRUMBS_SECRETS is a comma-separated list of base64 secrets of 32 bytes or
+// more (openssl rand -base64 32; see session.ParseSecrets): the first seals
+// (or signs IDs), all open. Without it the demo draws
 // one at start and warns that sessions will not survive a restart.
 // CRUMBS_ADDR sets the listen address (default 127.0.0.1:8080).
 package main
@@ -73,11 +74,11 @@ func loadSecrets() [][]byte {
 			"example", "CRUMBS_SECRETS="+base64.RawURLEncoding.EncodeToString(b))
 		return [][]byte{b}
 	}
-	var out [][]byte
-	for _, s := range strings.Split(env, ",") {
-		out = append(out, []byte(strings.TrimSpace(s)))
+	secrets, err := session.ParseSecrets(env)
+	if err != nil {
+		log.Fatal("CRUMBS_SECRETS: ", err)
 	}
-	return out
+	return secrets
 }
 
 func envOr(key, def string) string {

@@ -38,8 +38,8 @@ func event(t *testing.T, method, path, body string, cookies []string) events.API
 // expires 2 stale ones returns all 5 as separate entries, and a request that
 // carries the 3 chunks reads the session back.
 func TestChunkCookiesSurviveLambda(t *testing.T) {
-	os.Setenv("CRUMBS_SECRETS", "0123456789abcdef0123456789abcdef")
-	m, err := newManager(context.Background(), 5) // 3 chunks written; the request's 3 and 4 expired
+	os.Setenv("CRUMBS_SECRETS", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=") // base64 of 32 bytes
+	m, err := newManager(context.Background(), 5)                               // 3 chunks written; the request's 3 and 4 expired
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,8 @@
 // Command lambda serves the crumbs demo's handlers from AWS Lambda, behind
 // an API Gateway HTTP API or a function URL, in cookie mode by default: no
-// storage at all. Set CRUMBS_SECRETS (comma-separated, each at least 32
-// bytes) in the function's configuration; CRUMBS_STORE may name another
+// storage at all. Set CRUMBS_SECRETS (comma-separated base64 secrets of 32
+// bytes or more, newest first: openssl rand -base64 32; see
+// session.ParseSecrets) in the function's configuration; CRUMBS_STORE may name another
 // backend (see the demo).
 package main
 
@@ -9,7 +10,6 @@ import (
 	"context"
 	"log"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -26,9 +26,9 @@ const cookieName = "demo"
 // the cookies of one session; API Gateway HTTP APIs allow 10 KiB of request
 // headers in all, so keep it small.
 func newManager(ctx context.Context, maxChunks int) (*session.Manager, error) {
-	var secrets [][]byte
-	for _, s := range strings.Split(os.Getenv("CRUMBS_SECRETS"), ",") {
-		secrets = append(secrets, []byte(strings.TrimSpace(s)))
+	secrets, err := session.ParseSecrets(os.Getenv("CRUMBS_SECRETS"))
+	if err != nil {
+		return nil, err
 	}
 	config := os.Getenv("CRUMBS_STORE")
 	if config == "" {
