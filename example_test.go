@@ -180,8 +180,8 @@ func ExampleManager_Load() {
 }
 
 // ParseSecrets reads the secrets from where an application keeps them, an
-// environment variable here: the newest first, each made with
-// `openssl rand -base64 32`.
+// environment variable here: the newest first. These two encode readable
+// text, for the example; make real ones with `openssl rand -base64 32`.
 func ExampleParseSecrets() {
 	os.Setenv("SESSION_SECRETS", "bmV3LXNlY3JldC1ieXRlcy0wMTIzNDU2Nzg5YWJjZGVm,b2xkLXNlY3JldC1ieXRlcy0wMTIzNDU2Nzg5YWJjZGVm")
 	secrets, err := session.ParseSecrets(os.Getenv("SESSION_SECRETS"))

@@ -17,7 +17,8 @@ import (
 //
 //	openssl rand -base64 32
 //
-// Spaces around a secret are ignored. The error says which secret is wrong
+// Spaces around a secret are ignored; a line break inside one is an error
+// (base64 decoders skip them, so two secrets a line each would read as one). The error says which secret is wrong
 // and why, never what it holds.
 func ParseSecrets(list string) ([][]byte, error) {
 	if strings.TrimSpace(list) == "" {
@@ -30,6 +31,8 @@ func ParseSecrets(list string) ([][]byte, error) {
 		switch {
 		case s == "":
 			return nil, fmt.Errorf("session: secret %d of the list is empty (a stray comma?)", i+1)
+		case strings.ContainsAny(s, "\r\n"):
+			return nil, fmt.Errorf("session: secret %d of the list has a line break: separate secrets with commas, each on one line (openssl rand -base64 32 prints one)", i+1)
 		case err != nil:
 			return nil, fmt.Errorf("session: secret %d of the list is not base64 (generate one with: openssl rand -base64 32)", i+1)
 		case len(b) < 32:

@@ -28,6 +28,12 @@ func TestParseSecrets(t *testing.T) {
 		{list: base64.StdEncoding.EncodeToString(a[:31]), err: "secret 1 of the list is 31 bytes once decoded"},
 		{list: "0123456789abcdef0123456789abcdef", err: "24 bytes once decoded"}, // raw text is not a secret
 		{list: std[:len(std)-2] + "+_", err: "not base64"},                       // two alphabets mixed
+		// Go's decoder skips line breaks: two secrets a line each would be
+		// read as one, and the rotation would sign everyone out.
+		{list: std + "\n" + url, err: "secret 1 of the list has a line break"},
+		{list: std + "\r\n" + std, err: "has a line break"},
+		{list: base64.StdEncoding.EncodeToString(b) + "\n" + base64.StdEncoding.EncodeToString(b), err: "secret 1 of the list has a line break"}, // no padding: decodes as one 96-byte secret
+		{list: url + "," + std + "\n" + std, err: "secret 2 of the list has a line break"},
 	} {
 		got, err := session.ParseSecrets(tc.list)
 		if tc.err != "" {

@@ -1,7 +1,7 @@
 // Package chisession shows crumbs in chi v5 applications. There is nothing
 // to adapt: chi routers are net/http handlers and take net/http middleware,
 // so the Manager's middleware goes in as it is, and handlers reach the
-// session with [session.From]:
+// session with [github.com/crumbs-go/session.From]:
 //
 //	r := chi.NewRouter()
 //	r.Use(m.Handler)

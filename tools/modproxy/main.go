@@ -10,9 +10,10 @@
 // Each MODULE_DIR holds a go.mod. Its zip is made the way the go command
 // makes one from a VCS tag (golang.org/x/mod/zip.CreateFromDir): nested
 // modules, vendor directories and VCS metadata are left out, and the limits
-// of the module zip format are checked. For each module, DIR receives
-// @v/list, @v/VERSION.info, @v/VERSION.mod and @v/VERSION.zip, and the
-// command prints the module's path and its go.sum hashes.
+// of the module zip format are checked; a module in a subdirectory without
+// a LICENSE gets the repository root's, as the go command adds it. For
+// each module, DIR receives @v/list, @v/VERSION.info, @v/VERSION.mod and
+// @v/VERSION.zip, and the command prints the module's path and its go.sum hashes.
 //
 // The versions are in no checksum database (they are not released), so the
 // proxy's users set GONOSUMDB=github.com/crumbs-go; go.sum still records
@@ -73,6 +74,57 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
+// withRootLicense returns the directory to zip for the module in dir. The
+// go command, zipping a tag of a module that lives in a subdirectory of its
+// repository and has no LICENSE file, adds the repository root's LICENSE
+// (cmd/go/internal/modfetch, coderepo.go); so that the zip and its go.sum
+// hash are those of the released version, such a module is copied to a
+// temporary directory with that LICENSE added. The repository root is the
+// nearest parent holding .git.
+func withRootLicense(dir string) (string, func(), error) {
+	none := func() {}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", none, err
+	}
+	if _, err := os.Lstat(filepath.Join(abs, "LICENSE")); err == nil {
+		return dir, none, nil
+	}
+	root := abs
+	for {
+		if _, err := os.Lstat(filepath.Join(root, ".git")); err == nil {
+			break
+		}
+		parent := filepath.Dir(root)
+		if parent == root {
+			return dir, none, nil // not in a repository
+		}
+		root = parent
+	}
+	license, err := os.ReadFile(filepath.Join(root, "LICENSE"))
+	if root == abs || errors.Is(err, os.ErrNotExist) {
+		return dir, none, nil
+	}
+	if err != nil {
+		return "", none, err
+	}
+	tmp, err := os.MkdirTemp("", "modproxy-")
+	if err != nil {
+		return "", none, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	copyDir := filepath.Join(tmp, "module")
+	if err := os.CopyFS(copyDir, os.DirFS(abs)); err != nil {
+		cleanup()
+		return "", none, err
+	}
+	if err := os.WriteFile(filepath.Join(copyDir, "LICENSE"), license, 0o644); err != nil {
+		cleanup()
+		return "", none, err
+	}
+	return copyDir, cleanup, nil
+}
+
 // Published is one module version written to a proxy directory, with the
 // hashes go.sum records for it.
 type Published struct {
@@ -107,8 +159,13 @@ func Publish(out, dir, version string, at time.Time) (*Published, error) {
 	}
 	base := filepath.Join(vdir, version)
 
+	src, cleanup, err := withRootLicense(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer cleanup()
 	zipPath := base + ".zip"
-	if err := writeFile(zipPath, func(w io.Writer) error { return modzip.CreateFromDir(w, mv, dir) }); err != nil {
+	if err := writeFile(zipPath, func(w io.Writer) error { return modzip.CreateFromDir(w, mv, src) }); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := os.WriteFile(base+".mod", gomod, 0o644); err != nil {

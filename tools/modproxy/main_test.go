@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,5 +115,57 @@ func TestPublishRefuses(t *testing.T) {
 	big := tree(t, map[string]string{"go.mod": "module example.com/x\n", "X.go": "package x\n", "x.go": "package x\n"})
 	if _, err := Publish(t.TempDir(), big, "v0.1.0", time.Now()); err == nil {
 		t.Error("files that differ only in case accepted")
+	}
+}
+
+// A module in a subdirectory of a repository gets the repository root's
+// LICENSE in its zip when it has none of its own, as the go command does
+// when it zips a tag (cmd/go/internal/modfetch, coderepo.go), so that the
+// go.sum hashes of the proxy's zips are those of the released versions.
+func TestPublishAddsTheRootLicense(t *testing.T) {
+	src := tree(t, map[string]string{
+		".git/config":    "[core]\n",
+		"LICENSE":        "root licence\n",
+		"go.mod":         "module example.com/crumbslicense\n\ngo 1.26.0\n",
+		"sub/go.mod":     "module example.com/crumbslicense/sub\n\ngo 1.26.0\n",
+		"sub/a.go":       "package sub\n",
+		"own/go.mod":     "module example.com/crumbslicense/own\n\ngo 1.26.0\n",
+		"own/LICENSE":    "own licence\n",
+		"deep/x/go.mod":  "module example.com/crumbslicense/deep/x\n\ngo 1.26.0\n",
+		"deep/x/main.go": "package x\n",
+	})
+	out := t.TempDir()
+	for _, tc := range []struct{ dir, module, want string }{
+		{"sub", "sub", "root licence\n"},
+		{"own", "own", "own licence\n"},
+		{"deep/x", "deep/x", "root licence\n"},
+		{".", "", "root licence\n"},
+	} {
+		if _, err := Publish(out, filepath.Join(src, filepath.FromSlash(tc.dir)), "v0.1.0", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		zr, err := zip.OpenReader(filepath.Join(out, "example.com", "crumbslicense", filepath.FromSlash(tc.module), "@v", "v0.1.0.zip"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, f := range zr.File {
+			if strings.HasSuffix(f.Name, "/LICENSE") {
+				rc, _ := f.Open()
+				b := new(strings.Builder)
+				_, _ = io.Copy(b, rc)
+				rc.Close()
+				got = append(got, f.Name+": "+b.String())
+			}
+		}
+		zr.Close()
+		prefix := "example.com/crumbslicense"
+		if tc.module != "" {
+			prefix += "/" + tc.module
+		}
+		want := []string{prefix + "@v0.1.0/LICENSE: " + tc.want}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: licenses in the zip %q, want %q", tc.dir, got, want)
+		}
 	}
 }

@@ -31,7 +31,9 @@ func main() {
 	if err != nil {
 		log.Fatal(err) // a bad parameter is named; an unreachable server fails within 5 s
 	}
-	defer store.(io.Closer).Close() // the Redis client or pgx pool, the cleanup goroutine
+	if c, ok := store.(io.Closer); ok {
+		defer c.Close() // the Redis client or pgx pool, the cleanup goroutine
+	}
 	m, err := session.New(store, session.WithIdleTimeout(30*time.Minute))
 	// readme:end
 	if err != nil {
