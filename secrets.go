@@ -18,8 +18,8 @@ import (
 //	openssl rand -base64 32
 //
 // Spaces around a secret are ignored; a line break inside one is an error
-// (base64 decoders skip them, so two secrets a line each would read as one). The error says which secret is wrong
-// and why, never what it holds.
+// (base64 decoders skip them, so two secrets a line each would read as
+// one). The error says which secret is wrong and why, never what it holds.
 func ParseSecrets(list string) ([][]byte, error) {
 	if strings.TrimSpace(list) == "" {
 		return nil, errors.New("session: no secrets: give one or more base64 secrets of 32 bytes or more, comma-separated (generate one with: openssl rand -base64 32)")

@@ -2,8 +2,8 @@
 // an API Gateway HTTP API or a function URL, in cookie mode by default: no
 // storage at all. Set CRUMBS_SECRETS (comma-separated base64 secrets of 32
 // bytes or more, newest first: openssl rand -base64 32; see
-// session.ParseSecrets) in the function's configuration; CRUMBS_STORE may name another
-// backend (see the demo).
+// session.ParseSecrets) in the function's configuration; CRUMBS_STORE may
+// name another backend (see the demo).
 package main
 
 import (
