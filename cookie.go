@@ -116,11 +116,14 @@ func (t cookieTransport) read(s *Session) (string, error) {
 // declares, which Join ignored (a parallel response left them). Only a
 // request that carried some pays for the walk.
 func (t cookieTransport) tidy(s *Session) bool {
-	if s.committed || s.carried <= s.parts {
+	if s.committed || s.carried <= s.parts && len(s.foreign) == 0 {
 		return false
 	}
-	stale := t.m.chunks.Stale(pairs(s.r), s.parts)
-	if len(stale) == 0 {
+	var stale []string
+	if s.carried > s.parts {
+		stale = t.m.chunks.Stale(pairs(s.r), s.parts)
+	}
+	if len(stale) == 0 && len(s.foreign) == 0 {
 		return false
 	}
 	t.set(s, nil, stale, time.Time{})
@@ -170,6 +173,12 @@ func (t cookieTransport) set(s *Session, parts []chunking.Cookie, stale []string
 	w := s.w
 	if w.set == nil {
 		w.set = make([]string, 0, len(parts)+len(stale))
+	}
+	if len(s.foreign) > 0 {
+		// Another library's cookies expire first: one that shares the
+		// session cookie's name, Path and Domain is then set anew by the
+		// lines below, which browsers apply in order.
+		w.set = append(w.set, t.m.foreignLines(s, secure)...)
 	}
 	age := maxAgeOf(&s.rec, now)
 	for _, p := range parts {

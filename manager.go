@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crumbs-go/session/chunking"
@@ -52,6 +53,10 @@ type Manager struct {
 	http   transport        // the middleware's: the cookie, or a header token
 
 	warnInsecure sync.Once // the SecureAuto warning, logged once
+
+	importing  []importing    // WithImport's cookie names and deletion lines
+	migrated   []atomic.Int64 // sessions each Importer migrated
+	sharesName bool           // an Importer reads the crumbs cookie's own name
 
 	// updating serialises, within this process, the commits of one
 	// session that carry Update's checks: they would only conflict with
@@ -101,6 +106,12 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		m.http = headerTransport{m: m, request: h.request, response: h.response, bearer: h.bearer}
 	} else {
 		m.http = newCookieTransport(m)
+	}
+	m.importing, m.migrated = newImporting(c.importers), make([]atomic.Int64, len(c.importers))
+	for _, im := range m.importing {
+		for _, name := range im.names {
+			m.sharesName = m.sharesName || chunks.Owns(name)
+		}
 	}
 	for i := range m.updating {
 		m.updating[i] = make(chan struct{}, 1)
@@ -224,6 +235,23 @@ func (m *Manager) Session(r *http.Request) *Session {
 	panic("session: no session of this Manager in the request context: wrap the handler with its Handler")
 }
 
+// Open reads r's session now, for code that commits on its own instead of
+// through Handler: an adapter to another session API, such as
+// gorillastore's implementation of gorilla/sessions' Store. Nothing is
+// saved unless Session.Save is called; each Save writes its Set-Cookie
+// lines into w's headers, so it must come before the response's headers
+// are written. The error is a store failure (wrapping ErrBackend): the
+// session is then fresh and empty, and the error handler is not called.
+// Importers (WithImport) run as in Handler. The session is not safe for
+// concurrent use.
+func (m *Manager) Open(w http.ResponseWriter, r *http.Request) (*Session, error) {
+	s := &Session{m: m, t: m.http, r: r, ctx: r.Context()}
+	s.load() // with no writer yet, a failure is kept, not answered
+	s.wr = writer{rw: w, s: s}
+	s.w = &s.wr
+	return s, s.loadErr
+}
+
 // load reads the session from the request's token and the store. Whatever
 // the request carried, the handler gets a usable session.
 func (m *Manager) load(s *Session) {
@@ -238,6 +266,7 @@ func (m *Manager) load(s *Session) {
 		if err == nil {
 			rec.Values, rec.Data = nil, nil
 			s.rec = *rec
+			m.expireOld(s)
 			return
 		}
 		err = fmt.Errorf("session: stored values do not decode (%w): %w", err, ErrInvalid)
@@ -251,6 +280,13 @@ func (m *Manager) load(s *Session) {
 		m.load(s)
 		return
 	}
+	if (errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid)) && m.importOld(s) {
+		// Another library's session: it becomes a new crumbs session with
+		// its values, stored by this response.
+		s.rec = m.freshRecord(now)
+		s.state, s.rejected = created, false
+		return
+	}
 	switch {
 	case errors.Is(err, ErrMoved):
 		// A Regenerate (a login) of another request retired the ID after
@@ -262,6 +298,9 @@ func (m *Manager) load(s *Session) {
 		s.rejected = s.saved == nil && s.t.carried(s) // a session the store no longer has
 	case errors.Is(err, ErrInvalid):
 		s.rejected = true
+		if m.sharesName && len(s.foreign) > 0 {
+			break // the cookie was the other library's: its importer logged why
+		}
 		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: rejected the session token; starting a fresh session",
 			slog.String("reason", err.Error()), s.where())
 	default:
@@ -442,6 +481,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		return false, err
 	}
 	s.saved = &token
+	m.counted(s)
 	s.settle(loaded)
 	return true, nil
 }

@@ -65,6 +65,7 @@ type config struct {
 	conflictTimeout   time.Duration
 	now               func() time.Time
 	header            *headerConfig
+	importers         []Importer
 }
 
 type headerConfig struct {

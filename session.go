@@ -45,6 +45,8 @@ type Session struct {
 	nextToken  string  // its token
 	attempted  string  // the ID this request last tried to create
 	badKey     error   // a key Set that no store keeps faithfully
+	foreign    []int   // the Importers whose cookies the response expires
+	migrated   int     // 1 + the Importer whose session this is, until its first save
 
 	rec  Record            // ID, deadlines, flags; Values and Data are consumed on load
 	raw  map[string][]byte // every key: its encoded value, nil when set in this request

@@ -392,6 +392,16 @@ func (c *Codec) add(st *joinState, name, value string) error {
 	return nil
 }
 
+// Owns reports whether name is one of the cookie names this codec reads:
+// the base name, or the base name, a dot and digits.
+func (c *Codec) Owns(name string) bool {
+	if name == c.names[0] {
+		return true
+	}
+	_, ok := c.chunkIndex(name)
+	return ok
+}
+
 // chunkIndex reports whether name is a chunk cookie name of this base
 // (base "." digits) and, if so, its index: -1 for a non-canonical index (a
 // leading zero), which makes the request invalid; an index longer than any

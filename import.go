@@ -1,0 +1,237 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// An Importer reads a session that another library wrote into the
+// request's cookies (a gorilla/sessions cookie, a cookie-session pair), so
+// that its users keep their sessions when an application moves to crumbs.
+// Package migrate has Importers for gorilla/sessions and cookie-session.
+//
+// With WithImport, a request whose handler uses its session and that
+// carries no valid crumbs session is offered to each Importer in turn: the
+// crumbs cookie is always tried first, so when both formats share a cookie
+// name a crumbs cookie wins. The first Importer that finds a session gives
+// its values to the request's session, which the response stores as a
+// crumbs session (a new ID, the Manager's deadlines from that moment); the
+// response also expires the other library's cookies, with their own Path
+// and Domain. A request that carries both a valid crumbs session and old
+// cookies keeps the crumbs session and expires the old cookies again, so a
+// browser that sends both converges. An Importer must be safe for
+// concurrent use, and treat every byte of the request as untrusted.
+type Importer interface {
+	// Name names the format, for the log and Manager.Migrations:
+	// "gorilla/sessions", "cookie-session".
+	Name() string
+	// Cookies are the cookies the format uses, with the Path and Domain
+	// they were set with: what a response expires.
+	Cookies() []*http.Cookie
+	// Import reads the request's session: ErrNotFound when the request
+	// carries none, an error wrapping ErrInvalid when what it carries is
+	// malformed, forged, signed by an unknown key or expired (the Manager
+	// logs the reason and starts a fresh session, as for a crumbs cookie).
+	Import(r *http.Request) (*Imported, error)
+}
+
+// Imported is what an Importer read from a request.
+type Imported struct {
+	// Values are the session's values, under crumbs' rules: the Manager
+	// encodes each with its Codec. A key that is not valid UTF-8 without
+	// NUL bytes, or a value the Codec refuses, is left out (the log names
+	// it and says why); the others are imported.
+	Values map[string]any
+	// Dropped names what the Importer itself could not convert, with the
+	// reason, for the log: "key 7 (int): not a string".
+	Dropped []string
+}
+
+// WithImport makes the Manager import sessions that other libraries wrote
+// (see Importer), trying each Importer in order after the crumbs cookie.
+// Migrations are counted by Manager.Migrations and logged at Info, once
+// per migrated session; keep an Importer until the count stops rising
+// (the old sessions have expired), then remove it. Only the cookie
+// transport imports: WithHeaderToken and Manager.Load do not.
+func WithImport(importers ...Importer) Option {
+	return func(c *config) error {
+		for i, im := range importers {
+			if im == nil {
+				return fmt.Errorf("session: WithImport: importer %d is nil", i)
+			}
+		}
+		c.importers = append(c.importers, importers...)
+		return nil
+	}
+}
+
+// Migrations returns how many sessions each Importer of WithImport
+// migrated, by Importer name, since the Manager was created: a session
+// counts once, when its first crumbs save succeeded.
+func (m *Manager) Migrations() map[string]int64 {
+	out := make(map[string]int64, len(m.cfg.importers))
+	for i, im := range m.cfg.importers {
+		out[im.Name()] += m.migrated[i].Load()
+	}
+	return out
+}
+
+// importing holds, for each Importer, its name and the deletion lines of
+// its cookies (with and without Secure), rendered once.
+type importing struct {
+	names      []string // the cookie names, to spot them in a request
+	del, delSc []string
+}
+
+func newImporting(ims []Importer) []importing {
+	out := make([]importing, len(ims))
+	for i, im := range ims {
+		for _, c := range im.Cookies() {
+			out[i].names = append(out[i].names, c.Name)
+			for _, secure := range []bool{false, true} {
+				d := http.Cookie{Name: c.Name, Path: c.Path, Domain: c.Domain, Expires: time.Unix(0, 0), MaxAge: -1, Secure: secure, HttpOnly: c.HttpOnly}
+				line := d.String()
+				if secure {
+					out[i].delSc = append(out[i].delSc, line)
+				} else {
+					out[i].del = append(out[i].del, line)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// importOld runs the Importers on a request that carries no valid crumbs
+// session. It reports whether one gave the session its values.
+func (m *Manager) importOld(s *Session) bool {
+	if len(m.cfg.importers) == 0 || s.r == nil || s.saved != nil {
+		return false
+	}
+	if _, ok := s.t.(cookieTransport); !ok {
+		return false
+	}
+	for i, im := range m.cfg.importers {
+		if !m.carriesOld(s, i) {
+			continue
+		}
+		imp, err := m.tryImport(s, im)
+		s.foreign = append(s.foreign, i)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: rejected a session of "+im.Name()+"; its cookies expire",
+				slog.String("reason", err.Error()), s.where())
+			continue
+		}
+		s.raw = make(map[string][]byte, len(imp.Values))
+		dropped := slices.Clone(imp.Dropped)
+		for k, v := range imp.Values {
+			if !validKey(k) {
+				dropped = append(dropped, fmt.Sprintf("key %q: not valid UTF-8 without NUL bytes", k))
+				continue
+			}
+			b, err := m.codec.Marshal(v)
+			if err != nil {
+				dropped = append(dropped, fmt.Sprintf("key %q (%T): %v", k, v, err))
+				continue
+			}
+			s.raw[k] = b
+			s.track(k, true)
+		}
+		if len(dropped) > 0 {
+			slices.Sort(dropped)
+			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: a session of "+im.Name()+" is imported without the values that do not convert",
+				slog.String("dropped", strings.Join(dropped, "; ")), s.where())
+		}
+		if len(s.raw) == 0 {
+			return false // nothing to keep: the old cookies only expire
+		}
+		s.migrated = i + 1
+		return true
+	}
+	return false
+}
+
+// tryImport calls im, turning a panic into a rejection: the request's
+// bytes are untrusted, and a third-party decoder must not bring the
+// request down.
+func (m *Manager) tryImport(s *Session, im Importer) (imp *Imported, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			imp, err = nil, fmt.Errorf("session: %s: the importer panicked (%v): %w", im.Name(), p, ErrInvalid)
+		}
+	}()
+	imp, err = im.Import(s.r)
+	if err == nil && imp == nil {
+		err = ErrNotFound
+	}
+	return imp, err
+}
+
+// carriesOld reports whether the request carries a cookie of Importer i.
+// A name the crumbs cookie uses too counts only when the crumbs session
+// did not open (the caller's case), so it is never expired under a valid
+// crumbs session.
+func (m *Manager) carriesOld(s *Session, i int) bool {
+	names := m.importing[i].names
+	for name := range pairs(s.r) {
+		if slices.Contains(names, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// expireOld, for a request whose crumbs session opened, notes the
+// Importers' cookies the request still carries (the browser sent both), so
+// that the response expires them again. Names the crumbs cookies use are
+// theirs.
+func (m *Manager) expireOld(s *Session) {
+	if len(m.cfg.importers) == 0 || s.r == nil || s.saved != nil {
+		return
+	}
+	if _, ok := s.t.(cookieTransport); !ok {
+		return
+	}
+	for i := range m.cfg.importers {
+		for name := range pairs(s.r) {
+			if slices.Contains(m.importing[i].names, name) && !m.chunks.Owns(name) {
+				s.foreign = append(s.foreign, i)
+				break
+			}
+		}
+	}
+}
+
+// foreignLines returns the deletion lines of the other libraries' cookies
+// this response expires.
+func (m *Manager) foreignLines(s *Session, secure bool) []string {
+	var out []string
+	for _, i := range s.foreign {
+		if secure {
+			out = append(out, m.importing[i].delSc...)
+		} else {
+			out = append(out, m.importing[i].del...)
+		}
+	}
+	return out
+}
+
+// counted records a migrated session's first successful save.
+func (m *Manager) counted(s *Session) {
+	if s.migrated == 0 {
+		return
+	}
+	i := s.migrated - 1
+	s.migrated = 0
+	m.migrated[i].Add(1)
+	m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: migrated a session of "+m.cfg.importers[i].Name()+" to crumbs",
+		slog.Int("values", len(s.raw)), s.where())
+}
