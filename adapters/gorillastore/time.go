@@ -1,0 +1,5 @@
+package gorillastore
+
+import "time"
+
+func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
