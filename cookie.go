@@ -40,9 +40,22 @@ type transport interface {
 	finish(s *Session, wrote bool)
 }
 
+// A CookieFormat is a Store whose token is the whole value of one cookie
+// in another library's format, such as express-session's signed
+// connect.sid (redisstore's Express store), which crumbs' chunks would
+// refuse. For such a store the Manager reads the first cookie of its name,
+// as express-session does, at most 4096 bytes, hands its value to Load as
+// it came, and sends Save's token as the cookie's value, in one cookie,
+// never split. CookieFormat names the format, for the log.
+type CookieFormat interface {
+	Store
+	CookieFormat() string
+}
+
 // cookieTransport is the session cookie, split into chunks as it needs.
 type cookieTransport struct {
-	m *Manager
+	m      *Manager
+	single bool // the store's own one-cookie format (CookieFormat): no chunks
 	// Constant tails of Set-Cookie: the attributes after Max-Age, with and
 	// without Secure; and whole deletion lines of the chunk names.
 	tail, tailSecure string
@@ -51,6 +64,7 @@ type cookieTransport struct {
 
 func newCookieTransport(m *Manager) cookieTransport {
 	t := cookieTransport{m: m, del: map[string]string{}, delSecure: map[string]string{}}
+	_, t.single = m.store.(CookieFormat)
 	t.tail, t.tailSecure = t.attributes(false), t.attributes(true)
 	for i := range m.chunks.MaxChunks() {
 		name := m.cfg.name
@@ -105,11 +119,31 @@ func pairs(r *http.Request) iter.Seq2[string, string] {
 func (t cookieTransport) binding() string { return t.m.cfg.name }
 
 func (t cookieTransport) read(s *Session) (string, error) {
+	if t.single {
+		return t.readOne(s)
+	}
 	v, n, carried, err := t.m.chunks.JoinN(pairs(s.r))
 	if err == nil {
 		s.parts, s.carried = n, carried
 	}
 	return v, err
+}
+
+// readOne reads the first cookie of the session's name, for a
+// CookieFormat store.
+func (t cookieTransport) readOne(s *Session) (string, error) {
+	name := t.m.cfg.name
+	for n, v := range pairs(s.r) {
+		if n != name {
+			continue
+		}
+		if len(n)+1+len(v) > chunking.MaxCookieSize {
+			return "", fmt.Errorf("session: cookie %q of %d bytes, over %d: %w", n, len(n)+1+len(v), chunking.MaxCookieSize, ErrInvalid)
+		}
+		s.parts, s.carried = 1, 1
+		return v, nil
+	}
+	return "", ErrNotFound
 }
 
 // tidy expires the chunk cookies beyond the count the session cookie
@@ -142,6 +176,13 @@ func (t cookieTransport) carried(s *Session) bool {
 // write splits token into cookies and sets them, expiring the chunk
 // cookies the request carried beyond them.
 func (t cookieTransport) write(s *Session, token string, now time.Time) error {
+	if t.single {
+		if len(t.m.cfg.name)+1+len(token) > chunking.MaxCookieSize || !validCookieValue(token) {
+			return fmt.Errorf("session: the %s store's token does not fit one cookie of %d bytes: %w", t.m.store.(CookieFormat).CookieFormat(), chunking.MaxCookieSize, ErrTooLarge)
+		}
+		t.set(s, []chunking.Cookie{{Name: t.m.cfg.name, Value: token}}, nil, now)
+		return nil
+	}
 	parts, err := t.m.chunks.Split(token)
 	if err != nil {
 		return fmt.Errorf("session: the session does not fit its cookies: %w", err) // a *chunking.TooLargeError, wrapping ErrTooLarge
@@ -158,7 +199,21 @@ func (t cookieTransport) write(s *Session, token string, now time.Time) error {
 }
 
 func (t cookieTransport) expire(s *Session) {
+	if t.single {
+		t.set(s, nil, []string{t.m.cfg.name}, time.Time{})
+		return
+	}
 	t.set(s, nil, t.m.chunks.Stale(pairs(s.r), 0), time.Time{})
+}
+
+// validCookieValue reports whether v is made of RFC 6265 cookie-octets.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= 0x20 || c >= 0x7f || c == '"' || c == ',' || c == ';' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // set replaces the session cookies of the response with parts and

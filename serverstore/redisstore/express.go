@@ -1,0 +1,640 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crumbs-go/session"
+)
+
+// Express configures an ExpressStore: the settings of the Express
+// application (express-session 1.19 with connect-redis 9) whose sessions
+// crumbs shares.
+type Express struct {
+	// Secrets is express-session's secret option, in the same order: the
+	// first signs new cookies, every one verifies. Required. Their length
+	// is whatever the Express application uses; one under 32 bytes is
+	// logged as a warning (an HMAC key that short can be guessed offline
+	// from one cookie). They sign only connect.sid: crumbs' own formats
+	// never accept them.
+	Secrets []string
+	// Prefix is connect-redis's prefix option: "sess:" when empty.
+	Prefix string
+	// MaxAge is express-session's cookie.maxAge: the originalMaxAge that
+	// sessions crumbs creates carry (express-session extends a session by
+	// it on every request). 0 means the application sets none: then it is
+	// the Manager's idle timeout when it has one, else its lifetime.
+	MaxAge time.Duration
+	// Path, Domain, Secure and SameSite are express-session's cookie
+	// options, written into the cookie object of the sessions crumbs
+	// creates, which express-session then uses for their cookie. Path is
+	// "/" when empty; SameSite is "", "lax", "strict" or "none". httpOnly
+	// is always true.
+	Path, Domain string
+	Secure       bool
+	SameSite     string
+	// Logger receives the short-secret warning; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// ExpressStore is a session.Store that reads and writes the records
+// connect-redis 9 keeps and the connect.sid cookie express-session 1.19
+// signs, so that an Express application and a Go service on the same Redis
+// share their users' sessions, both ways, live. Use it with the cookie
+// name of the Express application:
+//
+//	store, err := redisstore.NewExpress(client, redisstore.Express{Secrets: []string{os.Getenv("SESSION_SECRET")}})
+//	m, err := session.New(store, session.WithCookieName("connect.sid"), session.WithIdleTimeout(time.Hour))
+//
+// The record is prefix+ID holding JSON.stringify(req.session): the
+// session's values as top-level members, which both sides see as the same
+// JSON (values must use the JSON codec, the default), and express-session's
+// "cookie" object, which is reserved on the Go side: Set("cookie", …)
+// fails the save. The cookie is "s:" + ID + "." + the HMAC-SHA256 of the ID
+// under the first secret, base64 without padding, URL-encoded as
+// express-session writes it. Records are never compressed and never take
+// crumbs' record layout.
+//
+// Deadlines. express-session has one span, cookie.maxAge, which every
+// request that loads a session restarts: connect-redis sets the key's TTL
+// to it, and touches it (EXPIRE) on requests that change nothing, without
+// rewriting the stored cookie.expires. So the TTL is authoritative: crumbs
+// reads the idle deadline from it (PTTL), and every Go write sets the TTL
+// and cookie.expires to the same instant, the earlier of crumbs' deadlines,
+// with originalMaxAge as Express's MaxAge (see the field). crumbs' absolute
+// deadline (WithLifetime), which express-session has no notion of, lives in
+// a top-level member "_crumbsExpires" (an ISO 8601 time, reserved on the Go
+// side, kept by express-session like any value): crumbs enforces it on
+// every Go read, deleting the record once it is past, so the Express side
+// then loses the session too; between Go requests express-session's own
+// touches can carry a session past it. Sessions the Express application
+// created have no absolute deadline until a Go login (Regenerate) gives
+// them one.
+//
+// Concurrency. express-session rewrites the whole record on every save;
+// crumbs applies only what its request changed onto what is stored at that
+// moment (a WATCH transaction on the one key, retried when another writer
+// got in between), so a Go write never undoes a value Express stored
+// meanwhile, and Update's checks hold against Express's writes too. What a
+// racing Express save does to a Go write is express-session's business: it
+// writes back the record it loaded. Regenerate deletes the old ID, as
+// express-session's regenerate does (GETDEL: values stored under it
+// meanwhile move to the new ID), so the old cookie then names no session
+// on either side; unlike crumbs' own records there is no tombstone (which
+// Node could not read), so a logout that races a login through the old
+// cookie does not end the new session. Destroy deletes the record: the
+// Express side then has no session for that cookie, and the other way
+// round.
+type ExpressStore struct {
+	client  redis.UniversalClient
+	cfg     Express
+	secrets [][]byte
+}
+
+var _ session.CookieFormat = (*ExpressStore)(nil)
+
+// expressSIDMax bounds the session ID a connect.sid may carry.
+const expressSIDMax = 256
+
+// reserved members of the record.
+const (
+	cookieMember   = "cookie"
+	deadlineMember = "_crumbsExpires"
+)
+
+// NewExpress returns an ExpressStore over client, which the caller owns
+// and closes.
+func NewExpress(client redis.UniversalClient, cfg Express) (*ExpressStore, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: NewExpress: give a Redis client")
+	}
+	if len(cfg.Secrets) == 0 {
+		return nil, errors.New("redisstore: NewExpress: give the Express application's secrets (express-session's secret option)")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "sess:"
+	}
+	if cfg.Path == "" {
+		cfg.Path = "/"
+	}
+	if cfg.MaxAge < 0 {
+		return nil, fmt.Errorf("redisstore: NewExpress: MaxAge %v: give express-session's cookie.maxAge, or 0 for none", cfg.MaxAge)
+	}
+	switch cfg.SameSite {
+	case "", "lax", "strict", "none":
+	default:
+		return nil, fmt.Errorf("redisstore: NewExpress: SameSite %q: give \"\", \"lax\", \"strict\" or \"none\"", cfg.SameSite)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &ExpressStore{client: client, cfg: cfg}
+	for i, sec := range cfg.Secrets {
+		if sec == "" {
+			return nil, fmt.Errorf("redisstore: NewExpress: secret %d is empty", i+1)
+		}
+		if len(sec) < 32 {
+			cfg.Logger.Warn("redisstore: an Express secret is shorter than 32 bytes; anyone holding one cookie can try to guess it offline. Rotate to a longer one: put it first in both applications' lists",
+				slog.Int("secret", i+1), slog.Int("bytes", len(sec)))
+		}
+		s.secrets = append(s.secrets, []byte(sec))
+	}
+	return s, nil
+}
+
+// CookieFormat makes the Manager carry the token in one cookie, as
+// express-session does.
+func (*ExpressStore) CookieFormat() string { return "express-session" }
+
+// Prefix returns the key prefix.
+func (s *ExpressStore) Prefix() string { return s.cfg.Prefix }
+
+// sign is express-session's signature of id under secret.
+func sign(id string, secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(id))
+	return base64.RawStdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// token is the connect.sid value of id, URL-encoded as encodeURIComponent
+// encodes it (only ':', '+' and '/' occur and change).
+func (s *ExpressStore) token(id string) string {
+	v := "s:" + id + "." + sign(id, s.secrets[0])
+	return strings.NewReplacer(":", "%3A", "+", "%2B", "/", "%2F").Replace(v)
+}
+
+// open verifies a connect.sid value as express-session does, and returns
+// the ID and the index of the secret that signed it.
+func (s *ExpressStore) open(token string) (string, int, error) {
+	if len(token) > 4096 {
+		return "", 0, fmt.Errorf("redisstore: a connect.sid of %d bytes: %w", len(token), session.ErrInvalid)
+	}
+	v := token
+	if strings.Contains(v, "%") {
+		if d, err := url.PathUnescape(v); err == nil { // decodeURIComponent; on error express keeps the raw value
+			v = d
+		}
+	}
+	rest, ok := strings.CutPrefix(v, "s:")
+	dot := strings.LastIndexByte(rest, '.')
+	if !ok || dot <= 0 {
+		return "", 0, fmt.Errorf("redisstore: not a signed connect.sid (s:ID.signature): %w", session.ErrInvalid)
+	}
+	id, sig := rest[:dot], rest[dot+1:]
+	if len(id) > expressSIDMax {
+		return "", 0, fmt.Errorf("redisstore: a connect.sid ID of %d bytes, over %d: %w", len(id), expressSIDMax, session.ErrInvalid)
+	}
+	for i, sec := range s.secrets {
+		if subtle.ConstantTimeCompare([]byte(sign(id, sec)), []byte(sig)) == 1 {
+			return id, i, nil
+		}
+	}
+	return "", 0, fmt.Errorf("redisstore: the connect.sid signature matches none of the Express secrets: %w", session.ErrInvalid)
+}
+
+// Load reads the record a connect.sid names: GET and PTTL in one round
+// trip.
+func (s *ExpressStore) Load(ctx context.Context, _ string, token string, now time.Time) (*session.Record, error) {
+	id, idx, err := s.open(token)
+	if err != nil {
+		return nil, err
+	}
+	key := s.cfg.Prefix + id
+	var get *redis.StringCmd
+	var ttl *redis.DurationCmd
+	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get, ttl = p.Get(ctx, key), p.PTTL(ctx, key)
+		return nil
+	})
+	if errors.Is(err, redis.Nil) || errors.Is(get.Err(), redis.Nil) {
+		return nil, session.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get %s: %w", key, err)
+	}
+	doc, err := parseRecord(get.Val())
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: the Express record %s: %v: %w", key, err, session.ErrInvalid)
+	}
+	rec := &session.Record{ID: id, Values: map[string][]byte{}, Stale: idx > 0}
+	doc.deadlines(rec)
+	if d := ttl.Val(); d > 0 {
+		rec.IdleExpires = now.Add(d)
+	}
+	if !rec.Expires.IsZero() && !now.Before(rec.Expires) {
+		// Past crumbs' absolute deadline: end it for the Express side too.
+		if err := s.client.Del(ctx, key).Err(); err != nil {
+			return nil, fmt.Errorf("redisstore: delete the expired %s: %w", key, err)
+		}
+		return nil, fmt.Errorf("redisstore: past its absolute deadline (%s): %w", deadlineMember, session.ErrInvalid)
+	}
+	for _, m := range doc.members {
+		if m.key != cookieMember && m.key != deadlineMember {
+			rec.Values[m.key] = m.raw
+		}
+	}
+	return rec, nil
+}
+
+// Save writes c: a new record with SET NX, or c's changes applied onto the
+// stored record in a WATCH transaction.
+func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, now time.Time) (string, error) {
+	if err := checkValues(c); err != nil {
+		return "", err
+	}
+	rec := &c.Record
+	key := s.cfg.Prefix + rec.ID
+	if c.Op == session.OpCreate {
+		doc := &record{}
+		doc.setCookie(s.newCookie())
+		keys := make([]string, 0, len(rec.Values))
+		for k := range rec.Values {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			doc.set(k, rec.Values[k])
+		}
+		ttl := s.stamp(doc, rec, true, true, now)
+		ok, err := s.client.SetNX(ctx, key, doc.encode(), ttl).Result()
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("redisstore: set %s: %w", key, err)
+		case !ok:
+			return "", session.ErrExists
+		}
+		return s.token(rec.ID), nil
+	}
+	var conflict *session.ConflictError
+	txn := func(tx *redis.Tx) error {
+		conflict = nil
+		stored, err := tx.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			return session.ErrNotFound // destroyed meanwhile, on either side
+		}
+		if err != nil {
+			return err
+		}
+		doc, err := parseRecord(stored)
+		if err != nil {
+			return fmt.Errorf("the stored record does not parse: %w", err)
+		}
+		if c.Op == session.OpUpdate {
+			if conflict = doc.check(c.Changes); conflict != nil {
+				return nil
+			}
+			doc.apply(c.Changes)
+		}
+		ttl := s.stamp(doc, rec, c.SetLifetime, c.SetKind, now)
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, doc.encode(), ttl)
+			return nil
+		})
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.client.Watch(ctx, txn, key)
+		switch {
+		case err == nil && conflict != nil:
+			return "", conflict
+		case err == nil:
+			return s.token(rec.ID), nil
+		case errors.Is(err, session.ErrNotFound):
+			return "", err
+		case errors.Is(err, redis.TxFailedErr) && attempt < 50:
+			// Another writer (Express, or another request) got in between:
+			// apply the changes onto what it stored.
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(time.Duration(attempt+1) * time.Millisecond):
+			}
+			continue
+		}
+		return "", fmt.Errorf("redisstore: save %s: %w", key, err)
+	}
+}
+
+// Retire deletes old's record and returns what it held (GETDEL), as
+// express-session's regenerate deletes the old ID.
+func (s *ExpressStore) Retire(ctx context.Context, _ string, old, _ *session.Record, _ time.Time) (*session.Record, error) {
+	key := s.cfg.Prefix + old.ID
+	v, err := s.client.GetDel(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, session.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: getdel %s: %w", key, err)
+	}
+	doc, err := parseRecord(v)
+	if err != nil {
+		return &session.Record{ID: old.ID, Values: map[string][]byte{}}, nil // unreadable: nothing to move
+	}
+	out := &session.Record{ID: old.ID, Values: map[string][]byte{}}
+	doc.deadlines(out)
+	for _, m := range doc.members {
+		if m.key != cookieMember && m.key != deadlineMember {
+			out.Values[m.key] = m.raw
+		}
+	}
+	return out, nil
+}
+
+// Delete removes the record: DEL, as express-session's destroy.
+func (s *ExpressStore) Delete(ctx context.Context, _ string, rec *session.Record) error {
+	if err := s.client.Del(ctx, s.cfg.Prefix+rec.ID).Err(); err != nil {
+		return fmt.Errorf("redisstore: del %s%s: %w", s.cfg.Prefix, rec.ID, err)
+	}
+	return nil
+}
+
+// checkValues refuses what the Express format cannot hold.
+func checkValues(c *session.Commit) error {
+	for k, v := range c.Record.Values {
+		if k == cookieMember || k == deadlineMember {
+			return fmt.Errorf("redisstore: the key %q is express-session's own in the Express format; use another", k)
+		}
+		if !json.Valid(v) {
+			return fmt.Errorf("redisstore: the value of %q is not JSON: the Express format needs the JSON codec (the default)", k)
+		}
+	}
+	return nil
+}
+
+// newCookie is the cookie object of a session crumbs creates, in
+// express-session's member order; originalMaxAge and expires are set by
+// stamp.
+func (s *ExpressStore) newCookie() *record {
+	c := &record{}
+	c.set("originalMaxAge", []byte("null"))
+	c.set("expires", []byte("null"))
+	if s.cfg.Secure {
+		c.set("secure", []byte("true"))
+	}
+	c.set("httpOnly", []byte("true"))
+	if s.cfg.Domain != "" {
+		c.set("domain", jsString(s.cfg.Domain))
+	}
+	c.set("path", jsString(s.cfg.Path))
+	if s.cfg.SameSite != "" {
+		c.set("sameSite", jsString(s.cfg.SameSite))
+	}
+	return c
+}
+
+// stamp writes rec's deadlines into doc and returns the TTL to set. With
+// setLife the absolute deadline is rec's, else the stored one (and rec
+// learns it); with setKind the cookie kind is rec's, else the stored one.
+func (s *ExpressStore) stamp(doc *record, rec *session.Record, setLife, setKind bool, now time.Time) time.Duration {
+	cookie := doc.cookie()
+	if cookie == nil {
+		cookie = s.newCookie()
+	}
+	stored := &session.Record{}
+	doc.deadlines(stored)
+	if !setLife {
+		rec.Expires = stored.Expires
+	}
+	if !setKind {
+		rec.BrowserSession = stored.BrowserSession
+	}
+	if rec.Expires.IsZero() {
+		doc.remove(deadlineMember)
+	} else {
+		doc.set(deadlineMember, jsTime(rec.Expires))
+	}
+	deadline := rec.IdleExpires
+	if deadline.IsZero() || !rec.Expires.IsZero() && rec.Expires.Before(deadline) {
+		deadline = rec.Expires
+	}
+	if deadline.IsZero() { // the Manager gives every session one; be safe
+		deadline = now.Add(24 * time.Hour)
+	}
+	if rec.BrowserSession {
+		cookie.set("originalMaxAge", []byte("null"))
+		cookie.set("expires", []byte("null"))
+	} else {
+		age := s.cfg.MaxAge
+		if stored, ok := cookie.get("originalMaxAge"); ok && !setKind && string(stored) != "null" {
+			age = -1 // the stored one stands
+		}
+		switch {
+		case age > 0:
+			cookie.set("originalMaxAge", []byte(fmt.Sprint(age.Milliseconds())))
+		case age == 0:
+			span := deadline.Sub(now)
+			if !rec.IdleExpires.IsZero() {
+				span = rec.IdleExpires.Sub(now)
+			}
+			cookie.set("originalMaxAge", []byte(fmt.Sprint(((span + time.Second - 1) / time.Second * time.Second).Milliseconds()))) // whole seconds, as deadlines are
+		}
+		cookie.set("expires", jsTime(deadline))
+	}
+	doc.setCookie(cookie)
+	ttl := deadline.Sub(now)
+	return max((ttl+time.Second-1)/time.Second*time.Second, time.Second) // connect-redis: ceil to seconds
+}
+
+// jsTime renders t as Date.toJSON does.
+func jsTime(t time.Time) []byte {
+	return jsString(t.UTC().Format("2006-01-02T15:04:05.000Z"))
+}
+
+// jsString renders s as JSON.stringify does: no HTML escaping.
+func jsString(s string) []byte {
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	e.Encode(s) // a string always encodes
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// record is a JSON object with its members in order, as express-session
+// keeps them (a loaded session keeps the stored order).
+type record struct {
+	members []member
+}
+
+type member struct {
+	key string
+	raw []byte
+}
+
+// parseRecord reads the top-level object of a stored record; it must hold
+// a "cookie" object, as express-session requires.
+func parseRecord(s string) (*record, error) {
+	if len(s) > 64<<20 {
+		return nil, fmt.Errorf("%d bytes", len(s))
+	}
+	doc, err := parseObject([]byte(s))
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := doc.get(cookieMember); !ok || len(c) == 0 || c[0] != '{' {
+		return nil, errors.New("no cookie object")
+	}
+	return doc, nil
+}
+
+func parseObject(b []byte) (*record, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	r := &record{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		k, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, err
+		}
+		r.set(k, slices.Clip([]byte(raw)))
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("data after the object")
+	}
+	return r, nil
+}
+
+func (r *record) get(k string) ([]byte, bool) {
+	for _, m := range r.members {
+		if m.key == k {
+			return m.raw, true
+		}
+	}
+	return nil, false
+}
+
+// set replaces k's value in place, or appends it (JSON.parse: the last of
+// duplicate keys wins, at the first one's place).
+func (r *record) set(k string, raw []byte) {
+	for i := range r.members {
+		if r.members[i].key == k {
+			r.members[i].raw = raw
+			return
+		}
+	}
+	r.members = append(r.members, member{k, raw})
+}
+
+func (r *record) remove(k string) {
+	r.members = slices.DeleteFunc(r.members, func(m member) bool { return m.key == k })
+}
+
+func (r *record) cookie() *record {
+	raw, ok := r.get(cookieMember)
+	if !ok {
+		return nil
+	}
+	c, err := parseObject(raw)
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// setCookie stores c as the cookie member, first for a new record.
+func (r *record) setCookie(c *record) {
+	if _, ok := r.get(cookieMember); !ok {
+		r.members = append([]member{{cookieMember, nil}}, r.members...)
+	}
+	r.set(cookieMember, c.encode())
+}
+
+func (r *record) encode() []byte {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, m := range r.members {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(jsString(m.key))
+		b.WriteByte(':')
+		b.Write(m.raw)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// deadlines reads the absolute deadline and the cookie kind of a record.
+func (r *record) deadlines(rec *session.Record) {
+	if raw, ok := r.get(deadlineMember); ok {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				rec.Expires = t
+			}
+		}
+	}
+	if c := r.cookie(); c != nil {
+		age, ok := c.get("originalMaxAge")
+		rec.BrowserSession = !ok || string(age) == "null"
+	}
+}
+
+// check returns a ConflictError when a checked change finds another value.
+func (r *record) check(ch session.Changes) *session.ConflictError {
+	var found map[string][]byte
+	failed := false
+	for _, c := range ch.List {
+		if !c.Check {
+			continue
+		}
+		cur, had := r.get(c.Key)
+		if had {
+			if found == nil {
+				found = map[string][]byte{}
+			}
+			found[c.Key] = cur
+		}
+		if had != c.HadOld || had && !bytes.Equal(cur, c.Old) {
+			failed = true
+		}
+	}
+	if failed {
+		return &session.ConflictError{Values: found}
+	}
+	return nil
+}
+
+// apply makes the request's changes: new keys go after the stored ones,
+// in sorted order.
+func (r *record) apply(ch session.Changes) {
+	if ch.Clear {
+		r.members = slices.DeleteFunc(r.members, func(m member) bool { return m.key != cookieMember && m.key != deadlineMember })
+	}
+	list := slices.Clone(ch.List)
+	slices.SortFunc(list, func(a, b session.Change) int { return strings.Compare(a.Key, b.Key) })
+	for _, c := range list {
+		if c.Delete {
+			r.remove(c.Key)
+		} else {
+			r.set(c.Key, slices.Clip(c.Value))
+		}
+	}
+}
