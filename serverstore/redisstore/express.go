@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/serverstore"
 )
 
 // Express configures an ExpressStore: the settings of the Express
@@ -103,6 +104,7 @@ type ExpressStore struct {
 	client  redis.UniversalClient
 	cfg     Express
 	secrets [][]byte
+	owner   *Backend // opened from a configuration string: Close closes its client
 }
 
 var _ session.CookieFormat = (*ExpressStore)(nil)
@@ -637,4 +639,79 @@ func (r *record) apply(ch session.Changes) {
 			r.set(c.Key, slices.Clip(c.Value))
 		}
 	}
+}
+
+// Close closes the client when the store was opened from a configuration
+// string (session.OpenStore); otherwise the caller owns the client.
+func (s *ExpressStore) Close() error {
+	if s.owner == nil {
+		return nil
+	}
+	return s.owner.Close()
+}
+
+// Ping checks that Redis answers.
+func (s *ExpressStore) Ping(ctx context.Context) error { return s.client.Ping(ctx).Err() }
+
+// expressParams takes crumbs_format and crumbs_max_age out of a
+// configuration string: ex is nil unless crumbs_format=express.
+func expressParams(cfg string) (string, *Express, error) {
+	u, err := url.Parse(cfg)
+	if err != nil {
+		return cfg, nil, nil // Open reports it
+	}
+	q := u.Query()
+	format, age := q.Get("crumbs_format"), q.Get("crumbs_max_age")
+	if len(q["crumbs_format"]) > 1 || len(q["crumbs_max_age"]) > 1 {
+		return "", nil, errors.New("redisstore: give crumbs_format and crumbs_max_age once each")
+	}
+	switch format {
+	case "", "crumbs":
+		if age != "" {
+			return "", nil, errors.New("redisstore: crumbs_max_age goes with crumbs_format=express")
+		}
+		if format == "" {
+			return cfg, nil, nil
+		}
+	case "express":
+	default:
+		return "", nil, fmt.Errorf("redisstore: crumbs_format=%s: give express, or crumbs (the default)", format)
+	}
+	ex := &Express{}
+	if age != "" {
+		if ex.MaxAge, err = time.ParseDuration(age); err != nil || ex.MaxAge < 0 {
+			return "", nil, fmt.Errorf("redisstore: crumbs_max_age=%s: give a duration such as 1h", age)
+		}
+	}
+	if format == "express" && !q.Has("prefix") && !q.Has("crumbs_prefix") {
+		ex.Prefix = "sess:" // connect-redis's default, not crumbs'
+	}
+	q.Del("crumbs_format")
+	q.Del("crumbs_max_age")
+	u.RawQuery = q.Encode()
+	if format == "crumbs" {
+		return u.String(), nil, nil
+	}
+	return u.String(), ex, nil
+}
+
+// openExpress makes the ExpressStore of a configuration string.
+func openExpress(b *Backend, sopts []serverstore.Option, ex *Express, secrets [][]byte) (session.Store, error) {
+	if len(sopts) > 0 {
+		b.Close()
+		return nil, errors.New("redisstore: crumbs_raw_ids does not go with crumbs_format=express: express-session signs the ID itself")
+	}
+	if ex.Prefix == "" {
+		ex.Prefix = b.prefix
+	}
+	for _, sec := range secrets {
+		ex.Secrets = append(ex.Secrets, string(sec))
+	}
+	s, err := NewExpress(b.client, *ex)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	s.owner = b
+	return s, nil
 }

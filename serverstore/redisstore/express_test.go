@@ -319,3 +319,32 @@ func TestExpressConfigurationErrors(t *testing.T) {
 		t.Errorf("no warning for a short secret: %s", log.String())
 	}
 }
+
+// TestExpressConfigurationString: crumbs_format=express opens an
+// ExpressStore whose secrets are OpenStore's, of any length.
+func TestExpressConfigurationString(t *testing.T) {
+	c := client(t)
+	ctx := context.Background()
+	st, err := session.OpenStore(ctx, "redis://"+c.Options().Addr+"/0?crumbs_format=express&crumbs_max_age=30m", [][]byte{[]byte("keyboard cat")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.(interface{ Close() error }).Close()
+	es, ok := st.(*redisstore.ExpressStore)
+	if !ok || es.Prefix() != "sess:" {
+		t.Fatalf("%T %v", st, ok)
+	}
+	if err := es.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"?crumbs_format=expres", "?crumbs_max_age=1h", "?crumbs_format=express&crumbs_raw_ids=true", "?crumbs_format=express&crumbs_max_age=soon"} {
+		if s, err := session.OpenStore(ctx, "redis://"+c.Options().Addr+"/0"+bad, [][]byte{[]byte("keyboard cat")}); err == nil {
+			s.(interface{ Close() error }).Close()
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	// The crumbs format still refuses a short secret.
+	if _, err := session.OpenStore(ctx, "redis://"+c.Options().Addr+"/0", [][]byte{[]byte("keyboard cat")}); err == nil {
+		t.Error("a 12-byte secret was accepted for crumbs' own format")
+	}
+}

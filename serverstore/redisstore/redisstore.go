@@ -47,6 +47,10 @@
 //	crumbs_wait=1             WithWait: each write waits for 1 replica …
 //	crumbs_wait_timeout=100ms … this long at most (DefaultWaitTimeout)
 //	crumbs_open_timeout=2s    how long OpenStore waits for PING (OpenTimeout, 5 s)
+//	crumbs_format=express     an ExpressStore: connect-redis records and express-session's
+//	                          connect.sid, signed with OpenStore's secrets (any length; prefix "sess:"
+//	                          unless given)
+//	crumbs_max_age=1h         with crumbs_format=express: Express.MaxAge, express-session's cookie.maxAge
 //
 // A store opened from a string owns its client: close it (the Store is an
 // io.Closer). Store.Ping is a readiness check.
@@ -332,9 +336,16 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 
 func init() {
 	open := func(ctx context.Context, cfg string, secrets [][]byte) (session.Store, error) {
+		cfg, ex, err := expressParams(cfg)
+		if err != nil {
+			return nil, err
+		}
 		b, sopts, err := Open(ctx, cfg)
 		if err != nil {
 			return nil, err
+		}
+		if ex != nil {
+			return openExpress(b, sopts, ex, secrets)
 		}
 		s, err := serverstore.New(b, secrets, sopts...)
 		if err != nil {
