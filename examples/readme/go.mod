@@ -7,12 +7,14 @@ require (
 	github.com/crumbs-go/session/adapters/echosession v0.1.0
 	github.com/crumbs-go/session/adapters/fibersession v0.1.0
 	github.com/crumbs-go/session/adapters/ginsession v0.1.0
+	github.com/crumbs-go/session/adapters/gorillastore v0.1.0
 	github.com/crumbs-go/session/serverstore/pgstore v0.1.0
 	github.com/crumbs-go/session/serverstore/redisstore v0.1.0
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/gofiber/fiber/v3 v3.1.0
 	github.com/labstack/echo/v5 v5.4.6
+	github.com/redis/go-redis/v9 v9.23.0
 )
 
 require (
@@ -32,6 +34,8 @@ require (
 	github.com/gofiber/schema v1.7.0 // indirect
 	github.com/gofiber/utils/v2 v2.0.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/gorilla/securecookie v1.1.2 // indirect
+	github.com/gorilla/sessions v1.4.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/pgx/v5 v5.12.0 // indirect
@@ -48,7 +52,6 @@ require (
 	github.com/philhofer/fwd v1.2.0 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0 // indirect
-	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/tinylib/msgp v1.6.3 // indirect
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	github.com/ugorji/go/codec v1.3.1 // indirect

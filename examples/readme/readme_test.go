@@ -65,7 +65,8 @@ func TestREADMECodeMatchesTheFiles(t *testing.T) {
 		return m
 	})
 	for _, name := range []string{"quickstart/main.go", "servermode/main.go#imports", "servermode/main.go#region",
-		"chi/main.go#region", "echo/main.go#region", "gin/main.go#region", "fiber/main.go#region"} {
+		"chi/main.go#region", "echo/main.go#region", "gin/main.go#region", "fiber/main.go#region",
+		"gorilla/main.go#region", "cookiesession/main.go#region", "express/main.go#region"} {
 		if !seen[name] {
 			t.Errorf("the README shows no block marked <!-- code: %s -->", name)
 		}
