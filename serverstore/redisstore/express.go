@@ -83,8 +83,7 @@ type Express struct {
 // every Go read, deleting the record once it is past, so the Express side
 // then loses the session too; between Go requests express-session's own
 // touches can carry a session past it. Sessions the Express application
-// created have no absolute deadline until a Go login (Regenerate) gives
-// them one.
+// created have none, unless a Go request sets one (Session.SetLifetime).
 //
 // Concurrency. express-session rewrites the whole record on every save;
 // crumbs applies only what its request changed onto what is stored at that
