@@ -181,7 +181,9 @@ func redisClient(t *testing.T) (*redis.Client, string) {
 	prefix := "crumbs-interop:" + hex.EncodeToString(b[:]) + ":"
 	t.Cleanup(func() {
 		ctx := context.Background()
-		if keys, _ := rc.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
+		keys, _ := rc.Keys(ctx, prefix+"*").Result()
+		tombs, _ := rc.Keys(ctx, "crumbs-moved:{"+prefix+"*").Result()
+		if keys = append(keys, tombs...); len(keys) > 0 {
 			rc.Del(ctx, keys...)
 		}
 		rc.Close()

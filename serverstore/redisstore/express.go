@@ -93,12 +93,14 @@ type Express struct {
 // racing Express save does to a Go write is express-session's business: it
 // writes back the record it loaded. Regenerate deletes the old ID, as
 // express-session's regenerate does (GETDEL: values stored under it
-// meanwhile move to the new ID), so the old cookie then names no session
-// on either side; unlike crumbs' own records there is no tombstone (which
-// Node could not read), so a logout that races a login through the old
-// cookie does not end the new session. Destroy deletes the record: the
-// Express side then has no session for that cookie, and the other way
-// round.
+// meanwhile move to the new ID), and leaves a tombstone naming the new ID
+// for serverstore.TombstoneTTL under crumbs-moved:{prefix+ID}, a key Node
+// never reads (the hash tag keeps it in the old key's Cluster slot). So a
+// Go request still carrying the old cookie leaves the browser the login's
+// cookie, and a logout through it ends the login's session too, as with
+// crumbs' own stores; on the Express side the old cookie names no session.
+// Destroy deletes the record: the Express side then has no session for
+// that cookie, and the other way round.
 type ExpressStore struct {
 	client  redis.UniversalClient
 	cfg     Express
@@ -164,6 +166,20 @@ func (*ExpressStore) CookieFormat() string { return "express-session" }
 // Prefix returns the key prefix.
 func (s *ExpressStore) Prefix() string { return s.cfg.Prefix }
 
+// tomb is the key that says where a Regenerate moved key: a key of its
+// own, which Node never reads, in key's Cluster slot (the hash tag is the
+// whole of key), holding the new ID for serverstore.TombstoneTTL.
+func tomb(key string) string { return "crumbs-moved:{" + key + "}" }
+
+// gone tells a missing key's two cases apart: retired by a Regenerate
+// (ErrMoved, with the ID it moved to) or ended (ErrNotFound).
+func gone(moved string) error {
+	if moved != "" {
+		return session.ErrMoved
+	}
+	return session.ErrNotFound
+}
+
 // sign is express-session's signature of id under secret.
 func sign(id string, secret []byte) string {
 	m := hmac.New(sha256.New, secret)
@@ -215,16 +231,21 @@ func (s *ExpressStore) Load(ctx context.Context, _ string, token string, now tim
 		return nil, err
 	}
 	key := s.cfg.Prefix + id
-	var get *redis.StringCmd
+	var get, moved *redis.StringCmd
 	var ttl *redis.DurationCmd
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get, ttl = p.Get(ctx, key), p.PTTL(ctx, key)
+		get, ttl, moved = p.Get(ctx, key), p.PTTL(ctx, key), p.Get(ctx, tomb(key))
 		return nil
 	})
-	if errors.Is(err, redis.Nil) || errors.Is(get.Err(), redis.Nil) {
+	if errors.Is(get.Err(), redis.Nil) && (moved.Err() == nil || errors.Is(moved.Err(), redis.Nil)) {
+		if moved.Val() != "" {
+			// A Regenerate (a login) moved it: this request's response
+			// leaves the browser the login's cookie.
+			return &session.Record{ID: id}, session.ErrMoved
+		}
 		return nil, session.ErrNotFound
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) { // the tombstone's GET answers nil: no error
 		return nil, fmt.Errorf("redisstore: get %s: %w", key, err)
 	}
 	doc, err := parseRecord(get.Val())
@@ -285,7 +306,8 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, no
 		conflict = nil
 		stored, err := tx.Get(ctx, key).Result()
 		if errors.Is(err, redis.Nil) {
-			return session.ErrNotFound // destroyed meanwhile, on either side
+			// Destroyed meanwhile, on either side, or moved by a Regenerate.
+			return gone(tx.Get(ctx, tomb(key)).Val())
 		}
 		if err != nil {
 			return err
@@ -314,7 +336,7 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, no
 			return "", conflict
 		case err == nil:
 			return s.token(rec.ID), nil
-		case errors.Is(err, session.ErrNotFound):
+		case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrMoved):
 			return "", err
 		case errors.Is(err, redis.TxFailedErr) && attempt < 50:
 			// Another writer (Express, or another request) got in between:
@@ -330,18 +352,36 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, no
 	}
 }
 
-// Retire deletes old's record and returns what it held (GETDEL), as
-// express-session's regenerate deletes the old ID.
-func (s *ExpressStore) Retire(ctx context.Context, _ string, old, _ *session.Record, _ time.Time) (*session.Record, error) {
+// Retire deletes old's record and returns what it held, as
+// express-session's regenerate deletes the old ID, and leaves a tombstone
+// naming next under a key Node never reads, in one MULTI on the old key's
+// slot: a request still carrying the old cookie then leaves the browser
+// the new one, and a logout through it ends the new session.
+func (s *ExpressStore) Retire(ctx context.Context, _ string, old, next *session.Record, _ time.Time) (*session.Record, error) {
 	key := s.cfg.Prefix + old.ID
-	v, err := s.client.GetDel(ctx, key).Result()
-	if errors.Is(err, redis.Nil) {
+	var get *redis.StringCmd
+	var moved *redis.StringCmd
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		moved = p.Get(ctx, tomb(key))
+		get = p.GetDel(ctx, key)
+		p.SetArgs(ctx, tomb(key), next.ID, redis.SetArgs{Mode: "XX", TTL: serverstore.TombstoneTTL}) // only refreshes an existing one
+		return nil
+	})
+	if errors.Is(get.Err(), redis.Nil) {
+		if m := moved.Val(); m != "" && m != next.ID {
+			return nil, session.ErrMoved // another Regenerate retired it first
+		} else if m == next.ID {
+			return &session.Record{ID: old.ID, Values: map[string][]byte{}}, nil // this one, retried
+		}
 		return nil, session.ErrNotFound
 	}
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: getdel %s: %w", key, err)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redisstore: retire %s: %w", key, err)
 	}
-	doc, err := parseRecord(v)
+	if err := s.client.Set(ctx, tomb(key), next.ID, serverstore.TombstoneTTL).Err(); err != nil {
+		return nil, fmt.Errorf("redisstore: retire %s: %w", key, err)
+	}
+	doc, err := parseRecord(get.Val())
 	if err != nil {
 		return &session.Record{ID: old.ID, Values: map[string][]byte{}}, nil // unreadable: nothing to move
 	}
@@ -355,10 +395,19 @@ func (s *ExpressStore) Retire(ctx context.Context, _ string, old, _ *session.Rec
 	return out, nil
 }
 
-// Delete removes the record: DEL, as express-session's destroy.
+// Delete removes the record: DEL, as express-session's destroy; and, when
+// a Regenerate retired it, the session it moved to (a logout that raced
+// the login wins).
 func (s *ExpressStore) Delete(ctx context.Context, _ string, rec *session.Record) error {
-	if err := s.client.Del(ctx, s.cfg.Prefix+rec.ID).Err(); err != nil {
-		return fmt.Errorf("redisstore: del %s%s: %w", s.cfg.Prefix, rec.ID, err)
+	key := s.cfg.Prefix + rec.ID
+	keys := []string{key}
+	if next, err := s.client.Get(ctx, tomb(key)).Result(); err == nil && next != "" {
+		keys = append(keys, s.cfg.Prefix+next)
+	}
+	for _, k := range keys { // one at a time: on a Cluster they may be in different slots
+		if err := s.client.Del(ctx, k).Err(); err != nil {
+			return fmt.Errorf("redisstore: del %s: %w", k, err)
+		}
 	}
 	return nil
 }

@@ -36,6 +36,8 @@ func express(t *testing.T, c *redis.Client, secrets ...string) *redisstore.Expre
 	t.Cleanup(func() {
 		ctx := context.Background()
 		keys, _ := c.Keys(ctx, prefix+"*").Result()
+		tombs, _ := c.Keys(ctx, "crumbs-moved:{"+prefix+"*").Result()
+		keys = append(keys, tombs...)
 		if len(keys) > 0 {
 			c.Del(ctx, keys...)
 		}
@@ -346,5 +348,42 @@ func TestExpressConfigurationString(t *testing.T) {
 	// The crumbs format still refuses a short secret.
 	if _, err := session.OpenStore(ctx, "redis://"+c.Options().Addr+"/0", [][]byte{[]byte("keyboard cat")}); err == nil {
 		t.Error("a 12-byte secret was accepted for crumbs' own format")
+	}
+}
+
+// TestExpressRequestAfterLogin: a request sent with the cookie of before a
+// Regenerate (a login) leaves the browser the login's cookie, whether it
+// reads or writes, and a logout through that old cookie ends the login's
+// session too. Both Regenerates racing on one cookie: one wins, the other
+// writes nothing.
+func TestExpressRequestAfterLogin(t *testing.T) {
+	c := client(t)
+	store := express(t, c)
+	a := newExpressApp(t, store)
+	a.do(func(s *session.Session) { s.Set("cart", 1) })
+	before := a.jar
+	a.do(func(s *session.Session) { s.Regenerate(true); s.Set("user", "alice") })
+	for name, f := range map[string]func(*session.Session){
+		"read":       func(s *session.Session) { s.Get("cart") },
+		"write":      func(s *session.Session) { s.Set("late", true) },
+		"regenerate": func(s *session.Session) { s.Regenerate(true) },
+	} {
+		late := newExpressApp(t, store)
+		late.jar = before
+		if w := late.do(f); len(w.Result().Cookies()) != 0 {
+			t.Errorf("%s with the old cookie set %v: the browser would lose the login", name, w.Header()["Set-Cookie"])
+		}
+	}
+	var user string
+	a.do(func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+	if user != "alice" {
+		t.Fatalf("the login's session: %q", user)
+	}
+	late := newExpressApp(t, store)
+	late.jar = before
+	late.do(func(s *session.Session) { s.Destroy() })
+	a.do(func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+	if user != "" {
+		t.Error("a logout through the old cookie left the login's session")
 	}
 }
