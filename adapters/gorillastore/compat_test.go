@@ -153,6 +153,9 @@ func TestFromRealGorillaCookieStore(t *testing.T) {
 			if _, got := c.get("/show"); got != "user=alice admin=true visits=42 flashes=[] new=false" {
 				t.Fatalf("as a crumbs session: %s", got)
 			}
+			if n := gs.Migrations()["gorilla/sessions"]; n != 1 {
+				t.Errorf("Migrations = %d, want 1", n)
+			}
 			// A cookie of another application's key opens nothing.
 			other := newClient(t, srv)
 			other.c.Jar.SetCookies(u, mint(sessions.NewCookieStore([]byte("another-hash-key-0123456789abcdef"))))

@@ -18,10 +18,17 @@
 // keys that changed since Get, so in server mode parallel requests that
 // change different keys all land, as with crumbs' own API.
 //
-// Options.MaxAge of a session is honoured (< 0 destroys the session, 0
-// makes a browser-session cookie, another value sets its lifetime); the
-// other fields of a session's Options are not: the cookie attributes are
-// the Manager's, set with New's options (or gincontrib's Options). For what
+// Options.MaxAge of a session is honoured as gorilla honours it: < 0
+// destroys the session, 0 makes a browser-session cookie, and another
+// value makes the session last that long from each Save (gorilla stamps
+// the cookie on every Save). It starts as DefaultMaxAge, gorilla's 30
+// days, or what SetOptions set. The other fields of a session's Options
+// are not honoured: the cookie attributes are the Manager's, set with
+// New's options or SetOptions (gincontrib's Options).
+//
+// Flash messages: use gorilla's (AddFlash and Flashes on the gorilla
+// session) or crumbs' (on Crumbs), not both for one key: they are stored
+// as different Go types ([]interface{} and []string). For what
 // gorilla/sessions has no word for (Regenerate on login, Update of a
 // counter), Crumbs returns the crumbs session.
 package gorillastore
@@ -32,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sync"
 
 	"github.com/crumbs-go/session"
@@ -46,19 +54,22 @@ type Store struct {
 
 	mu       sync.Mutex
 	managers map[string]*session.Manager
-	options  sessions.Options // what a session's Options start as
+	retired  []*session.Manager // replaced by SetOptions: their counts stay
+	options  sessions.Options   // what a session's Options start as
 }
 
 var _ sessions.Store = (*Store)(nil)
 
-// DefaultMaxAge is the Options.MaxAge sessions start with: crumbs' default
-// lifetime, 24 hours, in seconds.
-const DefaultMaxAge = 86400
+// DefaultMaxAge is the Options.MaxAge sessions start with, gorilla's
+// CookieStore default: 30 days, in seconds.
+const DefaultMaxAge = 86400 * 30
 
 // New returns a Store over store. opts configure every session name's
-// Manager, as for session.New (WithLifetime, WithIdleTimeout, WithSecure,
-// WithImport …); WithCookieName is set to the session name and WithCodec
-// to session.Gob. New fails on options session.New refuses.
+// Manager, as for session.New (WithIdleTimeout, WithSecure, WithImport …);
+// WithCookieName is set to the session name and WithCodec to session.Gob.
+// A session's lifetime is its Options.MaxAge, set on every Save (see the
+// package documentation): use SetOptions for the store's, not
+// WithLifetime. New fails on options session.New refuses.
 func New(store session.Store, opts ...session.Option) (*Store, error) {
 	s := &Store{store: store, opts: opts, managers: map[string]*session.Manager{},
 		options: sessions.Options{Path: "/", MaxAge: DefaultMaxAge, HttpOnly: true, SameSite: http.SameSiteLaxMode}}
@@ -85,6 +96,11 @@ func (s *Store) SetOptions(o sessions.Options) error {
 	}
 	s.mu.Lock()
 	old := s.options
+	for _, m := range s.managers {
+		if len(s.retired) < 256 { // SetOptions is set-up code; bound it anyway
+			s.retired = append(s.retired, m)
+		}
+	}
 	s.options, s.managers = o, map[string]*session.Manager{}
 	s.mu.Unlock()
 	if _, err := s.manager("session"); err != nil {
@@ -112,10 +128,9 @@ func (s *Store) manager(name string) (*session.Manager, error) {
 	case http.SameSiteLaxMode, http.SameSiteStrictMode, http.SameSiteNoneMode:
 		opts = append(opts, session.WithSameSite(o.SameSite))
 	}
-	switch {
-	case o.MaxAge == 0:
+	if o.MaxAge == 0 {
 		opts = append(opts, session.WithBrowserSessionCookie(true))
-	case o.MaxAge != DefaultMaxAge:
+	} else {
 		opts = append(opts, session.WithLifetime(seconds(o.MaxAge)))
 	}
 	opts = append(opts, s.opts...)
@@ -205,8 +220,8 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, gs *sessions.Sessio
 		}
 		vals[key] = b
 	}
-	for k, b := range vals {
-		if old, ok := e.snap[k]; !ok || !bytes.Equal(old, b) {
+	for k := range vals {
+		if !e.unchanged(k, gs.Values[k]) {
 			cs.Set(k, gs.Values[k])
 		}
 	}
@@ -216,13 +231,13 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, gs *sessions.Sessio
 		}
 	}
 	if gs.Options != nil {
-		s.mu.Lock()
-		def := s.options.MaxAge
-		s.mu.Unlock()
+		// gorilla stamps the cookie with MaxAge on every Save: the
+		// session lasts MaxAge from its last Save.
 		switch age := gs.Options.MaxAge; {
-		case age == 0 && def != 0:
+		case age == 0:
 			cs.SetBrowserSession(true)
-		case age > 0 && age != def:
+		case age > 0:
+			cs.SetBrowserSession(false)
 			cs.SetLifetime(seconds(age))
 		}
 	}
@@ -232,6 +247,26 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, gs *sessions.Sessio
 	e.snap = vals
 	gs.ID, gs.IsNew = cs.ID(), false
 	return nil
+}
+
+// Migrations returns how many sessions the importers of New's options
+// (session.WithImport) migrated, by importer name, over every session
+// name: when the count stops rising, the importer can go.
+func (s *Store) Migrations() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int64{}
+	for _, m := range s.retired {
+		for k, n := range m.Migrations() {
+			out[k] += n
+		}
+	}
+	for _, m := range s.managers {
+		for k, n := range m.Migrations() {
+			out[k] += n
+		}
+	}
+	return out
 }
 
 // Crumbs returns the crumbs session behind the session name of r, opening
@@ -247,6 +282,25 @@ func (s *Store) Crumbs(r *http.Request, name string) *session.Session {
 		return e.cs
 	}
 	return nil
+}
+
+// unchanged reports whether v equals the value key held when the session
+// was opened (or last saved): the stored encoding decoded afresh, so that
+// a value changed in place is seen as changed, and compared as values,
+// since gob's encoding of a map differs from one call to the next.
+func (e *entry) unchanged(key string, v any) bool {
+	b, ok := e.snap[key]
+	if !ok {
+		return false
+	}
+	if cur, err := session.Gob.Marshal(v); err == nil && bytes.Equal(cur, b) {
+		return true
+	}
+	var was any
+	if err := session.Gob.Unmarshal(b, &was); err != nil {
+		return false
+	}
+	return reflect.DeepEqual(was, v)
 }
 
 // entry is one session of one request.

@@ -29,7 +29,7 @@ type User struct {
 	Admin bool
 }
 
-func init() { gob.Register(User{}) }
+func init() { gob.Register(User{}); gob.Register(map[string]int{}) }
 
 var secret = []byte("gorillastore-test-secret-0123456789abcdef")
 
@@ -257,7 +257,7 @@ func TestMaxAge(t *testing.T) {
 	for _, tc := range []struct {
 		age  int
 		want string
-	}{{3600, "Max-Age=3600"}, {0, ""}, {gorillastore.DefaultMaxAge, "Max-Age=86400"}} {
+	}{{3600, "Max-Age=3600"}, {0, ""}, {gorillastore.DefaultMaxAge, "Max-Age=2592000"}} {
 		r := httptest.NewRequest("GET", "http://localhost/", nil)
 		w := httptest.NewRecorder()
 		s, _ := gs.Get(r, "app")
@@ -295,5 +295,67 @@ func TestCrumbsRegenerate(t *testing.T) {
 	}
 	if s2.ID == first || s2.Values["user"] != "alice" {
 		t.Fatalf("ID %s (was %s), values %v", s2.ID, first, s2.Values)
+	}
+}
+
+// TestUnchangedMapIsNotRewritten: a request that leaves a map value alone
+// does not write it back over a parallel request's change to it (gob's
+// encoding of a map varies from one call to the next).
+func TestUnchangedMapIsNotRewritten(t *testing.T) {
+	gs, _ := gorillastore.New(crumbsStore(t, "memory"), quiet())
+	r := httptest.NewRequest("GET", "http://localhost/", nil)
+	w := httptest.NewRecorder()
+	s, _ := gs.Get(r, "app")
+	prefs := map[string]int{}
+	for i := range 20 {
+		prefs[fmt.Sprint("k", i)] = i
+	}
+	s.Values["prefs"] = prefs
+	if err := s.Save(r, w); err != nil {
+		t.Fatal(err)
+	}
+	req := func() *http.Request {
+		r := httptest.NewRequest("GET", "http://localhost/", nil)
+		for _, c := range w.Result().Cookies() {
+			r.AddCookie(c)
+		}
+		return r
+	}
+	ra, rb := req(), req()
+	a, _ := gs.Get(ra, "app")
+	b, _ := gs.Get(rb, "app")
+	a.Values["prefs"].(map[string]int)["k0"] = 99 // changed in place, as gorilla code does
+	if err := a.Save(ra, httptest.NewRecorder()); err != nil {
+		t.Fatal(err)
+	}
+	b.Values["user"] = "alice"
+	if err := b.Save(rb, httptest.NewRecorder()); err != nil {
+		t.Fatal(err)
+	}
+	r3 := req()
+	s3, _ := gs.Get(r3, "app")
+	if got := s3.Values["prefs"].(map[string]int)["k0"]; got != 99 || s3.Values["user"] != "alice" {
+		t.Fatalf("prefs[k0] = %d (want 99), user %v", got, s3.Values["user"])
+	}
+}
+
+// TestRememberMe: a session's MaxAge turns a browser-session cookie into a
+// persistent one, and each Save restarts it, as gorilla re-stamps its
+// cookie on every Save.
+func TestRememberMe(t *testing.T) {
+	gs, _ := gorillastore.New(crumbsStore(t, "cookie"), quiet())
+	if err := gs.SetOptions(sessions.Options{MaxAge: 0}); err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "http://localhost/", nil)
+	w := httptest.NewRecorder()
+	s, _ := gs.Get(r, "app")
+	s.Values["user"] = "alice"
+	s.Options.MaxAge = 30 * 86400
+	if err := s.Save(r, w); err != nil {
+		t.Fatal(err)
+	}
+	if line := w.Header().Get("Set-Cookie"); !strings.Contains(line, "Max-Age=2592000") {
+		t.Fatalf("remember me: %s", line)
 	}
 }
