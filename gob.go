@@ -12,8 +12,9 @@ import (
 // gorilla/sessions-style code does v.(User)). A value is gob-encoded as an
 // interface, so its type must be registered with gob.Register, as for
 // gorilla/sessions; basic types are registered already. Get[T] reads a
-// value stored as T, or as a type convertible to T of the same kind
-// family (an int stored, an int64 asked). Values are readable only by Go
+// value stored as T, or as another type of the same kind family that T
+// holds exactly (an int stored, an int64 asked; not -1 as a uint, nor 300
+// as an int8). Values are readable only by Go
 // programs that register the same types: prefer JSON when another language
 // reads the store.
 var Gob Codec = gobCodec{}
@@ -47,11 +48,22 @@ func (gobCodec) Unmarshal(data []byte, v any) error {
 	case from.Type().AssignableTo(to.Type()):
 		to.Set(from)
 	case sameFamily(from.Kind(), to.Kind()) && from.Type().ConvertibleTo(to.Type()):
-		to.Set(from.Convert(to.Type()))
+		v := from.Convert(to.Type())
+		if !v.Convert(from.Type()).Equal(from) || signFlipped(from, v) {
+			return fmt.Errorf("session: Gob: the stored %s %v does not fit a %s", from.Type(), x, to.Type())
+		}
+		to.Set(v)
 	default:
 		return fmt.Errorf("session: Gob: the stored value is a %s, not a %s", from.Type(), to.Type())
 	}
 	return nil
+}
+
+// signFlipped reports an integer conversion that changed the sign: -1 to
+// a uint, or a uint above the largest int to an int.
+func signFlipped(from, to reflect.Value) bool {
+	neg := func(v reflect.Value) bool { return v.CanInt() && v.Int() < 0 }
+	return neg(from) != neg(to)
 }
 
 // sameFamily reports whether a value of kind a converts to kind b without

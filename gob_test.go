@@ -134,3 +134,28 @@ func TestOpen(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestGobConversionsKeepTheValue: Get[T] converts a stored number only
+// when T holds it exactly.
+func TestGobConversionsKeepTheValue(t *testing.T) {
+	cases := []struct {
+		stored any
+		into   func([]byte) (any, bool)
+		ok     bool
+	}{
+		{7, func(b []byte) (any, bool) { var v int64; err := session.Gob.Unmarshal(b, &v); return v, err == nil }, true},
+		{-1, func(b []byte) (any, bool) { var v uint; err := session.Gob.Unmarshal(b, &v); return v, err == nil }, false},
+		{300, func(b []byte) (any, bool) { var v int8; err := session.Gob.Unmarshal(b, &v); return v, err == nil }, false},
+		{1e300, func(b []byte) (any, bool) { var v float32; err := session.Gob.Unmarshal(b, &v); return v, err == nil }, false},
+		{0.5, func(b []byte) (any, bool) { var v float32; err := session.Gob.Unmarshal(b, &v); return v, err == nil }, true},
+	}
+	for _, c := range cases {
+		b, err := session.Gob.Marshal(c.stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := c.into(b); ok != c.ok {
+			t.Errorf("%v (%T) read as %v (%T): ok %v, want %v", c.stored, c.stored, v, v, ok, c.ok)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/crumbs-go/session/chunking"
 )
 
 // An Importer reads a session that another library wrote into the
@@ -72,7 +74,9 @@ func WithImport(importers ...Importer) Option {
 
 // Migrations returns how many sessions each Importer of WithImport
 // migrated, by Importer name, since the Manager was created: a session
-// counts once, when its first crumbs save succeeded.
+// counts once, when its first crumbs save succeeded. Parallel requests
+// that carry the same old cookie each migrate it (the browser keeps the
+// last response's cookie), so the count is an upper bound on the users.
 func (m *Manager) Migrations() map[string]int64 {
 	out := make(map[string]int64, len(m.cfg.importers))
 	for i, im := range m.cfg.importers {
@@ -105,6 +109,30 @@ func newImporting(ims []Importer) []importing {
 		}
 	}
 	return out
+}
+
+// checkImporters refuses an Importer cookie that would travel beside the
+// crumbs cookies under one of their names: a chunk's name, or the session
+// cookie's name with another Path or Domain (the browser would send both,
+// and neither could be read).
+func checkImporters(c *config, chunks *chunking.Codec) error {
+	for _, im := range c.importers {
+		for _, ck := range im.Cookies() {
+			if !chunks.Owns(ck.Name) {
+				continue
+			}
+			path := ck.Path
+			if path == "" {
+				path = "/"
+			}
+			sameDomain := strings.EqualFold(strings.TrimPrefix(ck.Domain, "."), strings.TrimPrefix(c.domain, "."))
+			if ck.Name != c.name || path != c.path || !sameDomain {
+				return fmt.Errorf("session: WithImport: %s's cookie %q (Path %q, Domain %q) clashes with the crumbs cookies (%q, Path %q, Domain %q); give crumbs another name with WithCookieName, or the old cookie's Path and Domain",
+					im.Name(), ck.Name, path, ck.Domain, c.name, c.path, c.domain)
+			}
+		}
+	}
+	return nil
 }
 
 // importOld runs the Importers on a request that carries no valid crumbs

@@ -108,6 +108,9 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		m.http = newCookieTransport(m)
 	}
 	m.importing, m.migrated = newImporting(c.importers), make([]atomic.Int64, len(c.importers))
+	if err := checkImporters(&c, chunks); err != nil {
+		return nil, err
+	}
 	for _, im := range m.importing {
 		for _, name := range im.names {
 			m.sharesName = m.sharesName || chunks.Owns(name)

@@ -438,3 +438,24 @@ func TestImportersRejectGarbage(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestSharedNameNeedsTheSamePath: an old cookie under the crumbs cookie's
+// name but another Path or Domain would travel beside the crumbs cookie
+// (two cookies of one name), so New refuses it, saying what to change.
+func TestSharedNameNeedsTheSamePath(t *testing.T) {
+	store, _ := cookiestore.New([][]byte{secret})
+	for _, g := range []migrate.Gorilla{{Name: "session", Path: "/admin"}, {Name: "session", Domain: "example.com"}, {Name: "session.1"}} {
+		g.KeyPairs = [][]byte{hashKey}
+		im, err := migrate.FromGorilla(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := session.New(store, session.WithImport(im)); err == nil || !strings.Contains(err.Error(), "WithCookieName") {
+			t.Errorf("%+v: New gave %v", g, err)
+		}
+	}
+	im, _ := migrate.FromGorilla(migrate.Gorilla{Name: "session", KeyPairs: [][]byte{hashKey}})
+	if _, err := session.New(store, session.WithImport(im)); err != nil {
+		t.Errorf("the same name, Path and Domain: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -201,6 +202,9 @@ func (s *ExpressStore) open(token string) (string, int, error) {
 		return "", 0, fmt.Errorf("redisstore: a connect.sid of %d bytes: %w", len(token), session.ErrInvalid)
 	}
 	v := token
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' { // cookie.parse strips the quotes
+		v = v[1 : len(v)-1]
+	}
 	if strings.Contains(v, "%") {
 		if d, err := url.PathUnescape(v); err == nil { // decodeURIComponent; on error express keeps the raw value
 			v = d
@@ -412,11 +416,24 @@ func (s *ExpressStore) Delete(ctx context.Context, _ string, rec *session.Record
 	return nil
 }
 
+// nodeOwn are the properties a Session object of express-session 1.19
+// has before it copies the stored members in (it skips those): its own,
+// its prototype's, and Object.prototype's.
+var nodeOwn = map[string]bool{
+	"id": true, "req": true, "touch": true, "resetMaxAge": true, "save": true, "reload": true, "destroy": true, "regenerate": true,
+	"constructor": true, "hasOwnProperty": true, "isPrototypeOf": true, "propertyIsEnumerable": true, "toLocaleString": true,
+	"toString": true, "valueOf": true, "__proto__": true, "__defineGetter__": true, "__defineSetter__": true,
+	"__lookupGetter__": true, "__lookupSetter__": true,
+}
+
 // checkValues refuses what the Express format cannot hold.
 func checkValues(c *session.Commit) error {
 	for k, v := range c.Record.Values {
 		if k == cookieMember || k == deadlineMember {
 			return fmt.Errorf("redisstore: the key %q is express-session's own in the Express format; use another", k)
+		}
+		if nodeOwn[k] {
+			return fmt.Errorf("redisstore: the key %q names a property express-session's Session object already has: Node would not see the value, and its next save would erase it; use another key", k)
 		}
 		if !json.Valid(v) {
 			return fmt.Errorf("redisstore: the value of %q is not JSON: the Express format needs the JSON codec (the default)", k)
@@ -565,7 +582,7 @@ func parseObject(b []byte) (*record, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, err
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF { // JSON.parse allows only whitespace after
 		return nil, errors.New("data after the object")
 	}
 	return r, nil

@@ -387,3 +387,41 @@ func TestExpressRequestAfterLogin(t *testing.T) {
 		t.Error("a logout through the old cookie left the login's session")
 	}
 }
+
+// TestExpressNodeOwnKeys: keys express-session's Session object already
+// has (its methods, id, req, Object.prototype's) would be invisible to
+// Node and erased by its next save: the Go save refuses them.
+func TestExpressNodeOwnKeys(t *testing.T) {
+	c := client(t)
+	for _, k := range []string{"id", "req", "save", "touch", "regenerate", "destroy", "reload", "resetMaxAge", "constructor", "toString", "hasOwnProperty", "__proto__"} {
+		a := newExpressApp(t, express(t, c))
+		if w := a.do(func(s *session.Session) { s.Set(k, 1) }); w.Code != 500 || len(a.errs) != 1 || !strings.Contains(a.errs[0].Error(), k) {
+			t.Errorf("%s: %d %v", k, w.Code, a.errs)
+		}
+	}
+}
+
+// TestExpressParsesAsNode: a quoted connect.sid opens, as express-session
+// strips the quotes; a stored record JSON.parse refuses does not load.
+func TestExpressParsesAsNode(t *testing.T) {
+	c := client(t)
+	store := express(t, c)
+	ctx := context.Background()
+	sid := "_6PuJdi3y3fL58DutYNQpuxtSrANo4c3"
+	good := `{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"user":"alice"}`
+	c.Set(ctx, store.Prefix()+sid, good, time.Hour)
+	a := newExpressApp(t, store)
+	a.jar = `"s:_6PuJdi3y3fL58DutYNQpuxtSrANo4c3./Nn4daPQ1DacC9mOHZgV+5BkZyT6x8e/jcOOFbw6fXk"`
+	var user string
+	a.do(func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+	if user != "alice" {
+		t.Errorf("a quoted connect.sid: user %q", user)
+	}
+	c.Set(ctx, store.Prefix()+sid, good+"}", time.Hour)
+	a.jar = "s:_6PuJdi3y3fL58DutYNQpuxtSrANo4c3./Nn4daPQ1DacC9mOHZgV+5BkZyT6x8e/jcOOFbw6fXk"
+	a.do(func(s *session.Session) {
+		if !s.IsNew() {
+			t.Error("a record with a stray } loaded")
+		}
+	})
+}
