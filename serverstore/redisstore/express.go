@@ -358,34 +358,32 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, no
 
 // Retire deletes old's record and returns what it held, as
 // express-session's regenerate deletes the old ID, and leaves a tombstone
-// naming next under a key Node never reads, in one MULTI on the old key's
-// slot: a request still carrying the old cookie then leaves the browser
+// naming next under a key Node never reads, in one script on the old
+// key's slot: a request still carrying the old cookie then leaves the browser
 // the new one, and a logout through it ends the new session.
 func (s *ExpressStore) Retire(ctx context.Context, _ string, old, next *session.Record, _ time.Time) (*session.Record, error) {
 	key := s.cfg.Prefix + old.ID
-	var get *redis.StringCmd
-	var moved *redis.StringCmd
-	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		moved = p.Get(ctx, tomb(key))
-		get = p.GetDel(ctx, key)
-		p.SetArgs(ctx, tomb(key), next.ID, redis.SetArgs{Mode: "XX", TTL: serverstore.TombstoneTTL}) // only refreshes an existing one
-		return nil
-	})
-	if errors.Is(get.Err(), redis.Nil) {
-		if m := moved.Val(); m != "" && m != next.ID {
-			return nil, session.ErrMoved // another Regenerate retired it first
-		} else if m == next.ID {
-			return &session.Record{ID: old.ID, Values: map[string][]byte{}}, nil // this one, retried
+	res, err := expressRetireScript.Run(ctx, s.client, []string{key, tomb(key)}, next.ID, int64(serverstore.TombstoneTTL/time.Second)).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: retire %s: %w", key, err)
+	}
+	if len(res) == 0 {
+		return nil, fmt.Errorf("redisstore: retire %s: an empty reply", key)
+	}
+	var stored string
+	if len(res) > 1 { // Lua ends the array at a nil: {0, nil} arrives as {0}
+		stored, _ = res[1].(string)
+	}
+	if n, _ := res[0].(int64); n == 0 {
+		switch stored {
+		case "":
+			return nil, session.ErrNotFound // destroyed, on either side
+		case next.ID:
+			return &session.Record{ID: old.ID, Values: map[string][]byte{}}, nil // this Regenerate, retried after a lost reply
 		}
-		return nil, session.ErrNotFound
+		return nil, session.ErrMoved // another Regenerate retired it first
 	}
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redisstore: retire %s: %w", key, err)
-	}
-	if err := s.client.Set(ctx, tomb(key), next.ID, serverstore.TombstoneTTL).Err(); err != nil {
-		return nil, fmt.Errorf("redisstore: retire %s: %w", key, err)
-	}
-	doc, err := parseRecord(get.Val())
+	doc, err := parseRecord(stored)
 	if err != nil {
 		return &session.Record{ID: old.ID, Values: map[string][]byte{}}, nil // unreadable: nothing to move
 	}
@@ -398,6 +396,18 @@ func (s *ExpressStore) Retire(ctx context.Context, _ string, old, next *session.
 	}
 	return out, nil
 }
+
+// expressRetireScript deletes KEYS[1] and, if it existed, leaves the tombstone
+// KEYS[2] naming ARGV[1] for ARGV[2] seconds, in one step: {1, record} or
+// {0, the tombstone's ID or nil}.
+var expressRetireScript = redis.NewScript(`
+local v = redis.call('GETDEL', KEYS[1])
+if v then
+	redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+	return {1, v}
+end
+return {0, redis.call('GET', KEYS[2])}
+`)
 
 // Delete removes the record: DEL, as express-session's destroy; and, when
 // a Regenerate retired it, the session it moved to (a logout that raced

@@ -425,3 +425,52 @@ func TestExpressParsesAsNode(t *testing.T) {
 		}
 	})
 }
+
+// TestExpressParallelRegenerates: of parallel logins on one cookie, one
+// wins; the others set no cookie, and the old cookie's tombstone names the
+// winner, so a logout through it ends the winner's session.
+func TestExpressParallelRegenerates(t *testing.T) {
+	c := client(t)
+	store := express(t, c)
+	for round := range 5 {
+		a := newExpressApp(t, store)
+		a.do(func(s *session.Session) { s.Set("cart", round) })
+		before := a.jar
+		var mu sync.Mutex
+		var winners []string
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b := newExpressApp(t, store)
+				b.jar = before
+				b.do(func(s *session.Session) { s.Regenerate(true) })
+				if b.jar != before && b.jar != "" {
+					mu.Lock()
+					winners = append(winners, b.jar)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(winners) != 1 {
+			t.Fatalf("round %d: %d logins won: %v", round, len(winners), winners)
+		}
+		w := newExpressApp(t, store)
+		w.jar = winners[0]
+		var cart int
+		w.do(func(s *session.Session) { cart, _ = session.Get[int](s, "cart") })
+		if cart != round {
+			t.Fatalf("round %d: the winner's session: cart %d", round, cart)
+		}
+		late := newExpressApp(t, store)
+		late.jar = before
+		late.do(func(s *session.Session) { s.Destroy() })
+		w.do(func(s *session.Session) {
+			if !s.IsNew() {
+				t.Errorf("round %d: a logout through the old cookie left the winning login's session", round)
+			}
+		})
+	}
+}
