@@ -49,6 +49,14 @@ type Express struct {
 	Path, Domain string
 	Secure       bool
 	SameSite     string
+	// TombstonePrefix starts the keys of the tombstones a Regenerate
+	// leaves (see ExpressStore): "crumbs-moved:" when empty. They are kept
+	// outside Prefix so that connect-redis's all() and length(), which
+	// read every key under Prefix as a session, never meet one. Give a
+	// prefix your Redis ACL allows when it confines the application to
+	// patterns. It may not hold braces: a tombstone goes in its session's
+	// Cluster slot by the session key's hash tag, or by one around the key.
+	TombstonePrefix string
 	// Logger receives the short-secret warning; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -95,11 +103,14 @@ type Express struct {
 // writes back the record it loaded. Regenerate deletes the old ID, as
 // express-session's regenerate does (GETDEL: values stored under it
 // meanwhile move to the new ID), and leaves a tombstone naming the new ID
-// for serverstore.TombstoneTTL under crumbs-moved:{prefix+ID}, a key Node
-// never reads (the hash tag keeps it in the old key's Cluster slot). So a
-// Go request still carrying the old cookie leaves the browser the login's
-// cookie, and a logout through it ends the login's session too, as with
-// crumbs' own stores; on the Express side the old cookie names no session.
+// for serverstore.TombstoneTTL under TombstonePrefix + "{" + prefix+ID +
+// "}" (TombstonePrefix + prefix+ID when the prefix has a hash tag), a key
+// Node never reads, in the old key's Cluster slot. So a Go request still
+// carrying the old cookie leaves the browser the login's cookie, and a
+// logout through it ends the login's session too, following up to 8
+// logins, as with crumbs' own stores; on the Express side the old cookie
+// names no session. A regenerate on the Express side leaves no tombstone:
+// a Go logout through the cookie before it ends nothing.
 // Destroy deletes the record: the Express side then has no session for
 // that cookie, and the other way round.
 type ExpressStore struct {
@@ -135,6 +146,15 @@ func NewExpress(client redis.UniversalClient, cfg Express) (*ExpressStore, error
 	if cfg.Path == "" {
 		cfg.Path = "/"
 	}
+	if cfg.TombstonePrefix == "" {
+		cfg.TombstonePrefix = "crumbs-moved:"
+	}
+	if strings.ContainsAny(cfg.TombstonePrefix, "{}") {
+		return nil, fmt.Errorf("redisstore: NewExpress: TombstonePrefix %q: no braces (the tombstone takes its session key's Cluster slot)", cfg.TombstonePrefix)
+	}
+	if strings.ContainsAny(cfg.Prefix, "{}") && hashTag(cfg.Prefix) == "" {
+		return nil, fmt.Errorf("redisstore: NewExpress: Prefix %q: braces must make a Cluster hash tag, as in {app}:sess:", cfg.Prefix)
+	}
 	if cfg.MaxAge < 0 {
 		return nil, fmt.Errorf("redisstore: NewExpress: MaxAge %v: give express-session's cookie.maxAge, or 0 for none", cfg.MaxAge)
 	}
@@ -167,10 +187,29 @@ func (*ExpressStore) CookieFormat() string { return "express-session" }
 // Prefix returns the key prefix.
 func (s *ExpressStore) Prefix() string { return s.cfg.Prefix }
 
-// tomb is the key that says where a Regenerate moved key: a key of its
-// own, which Node never reads, in key's Cluster slot (the hash tag is the
-// whole of key), holding the new ID for serverstore.TombstoneTTL.
-func tomb(key string) string { return "crumbs-moved:{" + key + "}" }
+// tomb is the key that says where a Regenerate moved key: a key Node
+// never reads, in key's Cluster slot (by key's own hash tag, or one around
+// the whole key), holding the new ID for serverstore.TombstoneTTL.
+func (s *ExpressStore) tomb(key string) string {
+	if hashTag(key) != "" {
+		return s.cfg.TombstonePrefix + key
+	}
+	return s.cfg.TombstonePrefix + "{" + key + "}"
+}
+
+// hashTag returns key's Redis Cluster hash tag: what lies between the
+// first "{" and the next "}", when that is not empty.
+func hashTag(key string) string {
+	i := strings.IndexByte(key, '{')
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(key[i+1:], '}')
+	if j <= 0 {
+		return ""
+	}
+	return key[i+1 : i+1+j]
+}
 
 // gone tells a missing key's two cases apart: retired by a Regenerate
 // (ErrMoved, with the ID it moved to) or ended (ErrNotFound).
@@ -235,21 +274,25 @@ func (s *ExpressStore) Load(ctx context.Context, _ string, token string, now tim
 		return nil, err
 	}
 	key := s.cfg.Prefix + id
-	var get, moved *redis.StringCmd
+	var get *redis.StringCmd
 	var ttl *redis.DurationCmd
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get, ttl, moved = p.Get(ctx, key), p.PTTL(ctx, key), p.Get(ctx, tomb(key))
+		get, ttl = p.Get(ctx, key), p.PTTL(ctx, key)
 		return nil
 	})
-	if errors.Is(get.Err(), redis.Nil) && (moved.Err() == nil || errors.Is(moved.Err(), redis.Nil)) {
-		if moved.Val() != "" {
-			// A Regenerate (a login) moved it: this request's response
-			// leaves the browser the login's cookie.
+	if errors.Is(get.Err(), redis.Nil) {
+		// Missing: ended, or moved by a Regenerate (a login), whose
+		// response carries the new cookie, which this one must leave alone.
+		moved, err := s.client.Get(ctx, s.tomb(key)).Result()
+		switch {
+		case err == nil && moved != "":
 			return &session.Record{ID: id}, session.ErrMoved
+		case err != nil && !errors.Is(err, redis.Nil):
+			return nil, fmt.Errorf("redisstore: get %s: %w", s.tomb(key), err)
 		}
 		return nil, session.ErrNotFound
 	}
-	if err != nil && !errors.Is(err, redis.Nil) { // the tombstone's GET answers nil: no error
+	if err != nil {
 		return nil, fmt.Errorf("redisstore: get %s: %w", key, err)
 	}
 	doc, err := parseRecord(get.Val())
@@ -311,7 +354,7 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, no
 		stored, err := tx.Get(ctx, key).Result()
 		if errors.Is(err, redis.Nil) {
 			// Destroyed meanwhile, on either side, or moved by a Regenerate.
-			return gone(tx.Get(ctx, tomb(key)).Val())
+			return gone(tx.Get(ctx, s.tomb(key)).Val())
 		}
 		if err != nil {
 			return err
@@ -363,7 +406,7 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, no
 // the new one, and a logout through it ends the new session.
 func (s *ExpressStore) Retire(ctx context.Context, _ string, old, next *session.Record, _ time.Time) (*session.Record, error) {
 	key := s.cfg.Prefix + old.ID
-	res, err := expressRetireScript.Run(ctx, s.client, []string{key, tomb(key)}, next.ID, int64(serverstore.TombstoneTTL/time.Second)).Slice()
+	res, err := expressRetireScript.Run(ctx, s.client, []string{key, s.tomb(key)}, next.ID, int64(serverstore.TombstoneTTL/time.Second)).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: retire %s: %w", key, err)
 	}
@@ -410,21 +453,35 @@ return {0, redis.call('GET', KEYS[2])}
 `)
 
 // Delete removes the record: DEL, as express-session's destroy; and, when
-// a Regenerate retired it, the session it moved to (a logout that raced
-// the login wins).
+// a Regenerate retired it, the sessions it moved to, up to 8 moves (a
+// logout that raced the logins wins). Each step reads the tombstone and
+// deletes the key in one script, so a Regenerate cannot slip in between.
 func (s *ExpressStore) Delete(ctx context.Context, _ string, rec *session.Record) error {
-	key := s.cfg.Prefix + rec.ID
-	keys := []string{key}
-	if next, err := s.client.Get(ctx, tomb(key)).Result(); err == nil && next != "" {
-		keys = append(keys, s.cfg.Prefix+next)
-	}
-	for _, k := range keys { // one at a time: on a Cluster they may be in different slots
-		if err := s.client.Del(ctx, k).Err(); err != nil {
-			return fmt.Errorf("redisstore: del %s: %w", k, err)
+	id := rec.ID
+	for range 8 {
+		key := s.cfg.Prefix + id
+		next, err := expressDeleteScript.Run(ctx, s.client, []string{key, s.tomb(key)}).Text()
+		if errors.Is(err, redis.Nil) {
+			return nil
 		}
+		if err != nil {
+			return fmt.Errorf("redisstore: del %s: %w", key, err)
+		}
+		if next == "" || next == id {
+			return nil
+		}
+		id = next
 	}
 	return nil
 }
+
+// expressDeleteScript deletes KEYS[1] and its tombstone KEYS[2], and
+// returns the ID the tombstone named (nil when none).
+var expressDeleteScript = redis.NewScript(`
+local t = redis.call('GET', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+return t
+`)
 
 // nodeOwn are the properties a Session object of express-session 1.19
 // has before it copies the stored members in (it skips those): its own,

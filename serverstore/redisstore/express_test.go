@@ -474,3 +474,44 @@ func TestExpressParallelRegenerates(t *testing.T) {
 		})
 	}
 }
+
+// TestExpressOnACluster: on a Redis Cluster, with a plain prefix and with
+// one holding a hash tag, a login's tombstone lands in its session's slot
+// (no CROSSSLOT), an old-cookie request leaves the login alone, and a
+// logout through the old cookie follows two logins.
+func TestExpressOnACluster(t *testing.T) {
+	cc := clusterClient(t)
+	for _, prefix := range []string{"crumbs-express-cl:" + hex.EncodeToString([]byte(t.Name()))[:8] + ":", "{crumbs-express-cl}:sess:"} {
+		t.Run(prefix, func(t *testing.T) {
+			store, err := redisstore.NewExpress(cc, redisstore.Express{Secrets: []string{"keyboard cat"}, Prefix: prefix, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := newExpressApp(t, store)
+			a.do(func(s *session.Session) { s.Set("cart", 1) })
+			old := a.jar
+			for range 2 {
+				if w := a.do(func(s *session.Session) { s.Regenerate(true) }); w.Code != 200 {
+					t.Fatalf("login: %d %v", w.Code, a.errs)
+				}
+			}
+			late := newExpressApp(t, store)
+			late.jar = old
+			if w := late.do(func(s *session.Session) { s.Get("cart") }); len(w.Result().Cookies()) != 0 {
+				t.Errorf("an old-cookie read set %v", w.Header()["Set-Cookie"])
+			}
+			late.do(func(s *session.Session) { s.Destroy() })
+			a.do(func(s *session.Session) {
+				if !s.IsNew() {
+					t.Error("a logout through the first cookie left the session two logins later")
+				}
+			})
+		})
+	}
+	if _, err := redisstore.NewExpress(cc, redisstore.Express{Secrets: []string{"x"}, Prefix: "a{:sess:"}); err == nil {
+		t.Error("a prefix with a lone brace was accepted")
+	}
+	if _, err := redisstore.NewExpress(cc, redisstore.Express{Secrets: []string{"x"}, TombstonePrefix: "{t}:"}); err == nil {
+		t.Error("a tombstone prefix with braces was accepted")
+	}
+}
