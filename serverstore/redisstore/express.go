@@ -153,7 +153,7 @@ func NewExpress(client redis.UniversalClient, cfg Express) (*ExpressStore, error
 		return nil, fmt.Errorf("redisstore: NewExpress: TombstonePrefix %q: no braces (the tombstone takes its session key's Cluster slot)", cfg.TombstonePrefix)
 	}
 	if strings.ContainsAny(cfg.Prefix, "{}") && hashTag(cfg.Prefix) == "" {
-		return nil, fmt.Errorf("redisstore: NewExpress: Prefix %q: braces must make a Cluster hash tag, as in {app}:sess:", cfg.Prefix)
+		return nil, fmt.Errorf("redisstore: NewExpress: Prefix %q: braces must make a Cluster hash tag, as {app} does in {app}:sess", cfg.Prefix)
 	}
 	if cfg.MaxAge < 0 {
 		return nil, fmt.Errorf("redisstore: NewExpress: MaxAge %v: give express-session's cookie.maxAge, or 0 for none", cfg.MaxAge)
