@@ -138,14 +138,11 @@ func checkImporters(c *config, chunks *chunking.Codec) error {
 // importOld runs the Importers on a request that carries no valid crumbs
 // session. It reports whether one gave the session its values.
 func (m *Manager) importOld(s *Session) bool {
-	if len(m.cfg.importers) == 0 || s.r == nil || s.saved != nil {
-		return false
-	}
-	if _, ok := s.t.(cookieTransport); !ok {
+	if !m.imports(s) {
 		return false
 	}
 	for i, im := range m.cfg.importers {
-		if !m.carriesOld(s, i) {
+		if !m.carriesOld(s, i, false) {
 			continue
 		}
 		imp, err := m.tryImport(s, im)
@@ -203,14 +200,22 @@ func (m *Manager) tryImport(s *Session, im Importer) (imp *Imported, err error) 
 	return imp, err
 }
 
-// carriesOld reports whether the request carries a cookie of Importer i.
-// A name the crumbs cookie uses too counts only when the crumbs session
-// did not open (the caller's case), so it is never expired under a valid
-// crumbs session.
-func (m *Manager) carriesOld(s *Session, i int) bool {
+// imports reports whether s's request is one the Importers look at: the
+// cookie transport's, on its first load.
+func (m *Manager) imports(s *Session) bool {
+	if len(m.cfg.importers) == 0 || s.r == nil || s.saved != nil {
+		return false
+	}
+	_, ok := s.t.(cookieTransport)
+	return ok
+}
+
+// carriesOld reports whether the request carries a cookie of Importer i;
+// with notOurs, leaving out the names the crumbs cookies use.
+func (m *Manager) carriesOld(s *Session, i int, notOurs bool) bool {
 	names := m.importing[i].names
 	for name := range pairs(s.r) {
-		if slices.Contains(names, name) {
+		if slices.Contains(names, name) && !(notOurs && m.chunks.Owns(name)) {
 			return true
 		}
 	}
@@ -222,18 +227,12 @@ func (m *Manager) carriesOld(s *Session, i int) bool {
 // that the response expires them again. Names the crumbs cookies use are
 // theirs.
 func (m *Manager) expireOld(s *Session) {
-	if len(m.cfg.importers) == 0 || s.r == nil || s.saved != nil {
-		return
-	}
-	if _, ok := s.t.(cookieTransport); !ok {
+	if !m.imports(s) {
 		return
 	}
 	for i := range m.cfg.importers {
-		for name := range pairs(s.r) {
-			if slices.Contains(m.importing[i].names, name) && !m.chunks.Owns(name) {
-				s.foreign = append(s.foreign, i)
-				break
-			}
+		if m.carriesOld(s, i, true) {
+			s.foreign = append(s.foreign, i)
 		}
 	}
 }

@@ -220,8 +220,8 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, gs *sessions.Sessio
 		}
 		vals[key] = b
 	}
-	for k := range vals {
-		if !e.unchanged(k, gs.Values[k]) {
+	for k, b := range vals {
+		if !e.unchanged(k, gs.Values[k], b) {
 			cs.Set(k, gs.Values[k])
 		}
 	}
@@ -284,16 +284,17 @@ func (s *Store) Crumbs(r *http.Request, name string) *session.Session {
 	return nil
 }
 
-// unchanged reports whether v equals the value key held when the session
-// was opened (or last saved): the stored encoding decoded afresh, so that
-// a value changed in place is seen as changed, and compared as values,
-// since gob's encoding of a map differs from one call to the next.
-func (e *entry) unchanged(key string, v any) bool {
+// unchanged reports whether v (encoded as enc) equals the value key held
+// when the session was opened (or last saved): the stored encoding decoded
+// afresh, so that a value changed in place is seen as changed, and
+// compared as values, since gob's encoding of a map differs from one call
+// to the next.
+func (e *entry) unchanged(key string, v any, enc []byte) bool {
 	b, ok := e.snap[key]
 	if !ok {
 		return false
 	}
-	if cur, err := session.Gob.Marshal(v); err == nil && bytes.Equal(cur, b) {
+	if bytes.Equal(enc, b) {
 		return true
 	}
 	var was any

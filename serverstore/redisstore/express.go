@@ -563,7 +563,7 @@ func (s *ExpressStore) stamp(doc *record, rec *session.Record, setLife, setKind 
 		cookie.set("expires", []byte("null"))
 	} else {
 		age := s.cfg.MaxAge
-		if stored, ok := cookie.get("originalMaxAge"); ok && !setKind && string(stored) != "null" {
+		if have, ok := cookie.get("originalMaxAge"); ok && !setKind && string(have) != "null" {
 			age = -1 // the stored one stands
 		}
 		switch {
