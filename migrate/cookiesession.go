@@ -27,8 +27,9 @@ type CookieSession struct {
 	// Keys are the keys option, in the same order: every key is tried, as
 	// keygrip does. Required: unsigned cookies (signed: false) are not
 	// imported, as anyone can forge them. They are the application's
-	// existing keys, so their length is not checked; they are never used
-	// for crumbs' own cookies.
+	// existing keys, so their length is not checked, but an empty or blank
+	// key (from splitting "k1," or an unset variable) is refused: anyone
+	// could sign with it. They are never used for crumbs' own cookies.
 	Keys []string
 	// Hash is keygrip's HMAC algorithm: "sha1" (keygrip's default) when
 	// empty, or "sha256", "sha384", "sha512" for a Keygrip(keys, algorithm).
@@ -79,7 +80,12 @@ func FromCookieSession(c CookieSession) (session.Importer, error) {
 	default:
 		return nil, fmt.Errorf("migrate: FromCookieSession: hash %q: give sha1, sha256, sha384 or sha512", c.Hash)
 	}
-	for _, k := range c.Keys {
+	for i, k := range c.Keys {
+		if strings.TrimSpace(k) == "" {
+			// A list split from "k1," or from an unset variable: anyone
+			// can sign with an empty key.
+			return nil, fmt.Errorf("migrate: FromCookieSession: key %d of %d is empty or blank; anyone could sign a session with it (a trailing comma, or an unset variable?)", i+1, len(c.Keys))
+		}
 		im.keys = append(im.keys, []byte(k))
 	}
 	return im, nil

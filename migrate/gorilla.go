@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bytes"
 	"fmt"
 	"hash"
 	"net/http"
@@ -23,7 +24,8 @@ type Gorilla struct {
 	// the first pair is the current one. Required. They are the
 	// application's existing keys, so their length is not checked beyond
 	// what securecookie needs (a hash key, a block key of 16, 24 or 32
-	// bytes); they are never used for crumbs' own cookies.
+	// bytes), but an empty or blank hash key is refused: anyone could sign
+	// with it. They are never used for crumbs' own cookies.
 	KeyPairs [][]byte
 	// Path and Domain are the store's Options.Path ("/" when empty, as in
 	// gorilla) and Options.Domain: the old cookie is expired with them.
@@ -78,6 +80,11 @@ func FromGorilla(g Gorilla) (session.Importer, error) {
 		g.MaxAge = 0 // securecookie: no limit
 	case g.MaxAge < 0:
 		return nil, fmt.Errorf("migrate: FromGorilla: MaxAge %d: give the store's MaxAge in seconds, 0 for gorilla's default or -1 for none", g.MaxAge)
+	}
+	for i := 0; i < len(g.KeyPairs); i += 2 {
+		if len(bytes.TrimSpace(g.KeyPairs[i])) == 0 {
+			return nil, fmt.Errorf("migrate: FromGorilla: key pair %d: the hash key is empty or blank; anyone could sign a session with it", i/2+1)
+		}
 	}
 	im := &gorillaImporter{g: g, codecs: securecookie.CodecsFromPairs(g.KeyPairs...)}
 	_, im.json = g.Serializer.(securecookie.JSONEncoder)

@@ -326,11 +326,12 @@ func TestGorillaOldCookieAttributes(t *testing.T) {
 
 func TestGorillaConfigurationErrors(t *testing.T) {
 	for _, g := range []migrate.Gorilla{
-		{KeyPairs: [][]byte{hashKey}},                               // no name
-		{Name: "app"},                                               // no keys
-		{Name: "app", KeyPairs: [][]byte{nil}},                      // no hash key
-		{Name: "app", KeyPairs: [][]byte{hashKey, []byte("short")}}, // a block key of 5 bytes
-		{Name: "a b", KeyPairs: [][]byte{hashKey}},                  // not a cookie name
+		{KeyPairs: [][]byte{hashKey}},          // no name
+		{Name: "app"},                          // no keys
+		{Name: "app", KeyPairs: [][]byte{nil}}, // no hash key
+		{Name: "app", KeyPairs: [][]byte{hashKey, nil, []byte(" "), nil}}, // a blank hash key
+		{Name: "app", KeyPairs: [][]byte{hashKey, []byte("short")}},       // a block key of 5 bytes
+		{Name: "a b", KeyPairs: [][]byte{hashKey}},                        // not a cookie name
 		{Name: "app", KeyPairs: [][]byte{hashKey}, MaxAge: -5},
 	} {
 		if _, err := migrate.FromGorilla(g); err == nil {
@@ -411,6 +412,28 @@ func TestCookieSessionLenientBase64AndHash(t *testing.T) {
 		got, err := im.Import(r)
 		if err != nil || got.Values["user"] != "alice" {
 			t.Errorf("%s: %v %v", v, got, err)
+		}
+	}
+}
+
+// TestCookieSessionRefusesEmptyKeys: a key list split from an environment
+// variable with a trailing comma ("k1,"), or from an empty one, holds an
+// empty key, with which anyone can sign a session of their choosing.
+func TestCookieSessionRefusesEmptyKeys(t *testing.T) {
+	for _, keys := range [][]string{{""}, {"k1", ""}, {"", "k1"}, {"k1", " "}, {"k1", "\t\n"}} {
+		im, err := migrate.FromCookieSession(migrate.CookieSession{Keys: keys})
+		if err == nil {
+			// Show what the mistake costs: a pair signed with the empty key.
+			v := "eyJ1c2VyIjoiYWRtaW4ifQ" // {"user":"admin"}
+			r := httptest.NewRequest("GET", "/", nil)
+			r.AddCookie(&http.Cookie{Name: "session", Value: v})
+			r.AddCookie(&http.Cookie{Name: "session.sig", Value: keygrip("sha1", "", "session="+v)})
+			got, ierr := im.Import(r)
+			t.Errorf("FromCookieSession(Keys: %q) accepted; a pair signed with the empty key imports as %v (%v)", keys, got, ierr)
+			continue
+		}
+		if !strings.Contains(err.Error(), "key") {
+			t.Errorf("FromCookieSession(Keys: %q): the error does not say which key: %v", keys, err)
 		}
 	}
 }

@@ -26,11 +26,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys := strings.Split(cmp.Or(os.Getenv("COOKIE_SESSION_KEYS"), "keyboard cat"), ",")
 	// readme:begin
-	old, err := migrate.FromCookieSession(migrate.CookieSession{Keys: keys}) // cookieSession({keys})
+	keys := os.Getenv("COOKIE_SESSION_KEYS") // the Node app's keys, comma-separated, in its order
+	if keys == "" {
+		log.Fatal("set COOKIE_SESSION_KEYS to the keys of the Node app's cookieSession({keys})")
+	}
+	old, err := migrate.FromCookieSession(migrate.CookieSession{Keys: strings.Split(keys, ",")})
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal("COOKIE_SESSION_KEYS: ", err)
 	}
 	m, err := session.New(store, session.WithImport(old))
 	// readme:end

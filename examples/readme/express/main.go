@@ -21,16 +21,19 @@ import (
 func main() {
 	client := redis.NewClient(&redis.Options{Addr: cmp.Or(os.Getenv("REDIS_ADDR"), "127.0.0.1:6379")})
 	defer client.Close()
-	secrets := strings.Split(cmp.Or(os.Getenv("EXPRESS_SECRETS"), "keyboard cat"), ",")
 	prefix := cmp.Or(os.Getenv("EXPRESS_PREFIX"), "sess:")
 	// readme:begin
+	secrets := os.Getenv("EXPRESS_SECRETS") // express-session's secret option, comma-separated, in its order
+	if secrets == "" {
+		log.Fatal("set EXPRESS_SECRETS to the Express app's session({secret})")
+	}
 	store, err := redisstore.NewExpress(client, redisstore.Express{
-		Secrets: secrets,   // express-session's secret option, in its order
+		Secrets: strings.Split(secrets, ","),
 		Prefix:  prefix,    // connect-redis's prefix ("sess:" by default)
 		MaxAge:  time.Hour, // express-session's cookie.maxAge
 	})
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal("EXPRESS_SECRETS: ", err)
 	}
 	m, err := session.New(store, session.WithCookieName("connect.sid"), session.WithIdleTimeout(time.Hour))
 	// readme:end

@@ -26,11 +26,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	hashKey := []byte(cmp.Or(os.Getenv("GORILLA_HASH_KEY"), "the old CookieStore's hash key"))
 	// readme:begin
-	old, err := migrate.FromGorilla(migrate.Gorilla{Name: "app", KeyPairs: [][]byte{hashKey}})
+	hashKey := os.Getenv("GORILLA_HASH_KEY") // the key given to sessions.NewCookieStore
+	if hashKey == "" {
+		log.Fatal("set GORILLA_HASH_KEY to the hash key of the app's sessions.NewCookieStore")
+	}
+	old, err := migrate.FromGorilla(migrate.Gorilla{Name: "app", KeyPairs: [][]byte{[]byte(hashKey)}})
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal("GORILLA_HASH_KEY: ", err)
 	}
 	// was: store := sessions.NewCookieStore(hashKey)
 	store, err := gorillastore.New(crumbs, session.WithImport(old))
