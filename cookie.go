@@ -339,14 +339,17 @@ func headerHasToken(h http.Header, key, token string) bool {
 
 // secure decides the Secure attribute for this request. SecureAuto: always
 // on TLS; with WithTrustProxy, the right-most X-Forwarded-Proto value (the
-// one the trusted proxy appended) decides; otherwise Secure, except on plain
-// HTTP to a loopback host that no proxy forwarded (development on
-// http://localhost).
+// one the trusted proxy appended) decides; otherwise Secure, except for
+// local development (see local). A cookie without Secure is logged once at
+// Warn, whatever the mode.
 func (m *Manager) secure(s *Session) bool {
 	switch m.cfg.secure {
 	case SecureAlways:
 		return true
 	case SecureNever:
+		m.warnPlain.Do(func() {
+			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: cookies go out without Secure (WithSecure(SecureNever)); a network observer can steal them from any plain-HTTP request")
+		})
 		return false
 	}
 	r := s.r
@@ -358,7 +361,11 @@ func (m *Manager) secure(s *Session) bool {
 			return strings.EqualFold(p, "https")
 		}
 	}
-	if loopback(r.Host) && !forwarded(r) {
+	if local(r) {
+		m.warnPlain.Do(func() {
+			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: a cookie went out without Secure, to a plain-HTTP request from the loopback to a loopback host, taken for local development; behind a TLS-terminating proxy on this machine that sends no X-Forwarded-Proto, use WithSecure(SecureAlways)",
+				slog.String("host", r.Host), slog.String("client", r.RemoteAddr))
+		})
 		return false
 	}
 	if !m.cfg.trustProxy {
@@ -370,10 +377,62 @@ func (m *Manager) secure(s *Session) bool {
 	return true
 }
 
+// local reports whether a plain-HTTP request comes straight from a client
+// on this machine to a loopback host: a developer's browser on
+// http://localhost:8080. A TLS-terminating proxy on the same machine also
+// connects from the loopback, and nginx's proxy_pass even sends Host:
+// 127.0.0.1:PORT (or localhost for a unix socket), so any sign of a proxy
+// makes the request not local: a unix socket, X-Forwarded-*, Forwarded,
+// X-Real-Ip or Via; HTTP/1.0 or Connection: close, which nginx sends
+// upstream by default and browsers never do; an Origin or Referer that is
+// https or names another host.
+func local(r *http.Request) bool {
+	if !loopback(r.Host) || !loopbackIP(r.RemoteAddr) || forwarded(r) {
+		return false
+	}
+	if !r.ProtoAtLeast(1, 1) || r.Close {
+		return false
+	}
+	return localOrigin(r.Header["Origin"]) && localOrigin(r.Header["Referer"])
+}
+
+// loopbackIP reports whether addr, a RemoteAddr ("127.0.0.1:5555",
+// "[::1]:5555"), is a loopback IP address; a unix socket's ("@", "") is
+// not.
+func loopbackIP(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// localOrigin reports whether an Origin or Referer header, if present,
+// names a plain-HTTP loopback origin ("null" says nothing).
+func localOrigin(vs []string) bool {
+	for _, v := range vs {
+		if v == "null" || v == "" {
+			continue
+		}
+		rest, ok := strings.CutPrefix(v, "http://")
+		if !ok {
+			return false
+		}
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			rest = rest[:i]
+		}
+		if !loopback(rest) {
+			return false
+		}
+	}
+	return true
+}
+
 // forwarded reports whether a proxy stands between the client and us: then
 // a loopback Host is the proxy's view, not the browser's.
 func forwarded(r *http.Request) bool {
-	for _, k := range []string{"X-Forwarded-Proto", "X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-Ip"} {
+	for _, k := range []string{"X-Forwarded-Proto", "X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-Ip", "Via"} {
 		if len(r.Header[k]) > 0 {
 			return true
 		}

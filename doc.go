@@ -130,8 +130,9 @@
 //     unless the handler chose private or no-store itself, so that no shared
 //     cache serves one user's page to another and the back button after a
 //     logout does not show it from cache.
-//   - Cookies are Secure by default except on plain HTTP to a loopback host
-//     (http://localhost during development), so that behind a
+//   - Cookies are Secure by default except on plain HTTP from this machine
+//     straight to a loopback host with no sign of a proxy (http://localhost
+//     during development, logged once at Warn), so that behind a
 //     TLS-terminating proxy they are Secure without any setting.
 //
 // # Compatibility

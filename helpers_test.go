@@ -85,6 +85,7 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 func (h *harness) do(t testing.TB, handler http.HandlerFunc, mod ...func(*http.Request)) *http.Response {
 	t.Helper()
 	r := httptest.NewRequest("GET", "http://localhost/", nil) // plain HTTP to loopback: development
+	r.RemoteAddr = "127.0.0.1:50000"                           // from a browser on this machine
 	var parts []string
 	for name, value := range h.jar {
 		parts = append(parts, name+"="+value)
@@ -134,7 +135,11 @@ func setCookies(res *http.Response) map[string]string {
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
 
-func newRequest() *http.Request { return httptest.NewRequest("GET", "http://localhost/", nil) }
+func newRequest() *http.Request {
+	r := httptest.NewRequest("GET", "http://localhost/", nil)
+	r.RemoteAddr = "127.0.0.1:50000"
+	return r
+}
 
 // live counts the cookies a response sets, leaving out the ones it expires.
 func live(res *http.Response) int {

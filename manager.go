@@ -53,6 +53,7 @@ type Manager struct {
 	http   transport        // the middleware's: the cookie, or a header token
 
 	warnInsecure sync.Once // the SecureAuto warning, logged once
+	warnPlain    sync.Once // a cookie without Secure, logged once
 
 	importing  []importing    // WithImport's cookie names and deletion lines
 	migrated   []atomic.Int64 // sessions each Importer migrated
@@ -66,10 +67,11 @@ type Manager struct {
 }
 
 // New returns a Manager over store. With no options, it uses a cookie named
-// "session", Path=/, HttpOnly, SameSite=Lax, Secure except on plain HTTP to
-// a loopback host, a persistent cookie, a 24-hour absolute timeout and no
-// idle timeout, JSON values, at most 2 cookies of 4000 bytes, and up to 2 s
-// of retries when parallel Updates of one key conflict. A contradictory or
+// "session", Path=/, HttpOnly, SameSite=Lax, Secure except on plain HTTP
+// from this machine to a loopback host (SecureAuto), a persistent cookie, a
+// 24-hour absolute timeout and no idle timeout, JSON values, at most 2
+// cookies of 4000 bytes, and up to 2 s of retries when parallel Updates of
+// one key conflict. A contradictory or
 // invalid configuration fails here with an error that says what to fix.
 func New(store Store, opts ...Option) (*Manager, error) {
 	if store == nil {

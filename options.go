@@ -16,18 +16,31 @@ import (
 type SecureMode int
 
 const (
-	// SecureAuto marks the cookie Secure unless the request is plain HTTP
-	// to a loopback host (http://localhost, http://127.0.0.1: development),
-	// so that behind a TLS-terminating proxy cookies are Secure without any
-	// setting. With WithTrustProxy, the right-most X-Forwarded-Proto value,
-	// the one the trusted proxy appended, decides (https: Secure). A Secure
-	// cookie sent over plain HTTP to another host is logged once, as
-	// browsers drop it: use SecureNever for such development setups.
+	// SecureAuto marks the cookie Secure unless the request comes over
+	// plain HTTP from a client on this machine straight to a loopback host
+	// (a browser on http://localhost:8080 or http://127.0.0.1:8080 during
+	// development). A request that shows any sign of a proxy is not taken
+	// for development, even from the loopback: X-Forwarded-*, Forwarded,
+	// X-Real-Ip or Via; HTTP/1.0 or Connection: close (what nginx's
+	// proxy_pass sends by default, with Host: 127.0.0.1:PORT); a unix
+	// socket; an Origin or Referer that is https or another host. So
+	// behind a TLS-terminating proxy cookies are Secure without any
+	// setting. The first cookie sent without Secure is logged at Warn:
+	// behind a proxy on the same machine that sends none of these signs
+	// (nginx with proxy_http_version 1.1 and proxy_set_header Connection
+	// ""), use SecureAlways. With WithTrustProxy, the right-most
+	// X-Forwarded-Proto value, the one the trusted proxy appended, decides
+	// (https: Secure). A Secure cookie sent over plain HTTP to another host
+	// is logged once, as browsers drop it: use SecureNever for such
+	// development setups.
 	SecureAuto SecureMode = iota
-	// SecureAlways always marks the cookie Secure. Browsers still accept
-	// Secure cookies from http://localhost.
+	// SecureAlways always marks the cookie Secure. Browsers (Chromium,
+	// Firefox) still accept Secure cookies from http://localhost, but Go's
+	// net/http/cookiejar and older clients do not send them back over
+	// plain HTTP.
 	SecureAlways
-	// SecureNever never marks it Secure. Refused beside SameSite=None,
+	// SecureNever never marks it Secure (logged once at Warn). Refused
+	// beside SameSite=None,
 	// Partitioned, and the __Host- and __Secure- prefixes, which need Secure.
 	SecureNever
 )

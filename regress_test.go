@@ -138,8 +138,9 @@ func TestEveryDeadlineBounded(t *testing.T) {
 	}
 }
 
-// Behind a proxy: SecureAuto is Secure unless the request is plain HTTP to
-// a loopback host; with WithTrustProxy, the right-most X-Forwarded-Proto
+// Behind a proxy: SecureAuto is Secure unless the request comes straight
+// from a client on this machine to a loopback host over plain HTTP, with no
+// sign of a proxy; with WithTrustProxy, the right-most X-Forwarded-Proto
 // value (the one the trusted proxy set) decides.
 func TestSecureAutoBehindProxies(t *testing.T) {
 	t.Parallel()
@@ -148,18 +149,33 @@ func TestSecureAutoBehindProxies(t *testing.T) {
 		trust  bool
 		host   string
 		proto  string
+		mod    func(r *http.Request)
 		secure bool
 	}{
-		{"plain http to localhost", false, "localhost:8080", "", false},
-		{"plain http to 127.0.0.1", false, "127.0.0.1:8080", "", false},
-		{"plain http to [::1]", false, "[::1]:8080", "", false},
-		{"TLS-terminating proxy, not trusted", false, "example.com", "", true},
-		{"trusted proxy says https", true, "example.com", "https", true},
-		{"trusted proxy says http", true, "example.com", "http", false},
-		{"client forged https, proxy appended http", true, "example.com", "https, http", false},
-		{"client forged http, proxy appended https", true, "example.com", "http, https", true},
-		{"a proxy that forwards a loopback Host, not trusted", false, "127.0.0.1:8080", "https", true},
-		{"localhost. (trailing dot)", false, "localhost.:8080", "", false},
+		{"plain http to localhost", false, "localhost:8080", "", nil, false},
+		{"plain http to 127.0.0.1", false, "127.0.0.1:8080", "", nil, false},
+		{"plain http to [::1]", false, "[::1]:8080", "", nil, false},
+		{"from [::1]", false, "localhost:8080", "", func(r *http.Request) { r.RemoteAddr = "[::1]:5000" }, false},
+		{"a form posted from the local page", false, "localhost:8080", "", func(r *http.Request) {
+			r.Header.Set("Origin", "http://localhost:8080")
+			r.Header.Set("Referer", "http://localhost:8080/login")
+		}, false},
+		{"TLS-terminating proxy, not trusted", false, "example.com", "", nil, true},
+		{"trusted proxy says https", true, "example.com", "https", nil, true},
+		{"trusted proxy says http", true, "example.com", "http", nil, false},
+		{"client forged https, proxy appended http", true, "example.com", "https, http", nil, false},
+		{"client forged http, proxy appended https", true, "example.com", "http, https", nil, true},
+		{"a proxy that forwards a loopback Host, not trusted", false, "127.0.0.1:8080", "https", nil, true},
+		{"localhost. (trailing dot)", false, "localhost.:8080", "", nil, false},
+		// nginx with only proxy_pass: Host is the upstream, no X-Forwarded-*.
+		{"nginx: HTTP/1.0", false, "127.0.0.1:8080", "", func(r *http.Request) { r.Proto, r.ProtoMinor = "HTTP/1.0", 0 }, true},
+		{"nginx: Connection: close", false, "127.0.0.1:8080", "", func(r *http.Request) { r.Close = true }, true},
+		{"nginx: unix socket", false, "localhost", "", func(r *http.Request) { r.RemoteAddr = "@" }, true},
+		{"a client on another machine", false, "localhost:8080", "", func(r *http.Request) { r.RemoteAddr = "192.0.2.1:5000" }, true},
+		{"Via", false, "127.0.0.1:8080", "", func(r *http.Request) { r.Header.Set("Via", "1.1 proxy") }, true},
+		{"Origin https", false, "127.0.0.1:8080", "", func(r *http.Request) { r.Header.Set("Origin", "https://example.com") }, true},
+		{"Referer from another host", false, "127.0.0.1:8080", "", func(r *http.Request) { r.Header.Set("Referer", "http://example.com/") }, true},
+		{"Origin null", false, "localhost:8080", "", func(r *http.Request) { r.Header.Set("Origin", "null") }, false},
 	}
 	for _, tt := range tests {
 		h := newHarness(t, session.WithTrustProxy(tt.trust))
@@ -167,6 +183,9 @@ func TestSecureAutoBehindProxies(t *testing.T) {
 			r.Host = tt.host
 			if tt.proto != "" {
 				r.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
+			if tt.mod != nil {
+				tt.mod(r)
 			}
 		}).Header.Get("Set-Cookie")
 		if got := strings.Contains(line, "; Secure"); got != tt.secure {
