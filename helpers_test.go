@@ -85,7 +85,7 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 func (h *harness) do(t testing.TB, handler http.HandlerFunc, mod ...func(*http.Request)) *http.Response {
 	t.Helper()
 	r := httptest.NewRequest("GET", "http://localhost/", nil) // plain HTTP to loopback: development
-	r.RemoteAddr = "127.0.0.1:50000"                           // from a browser on this machine
+	r.RemoteAddr = "127.0.0.1:50000"                          // from a browser on this machine
 	var parts []string
 	for name, value := range h.jar {
 		parts = append(parts, name+"="+value)
