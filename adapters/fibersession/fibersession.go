@@ -168,14 +168,17 @@ func request(c fiber.Ctx) (*http.Request, error) {
 		Method:     string(fr.Header.Method()),
 		URL:        u,
 		RequestURI: u.RequestURI(),
-		Proto:      "HTTP/1.1",
+		Proto:      "HTTP/1.0",
 		ProtoMajor: 1,
-		ProtoMinor: 1,
 		Header:     h,
 		Body:       http.NoBody,
 		Host:       host,
 		RemoteAddr: c.RequestCtx().RemoteAddr().String(),
 	}).WithContext(c.Context())
+	if fr.Header.IsHTTP11() {
+		r.Proto, r.ProtoMinor = "HTTP/1.1", 1
+	}
+	r.Close = fr.Header.ConnectionClose()
 	if c.RequestCtx().IsTLS() {
 		r.TLS = &tls.ConnectionState{HandshakeComplete: true, ServerName: strings.Split(r.Host, ":")[0]}
 	}

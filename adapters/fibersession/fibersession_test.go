@@ -166,16 +166,39 @@ func TestCommitFailureAnswers(t *testing.T) {
 	}
 }
 
-// Behind TLS the cookie is Secure; on plain HTTP to a loopback host it is
-// not (SecureAuto), as with net/http.
+// Behind TLS the cookie is Secure; on plain HTTP from this machine to a
+// loopback host it is not (SecureAuto), as with net/http; a request nginx
+// forwards (HTTP/1.0, Connection: close) is.
 func TestSecureFollowsTheConnection(t *testing.T) {
 	app := routes(flowtest.Manager(t, "cookie"))
-	res, err := app.Test(httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	go app.Listener(ln, fiber.ListenConfig{DisableStartupMessage: true})
+	t.Cleanup(func() { app.Shutdown() })
+	res, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
 	if len(res.Cookies()) != 1 || res.Cookies()[0].Secure {
 		t.Fatalf("plain HTTP to loopback: %v", res.Cookies())
+	}
+	for _, raw := range []string{"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, raw)
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if len(res.Cookies()) != 1 || !res.Cookies()[0].Secure {
+			t.Fatalf("%q, as nginx's proxy_pass sends it: %v", raw, res.Cookies())
+		}
 	}
 	res, err = app.Test(httptest.NewRequest(http.MethodGet, "http://app.example/", nil))
 	if err != nil {
