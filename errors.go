@@ -29,9 +29,23 @@ var (
 	// detail. The Manager recovers by itself when the backend returns.
 	ErrBackend = errors.New("session: the session store failed")
 
-	// ErrHeadersWritten is handed to the error handler when a handler changed
-	// its session after the response headers had been written, so the change
-	// could not be saved. Change the session before writing the response, or
-	// call Session.Save first.
+	// ErrHeadersWritten is handed to the error handler when a handler
+	// changed its session after the response headers had been written, so
+	// the change could not be saved, or read it first then, so the response
+	// went out without Vary: Cookie and Cache-Control (a shared cache may
+	// serve it to other users). Use the session before writing the
+	// response, or call Session.Save first.
 	ErrHeadersWritten = errors.New("session: changed after the response headers were written; the change was not saved")
 )
+
+// errLateRead is ErrHeadersWritten for a session first read after the
+// headers were written.
+var errLateRead = lateReadError{}
+
+type lateReadError struct{}
+
+func (lateReadError) Error() string {
+	return "session: first read after the response headers were written, so the response has no Vary: Cookie nor Cache-Control and a shared cache may serve it to other users; read the session before writing the response"
+}
+
+func (lateReadError) Unwrap() error { return ErrHeadersWritten }

@@ -262,6 +262,9 @@ func (m *Manager) Open(w http.ResponseWriter, r *http.Request) (*Session, error)
 func (m *Manager) load(s *Session) {
 	now := m.now()
 	s.state = loaded
+	if s.w != nil && s.w.wroteHeader {
+		s.lateRead = true
+	}
 	rec, err := m.read(s, now)
 	if err == nil {
 		s.raw = rec.Values
@@ -385,6 +388,8 @@ func (m *Manager) finish(s *Session) {
 		s.w.commit()
 	case s.late:
 		m.report(s, ErrHeadersWritten)
+	case s.lateRead:
+		m.report(s, errLateRead)
 	}
 }
 

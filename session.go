@@ -32,6 +32,7 @@ type Session struct {
 	touched    bool    // Touch was called
 	rejected   bool    // the request's token was rejected or names no session: expire it
 	late       bool    // changed after the headers were written
+	lateRead   bool    // first read after the headers were written
 	committed  bool    // a commit happened: the transport carries its token
 	loadErr    error   // the store failure of the load, for Manager.Load
 	parts      int     // cookies the request's token took (cookie transport)

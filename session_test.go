@@ -578,6 +578,38 @@ func TestChangeAfterHeadersIsReported(t *testing.T) {
 	}
 }
 
+// TestReadAfterHeadersIsReported: a session first read after the headers
+// went out cannot add Vary: Cookie nor Cache-Control, so a shared cache may
+// serve one user's page to another: the error handler and the log hear of
+// it, as of a late change. A session read before the headers is not.
+func TestReadAfterHeadersIsReported(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.do(t, counter) // a session to read
+	res := h.do(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("body first"))
+		session.Get[int](session.From(r), "n")
+	})
+	if res.Header.Get("Vary") != "" {
+		t.Fatalf("Vary %q after the headers", res.Header.Get("Vary"))
+	}
+	errs := h.errors()
+	if len(errs) != 1 || !errors.Is(errs[0], session.ErrHeadersWritten) || !strings.Contains(errs[0].Error(), "Vary") {
+		t.Fatalf("error handler got %v, want ErrHeadersWritten saying the response has no Vary", errs)
+	}
+	if !strings.Contains(h.logged(), "level=ERROR") || !strings.Contains(h.logged(), "Vary") {
+		t.Errorf("nothing logged:\n%s", h.logged())
+	}
+	h.do(t, func(w http.ResponseWriter, r *http.Request) {
+		session.Get[int](session.From(r), "n")
+		w.Write([]byte("session first"))
+		session.From(r).Get("n") // loaded already: the headers carry Vary
+	})
+	if errs := h.errors(); len(errs) != 1 {
+		t.Fatalf("a read before the headers was reported: %v", errs)
+	}
+}
+
 func TestCacheHeaders(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
