@@ -67,26 +67,51 @@ const DefaultMaxEntries = 100_000
 // tests and single-instance deployments. Sessions do not survive a restart
 // and are not shared between instances.
 //
-// It is bounded: at capacity, storing a new session first evicts the one
-// that expires soonest. Expired entries are removed as writes pass by and
-// whenever they are read; Memory starts no goroutine and needs no Close.
-// It is safe for concurrent use.
+// It is bounded (WithMaxEntries). At capacity, storing a new session first
+// removes the expired ones, then evicts the least recently used session of
+// the lowest of three ranks:
+//
+//  1. sessions not used since the request that created them: bots, first
+//     visits, anonymous churn;
+//  2. sessions used again by a later request;
+//  3. signed-in sessions: those a Regenerate (a login) moved to a new ID.
+//
+// So a flood of one-request sessions evicts only its own kind, and signed-in
+// users go last. Tombstones (the IDs a Regenerate retired, kept a while so
+// that a request still carrying the pre-login cookie does not undo the
+// login) do not count against the bound and are never evicted for
+// a session; at most as many as the bound are kept, the oldest going first.
+// Expired entries are also removed as writes pass by and whenever they are
+// read; Memory starts no goroutine and needs no Close. It is safe for
+// concurrent use.
 type Memory struct {
-	mu      sync.Mutex
-	entries map[string]*memEntry
-	byTime  expiryHeap
-	max     int
-	now     func() time.Time
+	mu       sync.Mutex
+	entries  map[string]*memEntry
+	byTime   expiryHeap
+	ranks    [rankTombstone + 1]lruList // least recently used at the back
+	sessions int                         // entries that are not tombstones
+	max      int
+	now      func() time.Time
 }
 
+// The eviction ranks of an entry; the lowest goes first.
+const (
+	rankNew      = iota // not used since it was created
+	rankUsed            // used by a later request
+	rankSignedIn        // the successor of a Regenerate
+	rankTombstone
+)
+
 type memEntry struct {
-	key     string
-	meta    []byte
-	values  map[string][]byte
-	moved   bool   // a tombstone: the ID was retired by a Regenerate
-	next    string // for a tombstone: the key of the session it moved to
-	expires time.Time
-	index   int // in byTime
+	key        string
+	meta       []byte
+	values     map[string][]byte
+	moved      bool   // a tombstone: the ID was retired by a Regenerate
+	next       string // for a tombstone: the key of the session it moved to
+	expires    time.Time
+	index      int // in byTime
+	rank       int
+	prev, succ *memEntry // in ranks[rank]
 }
 
 // A MemoryOption configures a Memory backend.
@@ -128,6 +153,50 @@ var (
 	_ Iterator = (*Memory)(nil)
 )
 
+// lruList is a list of entries, most recently used at the front.
+type lruList struct{ head, tail *memEntry }
+
+func (l *lruList) pushFront(e *memEntry) {
+	e.prev, e.succ = nil, l.head
+	if l.head != nil {
+		l.head.prev = e
+	} else {
+		l.tail = e
+	}
+	l.head = e
+}
+
+func (l *lruList) unlink(e *memEntry) {
+	if e.prev != nil {
+		e.prev.succ = e.succ
+	} else {
+		l.head = e.succ
+	}
+	if e.succ != nil {
+		e.succ.prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.succ = nil, nil
+}
+
+// rerank moves e to the front of rank r.
+func (m *Memory) rerank(e *memEntry, r int) {
+	m.ranks[e.rank].unlink(e)
+	if e.rank == rankTombstone && r != rankTombstone {
+		m.sessions++
+	} else if e.rank != rankTombstone && r == rankTombstone {
+		m.sessions--
+	}
+	e.rank = r
+	m.ranks[r].pushFront(e)
+}
+
+// used marks e as used by a request after the one that created it.
+func (m *Memory) used(e *memEntry) {
+	m.rerank(e, max(e.rank, rankUsed))
+}
+
 // live returns the unexpired entry under key, removing it if expired.
 func (m *Memory) live(key string, now time.Time) *memEntry {
 	e, ok := m.entries[key]
@@ -156,6 +225,40 @@ func (m *Memory) record(key string) (*memEntry, error) {
 func (m *Memory) remove(e *memEntry) {
 	heap.Remove(&m.byTime, e.index)
 	delete(m.entries, e.key)
+	m.ranks[e.rank].unlink(e)
+	if e.rank != rankTombstone {
+		m.sessions--
+	}
+}
+
+// evict makes room for one more entry of rank r: expired entries first,
+// then the least recently used of the lowest rank.
+func (m *Memory) evict(r int, now time.Time) {
+	for m.byTime.Len() > 0 && !now.Before(m.byTime[0].expires) && m.full(r) {
+		m.remove(m.byTime[0])
+	}
+	if r == rankTombstone {
+		for m.full(r) {
+			m.remove(m.ranks[rankTombstone].tail)
+		}
+		return
+	}
+	for m.full(r) {
+		for rank := rankNew; rank < rankTombstone; rank++ {
+			if e := m.ranks[rank].tail; e != nil {
+				m.remove(e)
+				break
+			}
+		}
+	}
+}
+
+// full reports whether the entries of rank r's kind are at the bound.
+func (m *Memory) full(r int) bool {
+	if r == rankTombstone {
+		return len(m.entries)-m.sessions >= m.max
+	}
+	return m.sessions >= m.max
 }
 
 // sweep removes a few expired entries, oldest first: every write pays for
@@ -182,6 +285,7 @@ func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.used(e)
 	return e.copy(), nil
 }
 
@@ -194,15 +298,15 @@ func (m *Memory) Create(_ context.Context, key string, e *Entry, expires time.Ti
 	if m.live(key, now) != nil {
 		return ErrConflict
 	}
-	for len(m.entries) >= m.max {
-		m.remove(m.byTime[0]) // evict the session that expires soonest
-	}
-	n := &memEntry{key: key, meta: bytes.Clone(e.Meta), values: make(map[string][]byte, len(e.Values)), expires: expires}
+	m.evict(rankNew, now)
+	n := &memEntry{key: key, meta: bytes.Clone(e.Meta), values: make(map[string][]byte, len(e.Values)), expires: expires, rank: rankNew}
 	for k, v := range e.Values {
 		n.values[k] = bytes.Clone(v)
 	}
 	m.entries[key] = n
 	heap.Push(&m.byTime, n)
+	m.ranks[rankNew].pushFront(n)
+	m.sessions++
 	return nil
 }
 
@@ -251,6 +355,7 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) ([]byte, error) 
 	}
 	e.expires = expires
 	heap.Fix(&m.byTime, e.index)
+	m.used(e)
 	return bytes.Clone(e.meta), nil
 }
 
@@ -266,8 +371,20 @@ func (m *Memory) Retire(_ context.Context, key, successor string, until time.Tim
 		return nil, err
 	}
 	out := &Entry{Meta: e.meta, Values: e.values} // no longer the entry's: no copy needed
+	m.ranks[e.rank].unlink(e) // out of the sessions while room is made
+	if e.rank != rankTombstone {
+		m.sessions--
+	}
+	e.rank = rankTombstone
+	delete(m.entries, key)
+	m.evict(rankTombstone, m.now())
+	m.entries[key] = e
+	m.ranks[rankTombstone].pushFront(e)
 	e.meta, e.values, e.moved, e.next, e.expires = nil, nil, true, successor, until
 	heap.Fix(&m.byTime, e.index)
+	if s := m.live(successor, m.now()); s != nil && !s.moved {
+		m.rerank(s, rankSignedIn) // a login: the last to be evicted
+	}
 	return out, nil
 }
 
@@ -307,6 +424,8 @@ func (m *Memory) Clear(context.Context) error {
 	defer m.mu.Unlock()
 	clear(m.entries)
 	m.byTime = m.byTime[:0]
+	m.ranks = [rankTombstone + 1]lruList{}
+	m.sessions = 0
 	return nil
 }
 
