@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session/chunking"
+	"github.com/crumbs-go/session/driver"
 )
 
 // A transport carries the session's token between the client and the
@@ -40,22 +41,10 @@ type transport interface {
 	finish(s *Session, wrote bool)
 }
 
-// A CookieFormat is a Store whose token is the whole value of one cookie
-// in another library's format, such as express-session's signed
-// connect.sid (redisstore's Express store), which crumbs' chunks would
-// refuse. For such a store the Manager reads the first cookie of its name,
-// as express-session does, at most 4096 bytes, hands its value to Load as
-// it came, and sends Save's token as the cookie's value, in one cookie,
-// never split. CookieFormat names the format, for the log.
-type CookieFormat interface {
-	Store
-	CookieFormat() string
-}
-
 // cookieTransport is the session cookie, split into chunks as it needs.
 type cookieTransport struct {
 	m      *Manager
-	single bool // the store's own one-cookie format (CookieFormat): no chunks
+	single bool // the store's own one-cookie format (driver.CookieFormat): no chunks
 	// Constant tails of Set-Cookie: the attributes after Max-Age, with and
 	// without Secure; and whole deletion lines of the chunk names.
 	tail, tailSecure string
@@ -64,7 +53,7 @@ type cookieTransport struct {
 
 func newCookieTransport(m *Manager) cookieTransport {
 	t := cookieTransport{m: m, del: map[string]string{}, delSecure: map[string]string{}}
-	_, t.single = m.store.(CookieFormat)
+	_, t.single = m.store.(driver.CookieFormat)
 	t.tail, t.tailSecure = t.attributes(false), t.attributes(true)
 	for i := range m.chunks.MaxChunks() {
 		name := m.cfg.name
@@ -138,12 +127,12 @@ func (t cookieTransport) readOne(s *Session) (string, error) {
 			continue
 		}
 		if len(n)+1+len(v) > chunking.MaxCookieSize {
-			return "", fmt.Errorf("session: cookie %q of %d bytes, over %d: %w", n, len(n)+1+len(v), chunking.MaxCookieSize, ErrInvalid)
+			return "", fmt.Errorf("session: cookie %q of %d bytes, over %d: %w", n, len(n)+1+len(v), chunking.MaxCookieSize, driver.ErrInvalid)
 		}
 		s.parts, s.carried = 1, 1
 		return v, nil
 	}
-	return "", ErrNotFound
+	return "", driver.ErrNotFound
 }
 
 // tidy expires the chunk cookies beyond the count the session cookie
@@ -178,7 +167,7 @@ func (t cookieTransport) carried(s *Session) bool {
 func (t cookieTransport) write(s *Session, token string, now time.Time) error {
 	if t.single {
 		if len(t.m.cfg.name)+1+len(token) > chunking.MaxCookieSize || !validCookieValue(token) {
-			return fmt.Errorf("session: the %s store's token does not fit one cookie of %d bytes: %w", t.m.store.(CookieFormat).CookieFormat(), chunking.MaxCookieSize, ErrTooLarge)
+			return fmt.Errorf("session: the %s store's token does not fit one cookie of %d bytes: %w", t.m.store.(driver.CookieFormat).CookieFormat(), chunking.MaxCookieSize, ErrTooLarge)
 		}
 		t.set(s, []chunking.Cookie{{Name: t.m.cfg.name, Value: token}}, nil, now)
 		return nil
@@ -267,7 +256,7 @@ func (t cookieTransport) set(s *Session, parts []chunking.Cookie, stale []string
 
 // maxAgeOf is the Max-Age of the session's token in seconds: until its
 // earlier deadline, at most 400 days; -1 for a browser-session cookie.
-func maxAgeOf(rec *Record, now time.Time) int64 {
+func maxAgeOf(rec *driver.Record, now time.Time) int64 {
 	if rec.BrowserSession {
 		return -1
 	}

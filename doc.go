@@ -135,6 +135,14 @@
 //     during development, logged once at Warn), so that behind a
 //     TLS-terminating proxy they are Secure without any setting.
 //
+// # Writing a store
+//
+// Applications need only this package and a store package. The contract a
+// store implements, the registry behind OpenStore and the errors only
+// stores return are in [github.com/crumbs-go/session/driver], as
+// database/sql/driver is to database/sql; serverstore.Backend is the
+// smaller contract of a server-mode backend.
+//
 // # Compatibility
 //
 // Cookies follow spec/cookie-v1.md, server records spec/server-id-v1.md.

@@ -7,17 +7,6 @@ import (
 )
 
 var (
-	// ErrInvalid is wrapped by every rejection of a session cookie: tampered,
-	// truncated, reordered or mixed-up chunks, unknown key, wrong version,
-	// expired, over a limit. The Manager answers it with a fresh session and
-	// logs the reason; handlers never see it. The same value as
-	// crypto.ErrInvalid and chunking.ErrInvalid.
-	ErrInvalid = errs.ErrInvalid
-
-	// ErrNotFound is returned by a Store's Load when the session does not
-	// exist. The Manager answers it with a fresh session.
-	ErrNotFound = errs.ErrNotFound
-
 	// ErrTooLarge is wrapped by the error the Manager hands to the error
 	// handler when a session cannot fit the cookie budget; the message states
 	// the size and the budget. The same value as chunking.ErrTooLarge.
@@ -28,6 +17,12 @@ var (
 	// refusing. The default handler answers 503 Service Unavailable, with no
 	// detail. The Manager recovers by itself when the backend returns.
 	ErrBackend = errors.New("session: the session store failed")
+
+	// ErrMoved is wrapped by the error Session.Commit returns when the
+	// token named a session that another request's Regenerate (a login)
+	// moved to a new ID meanwhile: nothing was saved, and the client should
+	// keep the token it holds, as the other request's response replaces it.
+	ErrMoved = errs.ErrMoved
 
 	// ErrHeadersWritten is handed to the error handler when a handler
 	// changed its session after the response headers had been written, so

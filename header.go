@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/crumbs-go/session/driver"
 )
 
 // headerBinding is the name header tokens are sealed or signed for
@@ -31,11 +33,11 @@ func (t headerTransport) value(r *http.Request) (token string, ok bool, err erro
 	case len(lines) == 0:
 		return "", false, nil
 	case len(lines) > 1:
-		return "", true, fmt.Errorf("session: %d %s headers: %w", len(lines), t.request, ErrInvalid)
+		return "", true, fmt.Errorf("session: %d %s headers: %w", len(lines), t.request, driver.ErrInvalid)
 	}
 	v := strings.TrimSpace(lines[0])
 	if len(v) > MaxTokenSize+len("Bearer ") {
-		return "", true, fmt.Errorf("session: a %s header over %d bytes: %w", t.request, MaxTokenSize, ErrInvalid)
+		return "", true, fmt.Errorf("session: a %s header over %d bytes: %w", t.request, MaxTokenSize, driver.ErrInvalid)
 	}
 	if t.bearer {
 		scheme, rest, _ := strings.Cut(v, " ")
@@ -46,9 +48,9 @@ func (t headerTransport) value(r *http.Request) (token string, ok bool, err erro
 	}
 	switch {
 	case len(v) > MaxTokenSize:
-		return "", true, fmt.Errorf("session: a token over %d bytes: %w", MaxTokenSize, ErrInvalid)
+		return "", true, fmt.Errorf("session: a token over %d bytes: %w", MaxTokenSize, driver.ErrInvalid)
 	case v == "":
-		return "", true, fmt.Errorf("session: an empty token in %s: %w", t.request, ErrInvalid)
+		return "", true, fmt.Errorf("session: an empty token in %s: %w", t.request, driver.ErrInvalid)
 	}
 	return v, true, nil
 }
@@ -59,7 +61,7 @@ func (t headerTransport) read(s *Session) (string, error) {
 	case err != nil:
 		return "", err
 	case !ok:
-		return "", ErrNotFound
+		return "", driver.ErrNotFound
 	}
 	return v, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/vectors"
 )
 
@@ -34,7 +35,7 @@ func FuzzHeaderToken(f *testing.F) {
 		switch {
 		case err == nil && (tok == "" || len(tok) > MaxTokenSize):
 			t.Fatalf("a token of %d bytes", len(tok))
-		case err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrNotFound):
+		case err != nil && !errors.Is(err, driver.ErrInvalid) && !errors.Is(err, driver.ErrNotFound):
 			t.Fatalf("error %v is neither ErrInvalid nor ErrNotFound", err)
 		}
 	})

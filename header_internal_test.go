@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/vectors"
 )
 
@@ -56,11 +57,11 @@ func TestHeaderVectors(t *testing.T) {
 					t.Fatalf("ok vector: %v", err)
 				}
 			case "none":
-				if !errors.Is(err, ErrNotFound) {
+				if !errors.Is(err, driver.ErrNotFound) {
 					t.Fatalf("none vector: %v, want ErrNotFound", err)
 				}
 			default:
-				if !errors.Is(err, ErrInvalid) {
+				if !errors.Is(err, driver.ErrInvalid) {
 					t.Fatalf("invalid vector: %v, want ErrInvalid", err)
 				}
 			}
@@ -71,11 +72,13 @@ func TestHeaderVectors(t *testing.T) {
 // nopStore is a Store for tests that never reach one.
 type nopStore struct{}
 
-func (nopStore) Load(context.Context, string, string, time.Time) (*Record, error) {
-	return nil, ErrNotFound
+func (nopStore) Load(context.Context, string, string, time.Time) (*driver.Record, error) {
+	return nil, driver.ErrNotFound
 }
-func (nopStore) Save(context.Context, string, *Commit, time.Time) (string, error) { return "", nil }
-func (nopStore) Retire(context.Context, string, *Record, *Record, time.Time) (*Record, error) {
+func (nopStore) Save(context.Context, string, *driver.Commit, time.Time) (string, error) {
+	return "", nil
+}
+func (nopStore) Retire(context.Context, string, *driver.Record, *driver.Record, time.Time) (*driver.Record, error) {
 	return nil, nil
 }
-func (nopStore) Delete(context.Context, string, *Record) error { return nil }
+func (nopStore) Delete(context.Context, string, *driver.Record) error { return nil }

@@ -10,57 +10,24 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session/chunking"
+	"github.com/crumbs-go/session/driver"
 )
 
-// An Importer reads a session that another library wrote into the
-// request's cookies (a gorilla/sessions cookie, a cookie-session pair), so
-// that its users keep their sessions when an application moves to crumbs.
-// Package migrate has Importers for gorilla/sessions and cookie-session.
-//
-// With WithImport, a request whose handler uses its session and that
-// carries no valid crumbs session is offered to each Importer in turn: the
-// crumbs cookie is always tried first, so when both formats share a cookie
-// name a crumbs cookie wins. The first Importer that finds a session gives
-// its values to the request's session, which the response stores as a
-// crumbs session (a new ID, the Manager's deadlines from that moment); the
-// response also expires the other library's cookies, with their own Path
-// and Domain. A request that carries both a valid crumbs session and old
-// cookies keeps the crumbs session and expires the old cookies again, so a
-// browser that sends both converges. An Importer must be safe for
-// concurrent use, and treat every byte of the request as untrusted.
-type Importer interface {
-	// Name names the format, for the log and Manager.Migrations:
-	// "gorilla/sessions", "cookie-session".
-	Name() string
-	// Cookies are the cookies the format uses, with the Path and Domain
-	// they were set with: what a response expires.
-	Cookies() []*http.Cookie
-	// Import reads the request's session: ErrNotFound when the request
-	// carries none, an error wrapping ErrInvalid when what it carries is
-	// malformed, forged, signed by an unknown key or expired (the Manager
-	// logs the reason and starts a fresh session, as for a crumbs cookie).
-	Import(r *http.Request) (*Imported, error)
-}
-
-// Imported is what an Importer read from a request.
-type Imported struct {
-	// Values are the session's values, under crumbs' rules: the Manager
-	// encodes each with its Codec. A key that is not valid UTF-8 without
-	// NUL bytes, or a value the Codec refuses, is left out (the log names
-	// it and says why); the others are imported.
-	Values map[string]any
-	// Dropped names what the Importer itself could not convert, with the
-	// reason, for the log: "key 7 (int): not a string".
-	Dropped []string
-}
-
-// WithImport makes the Manager import sessions that other libraries wrote
-// (see Importer), trying each Importer in order after the crumbs cookie.
-// Migrations are counted by Manager.Migrations and logged at Info, once
-// per migrated session; keep an Importer until the count stops rising
-// (the old sessions have expired), then remove it. Only the cookie
-// transport imports: WithHeaderToken and Manager.Load do not.
-func WithImport(importers ...Importer) Option {
+// WithImport makes the Manager import sessions that other libraries wrote,
+// so that users keep their sessions when an application moves to crumbs:
+// package migrate has the importers of gorilla/sessions' CookieStore and of
+// Node's cookie-session. On a request whose handler uses its session and
+// that carries no valid crumbs session, each importer is tried in order
+// (the crumbs cookie always first); the first that finds a session gives
+// its values to a new crumbs session, which the response stores, and the
+// response expires the old library's cookies. A forged or expired old
+// cookie is rejected like an invalid crumbs cookie: a fresh session, the
+// reason logged at Info. Migrations are counted by Manager.Migrations and
+// logged at Info, once per migrated session; keep an importer until the
+// count stops rising (the old sessions have expired), then remove it. Only
+// the cookie transport imports: WithHeaderToken and Manager.Load do not.
+// To write an importer, implement driver.Importer.
+func WithImport(importers ...driver.Importer) Option {
 	return func(c *config) error {
 		for i, im := range importers {
 			if im == nil {
@@ -92,7 +59,7 @@ type importing struct {
 	del, delSc []string
 }
 
-func newImporting(ims []Importer) []importing {
+func newImporting(ims []driver.Importer) []importing {
 	out := make([]importing, len(ims))
 	for i, im := range ims {
 		for _, c := range im.Cookies() {
@@ -148,7 +115,7 @@ func (m *Manager) importOld(s *Session) bool {
 		imp, err := m.tryImport(s, im)
 		s.foreign = append(s.foreign, i)
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, driver.ErrNotFound):
 			continue
 		case err != nil:
 			m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: rejected a session of "+im.Name()+"; its cookies expire",
@@ -187,15 +154,15 @@ func (m *Manager) importOld(s *Session) bool {
 // tryImport calls im, turning a panic into a rejection: the request's
 // bytes are untrusted, and a third-party decoder must not bring the
 // request down.
-func (m *Manager) tryImport(s *Session, im Importer) (imp *Imported, err error) {
+func (m *Manager) tryImport(s *Session, im driver.Importer) (imp *driver.Imported, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			imp, err = nil, fmt.Errorf("session: %s: the importer panicked (%v): %w", im.Name(), p, ErrInvalid)
+			imp, err = nil, fmt.Errorf("session: %s: the importer panicked (%v): %w", im.Name(), p, driver.ErrInvalid)
 		}
 	}()
 	imp, err = im.Import(s.r)
 	if err == nil && imp == nil {
-		err = ErrNotFound
+		err = driver.ErrNotFound
 	}
 	return imp, err
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session/chunking"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/sid"
 	"github.com/crumbs-go/session/internal/timex"
 )
@@ -56,8 +57,8 @@ type Manager struct {
 	warnPlain    sync.Once // a cookie without Secure, logged once
 
 	importing  []importing    // WithImport's cookie names and deletion lines
-	migrated   []atomic.Int64 // sessions each Importer migrated
-	sharesName bool           // an Importer reads the crumbs cookie's own name
+	migrated   []atomic.Int64 // sessions each driver.Importer migrated
+	sharesName bool           // an driver.Importer reads the crumbs cookie's own name
 
 	// updating serialises, within this process, the commits of one
 	// session that carry Update's checks: they would only conflict with
@@ -277,7 +278,7 @@ func (m *Manager) load(s *Session) {
 			m.expireOld(s)
 			return
 		}
-		err = fmt.Errorf("session: stored values do not decode (%w): %w", err, ErrInvalid)
+		err = fmt.Errorf("session: stored values do not decode (%w): %w", err, driver.ErrInvalid)
 	}
 	if errors.Is(err, ErrMoved) && s.nextToken != "" && s.saved == nil {
 		// This request's own Regenerate retired the ID, but did not hear
@@ -288,7 +289,7 @@ func (m *Manager) load(s *Session) {
 		m.load(s)
 		return
 	}
-	if (errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid)) && m.importOld(s) {
+	if (errors.Is(err, driver.ErrNotFound) || errors.Is(err, driver.ErrInvalid)) && m.importOld(s) {
 		// Another library's session: it becomes a new crumbs session with
 		// its values, stored by this response.
 		s.rec = m.freshRecord(now)
@@ -302,9 +303,9 @@ func (m *Manager) load(s *Session) {
 		// this one must neither expire nor replace.
 		s.moved, s.from = true, rec
 		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: the token names an ID another request's Regenerate retired; this request gets a fresh session that is not saved", s.where())
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, driver.ErrNotFound):
 		s.rejected = s.saved == nil && s.t.carried(s) // a session the store no longer has
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, driver.ErrInvalid):
 		s.rejected = true
 		if m.sharesName && len(s.foreign) > 0 {
 			break // the cookie was the other library's: its importer logged why
@@ -324,7 +325,7 @@ func (m *Manager) load(s *Session) {
 
 // read takes the token from the transport (or from this request's last
 // commit) and loads its record, enforcing its deadlines.
-func (m *Manager) read(s *Session, now time.Time) (*Record, error) {
+func (m *Manager) read(s *Session, now time.Time) (*driver.Record, error) {
 	var token string
 	switch {
 	case s.saved == nil:
@@ -333,7 +334,7 @@ func (m *Manager) read(s *Session, now time.Time) (*Record, error) {
 			return nil, err
 		}
 	case *s.saved == "":
-		return nil, ErrNotFound // the session ended in this request
+		return nil, driver.ErrNotFound // the session ended in this request
 	default:
 		token = *s.saved
 	}
@@ -342,10 +343,10 @@ func (m *Manager) read(s *Session, now time.Time) (*Record, error) {
 		return rec, err
 	}
 	if !rec.Expires.IsZero() && !now.Before(rec.Expires) {
-		return nil, fmt.Errorf("session: expired (absolute deadline): %w", ErrInvalid)
+		return nil, fmt.Errorf("session: expired (absolute deadline): %w", driver.ErrInvalid)
 	}
 	if !rec.IdleExpires.IsZero() && !now.Before(rec.IdleExpires) {
-		return nil, fmt.Errorf("session: expired (idle deadline): %w", ErrInvalid)
+		return nil, fmt.Errorf("session: expired (idle deadline): %w", driver.ErrInvalid)
 	}
 	return rec, nil
 }
@@ -360,8 +361,8 @@ func (s *Session) where() slog.Attr {
 
 // freshRecord is a new session. Deadlines are whole seconds, as every store
 // keeps them, so that the one enforced and a backend's expiry agree.
-func (m *Manager) freshRecord(now time.Time) Record {
-	r := Record{ID: m.generateID(), BrowserSession: m.cfg.browserSession}
+func (m *Manager) freshRecord(now time.Time) driver.Record {
+	r := driver.Record{ID: m.generateID(), BrowserSession: m.cfg.browserSession}
 	if m.cfg.lifetime > 0 {
 		r.Expires = now.Add(m.cfg.lifetime).Truncate(time.Second)
 	}
@@ -396,7 +397,7 @@ func (m *Manager) finish(s *Session) {
 // fail hands err to the error handler, once, and drops the handler's output.
 func (m *Manager) fail(s *Session, err error) {
 	if s.w == nil {
-		return // no HTTP response: Load and Commit return the error
+		return // no HTTP response: Load and driver.Commit return the error
 	}
 	if s.w.failed {
 		return
@@ -469,7 +470,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 	}
 	token, err := m.persist(s, act, now)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, driver.ErrNotFound):
 		// Another request destroyed the session meanwhile: the destruction
 		// wins over this request's changes.
 		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: destroyed by another request; this request's changes are dropped", s.where())
@@ -498,15 +499,15 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 
 // persist hands the session to the store.
 func (m *Manager) persist(s *Session, act action, now time.Time) (string, error) {
-	c := Commit{Record: s.rec, SetLifetime: s.setLife, SetKind: s.setKind}
+	c := driver.Commit{Record: s.rec, SetLifetime: s.setLife, SetKind: s.setKind}
 	switch act {
 	case doRefresh:
-		c.Op = OpRefresh
+		c.Op = driver.OpRefresh
 	case doResave:
 		// Every value is rewritten as it was read, checked like an Update:
 		// one that a parallel request changed or deleted meanwhile is left
 		// as that request stored it.
-		c.Op = OpUpdate
+		c.Op = driver.OpUpdate
 		if s.changes == nil {
 			s.changes = make(map[string]bool, len(s.raw))
 		}
@@ -517,7 +518,7 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 			s.changes[k], s.updates[k] = true, &update{old: v, hadOld: true}
 		}
 	case doUpdate:
-		c.Op = OpUpdate
+		c.Op = driver.OpUpdate
 	case doCreate:
 		if s.old != nil { // Destroy, then a value: the old session goes
 			if err := m.store.Delete(s.ctx, s.t.binding(), s.old); err != nil {
@@ -525,7 +526,7 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 			}
 			s.old = nil
 		}
-		c.Op, c.SetLifetime, c.SetKind = OpCreate, true, true
+		c.Op, c.SetLifetime, c.SetKind = driver.OpCreate, true, true
 		return m.create(s, &c, now)
 	case doRegenerate:
 		return m.regenerate(s, &c, now)
@@ -535,12 +536,12 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 
 // create stores a new session. A create that meets its own ID is an
 // earlier attempt of this request whose reply was lost: it is rewritten.
-func (m *Manager) create(s *Session, c *Commit, now time.Time) (string, error) {
+func (m *Manager) create(s *Session, c *driver.Commit, now time.Time) (string, error) {
 	again := s.attempted == s.rec.ID
 	s.attempted = s.rec.ID
 	token, err := m.save(s, c, false, now)
-	if again && errors.Is(err, ErrExists) {
-		c.Op = OpUpdate
+	if again && errors.Is(err, driver.ErrExists) {
+		c.Op = driver.OpUpdate
 		return m.save(s, c, true, now)
 	}
 	return token, err
@@ -551,7 +552,7 @@ func (m *Manager) create(s *Session, c *Commit, now time.Time) (string, error) {
 // the newer values after a jittered, doubling backoff, within
 // WithConflictTimeout and the request's context. whole rewrites every
 // value (a record nobody else knows of yet) instead of the change set.
-func (m *Manager) save(s *Session, c *Commit, whole bool, now time.Time) (string, error) {
+func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) (string, error) {
 	if len(s.updates) > 0 && !whole {
 		// Parallel requests of this process that Update this session take
 		// turns: each then conflicts at most with what the one before it
@@ -574,15 +575,15 @@ func (m *Manager) save(s *Session, c *Commit, whole bool, now time.Time) (string
 		}
 		c.Record.Values, c.Record.Data = s.raw, data
 		if whole {
-			c.Changes = Changes{Clear: true, List: make([]Change, 0, len(s.raw))}
+			c.Changes = driver.Changes{Clear: true, List: make([]driver.Change, 0, len(s.raw))}
 			for k, v := range s.raw {
-				c.Changes.List = append(c.Changes.List, Change{Key: k, Value: v})
+				c.Changes.List = append(c.Changes.List, driver.Change{Key: k, Value: v})
 			}
 		} else {
 			c.Changes = s.changeSet()
 		}
 		token, err := m.store.Save(s.ctx, s.t.binding(), c, now)
-		var conflict *ConflictError
+		var conflict *driver.ConflictError
 		if !errors.As(err, &conflict) {
 			if err == nil {
 				// The token goes out with what the store holds.
@@ -622,16 +623,16 @@ func (m *Manager) save(s *Session, c *Commit, whole bool, now time.Time) (string
 // A failure before the retirement leaves the old token valid; a retirement
 // whose outcome is unknown (a lost reply) keeps the new record, and a retry
 // recognises its own tombstone.
-func (m *Manager) regenerate(s *Session, c *Commit, now time.Time) (string, error) {
+func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (string, error) {
 	b := s.t.binding()
 	if s.nextStored != "" && s.nextStored != s.rec.ID {
 		// An earlier attempt stored another new ID, and whether it retired
 		// the old one is unknown (Regenerate was called again since): finish
 		// that move first, so the old ID names a record that exists, then
 		// move on from there.
-		prev := &Record{ID: s.nextStored}
+		prev := &driver.Record{ID: s.nextStored}
 		if _, err := m.store.Retire(s.ctx, b, s.old, prev, now); err != nil {
-			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrMoved) {
+			if errors.Is(err, driver.ErrNotFound) || errors.Is(err, ErrMoved) {
 				m.dropRecord(s, prev.ID)
 				s.nextStored = ""
 			}
@@ -639,11 +640,11 @@ func (m *Manager) regenerate(s *Session, c *Commit, now time.Time) (string, erro
 		}
 		s.old, s.nextStored = prev, ""
 	}
-	c.Op, c.SetLifetime, c.SetKind = OpCreate, true, true
+	c.Op, c.SetLifetime, c.SetKind = driver.OpCreate, true, true
 	var token string
 	var err error
 	if s.nextStored == s.rec.ID {
-		c.Op = OpUpdate // an earlier attempt created it: rewrite it
+		c.Op = driver.OpUpdate // an earlier attempt created it: rewrite it
 		token, err = m.save(s, c, true, now)
 	} else {
 		token, err = m.create(s, c, now)
@@ -655,7 +656,7 @@ func (m *Manager) regenerate(s *Session, c *Commit, now time.Time) (string, erro
 	next := s.rec
 	cur, err := m.store.Retire(s.ctx, b, s.old, &next, now)
 	switch {
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrMoved):
+	case errors.Is(err, driver.ErrNotFound), errors.Is(err, ErrMoved):
 		m.dropRecord(s, s.rec.ID) // refused: the old session was destroyed, or moved by another login
 		s.nextStored, s.nextToken = "", ""
 		return "", err
@@ -685,7 +686,7 @@ func (m *Manager) regenerate(s *Session, c *Commit, now time.Time) (string, erro
 	}
 	s.raw, s.rec = merged, rec
 	clear(s.vals)
-	c.Record, c.Op = rec, OpUpdate
+	c.Record, c.Op = rec, driver.OpUpdate
 	if _, err := m.save(s, c, true, now); err != nil {
 		// The login holds (the new record has this request's values): only
 		// what parallel requests wrote meanwhile did not move. Say so.
@@ -697,7 +698,7 @@ func (m *Manager) regenerate(s *Session, c *Commit, now time.Time) (string, erro
 
 // dropRecord deletes a record a Regenerate created and must not keep.
 func (m *Manager) dropRecord(s *Session, id string) {
-	if err := m.store.Delete(s.ctx, s.t.binding(), &Record{ID: id}); err != nil {
+	if err := m.store.Delete(s.ctx, s.t.binding(), &driver.Record{ID: id}); err != nil {
 		m.log.LogAttrs(s.ctx, slog.LevelError, "session: could not delete the session a refused Regenerate created; it expires at its deadline",
 			slog.String("error", err.Error()), s.where())
 	}
@@ -706,7 +707,7 @@ func (m *Manager) dropRecord(s *Session, id string) {
 // replay applies this request's changes to cur, the values stored under
 // the old ID when it was retired: Update functions run again on those
 // values, Sets and Deletes apply as they are.
-func (s *Session) replay(cur *Record) (map[string][]byte, error) {
+func (s *Session) replay(cur *driver.Record) (map[string][]byte, error) {
 	base := cur.Values
 	if base == nil {
 		var err error

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session/chunking"
+	"github.com/crumbs-go/session/driver"
 )
 
 // SecureMode chooses when the session cookie carries the Secure attribute.
@@ -78,7 +79,7 @@ type config struct {
 	conflictTimeout   time.Duration
 	now               func() time.Time
 	header            *headerConfig
-	importers         []Importer
+	importers         []driver.Importer
 }
 
 type headerConfig struct {

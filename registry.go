@@ -3,36 +3,11 @@ package session
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
+
+	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/internal/registry"
 )
-
-// An Opener builds a Store from a configuration string, such as
-// "redis://127.0.0.1:6379/0", and the key ring's secrets.
-type Opener func(ctx context.Context, config string, secrets [][]byte) (Store, error)
-
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Opener{}
-)
-
-// Register makes a store available to OpenStore under a scheme: the part of
-// the configuration string before "://", or all of it ("cookie", "memory").
-// Store packages call it from init, the way database/sql drivers do: import
-// them for their side effect. Register panics if the scheme is taken or the
-// opener is nil: two packages claiming one scheme is a build mistake.
-func Register(scheme string, open Opener) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if open == nil {
-		panic("session: Register(" + scheme + ") with a nil Opener")
-	}
-	if _, dup := registry[scheme]; dup {
-		panic("session: Register called twice for scheme " + scheme)
-	}
-	registry[scheme] = open
-}
 
 // OpenStore builds the Store a configuration string names, so that one
 // setting (an environment variable, say) chooses the backend and handlers
@@ -61,17 +36,10 @@ func OpenStore(ctx context.Context, config string, secrets [][]byte) (Store, err
 	} else if i := strings.IndexAny(config, ":?"); i >= 0 {
 		scheme = config[:i]
 	}
-	registryMu.RLock()
-	open, ok := registry[scheme]
-	known := make([]string, 0, len(registry))
-	for k := range registry {
-		known = append(known, k)
-	}
-	registryMu.RUnlock()
-	if !ok {
-		slices.Sort(known)
+	open, known := registry.Lookup(scheme)
+	if open == nil {
 		return nil, fmt.Errorf("session: no store registered for %q (registered: %s); import the store package, e.g. _ \"github.com/crumbs-go/session/serverstore/redisstore\"",
 			scheme, strings.Join(known, ", "))
 	}
-	return open(ctx, config, secrets)
+	return open.(driver.Opener)(ctx, config, secrets)
 }

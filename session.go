@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/crumbs-go/session/driver"
 )
 
 // A Session is one request's view of a user's session. Reach it from a
@@ -47,13 +49,13 @@ type Session struct {
 	attempted  string  // the ID this request last tried to create
 	badKey     error   // a key Set that no store keeps faithfully
 	foreign    []int   // the Importers whose cookies the response expires
-	migrated   int     // 1 + the Importer whose session this is, until its first save
+	migrated   int     // 1 + the driver.Importer whose session this is, until its first save
 
-	rec  Record            // ID, deadlines, flags; Values and Data are consumed on load
+	rec  driver.Record     // ID, deadlines, flags; Values and Data are consumed on load
 	raw  map[string][]byte // every key: its encoded value, nil when set in this request
 	vals map[string]any    // decoded or set values, by key; nil until needed
-	old  *Record           // the stored session that Regenerate retires or Destroy deletes
-	from *Record           // the retired record a moved token names, for Destroy
+	old  *driver.Record    // the stored session that Regenerate retires or Destroy deletes
+	from *driver.Record    // the retired record a moved token names, for Destroy
 
 	// What this request changed since it loaded the session (or since its
 	// last commit): the change set a server store applies.
@@ -486,14 +488,14 @@ func (s *Session) rebase(cur map[string][]byte) error {
 
 // changeSet lists what the request changed, for the store. It runs after
 // encode, so every value set is encoded.
-func (s *Session) changeSet() Changes {
-	c := Changes{Clear: s.cleared}
+func (s *Session) changeSet() driver.Changes {
+	c := driver.Changes{Clear: s.cleared}
 	if len(s.changes) == 0 {
 		return c
 	}
-	c.List = make([]Change, 0, len(s.changes))
+	c.List = make([]driver.Change, 0, len(s.changes))
 	for k, set := range s.changes {
-		ch := Change{Key: k, Delete: !set}
+		ch := driver.Change{Key: k, Delete: !set}
 		if set {
 			ch.Value = s.raw[k]
 		}

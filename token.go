@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/crumbs-go/session/driver"
 )
 
 // MaxTokenSize is the longest token Load and the header transport accept or
@@ -66,9 +68,9 @@ func (t *tokenTransport) binding() string { return t.bind }
 func (t *tokenTransport) read(*Session) (string, error) {
 	switch {
 	case t.in == "":
-		return "", ErrNotFound
+		return "", driver.ErrNotFound
 	case len(t.in) > MaxTokenSize:
-		return "", fmt.Errorf("session: a token of %d bytes, over %d: %w", len(t.in), MaxTokenSize, ErrInvalid)
+		return "", fmt.Errorf("session: a token of %d bytes, over %d: %w", len(t.in), MaxTokenSize, driver.ErrInvalid)
 	case strings.HasPrefix(t.in, "Bearer ") || strings.HasPrefix(t.in, "bearer "):
 		return t.in[len("Bearer "):], nil // an Authorization header's value, handed in whole
 	}

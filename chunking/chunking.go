@@ -50,7 +50,7 @@ const (
 var (
 	// ErrInvalid is wrapped by every Join error caused by the request: a
 	// missing, extra, duplicate or malformed chunk, or a bad count. It is the
-	// same value as crypto.ErrInvalid and session.ErrInvalid.
+	// same value as crypto.ErrInvalid and driver.ErrInvalid.
 	ErrInvalid = errs.ErrInvalid
 	// ErrNotFound is returned by Join when the request carries neither the
 	// base cookie nor any chunk cookie.

@@ -16,8 +16,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/crypto"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/errs"
 	"github.com/crumbs-go/session/internal/sid"
 )
@@ -28,7 +28,7 @@ type Store struct {
 	ring *crypto.Ring
 }
 
-var _ session.Store = (*Store)(nil)
+var _ driver.Store = (*Store)(nil)
 
 type config struct {
 	ring []crypto.Option
@@ -71,7 +71,7 @@ func New(secrets [][]byte, opts ...Option) (*Store, error) {
 }
 
 func init() {
-	session.Register("cookie", func(_ context.Context, config string, secrets [][]byte) (session.Store, error) {
+	driver.Register("cookie", func(_ context.Context, config string, secrets [][]byte) (driver.Store, error) {
 		if config != "cookie" {
 			return nil, fmt.Errorf("cookiestore: configuration %q: the cookie store takes no parameters; write \"cookie\"", config)
 		}
@@ -86,7 +86,7 @@ const (
 )
 
 // Load opens the sealed value. The ring enforces the sealed deadlines.
-func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*session.Record, error) {
+func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*driver.Record, error) {
 	p, stale, err := s.ring.Open(name, value, now)
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*ses
 	if !sid.Readable(id) {
 		return nil, errs.Reason("cookiestore: malformed session ID")
 	}
-	return &session.Record{
+	return &driver.Record{
 		ID:             id,
 		Data:           d[2+n:],
 		Expires:        p.Expires,
@@ -119,7 +119,7 @@ func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*ses
 // Save seals the whole session, whatever the commit's Op: the cookie is the
 // only copy. Its error wraps session.ErrTooLarge when the data is over the
 // maximum data size.
-func (s *Store) Save(_ context.Context, name string, c *session.Commit, now time.Time) (string, error) {
+func (s *Store) Save(_ context.Context, name string, c *driver.Commit, now time.Time) (string, error) {
 	rec := &c.Record
 	if !sid.Readable(rec.ID) {
 		return "", fmt.Errorf("cookiestore: session ID %q: it must be 1 to %d base64url characters", rec.ID, sid.MaxLen)
@@ -141,13 +141,13 @@ func (s *Store) Save(_ context.Context, name string, c *session.Commit, now time
 
 // Retire does nothing and returns no values: the cookie is the only copy of
 // a session, and the Manager seals it under the new ID.
-func (s *Store) Retire(context.Context, string, *session.Record, *session.Record, time.Time) (*session.Record, error) {
+func (s *Store) Retire(context.Context, string, *driver.Record, *driver.Record, time.Time) (*driver.Record, error) {
 	return nil, nil
 }
 
 // Delete does nothing: a cookie store keeps nothing to delete. The Manager
 // expires the cookies.
-func (s *Store) Delete(context.Context, string, *session.Record) error { return nil }
+func (s *Store) Delete(context.Context, string, *driver.Record) error { return nil }
 
 // Close does nothing: cookie mode holds no connection. It makes every
 // store session.OpenStore returns an io.Closer.

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/crypto"
+	"github.com/crumbs-go/session/driver"
 )
 
 var t0 = time.Unix(1764201600, 0)
@@ -20,9 +20,9 @@ func TestRecordRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &session.Record{ID: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ", Data: []byte(`{"a":1}`),
+	in := &driver.Record{ID: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ", Data: []byte(`{"a":1}`),
 		Expires: t0.Add(time.Hour), IdleExpires: t0.Add(time.Minute), BrowserSession: true}
-	v, err := store.Save(context.Background(), "s", &session.Commit{Op: session.OpUpdate, Record: *in}, t0)
+	v, err := store.Save(context.Background(), "s", &driver.Commit{Op: driver.OpUpdate, Record: *in}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		!out.IdleExpires.Equal(in.IdleExpires) || !out.BrowserSession || out.Stale {
 		t.Fatalf("Load(Save(r)) = %+v, want %+v", out, in)
 	}
-	if _, err := store.Load(context.Background(), "s", v, t0.Add(time.Minute)); !errors.Is(err, session.ErrInvalid) {
+	if _, err := store.Load(context.Background(), "s", v, t0.Add(time.Minute)); !errors.Is(err, driver.ErrInvalid) {
 		t.Fatalf("Load after the idle deadline = %v, want ErrInvalid", err)
 	}
 }
@@ -51,7 +51,7 @@ func TestMalformedLayout(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := store.Load(context.Background(), "s", v, t0); !errors.Is(err, session.ErrInvalid) {
+		if _, err := store.Load(context.Background(), "s", v, t0); !errors.Is(err, driver.ErrInvalid) {
 			t.Errorf("Load(%q) = %v, want ErrInvalid", data, err)
 		}
 	}

@@ -6,7 +6,7 @@ var (
 	// ErrInvalid is wrapped by every error of Open and Verify caused by the
 	// value: not canonical base64url, wrong version, unknown key ID, failed
 	// authentication, malformed or oversized compressed data, expired. It is
-	// the same value as session.ErrInvalid and chunking.ErrInvalid.
+	// the same value as driver.ErrInvalid and chunking.ErrInvalid.
 	ErrInvalid = errs.ErrInvalid
 
 	// ErrTooLarge is wrapped by Seal's error when the data is over the

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 )
 
 // The requests of a parallel group run on goroutines of their own, each
@@ -55,7 +56,7 @@ func (g *gated) at(op, id string, f func() error) {
 	g.s.log = append(g.s.log, call{req: g.i, op: op, id: id, err: err})
 }
 
-func (g *gated) Load(ctx context.Context, name, token string, now time.Time) (rec *session.Record, err error) {
+func (g *gated) Load(ctx context.Context, name, token string, now time.Time) (rec *driver.Record, err error) {
 	g.at("Load", "", func() error { rec, err = g.Store.Load(ctx, name, token, now); return err })
 	if rec != nil {
 		g.s.log[len(g.s.log)-1].id = rec.ID
@@ -63,17 +64,17 @@ func (g *gated) Load(ctx context.Context, name, token string, now time.Time) (re
 	return rec, err
 }
 
-func (g *gated) Save(ctx context.Context, name string, c *session.Commit, now time.Time) (token string, err error) {
+func (g *gated) Save(ctx context.Context, name string, c *driver.Commit, now time.Time) (token string, err error) {
 	g.at("Save", c.Record.ID, func() error { token, err = g.Store.Save(ctx, name, c, now); return err })
 	return token, err
 }
 
-func (g *gated) Retire(ctx context.Context, name string, old, next *session.Record, now time.Time) (rec *session.Record, err error) {
+func (g *gated) Retire(ctx context.Context, name string, old, next *driver.Record, now time.Time) (rec *driver.Record, err error) {
 	g.at("Retire", old.ID, func() error { rec, err = g.Store.Retire(ctx, name, old, next, now); return err })
 	return rec, err
 }
 
-func (g *gated) Delete(ctx context.Context, name string, rec *session.Record) (err error) {
+func (g *gated) Delete(ctx context.Context, name string, rec *driver.Record) (err error) {
 	g.at("Delete", rec.ID, func() error { return g.Store.Delete(ctx, name, rec) })
 	return err
 }

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 )
 
 // maxValue bounds a cookie value before anything is decoded: browsers keep
@@ -40,9 +40,9 @@ func cookieValue(r *http.Request, from, name string) (string, error) {
 	v, ok := firstCookie(r, name)
 	switch {
 	case !ok:
-		return "", session.ErrNotFound
+		return "", driver.ErrNotFound
 	case len(v) > maxValue:
-		return "", fmt.Errorf("migrate: %s cookie %q: %d bytes, over %d: %w", from, name, len(v), maxValue, session.ErrInvalid)
+		return "", fmt.Errorf("migrate: %s cookie %q: %d bytes, over %d: %w", from, name, len(v), maxValue, driver.ErrInvalid)
 	}
 	return v, nil
 }

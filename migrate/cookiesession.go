@@ -14,7 +14,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 )
 
 // CookieSession describes a Node application's cookie-session middleware
@@ -54,7 +54,7 @@ type cookieSessionImporter struct {
 // number is a float64, as in JavaScript; an object is a map[string]any.
 // The Manager's Codec re-encodes them, so session.Get reads them back into
 // the Go type asked for.
-func FromCookieSession(c CookieSession) (session.Importer, error) {
+func FromCookieSession(c CookieSession) (driver.Importer, error) {
 	if c.Name == "" {
 		c.Name = "session"
 	}
@@ -100,7 +100,7 @@ func (im *cookieSessionImporter) Cookies() []*http.Cookie {
 	}
 }
 
-func (im *cookieSessionImporter) Import(r *http.Request) (*session.Imported, error) {
+func (im *cookieSessionImporter) Import(r *http.Request) (*driver.Imported, error) {
 	name := im.c.Name
 	v, err := cookieValue(r, "cookie-session", name)
 	if err != nil {
@@ -108,21 +108,21 @@ func (im *cookieSessionImporter) Import(r *http.Request) (*session.Imported, err
 	}
 	sig, err := cookieValue(r, "cookie-session", name+".sig")
 	if err != nil {
-		return nil, fmt.Errorf("migrate: cookie-session cookie %q has no valid %q signature cookie: %w", name, name+".sig", session.ErrInvalid)
+		return nil, fmt.Errorf("migrate: cookie-session cookie %q has no valid %q signature cookie: %w", name, name+".sig", driver.ErrInvalid)
 	}
 	if !im.verify(name+"="+v, sig) {
-		return nil, fmt.Errorf("migrate: cookie-session cookie %q: the signature matches none of the keys: %w", name, session.ErrInvalid)
+		return nil, fmt.Errorf("migrate: cookie-session cookie %q: the signature matches none of the keys: %w", name, driver.ErrInvalid)
 	}
 	raw, err := nodeBase64(v)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: cookie-session cookie %q: not base64: %w", name, session.ErrInvalid)
+		return nil, fmt.Errorf("migrate: cookie-session cookie %q: not base64: %w", name, driver.ErrInvalid)
 	}
 	var vals map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&vals); err != nil || vals == nil || dec.More() {
-		return nil, fmt.Errorf("migrate: cookie-session cookie %q: not a JSON object: %w", name, session.ErrInvalid)
+		return nil, fmt.Errorf("migrate: cookie-session cookie %q: not a JSON object: %w", name, driver.ErrInvalid)
 	}
-	return &session.Imported{Values: vals}, nil
+	return &driver.Imported{Values: vals}, nil
 }
 
 // verify checks keygrip's signature of data against every key.

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"reflect"
 
-	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/gorilla/securecookie"
 )
 
@@ -63,7 +63,7 @@ type gorillaImporter struct {
 // value JSON cannot encode, such as a map with non-string keys, is dropped
 // and named in the log). gorilla's flash messages (key "_flash") become
 // crumbs' flashes when they are strings.
-func FromGorilla(g Gorilla) (session.Importer, error) {
+func FromGorilla(g Gorilla) (driver.Importer, error) {
 	if g.Path == "" {
 		g.Path = "/"
 	}
@@ -114,16 +114,16 @@ func (im *gorillaImporter) Cookies() []*http.Cookie {
 	return []*http.Cookie{{Name: im.g.Name, Path: im.g.Path, Domain: im.g.Domain}}
 }
 
-func (im *gorillaImporter) Import(r *http.Request) (*session.Imported, error) {
+func (im *gorillaImporter) Import(r *http.Request) (*driver.Imported, error) {
 	v, err := cookieValue(r, "gorilla/sessions", im.g.Name)
 	if err != nil {
 		return nil, err
 	}
-	out := &session.Imported{Values: map[string]any{}}
+	out := &driver.Imported{Values: map[string]any{}}
 	if im.json {
 		var vals map[string]any
 		if err := securecookie.DecodeMulti(im.g.Name, v, &vals, im.codecs...); err != nil {
-			return nil, fmt.Errorf("migrate: gorilla/sessions cookie %q: %v: %w", im.g.Name, err, session.ErrInvalid)
+			return nil, fmt.Errorf("migrate: gorilla/sessions cookie %q: %v: %w", im.g.Name, err, driver.ErrInvalid)
 		}
 		for k, x := range vals {
 			out.Values[k] = x
@@ -132,7 +132,7 @@ func (im *gorillaImporter) Import(r *http.Request) (*session.Imported, error) {
 	}
 	var vals map[any]any
 	if err := securecookie.DecodeMulti(im.g.Name, v, &vals, im.codecs...); err != nil {
-		return nil, fmt.Errorf("migrate: gorilla/sessions cookie %q: %v: %w", im.g.Name, err, session.ErrInvalid)
+		return nil, fmt.Errorf("migrate: gorilla/sessions cookie %q: %v: %w", im.g.Name, err, driver.ErrInvalid)
 	}
 	for k, x := range vals {
 		key, ok := im.key(k)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/migrate"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/gorilla/securecookie"
@@ -146,7 +147,7 @@ func gorillaCookie(t *testing.T, name string, values map[any]any, pairs ...[]byt
 	return &http.Cookie{Name: name, Value: v, Path: "/"}
 }
 
-func gorilla(t *testing.T, g migrate.Gorilla) session.Importer {
+func gorilla(t *testing.T, g migrate.Gorilla) driver.Importer {
 	t.Helper()
 	if g.Name == "" {
 		g.Name = "app"
@@ -347,7 +348,7 @@ const (
 	csSig   = "4Ajb5agjB1zWZGWzyCidwKr5I_k"
 )
 
-func cookieSession(t *testing.T, c migrate.CookieSession) session.Importer {
+func cookieSession(t *testing.T, c migrate.CookieSession) driver.Importer {
 	t.Helper()
 	im, err := migrate.FromCookieSession(c)
 	if err != nil {
@@ -449,12 +450,12 @@ func TestCookieSessionConfigurationErrors(t *testing.T) {
 // TestImportersRejectGarbage: whatever a request carries, an Importer
 // answers ErrNotFound, ErrInvalid or values, never a panic.
 func TestImportersRejectGarbage(t *testing.T) {
-	ims := []session.Importer{gorilla(t, migrate.Gorilla{}), cookieSession(t, migrate.CookieSession{Keys: []string{"keyboard cat"}})}
+	ims := []driver.Importer{gorilla(t, migrate.Gorilla{}), cookieSession(t, migrate.CookieSession{Keys: []string{"keyboard cat"}})}
 	for _, h := range []string{"", "app=", "app=\"\"", "app=" + strings.Repeat("A", 5000), "session=" + csValue, "session.sig=" + csSig, "session=%%%; session.sig=" + csSig, "app=MTIz|x|y"} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Cookie", h)
 		for _, im := range ims {
-			if _, err := im.Import(r); err != nil && !errors.Is(err, session.ErrNotFound) && !errors.Is(err, session.ErrInvalid) {
+			if _, err := im.Import(r); err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrInvalid) {
 				t.Errorf("%s on %q: %v", im.Name(), h, err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/fixtures"
 	"github.com/crumbs-go/session/serverstore"
 )
@@ -74,7 +75,7 @@ func TestLargeValuesCompressed(t *testing.T) {
 	if err := mem.Create(ctx, store.Key(id2), &serverstore.Entry{Meta: meta, Values: old}, exp); err != nil {
 		t.Fatal(err)
 	}
-	token, err := store.Save(ctx, "session", &session.Commit{Op: session.OpUpdate, Record: session.Record{ID: id2, Expires: exp, IdleExpires: exp}}, time.Now())
+	token, err := store.Save(ctx, "session", &driver.Commit{Op: driver.OpUpdate, Record: driver.Record{ID: id2, Expires: exp, IdleExpires: exp}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/errs"
 	"github.com/crumbs-go/session/internal/timex"
 )
@@ -24,7 +24,7 @@ const (
 	tagZstd = 1 // tag || a Zstandard frame of the codec's bytes (a large value)
 )
 
-func encodeMeta(rec *session.Record) []byte {
+func encodeMeta(rec *driver.Record) []byte {
 	b := make([]byte, metaSize)
 	b[0] = formatV2
 	if rec.BrowserSession {
@@ -38,7 +38,7 @@ func encodeMeta(rec *session.Record) []byte {
 }
 
 // decodeHeader reads the header both formats share.
-func decodeHeader(b []byte, format byte) (*session.Record, error) {
+func decodeHeader(b []byte, format byte) (*driver.Record, error) {
 	if len(b) < metaSize || b[0] != format || b[1]&^flagBrowse != 0 {
 		return nil, errs.Reason("serverstore: malformed stored record")
 	}
@@ -46,7 +46,7 @@ func decodeHeader(b []byte, format byte) (*session.Record, error) {
 	if abs > 1<<62 || idle > 1<<62 {
 		return nil, errs.Reason("serverstore: malformed stored record")
 	}
-	return &session.Record{
+	return &driver.Record{
 		Expires:        timex.FromUnix(abs),
 		IdleExpires:    timex.FromUnix(idle),
 		BrowserSession: b[1]&flagBrowse != 0,
@@ -54,7 +54,7 @@ func decodeHeader(b []byte, format byte) (*session.Record, error) {
 }
 
 // decode turns a stored entry, of either format, into a record.
-func (s *Store) decode(e *Entry) (*session.Record, error) {
+func (s *Store) decode(e *Entry) (*driver.Record, error) {
 	if e.Meta == nil && e.Legacy != nil {
 		rec, err := decodeHeader(e.Legacy, formatV1)
 		if err != nil {
@@ -124,8 +124,8 @@ func (s *Store) storedValues(values map[string][]byte) map[string][]byte {
 // value is compared in the form it would be stored in now; a record that
 // holds it in another form (written raw by an earlier release, or under
 // another threshold) is caught by retarget.
-func (s *Store) storedChanges(list []session.Change) []session.Change {
-	out := make([]session.Change, len(list))
+func (s *Store) storedChanges(list []driver.Change) []driver.Change {
+	out := make([]driver.Change, len(list))
 	for i, c := range list {
 		out[i] = c
 		if !c.Delete {
@@ -141,10 +141,10 @@ func (s *Store) storedChanges(list []session.Change) []session.Change {
 // allValues is every value as changes to a cleared record: the conversion
 // of a format-1 record, unconditional (the request's Updates ran on the
 // values it loaded from that record).
-func allValues(values map[string][]byte) []session.Change {
-	out := make([]session.Change, 0, len(values))
+func allValues(values map[string][]byte) []driver.Change {
+	out := make([]driver.Change, 0, len(values))
 	for _, k := range slices.Sorted(maps.Keys(values)) {
-		out = append(out, session.Change{Key: k, Value: values[k]})
+		out = append(out, driver.Change{Key: k, Value: values[k]})
 	}
 	return out
 }
@@ -154,7 +154,7 @@ func allValues(values map[string][]byte) []session.Change {
 // compresses, or the other way round): it points the checks at the stored
 // bytes and reports true, so the write is tried again. Any real difference
 // reports false.
-func (s *Store) retarget(changes []session.Change, stored, decoded map[string][]byte) bool {
+func (s *Store) retarget(changes []driver.Change, stored, decoded map[string][]byte) bool {
 	moved := false
 	for i := range changes {
 		c := &changes[i]

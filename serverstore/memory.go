@@ -13,14 +13,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/params"
 )
 
 // The memory store's configuration string: "memory", or with parameters
 // "memory?crumbs_max_entries=10000&crumbs_raw_ids=true".
 func init() {
-	session.Register("memory", func(_ context.Context, cfg string, secrets [][]byte) (session.Store, error) {
+	driver.Register("memory", func(_ context.Context, cfg string, secrets [][]byte) (driver.Store, error) {
 		rest, ok := strings.CutPrefix(cfg, "memory")
 		if !ok || (rest != "" && rest[0] != '?') {
 			return nil, fmt.Errorf("serverstore: configuration %q: write \"memory\" or \"memory?crumbs_max_entries=N\"", cfg)
@@ -89,7 +89,7 @@ type Memory struct {
 	entries  map[string]*memEntry
 	byTime   expiryHeap
 	ranks    [rankTombstone + 1]lruList // least recently used at the back
-	sessions int                         // entries that are not tombstones
+	sessions int                        // entries that are not tombstones
 	max      int
 	now      func() time.Time
 }
@@ -296,7 +296,7 @@ func (m *Memory) Create(_ context.Context, key string, e *Entry, expires time.Ti
 	now := m.now()
 	m.sweep(now)
 	if m.live(key, now) != nil {
-		return ErrConflict
+		return ErrExists
 	}
 	m.evict(rankNew, now)
 	n := &memEntry{key: key, meta: bytes.Clone(e.Meta), values: make(map[string][]byte, len(e.Values)), expires: expires, rank: rankNew}
@@ -322,14 +322,14 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) ([]byte, error) 
 	if w.Convert {
 		return nil, ErrConverted // memory never holds format-1 records
 	}
-	var conflict *session.ConflictError
+	var conflict *driver.ConflictError
 	for _, c := range w.Changes {
 		if !c.Check {
 			continue
 		}
 		cur, ok := e.values[c.Key]
 		if ok != c.HadOld || ok && !bytes.Equal(cur, c.Old) {
-			conflict = &session.ConflictError{Values: map[string][]byte{}}
+			conflict = &driver.ConflictError{Values: map[string][]byte{}}
 			break
 		}
 	}
@@ -371,7 +371,7 @@ func (m *Memory) Retire(_ context.Context, key, successor string, until time.Tim
 		return nil, err
 	}
 	out := &Entry{Meta: e.meta, Values: e.values} // no longer the entry's: no copy needed
-	m.ranks[e.rank].unlink(e) // out of the sessions while room is made
+	m.ranks[e.rank].unlink(e)                     // out of the sessions while room is made
 	if e.rank != rankTombstone {
 		m.sessions--
 	}

@@ -35,8 +35,8 @@ import (
 	"iter"
 	"time"
 
-	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/crypto"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/errs"
 	"github.com/crumbs-go/session/internal/sid"
 	"github.com/crumbs-go/session/internal/timex"
@@ -44,14 +44,14 @@ import (
 
 var (
 	// ErrNotFound is returned by a Backend when the key is absent or
-	// expired. The same value as session.ErrNotFound.
+	// expired. The same value as driver.ErrNotFound.
 	ErrNotFound = errs.ErrNotFound
 	// ErrMoved is returned by a Backend for a key that a Regenerate
-	// retired (a tombstone). The same value as session.ErrMoved.
-	ErrMoved = session.ErrMoved
-	// ErrConflict is returned by a Backend's Create when the key is taken.
-	// The same value as session.ErrExists.
-	ErrConflict = session.ErrExists
+	// retired (a tombstone). The same value as driver.ErrMoved.
+	ErrMoved = driver.ErrMoved
+	// ErrExists is returned by a Backend's Create when the key is taken.
+	// The same value as driver.ErrExists.
+	ErrExists = driver.ErrExists
 	// ErrLegacy is returned by a Backend's Apply for a record of the
 	// format-1 layout, unless the Write converts it: the Store then
 	// rewrites the record whole, in the current layout.
@@ -73,7 +73,7 @@ type Backend interface {
 	// means the backend failed.
 	Get(ctx context.Context, key string) (*Entry, error)
 
-	// Create stores e under key until expires. It returns ErrConflict when
+	// Create stores e under key until expires. It returns ErrExists when
 	// key holds a live record or a tombstone.
 	Create(ctx context.Context, key string, e *Entry, expires time.Time) error
 
@@ -81,7 +81,7 @@ type Backend interface {
 	// returns the header it holds afterwards. It returns ErrNotFound,
 	// ErrMoved, ErrLegacy (a format-1 record, and w does not convert it),
 	// ErrConverted (w converts, and the record is not format 1), or a
-	// *session.ConflictError when a checked change finds another value:
+	// *driver.ConflictError when a checked change finds another value:
 	// then nothing is written, and the error holds the stored value of
 	// every checked key that exists.
 	Apply(ctx context.Context, key string, w *Write) (meta []byte, err error)
@@ -141,7 +141,7 @@ type Write struct {
 	Clear bool
 	// Changes are applied after Clear; their Value and Old are in stored
 	// form. A Write without Changes only refreshes the header and expiry.
-	Changes []session.Change
+	Changes []driver.Change
 	// Expires is when the backend may drop the record.
 	Expires time.Time
 }
@@ -162,14 +162,14 @@ type Iterator interface {
 	Keys(ctx context.Context) iter.Seq2[string, error]
 }
 
-// A Store is a session.Store over a Backend.
+// A Store is a driver.Store over a Backend.
 type Store struct {
 	backend Backend
 	ring    *crypto.Ring
 	rawIDs  bool
 }
 
-var _ session.Store = (*Store)(nil)
+var _ driver.Store = (*Store)(nil)
 
 type config struct {
 	rawIDs bool
@@ -254,7 +254,7 @@ func (s *Store) Key(id string) string {
 const TombstoneTTL = 10 * time.Minute
 
 // Load verifies the signed ID, then reads the record: one backend round trip.
-func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*session.Record, error) {
+func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*driver.Record, error) {
 	id, stale, err := s.ring.Verify(name, token)
 	if err != nil {
 		return nil, err
@@ -264,7 +264,7 @@ func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*s
 	}
 	e, err := s.backend.Get(ctx, s.Key(id))
 	if errors.Is(err, ErrMoved) {
-		return &session.Record{ID: id}, ErrMoved // retired by a Regenerate: it names no session now
+		return &driver.Record{ID: id}, ErrMoved // retired by a Regenerate: it names no session now
 	}
 	if err != nil {
 		return nil, err
@@ -280,7 +280,7 @@ func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*s
 // Save persists the commit and returns the signed ID: one backend round
 // trip (two when a checked change met a value that only looks different,
 // or a format-1 record is converted).
-func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now time.Time) (string, error) {
+func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now time.Time) (string, error) {
 	rec := &c.Record
 	if !sid.Valid(rec.ID) {
 		return "", fmt.Errorf("serverstore: session ID %q is not %d to %d base64url characters", rec.ID, sid.MinLen, sid.MaxLen)
@@ -290,7 +290,7 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 		return "", err
 	}
 	key, meta, expires := s.Key(rec.ID), encodeMeta(rec), expiry(rec, now)
-	if c.Op == session.OpCreate {
+	if c.Op == driver.OpCreate {
 		return token, s.backend.Create(ctx, key, &Entry{Meta: meta, Values: s.storedValues(rec.Values)}, expires)
 	}
 	w := &Write{Meta: meta, Expires: expires}
@@ -302,9 +302,9 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 	} else {
 		// The backend keeps the stored absolute deadline and expires the
 		// record by it too.
-		w.Expires = expiry(&session.Record{IdleExpires: rec.IdleExpires}, now)
+		w.Expires = expiry(&driver.Record{IdleExpires: rec.IdleExpires}, now)
 	}
-	if c.Op == session.OpUpdate {
+	if c.Op == driver.OpUpdate {
 		w.Clear = c.Changes.Clear
 		w.Changes = s.storedChanges(c.Changes.List)
 	}
@@ -312,7 +312,7 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 	for range 4 { // a conversion, a retarget: a few turns at most
 		var stored []byte
 		stored, err = s.backend.Apply(ctx, key, w)
-		var conflict *session.ConflictError
+		var conflict *driver.ConflictError
 		switch {
 		case errors.Is(err, ErrLegacy) && !w.Convert:
 			// A format-1 record: rewrite it whole, with this request's view
@@ -329,7 +329,7 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 				return "", err
 			}
 			if !s.retarget(w.Changes, conflict.Values, values) {
-				return "", &session.ConflictError{Values: values}
+				return "", &driver.ConflictError{Values: values}
 			}
 			retargeted = true
 			continue // the values were equal in another stored form
@@ -338,7 +338,7 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 			if err != nil {
 				return "", err
 			}
-			return "", &session.ConflictError{Values: values}
+			return "", &driver.ConflictError{Values: values}
 		case err != nil:
 			return "", err
 		}
@@ -355,7 +355,7 @@ func (s *Store) Save(ctx context.Context, name string, c *session.Commit, now ti
 // Retire tombstones the old ID of a Regenerate and returns its values. A
 // key that is already a tombstone naming next is this Regenerate's own,
 // retried after an error whose reply was lost: nil, nil.
-func (s *Store) Retire(ctx context.Context, _ string, old, next *session.Record, now time.Time) (*session.Record, error) {
+func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, now time.Time) (*driver.Record, error) {
 	successor := s.Key(next.ID)
 	e, err := s.backend.Retire(ctx, s.Key(old.ID), successor, now.Add(TombstoneTTL))
 	if errors.Is(err, ErrMoved) && e != nil && e.Successor == successor {
@@ -372,7 +372,7 @@ const maxChain = 8
 
 // Delete removes the record, and the sessions a chain of Regenerates moved
 // it to.
-func (s *Store) Delete(ctx context.Context, _ string, rec *session.Record) error {
+func (s *Store) Delete(ctx context.Context, _ string, rec *driver.Record) error {
 	key := s.Key(rec.ID)
 	for range maxChain {
 		next, err := s.backend.Delete(ctx, key)
@@ -385,7 +385,7 @@ func (s *Store) Delete(ctx context.Context, _ string, rec *session.Record) error
 }
 
 // expiry is when the backend may drop the record: the session's deadline.
-func expiry(rec *session.Record, now time.Time) time.Time {
+func expiry(rec *driver.Record, now time.Time) time.Time {
 	d := rec.Expires
 	if !rec.IdleExpires.IsZero() && (d.IsZero() || rec.IdleExpires.Before(d)) {
 		d = rec.IdleExpires

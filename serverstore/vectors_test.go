@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/chunking"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/vectors"
 	"github.com/crumbs-go/session/serverstore"
 )
@@ -51,13 +51,13 @@ func TestServerIDVectors(t *testing.T) {
 			now := time.Unix(v.Int("now"), 0)
 			if id := v.Header["id"]; id != "" {
 				// The record exists, so that the only question is the ID.
-				if _, err := store.Save(ctx, "sid", &session.Commit{Op: session.OpCreate, Record: session.Record{ID: id, Expires: time.Now().Add(time.Hour)}}, now); err != nil {
+				if _, err := store.Save(ctx, "sid", &driver.Commit{Op: driver.OpCreate, Record: driver.Record{ID: id, Expires: time.Now().Add(time.Hour)}}, now); err != nil {
 					t.Fatal(err)
 				}
 			}
 			codec, _ := chunking.New(v.Header["name"])
 			value, err := codec.Join(v.Pairs())
-			var rec *session.Record
+			var rec *driver.Record
 			if err == nil {
 				rec, err = store.Load(ctx, v.Header["name"], value, now)
 			}
@@ -67,7 +67,7 @@ func TestServerIDVectors(t *testing.T) {
 					t.Fatalf("Load = %+v, %v; want ID %s, rotated %s", rec, err, v.Header["id"], v.Header["rotated"])
 				}
 			case "invalid":
-				if !errors.Is(err, session.ErrInvalid) {
+				if !errors.Is(err, driver.ErrInvalid) {
 					t.Fatalf("Load = %v, want ErrInvalid (%s)", err, v.Header["comment"])
 				}
 				if mem.gets.Load() != 0 {
@@ -128,7 +128,7 @@ func TestRecordVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			id := strings.Repeat("V", 43)
-			token, err := store.Save(ctx, "sid", &session.Commit{Op: session.OpCreate, Record: session.Record{ID: id, Expires: now.Add(time.Hour)}}, now)
+			token, err := store.Save(ctx, "sid", &driver.Commit{Op: driver.OpCreate, Record: driver.Record{ID: id, Expires: now.Add(time.Hour)}}, now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +151,7 @@ func TestRecordVectors(t *testing.T) {
 					}
 				}
 			case "invalid":
-				if !errors.Is(err, session.ErrInvalid) {
+				if !errors.Is(err, driver.ErrInvalid) {
 					t.Fatalf("Load = %v, want ErrInvalid", err)
 				}
 			default:

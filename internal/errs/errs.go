@@ -32,3 +32,7 @@ func Invalidf(format string, args ...any) error {
 
 // ErrNotFound is returned when a request carries no session at all.
 var ErrNotFound = errors.New("session: not found")
+
+// ErrMoved is returned when a session was retired by another request's
+// Regenerate.
+var ErrMoved = errors.New("session: the session moved to a new ID meanwhile")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/fixtures"
 	"github.com/crumbs-go/session/serverstore"
 )
@@ -89,7 +90,7 @@ func BenchmarkPostgres(b *testing.B) {
 			for b.Loop() {
 				i++
 				w := &serverstore.Write{Meta: e.Meta, Expires: time.Now().Add(time.Hour),
-					Changes: []session.Change{{Key: "n", Value: []byte{0, byte('0' + i%10)}}}}
+					Changes: []driver.Change{{Key: "n", Value: []byte{0, byte('0' + i%10)}}}}
 				if _, err := be.Apply(ctx, key, w); err != nil {
 					b.Fatal(err)
 				}

@@ -54,7 +54,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/params"
 	"github.com/crumbs-go/session/serverstore"
 )
@@ -303,7 +303,7 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 }
 
 func init() {
-	open := func(ctx context.Context, cfg string, secrets [][]byte) (session.Store, error) {
+	open := func(ctx context.Context, cfg string, secrets [][]byte) (driver.Store, error) {
 		b, sopts, err := Open(ctx, cfg)
 		if err != nil {
 			return nil, err
@@ -315,8 +315,8 @@ func init() {
 		}
 		return s, nil
 	}
-	session.Register("postgres", open)
-	session.Register("postgresql", open)
+	driver.Register("postgres", open)
+	driver.Register("postgresql", open)
 }
 
 // Pool returns the Backend's pool (Open's own, or the one given to New).
@@ -380,7 +380,7 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 	var one int
 	err := b.pool.QueryRow(ctx, b.qCreate, key, e.Meta, nonNil(e.Values), expires).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return serverstore.ErrConflict
+		return serverstore.ErrExists
 	}
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
@@ -437,7 +437,7 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 	case !legacy && w.Convert:
 		return nil, serverstore.ErrConverted
 	}
-	c := &session.ConflictError{Values: map[string][]byte{}}
+	c := &driver.ConflictError{Values: map[string][]byte{}}
 	for _, k := range checkKeys {
 		if v, ok := vals[k]; ok {
 			c.Values[k] = v

@@ -19,7 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/serverstore"
 )
 
@@ -61,7 +61,7 @@ type Express struct {
 	Logger *slog.Logger
 }
 
-// ExpressStore is a session.Store that reads and writes the records
+// ExpressStore is a driver.Store that reads and writes the records
 // connect-redis 9 keeps and the connect.sid cookie express-session 1.19
 // signs, so that an Express application and a Go service on the same Redis
 // share their users' sessions, both ways, live. Use it with the cookie
@@ -120,7 +120,7 @@ type ExpressStore struct {
 	owner   *Backend // opened from a configuration string: Close closes its client
 }
 
-var _ session.CookieFormat = (*ExpressStore)(nil)
+var _ driver.CookieFormat = (*ExpressStore)(nil)
 
 // expressSIDMax bounds the session ID a connect.sid may carry.
 const expressSIDMax = 256
@@ -215,9 +215,9 @@ func hashTag(key string) string {
 // (ErrMoved, with the ID it moved to) or ended (ErrNotFound).
 func gone(moved string) error {
 	if moved != "" {
-		return session.ErrMoved
+		return driver.ErrMoved
 	}
-	return session.ErrNotFound
+	return driver.ErrNotFound
 }
 
 // sign is express-session's signature of id under secret.
@@ -238,7 +238,7 @@ func (s *ExpressStore) token(id string) string {
 // the ID and the index of the secret that signed it.
 func (s *ExpressStore) open(token string) (string, int, error) {
 	if len(token) > 4096 {
-		return "", 0, fmt.Errorf("redisstore: a connect.sid of %d bytes: %w", len(token), session.ErrInvalid)
+		return "", 0, fmt.Errorf("redisstore: a connect.sid of %d bytes: %w", len(token), driver.ErrInvalid)
 	}
 	v := token
 	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' { // cookie.parse strips the quotes
@@ -252,23 +252,23 @@ func (s *ExpressStore) open(token string) (string, int, error) {
 	rest, ok := strings.CutPrefix(v, "s:")
 	dot := strings.LastIndexByte(rest, '.')
 	if !ok || dot <= 0 {
-		return "", 0, fmt.Errorf("redisstore: not a signed connect.sid (s:ID.signature): %w", session.ErrInvalid)
+		return "", 0, fmt.Errorf("redisstore: not a signed connect.sid (s:ID.signature): %w", driver.ErrInvalid)
 	}
 	id, sig := rest[:dot], rest[dot+1:]
 	if len(id) > expressSIDMax {
-		return "", 0, fmt.Errorf("redisstore: a connect.sid ID of %d bytes, over %d: %w", len(id), expressSIDMax, session.ErrInvalid)
+		return "", 0, fmt.Errorf("redisstore: a connect.sid ID of %d bytes, over %d: %w", len(id), expressSIDMax, driver.ErrInvalid)
 	}
 	for i, sec := range s.secrets {
 		if subtle.ConstantTimeCompare([]byte(sign(id, sec)), []byte(sig)) == 1 {
 			return id, i, nil
 		}
 	}
-	return "", 0, fmt.Errorf("redisstore: the connect.sid signature matches none of the Express secrets: %w", session.ErrInvalid)
+	return "", 0, fmt.Errorf("redisstore: the connect.sid signature matches none of the Express secrets: %w", driver.ErrInvalid)
 }
 
 // Load reads the record a connect.sid names: GET and PTTL in one round
 // trip.
-func (s *ExpressStore) Load(ctx context.Context, _ string, token string, now time.Time) (*session.Record, error) {
+func (s *ExpressStore) Load(ctx context.Context, _ string, token string, now time.Time) (*driver.Record, error) {
 	id, idx, err := s.open(token)
 	if err != nil {
 		return nil, err
@@ -286,20 +286,20 @@ func (s *ExpressStore) Load(ctx context.Context, _ string, token string, now tim
 		moved, err := s.client.Get(ctx, s.tomb(key)).Result()
 		switch {
 		case err == nil && moved != "":
-			return &session.Record{ID: id}, session.ErrMoved
+			return &driver.Record{ID: id}, driver.ErrMoved
 		case err != nil && !errors.Is(err, redis.Nil):
 			return nil, fmt.Errorf("redisstore: get %s: %w", s.tomb(key), err)
 		}
-		return nil, session.ErrNotFound
+		return nil, driver.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: get %s: %w", key, err)
 	}
 	doc, err := parseRecord(get.Val())
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: the Express record %s: %v: %w", key, err, session.ErrInvalid)
+		return nil, fmt.Errorf("redisstore: the Express record %s: %v: %w", key, err, driver.ErrInvalid)
 	}
-	rec := &session.Record{ID: id, Values: map[string][]byte{}, Stale: idx > 0}
+	rec := &driver.Record{ID: id, Values: map[string][]byte{}, Stale: idx > 0}
 	doc.deadlines(rec)
 	if d := ttl.Val(); d > 0 {
 		rec.IdleExpires = now.Add(d)
@@ -309,7 +309,7 @@ func (s *ExpressStore) Load(ctx context.Context, _ string, token string, now tim
 		if err := s.client.Del(ctx, key).Err(); err != nil {
 			return nil, fmt.Errorf("redisstore: delete the expired %s: %w", key, err)
 		}
-		return nil, fmt.Errorf("redisstore: past its absolute deadline (%s): %w", deadlineMember, session.ErrInvalid)
+		return nil, fmt.Errorf("redisstore: past its absolute deadline (%s): %w", deadlineMember, driver.ErrInvalid)
 	}
 	for _, m := range doc.members {
 		if m.key != cookieMember && m.key != deadlineMember {
@@ -321,13 +321,13 @@ func (s *ExpressStore) Load(ctx context.Context, _ string, token string, now tim
 
 // Save writes c: a new record with SET NX, or c's changes applied onto the
 // stored record in a WATCH transaction.
-func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, now time.Time) (string, error) {
+func (s *ExpressStore) Save(ctx context.Context, _ string, c *driver.Commit, now time.Time) (string, error) {
 	if err := checkValues(c); err != nil {
 		return "", err
 	}
 	rec := &c.Record
 	key := s.cfg.Prefix + rec.ID
-	if c.Op == session.OpCreate {
+	if c.Op == driver.OpCreate {
 		doc := &record{}
 		doc.setCookie(s.newCookie())
 		keys := make([]string, 0, len(rec.Values))
@@ -344,11 +344,11 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, no
 		case err != nil:
 			return "", fmt.Errorf("redisstore: set %s: %w", key, err)
 		case !ok:
-			return "", session.ErrExists
+			return "", driver.ErrExists
 		}
 		return s.token(rec.ID), nil
 	}
-	var conflict *session.ConflictError
+	var conflict *driver.ConflictError
 	txn := func(tx *redis.Tx) error {
 		conflict = nil
 		stored, err := tx.Get(ctx, key).Result()
@@ -363,7 +363,7 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, no
 		if err != nil {
 			return fmt.Errorf("the stored record does not parse: %w", err)
 		}
-		if c.Op == session.OpUpdate {
+		if c.Op == driver.OpUpdate {
 			if conflict = doc.check(c.Changes); conflict != nil {
 				return nil
 			}
@@ -383,7 +383,7 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, no
 			return "", conflict
 		case err == nil:
 			return s.token(rec.ID), nil
-		case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrMoved):
+		case errors.Is(err, driver.ErrNotFound), errors.Is(err, driver.ErrMoved):
 			return "", err
 		case errors.Is(err, redis.TxFailedErr) && attempt < 50:
 			// Another writer (Express, or another request) got in between:
@@ -404,7 +404,7 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *session.Commit, no
 // naming next under a key Node never reads, in one script on the old
 // key's slot: a request still carrying the old cookie then leaves the browser
 // the new one, and a logout through it ends the new session.
-func (s *ExpressStore) Retire(ctx context.Context, _ string, old, next *session.Record, _ time.Time) (*session.Record, error) {
+func (s *ExpressStore) Retire(ctx context.Context, _ string, old, next *driver.Record, _ time.Time) (*driver.Record, error) {
 	key := s.cfg.Prefix + old.ID
 	res, err := expressRetireScript.Run(ctx, s.client, []string{key, s.tomb(key)}, next.ID, int64(serverstore.TombstoneTTL/time.Second)).Slice()
 	if err != nil {
@@ -420,17 +420,17 @@ func (s *ExpressStore) Retire(ctx context.Context, _ string, old, next *session.
 	if n, _ := res[0].(int64); n == 0 {
 		switch stored {
 		case "":
-			return nil, session.ErrNotFound // destroyed, on either side
+			return nil, driver.ErrNotFound // destroyed, on either side
 		case next.ID:
-			return &session.Record{ID: old.ID, Values: map[string][]byte{}}, nil // this Regenerate, retried after a lost reply
+			return &driver.Record{ID: old.ID, Values: map[string][]byte{}}, nil // this Regenerate, retried after a lost reply
 		}
-		return nil, session.ErrMoved // another Regenerate retired it first
+		return nil, driver.ErrMoved // another Regenerate retired it first
 	}
 	doc, err := parseRecord(stored)
 	if err != nil {
-		return &session.Record{ID: old.ID, Values: map[string][]byte{}}, nil // unreadable: nothing to move
+		return &driver.Record{ID: old.ID, Values: map[string][]byte{}}, nil // unreadable: nothing to move
 	}
-	out := &session.Record{ID: old.ID, Values: map[string][]byte{}}
+	out := &driver.Record{ID: old.ID, Values: map[string][]byte{}}
 	doc.deadlines(out)
 	for _, m := range doc.members {
 		if m.key != cookieMember && m.key != deadlineMember {
@@ -456,7 +456,7 @@ return {0, redis.call('GET', KEYS[2])}
 // a Regenerate retired it, the sessions it moved to, up to 8 moves (a
 // logout that raced the logins wins). Each step reads the tombstone and
 // deletes the key in one script, so a Regenerate cannot slip in between.
-func (s *ExpressStore) Delete(ctx context.Context, _ string, rec *session.Record) error {
+func (s *ExpressStore) Delete(ctx context.Context, _ string, rec *driver.Record) error {
 	id := rec.ID
 	for range 8 {
 		key := s.cfg.Prefix + id
@@ -494,7 +494,7 @@ var nodeOwn = map[string]bool{
 }
 
 // checkValues refuses what the Express format cannot hold.
-func checkValues(c *session.Commit) error {
+func checkValues(c *driver.Commit) error {
 	for k, v := range c.Record.Values {
 		if k == cookieMember || k == deadlineMember {
 			return fmt.Errorf("redisstore: the key %q is express-session's own in the Express format; use another", k)
@@ -533,12 +533,12 @@ func (s *ExpressStore) newCookie() *record {
 // stamp writes rec's deadlines into doc and returns the TTL to set. With
 // setLife the absolute deadline is rec's, else the stored one (and rec
 // learns it); with setKind the cookie kind is rec's, else the stored one.
-func (s *ExpressStore) stamp(doc *record, rec *session.Record, setLife, setKind bool, now time.Time) time.Duration {
+func (s *ExpressStore) stamp(doc *record, rec *driver.Record, setLife, setKind bool, now time.Time) time.Duration {
 	cookie := doc.cookie()
 	if cookie == nil {
 		cookie = s.newCookie()
 	}
-	stored := &session.Record{}
+	stored := &driver.Record{}
 	doc.deadlines(stored)
 	if !setLife {
 		rec.Expires = stored.Expires
@@ -716,7 +716,7 @@ func (r *record) encode() []byte {
 }
 
 // deadlines reads the absolute deadline and the cookie kind of a record.
-func (r *record) deadlines(rec *session.Record) {
+func (r *record) deadlines(rec *driver.Record) {
 	if raw, ok := r.get(deadlineMember); ok {
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
@@ -732,7 +732,7 @@ func (r *record) deadlines(rec *session.Record) {
 }
 
 // check returns a ConflictError when a checked change finds another value.
-func (r *record) check(ch session.Changes) *session.ConflictError {
+func (r *record) check(ch driver.Changes) *driver.ConflictError {
 	var found map[string][]byte
 	failed := false
 	for _, c := range ch.List {
@@ -751,19 +751,19 @@ func (r *record) check(ch session.Changes) *session.ConflictError {
 		}
 	}
 	if failed {
-		return &session.ConflictError{Values: found}
+		return &driver.ConflictError{Values: found}
 	}
 	return nil
 }
 
 // apply makes the request's changes: new keys go after the stored ones,
 // in sorted order.
-func (r *record) apply(ch session.Changes) {
+func (r *record) apply(ch driver.Changes) {
 	if ch.Clear {
 		r.members = slices.DeleteFunc(r.members, func(m member) bool { return m.key != cookieMember && m.key != deadlineMember })
 	}
 	list := slices.Clone(ch.List)
-	slices.SortFunc(list, func(a, b session.Change) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(list, func(a, b driver.Change) int { return strings.Compare(a.Key, b.Key) })
 	for _, c := range list {
 		if c.Delete {
 			r.remove(c.Key)
@@ -828,7 +828,7 @@ func expressParams(cfg string) (string, *Express, error) {
 }
 
 // openExpress makes the ExpressStore of a configuration string.
-func openExpress(b *Backend, sopts []serverstore.Option, ex *Express, secrets [][]byte) (session.Store, error) {
+func openExpress(b *Backend, sopts []serverstore.Option, ex *Express, secrets [][]byte) (driver.Store, error) {
 	if len(sopts) > 0 {
 		b.Close()
 		return nil, errors.New("redisstore: crumbs_raw_ids does not go with crumbs_format=express: express-session signs the ID itself")

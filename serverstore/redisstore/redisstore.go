@@ -68,7 +68,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/params"
 	"github.com/crumbs-go/session/serverstore"
 )
@@ -335,7 +335,7 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 }
 
 func init() {
-	open := func(ctx context.Context, cfg string, secrets [][]byte) (session.Store, error) {
+	open := func(ctx context.Context, cfg string, secrets [][]byte) (driver.Store, error) {
 		cfg, ex, err := expressParams(cfg)
 		if err != nil {
 			return nil, err
@@ -354,8 +354,8 @@ func init() {
 		}
 		return s, nil
 	}
-	session.Register("redis", open)
-	session.Register("rediss", open)
+	driver.Register("redis", open)
+	driver.Register("rediss", open)
 }
 
 // Ping checks that Redis answers: PING, on every master of a Cluster. For
@@ -537,7 +537,7 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 		return b.failed(ctx, "create", err)
 	}
 	if n == 0 {
-		return serverstore.ErrConflict
+		return serverstore.ErrExists
 	}
 	return nil
 }
@@ -616,7 +616,7 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 	case -5:
 		return nil, serverstore.ErrConverted
 	case -1:
-		c := &session.ConflictError{Values: map[string][]byte{}}
+		c := &driver.ConflictError{Values: map[string][]byte{}}
 		for i := 1; i+1 < len(res); i += 2 {
 			k, _ := res[i].(string)
 			v, _ := res[i+1].(string)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/serverstore"
 )
 
@@ -94,7 +95,7 @@ func every() []byte {
 	return b
 }
 
-func set(key string, v []byte) session.Change { return session.Change{Key: key, Value: v} }
+func set(key string, v []byte) driver.Change { return driver.Change{Key: key, Value: v} }
 
 func testBackend(t *testing.T, newBackend newFunc) {
 	t.Run("GetMissing", func(t *testing.T) {
@@ -116,15 +117,15 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		if err := b.Create(ctx, "k", e, exp); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.Create(ctx, "k", e, exp); !errors.Is(err, serverstore.ErrConflict) {
-			t.Fatalf("Create over a live record = %v, want ErrConflict", err)
+		if err := b.Create(ctx, "k", e, exp); !errors.Is(err, serverstore.ErrExists) {
+			t.Fatalf("Create over a live record = %v, want ErrExists", err)
 		}
 		got, err := b.Get(ctx, "k")
 		if err != nil || !bytes.Equal(got.Meta, e.Meta) || len(got.Values) != 3 || !bytes.Equal(got.Values["a"], every()) || !bytes.Equal(got.Values["é/ü"], []byte("\x00x")) {
 			t.Fatalf("Get = %+v, %v; want what Create stored", got, err)
 		}
 		_, err = b.Apply(ctx, "k", &serverstore.Write{Meta: meta(2), Expires: exp, Header: serverstore.HeaderFlags | serverstore.HeaderAbsolute,
-			Changes: []session.Change{set("c", []byte("\x00c")), {Key: "b", Delete: true}, set("a", []byte("\x00a2")), {Key: "never", Delete: true}}})
+			Changes: []driver.Change{set("c", []byte("\x00c")), {Key: "b", Delete: true}, set("a", []byte("\x00a2")), {Key: "never", Delete: true}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +133,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		if got.Meta[17] != 2 || len(got.Values) != 3 || string(got.Values["a"]) != "\x00a2" || string(got.Values["c"]) != "\x00c" || got.Values["b"] != nil {
 			t.Fatalf("after Apply: meta %x, values %q", got.Meta, got.Values)
 		}
-		if _, err := b.Apply(ctx, "k", &serverstore.Write{Meta: meta(3), Clear: true, Expires: exp, Changes: []session.Change{set("z", []byte("\x00z"))}}); err != nil {
+		if _, err := b.Apply(ctx, "k", &serverstore.Write{Meta: meta(3), Clear: true, Expires: exp, Changes: []driver.Change{set("z", []byte("\x00z"))}}); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = b.Get(ctx, "k")
@@ -155,22 +156,22 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"n": []byte("\x001"), "o": []byte("\x00o")}}, exp); err != nil {
 			t.Fatal(err)
 		}
-		ok := &serverstore.Write{Meta: meta(2), Expires: exp, Changes: []session.Change{
+		ok := &serverstore.Write{Meta: meta(2), Expires: exp, Changes: []driver.Change{
 			{Key: "n", Value: []byte("\x002"), Check: true, Old: []byte("\x001"), HadOld: true},
 			{Key: "new", Value: []byte("\x00x"), Check: true},
 		}}
 		if _, err := b.Apply(ctx, "k", ok); err != nil {
 			t.Fatalf("Apply with checks that hold = %v", err)
 		}
-		bad := &serverstore.Write{Meta: meta(3), Expires: exp, Changes: []session.Change{
+		bad := &serverstore.Write{Meta: meta(3), Expires: exp, Changes: []driver.Change{
 			{Key: "n", Value: []byte("\x009"), Check: true, Old: []byte("\x001"), HadOld: true},
 			{Key: "new", Value: []byte("\x00y"), Check: true},
 			{Key: "absent", Value: []byte("\x00y"), Check: true, Old: []byte("\x00gone"), HadOld: true},
 			set("o", []byte("\x00changed")),
 		}}
-		var conflict *session.ConflictError
+		var conflict *driver.ConflictError
 		if _, err := b.Apply(ctx, "k", bad); !errors.As(err, &conflict) {
-			t.Fatalf("Apply with stale checks = %v, want a *session.ConflictError", err)
+			t.Fatalf("Apply with stale checks = %v, want a *driver.ConflictError", err)
 		}
 		if len(conflict.Values) != 2 || string(conflict.Values["n"]) != "\x002" || string(conflict.Values["new"]) != "\x00x" {
 			t.Fatalf("the conflict reports %q, want the stored n and new (absent is absent)", conflict.Values)
@@ -281,14 +282,14 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		if _, err := b.Get(ctx, "k"); !errors.Is(err, serverstore.ErrMoved) {
 			t.Fatalf("Get of a retired key = %v, want ErrMoved", err)
 		}
-		if _, err := b.Apply(ctx, "k", &serverstore.Write{Meta: meta(2), Expires: exp, Changes: []session.Change{set("x", []byte("\x00x"))}}); !errors.Is(err, serverstore.ErrMoved) {
+		if _, err := b.Apply(ctx, "k", &serverstore.Write{Meta: meta(2), Expires: exp, Changes: []driver.Change{set("x", []byte("\x00x"))}}); !errors.Is(err, serverstore.ErrMoved) {
 			t.Fatalf("Apply to a retired key = %v, want ErrMoved", err)
 		}
 		if _, err := b.Retire(ctx, "k", "next", exp); !errors.Is(err, serverstore.ErrMoved) {
 			t.Fatalf("Retire of a retired key = %v, want ErrMoved", err)
 		}
-		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1)}, exp); !errors.Is(err, serverstore.ErrConflict) {
-			t.Fatalf("Create over a tombstone = %v, want ErrConflict", err)
+		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1)}, exp); !errors.Is(err, serverstore.ErrExists) {
+			t.Fatalf("Create over a tombstone = %v, want ErrExists", err)
 		}
 		if next, err := b.Delete(ctx, "k"); err != nil || next != "next" {
 			t.Fatalf("Delete of a tombstone = %q, %v; want its successor", next, err)
@@ -306,7 +307,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		var wg sync.WaitGroup
 		for i := range 50 {
 			wg.Go(func() {
-				w := &serverstore.Write{Meta: meta(1), Expires: exp, Changes: []session.Change{set(fmt.Sprint("k", i), []byte("\x00v"))}}
+				w := &serverstore.Write{Meta: meta(1), Expires: exp, Changes: []driver.Change{set(fmt.Sprint("k", i), []byte("\x00v"))}}
 				if _, err := b.Apply(ctx, "k", w); err != nil {
 					t.Error(err)
 				}
@@ -329,10 +330,10 @@ func testBackend(t *testing.T, newBackend newFunc) {
 				old := []byte("\x000")
 				for {
 					n, _ := strconv.Atoi(string(old[1:]))
-					w := &serverstore.Write{Meta: meta(1), Expires: exp, Changes: []session.Change{
+					w := &serverstore.Write{Meta: meta(1), Expires: exp, Changes: []driver.Change{
 						{Key: "n", Value: append([]byte{0}, strconv.Itoa(n+1)...), Check: true, Old: old, HadOld: true}}}
 					_, err := b.Apply(ctx, "k", w)
-					var conflict *session.ConflictError
+					var conflict *driver.ConflictError
 					if !errors.As(err, &conflict) {
 						if err != nil {
 							t.Error(err)
@@ -719,7 +720,7 @@ func signedID(t *testing.T, id string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := store.Save(ctx, "sid", &session.Commit{Op: session.OpCreate, Record: session.Record{ID: id, Expires: time.Now().Add(time.Hour)}}, time.Now())
+	v, err := store.Save(ctx, "sid", &driver.Commit{Op: driver.OpCreate, Record: driver.Record{ID: id, Expires: time.Now().Add(time.Hour)}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,140 @@
+package driver
+
+import (
+	"context"
+	"time"
+)
+
+// A Store keeps session records and maps each to a token: the value of the
+// session cookie, or of the header token. The cookie store (package
+// cookiestore) seals the whole record into the token; a server store
+// (package serverstore) signs an ID and keeps the record in a backend. The
+// Manager owns the lifecycle (what a request changed, when to save, the
+// deadlines) and the transports (cookies, chunks, headers); a Store only
+// persists what the Manager hands it.
+//
+// A Store must be safe for concurrent use. The token handed to Load is
+// untrusted: a Store must bound it before allocating, never panic on it, and
+// reject it with an error wrapping ErrInvalid. The Record Load returns
+// belongs to the Manager: the Store must not write or reuse its Data or
+// Values afterwards (the JSON codec splits Data into views of it, without
+// copying). What the Manager hands to Save is the Manager's: a Store copies
+// what it keeps.
+type Store interface {
+	// Load returns the record the token refers to. It returns an error
+	// wrapping ErrInvalid for a token it rejects (including an expired one),
+	// ErrNotFound when the record does not exist (or was destroyed),
+	// ErrMoved with a Record holding only the ID when a Regenerate retired
+	// the ID less than a while ago, and any other error when the store
+	// itself failed. name is the name the token is bound to: the cookie's,
+	// or "header:" and the cookie's for header tokens.
+	Load(ctx context.Context, name, token string, now time.Time) (*Record, error)
+
+	// Save persists c and returns the token that refers to the record. It
+	// returns an error wrapping ErrTooLarge when the record cannot fit,
+	// ErrNotFound when c.Op is OpUpdate or OpRefresh and the record is gone
+	// (destroyed meanwhile: destruction wins), ErrMoved when a Regenerate
+	// of another request replaced it, and a *ConflictError when a Change
+	// with Check found another value (nothing is written then).
+	Save(ctx context.Context, name string, c *Commit, now time.Time) (string, error)
+
+	// Retire ends old's ID on behalf of a Regenerate, after the Manager
+	// saved the session under its new ID (next): afterwards the old token
+	// loads as ErrMoved, saves over it fail with ErrMoved, and a Delete of
+	// it deletes next too (a logout that raced the login wins). It returns
+	// the values stored under the old ID at that moment, so that none a
+	// parallel request wrote is lost (nil, nil for a store that keeps
+	// nothing, such as the cookie store), ErrNotFound when the record is
+	// gone (destroyed: the Regenerate is refused, and the Manager deletes
+	// next) and ErrMoved when another Regenerate retired it first.
+	// Backends that share no transaction between two keys (a Redis Cluster)
+	// need nothing more: the retirement is one atomic step on the old key.
+	Retire(ctx context.Context, name string, old, next *Record, now time.Time) (*Record, error)
+
+	// Delete removes rec, and the session a Regenerate moved it to if it
+	// was retired. Deleting a record that does not exist is not an error.
+	// The cookie store has nothing to delete and returns nil.
+	Delete(ctx context.Context, name string, rec *Record) error
+}
+
+// A Record is a session as a Store keeps it: plain data.
+type Record struct {
+	// ID identifies the session: 43 base64url characters (256 random bits)
+	// by default, 22 to 64 with session.WithIDGenerator.
+	ID string
+	// Values are the session's values, each encoded by the Manager's Codec (session.WithCodec).
+	// The Manager hands them to Save in full; Load may return them instead
+	// of Data.
+	Values map[string][]byte
+	// Data is Values in one piece, as the Codec's EncodeMap wrote them: what
+	// the cookie store seals. The Manager hands it to Save in full; Load
+	// returns either Values or Data.
+	Data []byte
+	// Expires is the absolute deadline, IdleExpires the idle deadline; zero
+	// means none. The Manager gives every session at least one.
+	Expires, IdleExpires time.Time
+	// BrowserSession marks a session whose cookie has no Max-Age: the
+	// browser drops it when it closes.
+	BrowserSession bool
+	// Stale is set by Load when the token must be written again, because an
+	// older secret opened or verified it.
+	Stale bool
+}
+
+// An Op is what a commit asks of a Store.
+type Op uint8
+
+const (
+	// OpCreate stores the session under its new ID: after a first write,
+	// or a Regenerate (whose old ID Retire ended).
+	OpCreate Op = iota + 1
+	// OpUpdate applies the Changes to the stored session and sets its
+	// deadlines and flags, in one atomic step.
+	OpUpdate
+	// OpRefresh sets the stored session's deadlines and flags only, without
+	// rewriting its values (Touch, rolling, the idle refresh, a re-seal
+	// under a rotated secret).
+	OpRefresh
+)
+
+// A Commit is what one request asks a Store to persist.
+type Commit struct {
+	Op Op
+	// Record is the session as the request leaves it: ID, deadlines, flags,
+	// and every value (Values and Data both set). The cookie store seals it
+	// whatever the Op.
+	Record Record
+	// Changes is what the request changed since it loaded the session: what
+	// a server store applies for OpUpdate, so that parallel requests that
+	// change different keys never conflict.
+	Changes Changes
+	// SetLifetime and SetKind report that the request changed the
+	// absolute deadline (SetLifetime) or the cookie kind
+	// (SetBrowserSession): a server store writes each only then, and
+	// otherwise keeps what it holds, so that a parallel request's refresh
+	// does not undo them. Save then sets Record's deadlines and cookie kind
+	// to what the store holds, for the token it returns.
+	SetLifetime, SetKind bool
+}
+
+// Changes lists what a request did to a session's values.
+type Changes struct {
+	// Clear removes every stored value before List applies.
+	Clear bool
+	// List holds one Change per key, in no particular order.
+	List []Change
+}
+
+// A Change sets or deletes one key.
+type Change struct {
+	Key    string
+	Value  []byte // the new encoded value, unless Delete
+	Delete bool
+	// Check makes the change conditional, for Update: it applies only if
+	// the key still holds Old (or is still absent, when HadOld is false).
+	// When any Check of a Commit fails, Save writes nothing and returns a
+	// *ConflictError with the values it found.
+	Check  bool
+	Old    []byte
+	HadOld bool
+}

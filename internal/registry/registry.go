@@ -1,0 +1,37 @@
+// Package registry holds the stores registered with driver.Register, for
+// session.OpenStore: one map that both packages reach without either
+// exporting it.
+package registry
+
+import (
+	"slices"
+	"sync"
+)
+
+var (
+	mu      sync.RWMutex
+	openers = map[string]any{}
+)
+
+// Add registers open (a driver.Opener) under scheme; it reports false if
+// the scheme is taken.
+func Add(scheme string, open any) bool {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := openers[scheme]; dup {
+		return false
+	}
+	openers[scheme] = open
+	return true
+}
+
+// Lookup returns the opener of scheme, and the registered schemes, sorted.
+func Lookup(scheme string) (open any, known []string) {
+	mu.RLock()
+	defer mu.RUnlock()
+	for k := range openers {
+		known = append(known, k)
+	}
+	slices.Sort(known)
+	return openers[scheme], known
+}
