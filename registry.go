@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/internal/params"
 	"github.com/crumbs-go/session/internal/registry"
 )
 
@@ -38,8 +39,37 @@ func OpenStore(ctx context.Context, config string, secrets [][]byte) (Store, err
 	}
 	open, known := registry.Lookup(scheme)
 	if open == nil {
+		if !isScheme(scheme) {
+			// Not a scheme: the start of something else (a keyword=value
+			// string, a password): never quote it.
+			return nil, fmt.Errorf("session: the configuration string does not start with a store's scheme (registered: %s); a PostgreSQL keyword=value string is not one: write postgres://user:password@host/db",
+				strings.Join(known, ", "))
+		}
 		return nil, fmt.Errorf("session: no store registered for %q (registered: %s); import the store package, e.g. _ \"github.com/crumbs-go/session/serverstore/redisstore\"",
 			scheme, strings.Join(known, ", "))
 	}
-	return open.(driver.Opener)(ctx, config, secrets)
+	store, err := open.(driver.Opener)(ctx, config, secrets)
+	if err != nil {
+		// The one guarantee for every store: no piece of a password in
+		// the string is in the error, whatever a store or its client
+		// library quotes.
+		return nil, params.Hide(config, err)
+	}
+	return store, nil
+}
+
+// isScheme: RFC 3986's scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+func isScheme(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -12,6 +12,7 @@ package cookiestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 	"unsafe"
@@ -73,7 +74,7 @@ func New(secrets [][]byte, opts ...Option) (*Store, error) {
 func init() {
 	driver.Register("cookie", func(_ context.Context, config string, secrets [][]byte) (driver.Store, error) {
 		if config != "cookie" {
-			return nil, fmt.Errorf("cookiestore: configuration %q: the cookie store takes no parameters; write \"cookie\"", config)
+			return nil, errors.New("cookiestore: the cookie store takes no parameters; write \"cookie\"")
 		}
 		return New(secrets)
 	})

@@ -23,11 +23,11 @@ func init() {
 	driver.Register("memory", func(_ context.Context, cfg string, secrets [][]byte) (driver.Store, error) {
 		rest, ok := strings.CutPrefix(cfg, "memory")
 		if !ok || (rest != "" && rest[0] != '?') {
-			return nil, fmt.Errorf("serverstore: configuration %q: write \"memory\" or \"memory?crumbs_max_entries=N\"", cfg)
+			return nil, errors.New("serverstore: the memory store's configuration string is \"memory\" or \"memory?crumbs_max_entries=N&crumbs_raw_ids=true\"")
 		}
 		q, err := url.ParseQuery(strings.TrimPrefix(rest, "?"))
 		if err != nil {
-			return nil, fmt.Errorf("serverstore: configuration %q: %w", cfg, err)
+			return nil, errors.New("serverstore: the memory store's parameters are not a URL query: separate them with '&', and write a '%' as %25")
 		}
 		var mopts []MemoryOption
 		var opts []Option

@@ -15,18 +15,123 @@ import (
 	"time"
 )
 
-// Parse parses a configuration string as a URL. Its error never quotes
-// the string (url.Error does, password included).
+// Parse parses a configuration string as a URL. Its errors never quote
+// the string, nor any part of it: they say which part is wrong. A string
+// whose user info holds an unescaped '/', '?' or '#' (which url.Parse
+// splits at, spilling the password into the port, path, query or
+// fragment) is an error that says so, and so is any '#' or an '@' past
+// the host.
 func Parse(pkg, config string) (*url.URL, error) {
 	u, err := url.Parse(config)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("%s: the configuration string is not a URL: %w", pkg, err)
+		return nil, fmt.Errorf("%s: the configuration string is not a URL: %s", pkg, urlProblem(config, err))
+	}
+	if i := strings.Index(config, "://"); i != len(u.Scheme) || u.Opaque != "" {
+		return nil, fmt.Errorf("%s: write the configuration string as %s://[user:password@]host…, with \"://\" after the scheme", pkg, u.Scheme)
+	}
+	if stranded(config) {
+		return nil, fmt.Errorf("%s: %s", pkg, strandedHint)
+	}
+	if strings.Contains(config, "#") {
+		return nil, fmt.Errorf("%s: the configuration string has a '#': write a '#' in a password as %%23", pkg)
+	}
+	if bareAfterPassword(u.RawQuery) {
+		return nil, fmt.Errorf("%s: a parameter after a password parameter has no '=': write an '&' in a password as %%26", pkg)
 	}
 	return u, nil
+}
+
+const strandedHint = "an '@' follows the host's '/', '?' or '#': percent-encode the user name's and password's '/', '?', '#' (%2F, %3F, %23), and an '@' elsewhere as %40"
+
+// stranded reports an '@' that url.Parse would not read as the end of the
+// user info: in the path, in a parameter's name, or after a '#'. That is a
+// password with a '/', '?' or '#' nearly always (redis://u:a/b@host).
+func stranded(config string) bool {
+	_, rest, ok := strings.Cut(config, "://")
+	if !ok {
+		return false
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		return false
+	}
+	rest = rest[end:]
+	if frag := strings.IndexByte(rest, '#'); frag >= 0 {
+		if strings.Contains(rest[frag:], "@") {
+			return true
+		}
+		rest = rest[:frag]
+	}
+	path, query, _ := strings.Cut(rest, "?")
+	if strings.Contains(path, "@") {
+		return true
+	}
+	for item := range strings.SplitSeq(query, "&") {
+		if name, _, _ := strings.Cut(item, "="); strings.Contains(name, "@") {
+			return true
+		}
+	}
+	return false
+}
+
+// bareAfterPassword reports a parameter without '=' right after a
+// password parameter: an unescaped '&' in the password.
+func bareAfterPassword(rawQuery string) bool {
+	after := false
+	for item := range strings.SplitSeq(rawQuery, "&") {
+		name, _, hasValue := strings.Cut(item, "=")
+		if after && !hasValue && item != "" {
+			return true
+		}
+		n, err := url.QueryUnescape(name)
+		after = err == nil && hasValue && isPasswordName(n)
+	}
+	return false
+}
+
+func isPasswordName(name string) bool {
+	return strings.HasSuffix(strings.ToLower(name), "password")
+}
+
+// urlProblem describes url.Parse's error without the text it quotes (the
+// port it read, an escape, a host character: parts of a password, often).
+func urlProblem(config string, err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var esc url.EscapeError
+	var host url.InvalidHostError
+	switch msg := err.Error(); {
+	case errors.As(err, &esc):
+		return "a '%' is not followed by two hexadecimal digits (write a '%' in a password as %25)"
+	case strandedAuthority(config):
+		return strandedHint
+	case errors.As(err, &host):
+		return "the host has a character a host name cannot have"
+	case strings.HasPrefix(msg, "invalid port"):
+		return "what follows the host's ':' is not a port number"
+	case msg == "net/url: invalid userinfo":
+		return "the user name or password has a character that must be percent-encoded"
+	case msg == "net/url: invalid control character in URL":
+		return "it has a control character (a newline, say)"
+	case msg == "missing protocol scheme":
+		return "it does not start with a scheme"
+	default:
+		return "its host, port or user info is malformed"
+	}
+}
+
+// strandedAuthority: the part before the first '/', '?' or '#' after "://"
+// has no '@' and an '@' follows; url.Parse then reads the password's start
+// as the port (redis://u:a/b@host: port "a").
+func strandedAuthority(config string) bool {
+	_, rest, ok := strings.Cut(config, "://")
+	if !ok {
+		return false
+	}
+	end := strings.IndexAny(rest, "/?#")
+	return end >= 0 && !strings.Contains(rest[:end], "@") && strings.Contains(rest[end:], "@")
 }
 
 // Each calls f for every parameter of q that own claims, in name order,
@@ -85,5 +190,6 @@ func Redact(u *url.URL) string {
 		}
 	}
 	c.RawQuery = q.Encode()
+	c.Fragment, c.RawFragment = "", ""
 	return c.Redacted()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/crumbs-go/session"
@@ -287,6 +289,35 @@ func TestOpenStoreErrors(t *testing.T) {
 	} {
 		if _, err := session.OpenStore(context.Background(), config, sec); err == nil || strings.Contains(err.Error(), "secret-pw") {
 			t.Errorf("OpenStore(%q) = %v: want an error without the password", config, err)
+		}
+	}
+	// A password with a character that must be percent-encoded: url.Parse
+	// splits the string there, and the pieces land where errors quote
+	// them; pgx's errors also carry the connection string in fields.
+	for _, pw := range storetest.AwkwardPasswords {
+		for _, tmpl := range []string{
+			"postgres://nobody:PW@127.0.0.1:1/test?sslmode=disable&crumbs_open_timeout=300ms",
+			"postgresql://nobody:PW@127.0.0.1:1/test?sslmode=bogus",
+			"postgres://nobody@127.0.0.1:1/test?password=PW&sslmode=disable&crumbs_open_timeout=300ms",
+			"host=127.0.0.1 port=1 user=nobody password=PW dbname=test",
+		} {
+			config := strings.Replace(tmpl, "PW", pw, 1)
+			_, err := session.OpenStore(context.Background(), config, sec)
+			if err == nil {
+				t.Errorf("OpenStore(%q) opened", config)
+				continue
+			}
+			if piece := storetest.PasswordPiece(pw, err.Error()); piece != "" {
+				t.Errorf("OpenStore(%q) = %v: quotes %q of the password", config, err, piece)
+			}
+			var pce *pgconn.ParseConfigError
+			if errors.As(err, &pce) && storetest.PasswordPiece(pw, pce.ConnString) != "" {
+				t.Errorf("OpenStore(%q): the error's ParseConfigError holds the password", config)
+			}
+			var ce *pgconn.ConnectError
+			if errors.As(err, &ce) && ce.Config != nil && ce.Config.Password != "" {
+				t.Errorf("OpenStore(%q): the error's ConnectError holds the password", config)
+			}
 		}
 	}
 	start := time.Now()

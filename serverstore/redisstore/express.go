@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/internal/params"
 	"github.com/crumbs-go/session/serverstore"
 )
 
@@ -788,9 +789,9 @@ func (s *ExpressStore) Ping(ctx context.Context) error { return s.client.Ping(ct
 // expressParams takes crumbs_format and crumbs_max_age out of a
 // configuration string: ex is nil unless crumbs_format=express.
 func expressParams(cfg string) (string, *Express, error) {
-	u, err := url.Parse(cfg)
+	u, err := params.Parse("redisstore", cfg)
 	if err != nil {
-		return cfg, nil, nil // Open reports it
+		return "", nil, err
 	}
 	q := u.Query()
 	format, age := q.Get("crumbs_format"), q.Get("crumbs_max_age")

@@ -1,0 +1,27 @@
+package storetest
+
+import "strings"
+
+// AwkwardPasswords are passwords a store's configuration-string errors must
+// never quote, whole or in part: each has a character that must be
+// percent-encoded in a URL ('/', '?', '#', '%', '&', '@', a space), where
+// url.Parse splits the string and spills the password into the port, the
+// path, a parameter or the fragment. Use them with PasswordPiece in an
+// Opener's tests.
+var AwkwardPasswords = []string{
+	"Qj7/Vx9k", "Qj7?Vx9k", "Qj7#Vx9k", "Qj7%Vx9k", "Qj7%zzVx9k", "Qj7&Vx9k", "Qj7@Vx9k", "Qj7 Vx9k",
+	"/Qj7Vx9k", "?Qj7Vx9k", "#Qj7Vx9k", "8765/Qj7Vx9k", "Qj7Vx9k/", "Qj7Vx9k?", "Qj7Vx9k#",
+}
+
+// PasswordPiece returns the longest piece of pw, of 3 bytes or more, that
+// msg holds, or "".
+func PasswordPiece(pw, msg string) string {
+	for n := len(pw); n >= 3; n-- {
+		for i := 0; i+n <= len(pw); i++ {
+			if strings.Contains(msg, pw[i:i+n]) {
+				return pw[i : i+n]
+			}
+		}
+	}
+	return ""
+}
