@@ -2,8 +2,6 @@ package session
 
 import (
 	"fmt"
-
-	"github.com/crumbs-go/session/internal/sid"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/crumbs-go/session/chunking"
 	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/internal/sid"
 )
 
 // SecureMode chooses when the session cookie carries the Secure attribute.

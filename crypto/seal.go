@@ -3,7 +3,6 @@ package crypto
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/crumbs-go/session/internal/timex"
 	"io"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/crumbs-go/session/internal/errs"
+	"github.com/crumbs-go/session/internal/timex"
 )
 
 // A Payload is what a sealed value carries: the data and its times. Times

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
@@ -25,8 +26,6 @@ import (
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/redisstore"
 	"github.com/crumbs-go/session/serverstore/storetest"
-
-	goredis "github.com/redis/go-redis/v9"
 )
 
 var (

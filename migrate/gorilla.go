@@ -7,8 +7,9 @@ import (
 	"net/http"
 	"reflect"
 
-	"github.com/crumbs-go/session/driver"
 	"github.com/gorilla/securecookie"
+
+	"github.com/crumbs-go/session/driver"
 )
 
 // Gorilla describes an application's gorilla/sessions CookieStore: what

@@ -17,12 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/securecookie"
+
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/migrate"
 	"github.com/crumbs-go/session/serverstore"
-	"github.com/gorilla/securecookie"
 )
 
 // User is a type an application registered with gob for gorilla.

@@ -9,12 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/crumbs-go/session"
-	"github.com/crumbs-go/session/cookiestore"
-	"github.com/crumbs-go/session/internal/flowtest"
-	_ "github.com/crumbs-go/session/serverstore/redisstore"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/adapters/internal/flowtest"
+	"github.com/crumbs-go/session/cookiestore"
+	_ "github.com/crumbs-go/session/serverstore/redisstore"
 )
 
 func Example() {

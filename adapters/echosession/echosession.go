@@ -35,8 +35,9 @@ package echosession
 import (
 	"net/http"
 
-	"github.com/crumbs-go/session"
 	"github.com/labstack/echo/v5"
+
+	"github.com/crumbs-go/session"
 )
 
 // Middleware returns echo middleware that gives every request m's session

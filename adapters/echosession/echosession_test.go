@@ -7,12 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/crumbs-go/session"
-	"github.com/crumbs-go/session/adapters/echosession"
-	"github.com/crumbs-go/session/internal/flowtest"
-	_ "github.com/crumbs-go/session/serverstore/redisstore"
 	echo4 "github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v5"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/adapters/echosession"
+	"github.com/crumbs-go/session/adapters/internal/flowtest"
+	_ "github.com/crumbs-go/session/serverstore/redisstore"
 )
 
 // routes are the flows' routes written as echo v5 handlers, each answering

@@ -57,8 +57,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/crumbs-go/session"
 	"github.com/gofiber/fiber/v3"
+
+	"github.com/crumbs-go/session"
 )
 
 type localsKey struct{}

@@ -12,11 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gofiber/fiber/v3"
+
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/adapters/fibersession"
-	"github.com/crumbs-go/session/internal/flowtest"
+	"github.com/crumbs-go/session/adapters/internal/flowtest"
 	_ "github.com/crumbs-go/session/serverstore/redisstore"
-	"github.com/gofiber/fiber/v3"
 )
 
 // routes are the flows' routes as fiber handlers, each answering with the

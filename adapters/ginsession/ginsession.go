@@ -38,8 +38,9 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/crumbs-go/session"
 	"github.com/gin-gonic/gin"
+
+	"github.com/crumbs-go/session"
 )
 
 // Middleware returns gin middleware that gives every request m's session

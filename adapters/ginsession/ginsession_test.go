@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/adapters/ginsession"
-	"github.com/crumbs-go/session/internal/flowtest"
+	"github.com/crumbs-go/session/adapters/internal/flowtest"
 	_ "github.com/crumbs-go/session/serverstore/redisstore"
-	"github.com/gin-gonic/gin"
 )
 
 func init() { gin.SetMode(gin.TestMode) }

@@ -7,15 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/crumbs-go/session"
-	"github.com/crumbs-go/session/adapters/gorillastore"
-	"github.com/crumbs-go/session/adapters/gorillastore/gincontrib"
-	"github.com/crumbs-go/session/migrate"
 	ginsessions "github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 	echosession "github.com/labstack/echo-contrib/session"
 	"github.com/labstack/echo/v4"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/adapters/gorillastore"
+	"github.com/crumbs-go/session/adapters/gorillastore/gincontrib"
+	"github.com/crumbs-go/session/migrate"
 )
 
 // TestEchoContrib: an echo v4 application on echo-contrib/session changes

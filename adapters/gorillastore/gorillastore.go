@@ -42,8 +42,9 @@ import (
 	"reflect"
 	"sync"
 
-	"github.com/crumbs-go/session"
 	"github.com/gorilla/sessions"
+
+	"github.com/crumbs-go/session"
 )
 
 // Store is a gorilla/sessions Store over a crumbs store. It is safe for

@@ -15,12 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/sessions"
+
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/adapters/gorillastore"
-	"github.com/crumbs-go/session/internal/flowtest"
+	"github.com/crumbs-go/session/adapters/internal/flowtest"
 	"github.com/crumbs-go/session/serverstore"
 	_ "github.com/crumbs-go/session/serverstore/redisstore"
-	"github.com/gorilla/sessions"
 )
 
 // User is what the application stores and type-asserts, as with gorilla.

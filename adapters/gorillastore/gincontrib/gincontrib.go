@@ -9,8 +9,9 @@ package gincontrib
 import (
 	"log/slog"
 
-	"github.com/crumbs-go/session/adapters/gorillastore"
 	ginsessions "github.com/gin-contrib/sessions"
+
+	"github.com/crumbs-go/session/adapters/gorillastore"
 )
 
 // Store returns s as a gin-contrib/sessions Store.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
-
 	"github.com/crumbs-go/session/e2e/coldstart/probe"
 )
 

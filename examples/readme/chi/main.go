@@ -9,9 +9,10 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
-	"github.com/go-chi/chi/v5"
 )
 
 func main() {

@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/labstack/echo/v5"
+
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/adapters/echosession"
 	"github.com/crumbs-go/session/cookiestore"
-	"github.com/labstack/echo/v5"
 )
 
 func main() {

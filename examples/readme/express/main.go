@@ -13,9 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/serverstore/redisstore"
-	"github.com/redis/go-redis/v9"
 )
 
 func main() {

@@ -7,10 +7,11 @@ import (
 	"log"
 	"os"
 
+	"github.com/gofiber/fiber/v3"
+
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/adapters/fibersession"
 	"github.com/crumbs-go/session/cookiestore"
-	"github.com/gofiber/fiber/v3"
 )
 
 func main() {

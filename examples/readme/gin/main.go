@@ -7,10 +7,11 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/adapters/ginsession"
 	"github.com/crumbs-go/session/cookiestore"
-	"github.com/gin-gonic/gin"
 )
 
 func main() {

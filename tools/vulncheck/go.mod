@@ -1,0 +1,3 @@
+module github.com/crumbs-go/session/tools/vulncheck
+
+go 1.26.0
