@@ -68,7 +68,7 @@ func newCookieTransport(m *Manager) cookieTransport {
 // attributes renders the Set-Cookie attributes every session cookie shares,
 // with net/http's own renderer.
 func (t cookieTransport) attributes(secure bool) string {
-	c := http.Cookie{Name: "x", Path: t.m.cfg.path, Domain: t.m.cfg.domain, HttpOnly: t.m.cfg.httpOnly,
+	c := http.Cookie{Name: "x", Path: t.m.cfg.path, Domain: t.m.cfg.domain, HttpOnly: true,
 		Secure: secure, SameSite: t.m.cfg.sameSite, Partitioned: t.m.cfg.partitioned}
 	return strings.TrimPrefix(c.String(), "x=")
 }
@@ -337,7 +337,7 @@ func (m *Manager) secure(s *Session) bool {
 		return true
 	case SecureNever:
 		m.warnPlain.Do(func() {
-			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: cookies go out without Secure (WithSecure(SecureNever)); a network observer can steal them from any plain-HTTP request")
+			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: cookies go out without Secure (WithCookie with Secure: SecureNever); a network observer can steal them from any plain-HTTP request")
 		})
 		return false
 	}
@@ -352,14 +352,14 @@ func (m *Manager) secure(s *Session) bool {
 	}
 	if local(r) {
 		m.warnPlain.Do(func() {
-			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: a cookie went out without Secure, to a plain-HTTP request from the loopback to a loopback host, taken for local development; behind a TLS-terminating proxy on this machine that sends no X-Forwarded-Proto, use WithSecure(SecureAlways)",
+			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: a cookie went out without Secure, to a plain-HTTP request from the loopback to a loopback host, taken for local development; behind a TLS-terminating proxy on this machine that sends no X-Forwarded-Proto, use WithCookie with Secure: SecureAlways",
 				slog.String("host", r.Host), slog.String("client", r.RemoteAddr))
 		})
 		return false
 	}
 	if !m.cfg.trustProxy {
 		m.warnInsecure.Do(func() {
-			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: SecureAuto marks the cookie Secure on a plain-HTTP request; browsers keep it only over https. Behind a TLS-terminating proxy that is right (add WithTrustProxy if it sets X-Forwarded-Proto); for plain-HTTP development on a host other than localhost use WithSecure(SecureNever)",
+			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: SecureAuto marks the cookie Secure on a plain-HTTP request; browsers keep it only over https. Behind a TLS-terminating proxy that is right (add WithTrustProxy if it sets X-Forwarded-Proto); for plain-HTTP development on a host other than localhost use WithCookie with Secure: SecureNever",
 				slog.String("host", r.Host))
 		})
 	}

@@ -112,7 +112,7 @@
 //
 // # Security model
 //
-//   - Cookies are HttpOnly, SameSite=Lax and Path=/ by default. The __Host-
+//   - Cookies are always HttpOnly, and SameSite=Lax and Path=/ by default. The __Host-
 //     and __Secure- prefixes (in any case), SameSite=None and Partitioned
 //     force Secure; contradictions fail in New.
 //   - Secrets are at least 32 bytes each. The first seals; all open; a cookie

@@ -103,7 +103,7 @@ func TestOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := httptest.NewRecorder()
-	s, err := m.Open(w, httptest.NewRequest("GET", "http://localhost/", nil))
+	s, err := m.LoadRequest(w, httptest.NewRequest("GET", "http://localhost/", nil))
 	if err != nil || !s.IsNew() {
 		t.Fatal(err, s.IsNew())
 	}
@@ -118,7 +118,7 @@ func TestOpen(t *testing.T) {
 	for _, c := range w.Result().Cookies() {
 		r.AddCookie(c)
 	}
-	s2, err := m.Open(httptest.NewRecorder(), r)
+	s2, err := m.LoadRequest(httptest.NewRecorder(), r)
 	if u, _ := session.Get[string](s2, "user"); err != nil || u != "alice" {
 		t.Fatalf("next request: %q %v", u, err)
 	}
@@ -128,7 +128,7 @@ func TestOpen(t *testing.T) {
 	r = httptest.NewRequest("GET", "http://localhost/", nil)
 	r.AddCookie(w.Result().Cookies()[0])
 	w = httptest.NewRecorder()
-	s3, err := md.Open(w, r)
+	s3, err := md.LoadRequest(w, r)
 	if !errors.Is(err, session.ErrBackend) || s3.Len() != 0 || w.Code != 200 || w.Body.Len() != 0 {
 		t.Fatalf("a failing store: %v, %d values, answered %d %q", err, s3.Len(), w.Code, w.Body)
 	}

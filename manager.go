@@ -81,7 +81,6 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	c := config{
 		name:            "session",
 		path:            "/",
-		httpOnly:        true,
 		sameSite:        http.SameSiteLaxMode,
 		lifetime:        24 * time.Hour,
 		codec:           JSON,
@@ -132,7 +131,7 @@ func (c *config) check() error {
 		return fmt.Errorf("session: cookie name %q, path %q, domain %q: %w", c.name, c.path, c.domain, err)
 	}
 	if strings.Contains(c.domain, "..") || strings.HasPrefix(c.domain, ".") && len(c.domain) == 1 {
-		return fmt.Errorf("session: WithDomain(%q): not a valid cookie domain", c.domain)
+		return fmt.Errorf("session: WithCookie: Domain %q: not a valid cookie domain", c.domain)
 	}
 	needSecure := ""
 	lower := strings.ToLower(c.name) // browsers match the prefixes case-insensitively
@@ -151,7 +150,7 @@ func (c *config) check() error {
 	}
 	if needSecure != "" {
 		if c.secure == SecureNever {
-			return fmt.Errorf("session: %s requires Secure cookies; drop WithSecure(SecureNever)", needSecure)
+			return fmt.Errorf("session: %s requires Secure cookies; drop Secure: SecureNever from WithCookie", needSecure)
 		}
 		c.secure = SecureAlways
 	}
@@ -241,8 +240,8 @@ func (m *Manager) Session(r *http.Request) *Session {
 	panic("session: no session of this Manager in the request context: wrap the handler with its Handler")
 }
 
-// Open reads r's session now, for code that commits on its own instead of
-// through Handler: an adapter to another session API, such as
+// LoadRequest is Load for an HTTP request outside Handler: it reads r's
+// session now, for code that commits on its own instead of through Handler: an adapter to another session API, such as
 // gorillastore's implementation of gorilla/sessions' Store. Nothing is
 // saved unless Session.Save is called; each Save writes its Set-Cookie
 // lines into w's headers, so it must come before the response's headers
@@ -250,7 +249,7 @@ func (m *Manager) Session(r *http.Request) *Session {
 // session is then fresh and empty, and the error handler is not called.
 // Importers (WithImport) run as in Handler. The session is not safe for
 // concurrent use.
-func (m *Manager) Open(w http.ResponseWriter, r *http.Request) (*Session, error) {
+func (m *Manager) LoadRequest(w http.ResponseWriter, r *http.Request) (*Session, error) {
 	s := &Session{m: m, t: m.http, r: r, ctx: r.Context()}
 	s.load() // with no writer yet, a failure is kept, not answered
 	s.wr = writer{rw: w, s: s}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -59,7 +60,6 @@ const (
 type config struct {
 	name              string
 	path, domain      string
-	httpOnly          bool
 	secure            SecureMode
 	trustProxy        bool
 	sameSite          http.SameSite
@@ -93,47 +93,66 @@ type Option func(*config) error
 // WithCookieName sets the session cookie's name; chunk cookies are named
 // after it (name.1, name.2, …). The default is "session". A name that starts
 // with "__Host-" gets Secure, Path=/ and no Domain, as browsers require (New
-// fails if WithPath or WithDomain contradict it); "__Secure-" gets Secure.
+// fails if WithCookie contradicts it); "__Secure-" gets Secure.
 func WithCookieName(name string) Option {
 	return func(c *config) error { c.name = name; return nil }
 }
 
-// WithPath sets the cookie's Path attribute. The default is "/".
-func WithPath(path string) Option {
-	return func(c *config) error {
-		if !strings.HasPrefix(path, "/") || len(path) > 1024 || (&http.Cookie{Name: "x", Path: path}).Valid() != nil {
-			return fmt.Errorf("session: WithPath(%q): the path must start with / and be at most 1024 printable ASCII bytes without ';'", path)
-		}
-		c.path = path
-		return nil
+// A Cookie holds the session cookie's attributes, for WithCookie (every
+// session's) and Session.SetCookie (one session's). A zero field means the
+// default: for WithCookie, crumbs' own; for SetCookie, the Manager's. The
+// cookie is always HttpOnly: no session cookie should be readable by
+// JavaScript, so there is no field to turn it off.
+type Cookie struct {
+	// Path is the Path attribute: "/" by default. It must start with "/"
+	// and be at most 1024 printable ASCII bytes without ';'.
+	Path string
+	// Domain is the Domain attribute: none by default, so that the cookie
+	// goes back only to the host that set it.
+	Domain string
+	// SameSite is http.SameSiteLaxMode by default, or StrictMode, or
+	// NoneMode (which makes the cookie Secure).
+	SameSite http.SameSite
+	// Secure chooses when the cookie is Secure: SecureAuto by default.
+	Secure SecureMode
+	// Partitioned sets the Partitioned attribute (CHIPS), for a session in
+	// an embedded third-party context; it makes the cookie Secure. Chrome
+	// keeps at most 10 KiB of partitioned cookies per embedded site.
+	Partitioned bool
+}
+
+// check refuses what browsers would refuse or silently drop.
+func (ck Cookie) check(where string) error {
+	if ck.Path != "" && (!strings.HasPrefix(ck.Path, "/") || len(ck.Path) > 1024 || (&http.Cookie{Name: "x", Path: ck.Path}).Valid() != nil) {
+		return fmt.Errorf("session: %s: Path %q: the path must start with / and be at most 1024 printable ASCII bytes without ';'", where, ck.Path)
 	}
-}
-
-// WithDomain sets the cookie's Domain attribute. The default is none: the
-// cookie goes back only to the host that set it.
-func WithDomain(domain string) Option {
-	return func(c *config) error {
-		if domain != "" && (len(domain) > 1024 || strings.Contains(domain, "..") || (&http.Cookie{Name: "x", Domain: domain}).Valid() != nil) {
-			return fmt.Errorf("session: WithDomain(%q): not a valid cookie domain", domain)
-		}
-		c.domain = domain
-		return nil
+	if ck.Domain != "" && (len(ck.Domain) > 1024 || strings.Contains(ck.Domain, "..") || (&http.Cookie{Name: "x", Domain: ck.Domain}).Valid() != nil) {
+		return fmt.Errorf("session: %s: Domain %q: not a valid cookie domain", where, ck.Domain)
 	}
+	switch ck.SameSite {
+	case 0, http.SameSiteLaxMode, http.SameSiteStrictMode, http.SameSiteNoneMode:
+	default:
+		return fmt.Errorf("session: %s: SameSite %d: use http.SameSiteLaxMode, SameSiteStrictMode or SameSiteNoneMode", where, ck.SameSite)
+	}
+	if ck.Secure < SecureAuto || ck.Secure > SecureNever {
+		return fmt.Errorf("session: %s: Secure %d: use SecureAuto, SecureAlways or SecureNever", where, ck.Secure)
+	}
+	return nil
 }
 
-// WithHTTPOnly sets the HttpOnly attribute, which hides the cookie from
-// JavaScript. The default is true.
-func WithHTTPOnly(on bool) Option {
-	return func(c *config) error { c.httpOnly = on; return nil }
-}
-
-// WithSecure chooses when the cookie is Secure. The default is SecureAuto.
-func WithSecure(mode SecureMode) Option {
+// WithCookie sets the session cookie's attributes (see Cookie); a zero
+// field keeps crumbs' default. The defaults are Path=/, no Domain,
+// SameSite=Lax, SecureAuto and no Partitioned, and the cookie is always
+// HttpOnly. A cookie name (WithCookieName) that starts with "__Host-"
+// requires Path=/ and no Domain, as browsers do; "__Host-" and "__Secure-"
+// names, SameSite=None and Partitioned make the cookie Secure, and New
+// fails if Secure is SecureNever beside them.
+func WithCookie(ck Cookie) Option {
 	return func(c *config) error {
-		if mode < SecureAuto || mode > SecureNever {
-			return fmt.Errorf("session: WithSecure(%d): use SecureAuto, SecureAlways or SecureNever", mode)
+		if err := ck.check("WithCookie"); err != nil {
+			return err
 		}
-		c.secure = mode
+		c.path, c.domain, c.sameSite, c.secure, c.partitioned = cmp.Or(ck.Path, "/"), ck.Domain, cmp.Or(ck.SameSite, http.SameSiteLaxMode), ck.Secure, ck.Partitioned
 		return nil
 	}
 }
@@ -144,26 +163,6 @@ func WithSecure(mode SecureMode) Option {
 // a proxy that sets that header itself. The default is off.
 func WithTrustProxy(on bool) Option {
 	return func(c *config) error { c.trustProxy = on; return nil }
-}
-
-// WithSameSite sets the SameSite attribute: http.SameSiteLaxMode (the
-// default), StrictMode or NoneMode. None makes the cookie Secure.
-func WithSameSite(mode http.SameSite) Option {
-	return func(c *config) error {
-		switch mode {
-		case http.SameSiteLaxMode, http.SameSiteStrictMode, http.SameSiteNoneMode:
-			c.sameSite = mode
-			return nil
-		}
-		return fmt.Errorf("session: WithSameSite(%d): use http.SameSiteLaxMode, SameSiteStrictMode or SameSiteNoneMode", mode)
-	}
-}
-
-// WithPartitioned sets the Partitioned attribute (CHIPS), for a session in
-// an embedded third-party context. It makes the cookie Secure. Chrome keeps
-// at most 10 KiB of partitioned cookies per embedded site. The default is off.
-func WithPartitioned(on bool) Option {
-	return func(c *config) error { c.partitioned = on; return nil }
 }
 
 // WithLifetime sets the absolute timeout: a session ends this long after it

@@ -102,7 +102,7 @@ func TestSetCookieLinesBounded(t *testing.T) {
 // Cookie-name prefixes are matched case-insensitively, as browsers do.
 func TestLowerCasePrefixes(t *testing.T) {
 	t.Parallel()
-	if _, err := session.New(mustCookieStore(t), session.WithCookieName("__host-s"), session.WithPath("/app")); err == nil {
+	if _, err := session.New(mustCookieStore(t), session.WithCookieName("__host-s"), session.WithCookie(session.Cookie{Path: "/app"})); err == nil {
 		t.Fatal("__host- with Path=/app was accepted")
 	}
 	for _, name := range []string{"__host-s", "__secure-s", "__HOST-s"} {

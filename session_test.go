@@ -352,10 +352,10 @@ func TestSecureAttribute(t *testing.T) {
 		{"auto, TLS", nil, []func(*http.Request){withTLS}, true},
 		{"auto, proxy header on a loopback Host: behind a proxy", nil, []func(*http.Request){proto}, true},
 		{"auto, trusted proxy", []session.Option{session.WithTrustProxy(true)}, []func(*http.Request){proto}, true},
-		{"always", []session.Option{session.WithSecure(session.SecureAlways)}, nil, true},
-		{"never, TLS", []session.Option{session.WithSecure(session.SecureNever)}, []func(*http.Request){withTLS}, false},
-		{"SameSite=None forces Secure", []session.Option{session.WithSameSite(http.SameSiteNoneMode)}, nil, true},
-		{"Partitioned forces Secure", []session.Option{session.WithPartitioned(true)}, nil, true},
+		{"always", []session.Option{session.WithCookie(session.Cookie{Secure: session.SecureAlways})}, nil, true},
+		{"never, TLS", []session.Option{session.WithCookie(session.Cookie{Secure: session.SecureNever})}, []func(*http.Request){withTLS}, false},
+		{"SameSite=None forces Secure", []session.Option{session.WithCookie(session.Cookie{SameSite: http.SameSiteNoneMode})}, nil, true},
+		{"Partitioned forces Secure", []session.Option{session.WithCookie(session.Cookie{Partitioned: true})}, nil, true},
 		{"__Host- forces Secure", []session.Option{session.WithCookieName("__Host-s")}, nil, true},
 	}
 	for _, tt := range tests {
@@ -368,7 +368,7 @@ func TestSecureAttribute(t *testing.T) {
 			}
 		})
 	}
-	line := newHarness(t, session.WithPartitioned(true), session.WithSameSite(http.SameSiteNoneMode)).do(t, counter).Header.Get("Set-Cookie")
+	line := newHarness(t, session.WithCookie(session.Cookie{Partitioned: true, SameSite: http.SameSiteNoneMode})).do(t, counter).Header.Get("Set-Cookie")
 	if !strings.Contains(line, "; SameSite=None") || !strings.Contains(line, "; Partitioned") {
 		t.Fatalf("Set-Cookie %q lacks SameSite=None or Partitioned", line)
 	}
@@ -385,16 +385,18 @@ func TestNewRejects(t *testing.T) {
 		opts []session.Option
 		want string
 	}{
-		{"host prefix with domain", []session.Option{session.WithCookieName("__Host-s"), session.WithDomain("example.com")}, "__Host- prefix requires"},
-		{"host prefix with path", []session.Option{session.WithCookieName("__Host-s"), session.WithPath("/app")}, "__Host- prefix requires"},
-		{"SameSite None without Secure", []session.Option{session.WithSameSite(http.SameSiteNoneMode), session.WithSecure(session.SecureNever)}, "requires Secure"},
+		{"host prefix with domain", []session.Option{session.WithCookieName("__Host-s"), session.WithCookie(session.Cookie{Domain: "example.com"})}, "__Host- prefix requires"},
+		{"host prefix with path", []session.Option{session.WithCookieName("__Host-s"), session.WithCookie(session.Cookie{Path: "/app"})}, "__Host- prefix requires"},
+		{"SameSite None without Secure", []session.Option{session.WithCookie(session.Cookie{SameSite: http.SameSiteNoneMode, Secure: session.SecureNever})}, "requires Secure"},
 		{"bad cookie name", []session.Option{session.WithCookieName("my session")}, "invalid Cookie.Name"},
-		{"bad domain", []session.Option{session.WithDomain("a..example.com")}, "not a valid cookie domain"},
-		{"control byte in path", []session.Option{session.WithPath("/a\x7f")}, "printable ASCII"},
+		{"bad domain", []session.Option{session.WithCookie(session.Cookie{Domain: "a..example.com"})}, "not a valid cookie domain"},
+		{"control byte in path", []session.Option{session.WithCookie(session.Cookie{Path: "/a\x7f"})}, "printable ASCII"},
 		{"lifetime over 400 days", []session.Option{session.WithLifetime(401 * 24 * time.Hour)}, "400 days"},
 		{"no end", []session.Option{session.WithLifetime(0)}, "never end"},
 		{"negative idle", []session.Option{session.WithIdleTimeout(-time.Second)}, "give 0 to 400 days"},
-		{"bad path", []session.Option{session.WithPath("app")}, "must start with /"},
+		{"bad path", []session.Option{session.WithCookie(session.Cookie{Path: "app"})}, "must start with /"},
+		{"bad SameSite", []session.Option{session.WithCookie(session.Cookie{SameSite: 9})}, "SameSite 9"},
+		{"bad Secure", []session.Option{session.WithCookie(session.Cookie{Secure: 7})}, "Secure 7"},
 		{"huge budget", []session.Option{session.WithCookieBudget(5000)}, "WithCookieBudget(5000)"},
 		{"nil codec", []session.Option{session.WithCodec(nil)}, "WithCodec(nil)"},
 	}

@@ -405,7 +405,7 @@ func TestBrowserAttributes(t *testing.T) {
 		secure bool
 	}{
 		{"auto", "demo", nil, false},
-		{"always", "demo", []session.Option{session.WithSecure(session.SecureAlways)}, true},
+		{"always", "demo", []session.Option{session.WithCookie(session.Cookie{Secure: session.SecureAlways})}, true},
 		{"host prefix", "__Host-demo", nil, true},
 	}
 	for _, tt := range tests {

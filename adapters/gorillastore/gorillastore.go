@@ -66,7 +66,7 @@ var _ sessions.Store = (*Store)(nil)
 const DefaultMaxAge = 86400 * 30
 
 // New returns a Store over store. opts configure every session name's
-// Manager, as for session.New (WithIdleTimeout, WithSecure, WithImport …);
+// Manager, as for session.New (WithIdleTimeout, WithCookie, WithImport …);
 // WithCookieName is set to the session name and WithCodec to session.Gob.
 // A session's lifetime is its Options.MaxAge, set on every Save (see the
 // package documentation): use SetOptions for the store's, not
@@ -121,14 +121,15 @@ func (s *Store) manager(name string) (*session.Manager, error) {
 		return m, nil
 	}
 	o := s.options
-	opts := []session.Option{session.WithPath(o.Path), session.WithDomain(o.Domain), session.WithPartitioned(o.Partitioned)}
+	ck := session.Cookie{Path: o.Path, Domain: o.Domain, Partitioned: o.Partitioned}
 	if o.Secure {
-		opts = append(opts, session.WithSecure(session.SecureAlways))
+		ck.Secure = session.SecureAlways
 	}
 	switch o.SameSite {
 	case http.SameSiteLaxMode, http.SameSiteStrictMode, http.SameSiteNoneMode:
-		opts = append(opts, session.WithSameSite(o.SameSite))
+		ck.SameSite = o.SameSite
 	}
+	opts := []session.Option{session.WithCookie(ck)}
 	if o.MaxAge == 0 {
 		opts = append(opts, session.WithBrowserSessionCookie(true))
 	} else {
@@ -167,7 +168,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 		return gs, err
 	}
 	e := &entry{w: &lateWriter{}}
-	cs, err := m.Open(e.w, r)
+	cs, err := m.LoadRequest(e.w, r)
 	e.cs = cs
 	state(r)[name] = e
 	if err != nil {

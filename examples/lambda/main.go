@@ -41,7 +41,7 @@ func newManager(ctx context.Context, maxChunks int) (*session.Manager, error) {
 	return session.New(store,
 		session.WithCookieName(cookieName),
 		session.WithMaxChunks(maxChunks),
-		session.WithSecure(session.SecureAlways), // Lambda URLs and API Gateway are HTTPS
+		session.WithCookie(session.Cookie{Secure: session.SecureAlways}), // Lambda URLs and API Gateway are HTTPS
 		session.WithIdleTimeout(2*time.Hour),
 		session.WithErrorHandler(app.ErrorHandler))
 }
