@@ -1,6 +1,9 @@
 package session
 
 import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -45,41 +48,71 @@ type transport interface {
 type cookieTransport struct {
 	m      *Manager
 	single bool // the store's own one-cookie format (driver.CookieFormat): no chunks
-	// Constant tails of Set-Cookie: the attributes after Max-Age, with and
-	// without Secure; and whole deletion lines of the chunk names.
-	tail, tailSecure string
-	del, delSecure   map[string]string
+	// The Manager's attributes, without and with Secure, rendered once.
+	plain, secure *attrs
+}
+
+// attrs is the rendering of one set of cookie attributes, in net/http's
+// order: a line is name=value, scope, "; Max-Age=N", flags.
+type attrs struct {
+	scope string            // "; Path=/; Domain=…"
+	flags string            // "; HttpOnly; Secure; SameSite=Lax; Partitioned"
+	del   map[string]string // whole deletion lines, by chunk name (the Manager's only)
 }
 
 func newCookieTransport(m *Manager) cookieTransport {
-	t := cookieTransport{m: m, del: map[string]string{}, delSecure: map[string]string{}}
-	_, t.single = m.store.(driver.CookieFormat)
-	t.tail, t.tailSecure = t.attributes(false), t.attributes(true)
-	for i := range m.chunks.MaxChunks() {
-		name := m.cfg.name
-		if i > 0 {
-			name += "." + strconv.Itoa(i)
+	t := cookieTransport{m: m, single: isCookieFormat(m.store)}
+	ck := m.cfg.cookie()
+	t.plain, t.secure = render(ck, false), render(ck, true)
+	for _, a := range []*attrs{t.plain, t.secure} {
+		a.del = map[string]string{}
+		for i := range m.chunks.MaxChunks() {
+			name := m.cfg.name
+			if i > 0 {
+				name += "." + strconv.Itoa(i)
+			}
+			a.del[name] = a.deletion(name)
 		}
-		t.del[name], t.delSecure[name] = t.deletion(name, false), t.deletion(name, true)
 	}
 	return t
 }
 
-// attributes renders the Set-Cookie attributes every session cookie shares,
-// with net/http's own renderer.
-func (t cookieTransport) attributes(secure bool) string {
-	c := http.Cookie{Name: "x", Path: t.m.cfg.path, Domain: t.m.cfg.domain, HttpOnly: true,
-		Secure: secure, SameSite: t.m.cfg.sameSite, Partitioned: t.m.cfg.partitioned}
-	return strings.TrimPrefix(c.String(), "x=")
+func isCookieFormat(st driver.Store) bool {
+	_, ok := st.(driver.CookieFormat)
+	return ok
+}
+
+// render renders ck's attributes (every field set) with net/http's own
+// renderer.
+func render(ck Cookie, secure bool) *attrs {
+	c := http.Cookie{Name: "x", Path: ck.Path, Domain: ck.Domain}
+	scope := strings.TrimPrefix(c.String(), "x=")
+	c = http.Cookie{Name: "x", HttpOnly: true, Secure: secure, SameSite: ck.SameSite, Partitioned: ck.Partitioned}
+	return &attrs{scope: scope, flags: strings.TrimPrefix(c.String(), "x=")}
 }
 
 // deletion renders the Set-Cookie line that expires the cookie name.
-func (t cookieTransport) deletion(name string, secure bool) string {
-	tail := t.tail
-	if secure {
-		tail = t.tailSecure
+func (a *attrs) deletion(name string) string {
+	if line, ok := a.del[name]; ok {
+		return line
 	}
-	return name + "=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0" + tail
+	return name + "=" + a.scope + "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0" + a.flags
+}
+
+// attrsOf returns the attributes s's cookies go out with on this response:
+// the Manager's, or the session's own (Session.SetCookie), and whether
+// they are Secure.
+func (t cookieTransport) attrsOf(s *Session) (*attrs, bool) {
+	secure := t.m.secure(s)
+	if len(s.rec.Cookie) == 0 {
+		if secure {
+			return t.secure, true
+		}
+		return t.plain, false
+	}
+	ck := t.m.cfg.cookieOf(s.rec.Cookie)
+	secure = secure || ck.Secure == SecureAlways || ck.SameSite == http.SameSiteNoneMode || ck.Partitioned
+	return render(ck, secure), secure
 }
 
 // pairs iterates over the request's cookies: every name=value pair of its
@@ -209,11 +242,7 @@ func validCookieValue(v string) bool {
 // deletions of the stale names.
 func (t cookieTransport) set(s *Session, parts []chunking.Cookie, stale []string, now time.Time) {
 	t.unwrite(s)
-	secure := t.m.secure(s)
-	tail, del := t.tail, t.del
-	if secure {
-		tail, del = t.tailSecure, t.delSecure
-	}
+	a, secure := t.attrsOf(s)
 	w := s.w
 	if w.set == nil {
 		w.set = make([]string, 0, len(parts)+len(stale))
@@ -224,27 +253,36 @@ func (t cookieTransport) set(s *Session, parts []chunking.Cookie, stale []string
 		// lines below, which browsers apply in order.
 		w.set = append(w.set, t.m.foreignLines(s, secure)...)
 	}
+	if (len(s.sentCookie) > 0 || len(s.rec.Cookie) > 0) && !bytes.Equal(s.sentCookie, s.rec.Cookie) {
+		// The request's cookies were set with another Path or Domain than
+		// this response's (Session.SetCookie): the browser would keep them
+		// beside the new ones unless they expire under their own.
+		was, now := t.m.cfg.cookieOf(s.sentCookie), t.m.cfg.cookieOf(s.rec.Cookie)
+		if was.Path != now.Path || was.Domain != now.Domain {
+			old := render(was, secure)
+			for _, name := range t.m.chunks.Stale(pairs(s.r), 0) {
+				w.set = append(w.set, old.deletion(name))
+			}
+		}
+	}
 	age := maxAgeOf(&s.rec, now)
 	for _, p := range parts {
 		var b strings.Builder
-		b.Grow(len(p.Name) + len(p.Value) + len(tail) + len("=; Max-Age=") + 8)
+		b.Grow(len(p.Name) + len(p.Value) + len(a.scope) + len(a.flags) + len("=; Max-Age=") + 8)
 		b.WriteString(p.Name)
 		b.WriteByte('=')
 		b.WriteString(p.Value)
+		b.WriteString(a.scope)
 		if age > 0 {
 			var num [20]byte
 			b.WriteString("; Max-Age=")
 			b.Write(strconv.AppendInt(num[:0], age, 10))
 		}
-		b.WriteString(tail)
+		b.WriteString(a.flags)
 		w.set = append(w.set, b.String())
 	}
 	for _, name := range stale {
-		line, ok := del[name]
-		if !ok { // a name beyond the chunk range, carried by the request
-			line = t.deletion(name, secure)
-		}
-		w.set = append(w.set, line)
+		w.set = append(w.set, a.deletion(name))
 	}
 	h := w.rw.Header()
 	if old := h["Set-Cookie"]; len(old) == 0 {
@@ -465,4 +503,73 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// The session's own cookie attributes, as Record.Cookie holds them
+// (spec/cookie-v1.md §10.1):
+//
+//	cookie = u8(SameSite) || u8(Secure) || u8(flags: bit 0 Partitioned)
+//	         || u16(len(path)) || path || u16(len(domain)) || domain
+//
+// A zero field is the Manager's. nil encodes a Cookie that is all zero.
+func encodeCookie(ck Cookie) []byte {
+	if ck == (Cookie{}) {
+		return nil
+	}
+	b := make([]byte, 0, 7+len(ck.Path)+len(ck.Domain))
+	var flags byte
+	if ck.Partitioned {
+		flags |= 1
+	}
+	b = append(b, byte(ck.SameSite), byte(ck.Secure), flags)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(ck.Path)))
+	b = append(b, ck.Path...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(ck.Domain)))
+	return append(b, ck.Domain...)
+}
+
+// decodeCookie reads what encodeCookie wrote; ok is false for anything
+// else, or for attributes that Cookie.check refuses.
+func decodeCookie(b []byte) (ck Cookie, ok bool) {
+	if len(b) == 0 {
+		return Cookie{}, true
+	}
+	if len(b) < 7 || len(b) > driver.MaxCookieAttributes || b[2]&^1 != 0 {
+		return Cookie{}, false
+	}
+	ck.SameSite, ck.Secure, ck.Partitioned = http.SameSite(b[0]), SecureMode(b[1]), b[2]&1 != 0
+	n := int(binary.BigEndian.Uint16(b[3:]))
+	if len(b) < 5+n+2 {
+		return Cookie{}, false
+	}
+	ck.Path = string(b[5 : 5+n])
+	rest := b[5+n:]
+	m := int(binary.BigEndian.Uint16(rest))
+	if len(rest) != 2+m {
+		return Cookie{}, false
+	}
+	ck.Domain = string(rest[2:])
+	if ck.check("") != nil || ck == (Cookie{}) {
+		return Cookie{}, false
+	}
+	return ck, true
+}
+
+// cookie returns the Manager's cookie attributes, every field set.
+func (c *config) cookie() Cookie {
+	return Cookie{Path: c.path, Domain: c.domain, SameSite: c.sameSite, Secure: c.secure, Partitioned: c.partitioned}
+}
+
+// cookieOf returns the attributes of a session whose own are enc: the
+// Manager's, with the session's non-zero fields over them.
+func (c *config) cookieOf(enc []byte) Cookie {
+	ck := c.cookie()
+	own, ok := decodeCookie(enc)
+	if !ok {
+		return ck
+	}
+	ck.Path, ck.Domain = cmp.Or(own.Path, ck.Path), cmp.Or(own.Domain, ck.Domain)
+	ck.SameSite, ck.Secure = cmp.Or(own.SameSite, ck.SameSite), cmp.Or(own.Secure, ck.Secure)
+	ck.Partitioned = ck.Partitioned || own.Partitioned
+	return ck
 }

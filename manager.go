@@ -274,6 +274,7 @@ func (m *Manager) load(s *Session) {
 		if err == nil {
 			rec.Values, rec.Data = nil, nil
 			s.rec = *rec
+			s.sentCookie = rec.Cookie
 			m.expireOld(s)
 			return
 		}
@@ -586,7 +587,7 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 		if !errors.As(err, &conflict) {
 			if err == nil {
 				// The token goes out with what the store holds.
-				s.rec.Expires, s.rec.BrowserSession = c.Record.Expires, c.Record.BrowserSession
+				s.rec.Expires, s.rec.BrowserSession, s.rec.Cookie = c.Record.Expires, c.Record.BrowserSession, c.Record.Cookie
 			}
 			return token, err
 		}
@@ -678,9 +679,9 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 		rec.Expires = cur.Expires
 	}
 	if !s.setKind {
-		rec.BrowserSession = cur.BrowserSession
+		rec.BrowserSession, rec.Cookie = cur.BrowserSession, cur.Cookie
 	}
-	if maps.EqualFunc(merged, s.raw, bytes.Equal) && rec.Expires.Equal(s.rec.Expires) && rec.BrowserSession == s.rec.BrowserSession {
+	if maps.EqualFunc(merged, s.raw, bytes.Equal) && rec.Expires.Equal(s.rec.Expires) && rec.BrowserSession == s.rec.BrowserSession && bytes.Equal(rec.Cookie, s.rec.Cookie) {
 		return token, nil
 	}
 	s.raw, s.rec = merged, rec

@@ -1,9 +1,11 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -40,7 +42,8 @@ type Session struct {
 	parts      int     // cookies the request's token took (cookie transport)
 	carried    int     // the session's cookies the request carried, ignored ones included
 	setLife    bool    // SetLifetime: the store writes the absolute deadline
-	setKind    bool    // SetBrowserSession: the store writes the cookie kind
+	setKind    bool    // SetBrowserSession, SetCookie: the store writes the cookie kind and attributes
+	sentCookie []byte  // the attributes the request's cookies were set with (rec.Cookie as loaded)
 	dropped    bool    // changes were dropped: the token names an ID a login retired
 	moved      bool    // the request's token names an ID a Regenerate retired
 	saved      *string // the token of the last commit ("" once ended), for Reload
@@ -265,6 +268,46 @@ func (s *Session) SetBrowserSession(on bool) {
 		s.setKind = true
 		s.change()
 	}
+}
+
+// SetCookie gives this session's cookie its own attributes, for a session
+// that needs others than the Manager's (WithCookie): a stricter SameSite
+// for an administrator, Secure always, Partitioned for an embedded widget,
+// a narrower Path. A zero field keeps the Manager's; SetCookie(Cookie{})
+// restores them all. The attributes are saved with the session, so every
+// later response that writes its cookie (a refresh, a Regenerate) keeps
+// them; when Path or Domain change, the response also expires the cookies
+// the browser holds under the old ones. The cookie stays HttpOnly.
+//
+// SetCookie refuses, and changes nothing, what the Manager's configuration
+// forbids or a browser would drop: an invalid Path or Domain, Secure:
+// SecureNever where the Manager's cookies may be Secure (a session cannot
+// weaken them), SameSite=None or Partitioned without Secure, and a Path or
+// Domain other than "/" and none for a "__Host-" cookie. A session whose
+// Path is narrower than the Manager's is not seen by requests outside it.
+// Header tokens (WithHeaderToken) have no attributes: SetCookie is saved
+// but changes nothing they carry.
+func (s *Session) SetCookie(ck Cookie) error {
+	s.load()
+	if err := ck.check("SetCookie"); err != nil {
+		return err
+	}
+	cfg := &s.m.cfg
+	if ck.Secure == SecureNever && cfg.secure != SecureNever {
+		return errors.New("session: SetCookie: Secure: SecureNever is refused where the Manager's cookies may be Secure; a session cannot weaken them")
+	}
+	if eff := cfg.cookieOf(encodeCookie(ck)); eff.Secure == SecureNever && (eff.SameSite == http.SameSiteNoneMode || eff.Partitioned) {
+		return errors.New("session: SetCookie: SameSite=None and Partitioned need Secure cookies, which the Manager's configuration (SecureNever) forbids")
+	}
+	if strings.HasPrefix(strings.ToLower(cfg.name), "__host-") && (ck.Path != "" && ck.Path != "/" || ck.Domain != "") {
+		return fmt.Errorf("session: SetCookie: cookie %q: the __Host- prefix requires Path=/ and no Domain", cfg.name)
+	}
+	if enc := encodeCookie(ck); !bytes.Equal(enc, s.rec.Cookie) {
+		s.rec.Cookie = enc
+		s.setKind = true
+		s.change()
+	}
+	return nil
 }
 
 // SetLifetime sets this session's absolute deadline to d from now, as a

@@ -867,3 +867,55 @@ func TestHostileCookieHeader(t *testing.T) {
 		t.Fatalf("the response carries %d Set-Cookie lines", n)
 	}
 }
+
+// TestSetCookieCookieMode: in cookie mode a session's own attributes are
+// sealed with it: a refresh keeps them, a change of Path expires the cookie
+// under the old one, and what a session may not do is refused.
+func TestSetCookieCookieMode(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, session.WithIdleTimeout(time.Hour))
+	var err error
+	live := func(res *http.Response) string {
+		t.Helper()
+		for _, l := range res.Header.Values("Set-Cookie") {
+			if strings.HasPrefix(l, "session=") && !strings.Contains(l, "Max-Age=0") {
+				return l
+			}
+		}
+		t.Fatalf("no session cookie in %q", res.Header.Values("Set-Cookie"))
+		return ""
+	}
+	res := h.do(t, func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		s.Set("user", "ada")
+		err = s.SetCookie(session.Cookie{SameSite: http.SameSiteStrictMode, Partitioned: true})
+	})
+	if l := live(res); err != nil || !strings.Contains(l, "SameSite=Strict") || !strings.Contains(l, "; Secure") || !strings.Contains(l, "Partitioned") {
+		t.Fatalf("SetCookie: %v %q", err, l)
+	}
+	h.clock.add(40 * time.Minute) // past half the idle timeout: a refresh
+	res = h.do(t, func(w http.ResponseWriter, r *http.Request) { session.From(r).Get("user") })
+	if l := live(res); !strings.Contains(l, "SameSite=Strict") || !strings.Contains(l, "Partitioned") {
+		t.Fatalf("the refresh lost the attributes: %q", l)
+	}
+	res = h.do(t, func(w http.ResponseWriter, r *http.Request) {
+		err = session.From(r).SetCookie(session.Cookie{Path: "/admin", Domain: "localhost"})
+	})
+	all := strings.Join(res.Header.Values("Set-Cookie"), "\n")
+	if l := live(res); err != nil || !strings.Contains(l, "; Path=/admin; Domain=localhost;") || !strings.Contains(all, "session=; Path=/; Expires=") {
+		t.Fatalf("a new Path and Domain: %v\n%s", err, all)
+	}
+	for _, bad := range []session.Cookie{{Secure: session.SecureNever}, {Path: "admin"}, {SameSite: 7}, {Domain: "a..b"}} {
+		h.do(t, func(w http.ResponseWriter, r *http.Request) { err = session.From(r).SetCookie(bad) })
+		if err == nil {
+			t.Errorf("SetCookie(%+v) accepted", bad)
+		}
+	}
+	hp := newHarness(t, session.WithCookieName("__Host-s"))
+	hp.do(t, func(w http.ResponseWriter, r *http.Request) {
+		err = session.From(r).SetCookie(session.Cookie{Path: "/admin"})
+	})
+	if err == nil {
+		t.Error("SetCookie(Path: /admin) accepted for a __Host- cookie")
+	}
+}

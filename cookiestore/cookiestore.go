@@ -12,6 +12,7 @@ package cookiestore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -81,9 +82,11 @@ func init() {
 }
 
 // The sealed data of a session (spec/cookie-v1.md §10):
-// flags(1) || u8(len(id)) || id || values.
+// flags(1) || u8(len(id)) || id || [u16(len(cookie)) || cookie] || values,
+// the cookie attributes present when flagCookie is set.
 const (
 	flagBrowserSession = 1 << 0
+	flagCookie         = 1 << 1
 )
 
 // Load opens the sealed value. The ring enforces the sealed deadlines.
@@ -93,12 +96,24 @@ func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*dri
 		return nil, err
 	}
 	d := p.Data
-	if len(d) < 2 || d[0]&^flagBrowserSession != 0 {
+	if len(d) < 2 || d[0]&^(flagBrowserSession|flagCookie) != 0 {
 		return nil, errs.Reason("cookiestore: malformed session data")
 	}
 	n := int(d[1])
 	if len(d) < 2+n {
 		return nil, errs.Reason("cookiestore: malformed session ID")
+	}
+	values := d[2+n:]
+	var cookie []byte
+	if d[0]&flagCookie != 0 {
+		if len(values) < 2 {
+			return nil, errs.Reason("cookiestore: malformed cookie attributes")
+		}
+		m := int(binary.BigEndian.Uint16(values))
+		if m == 0 || m > driver.MaxCookieAttributes || len(values) < 2+m {
+			return nil, errs.Reason("cookiestore: malformed cookie attributes")
+		}
+		cookie, values = values[2:2+m:2+m], values[2+m:]
 	}
 	// The ID and the values are views of d, the plaintext Open allocated
 	// for this call alone: nothing writes it again, so the string may
@@ -109,10 +124,11 @@ func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*dri
 	}
 	return &driver.Record{
 		ID:             id,
-		Data:           d[2+n:],
+		Data:           values,
 		Expires:        p.Expires,
 		IdleExpires:    p.IdleExpires,
 		BrowserSession: d[0]&flagBrowserSession != 0,
+		Cookie:         cookie,
 		Stale:          stale,
 	}, nil
 }
@@ -125,13 +141,23 @@ func (s *Store) Save(_ context.Context, name string, c *driver.Commit, now time.
 	if !sid.Readable(rec.ID) {
 		return "", fmt.Errorf("cookiestore: session ID %q: it must be 1 to %d base64url characters", rec.ID, sid.MaxLen)
 	}
-	data := make([]byte, 0, 2+len(rec.ID)+len(rec.Data))
+	if len(rec.Cookie) > driver.MaxCookieAttributes {
+		return "", fmt.Errorf("cookiestore: cookie attributes of %d bytes, over %d", len(rec.Cookie), driver.MaxCookieAttributes)
+	}
+	data := make([]byte, 0, 2+len(rec.ID)+2+len(rec.Cookie)+len(rec.Data))
 	var flags byte
 	if rec.BrowserSession {
 		flags |= flagBrowserSession
 	}
+	if len(rec.Cookie) > 0 {
+		flags |= flagCookie
+	}
 	data = append(data, flags, byte(len(rec.ID)))
 	data = append(data, rec.ID...)
+	if len(rec.Cookie) > 0 {
+		data = binary.BigEndian.AppendUint16(data, uint16(len(rec.Cookie)))
+		data = append(data, rec.Cookie...)
+	}
 	data = append(data, rec.Data...)
 	v, err := s.ring.Seal(name, crypto.Payload{Data: data, IssuedAt: now, Expires: rec.Expires, IdleExpires: rec.IdleExpires})
 	if err != nil {

@@ -443,6 +443,7 @@ type recordVector struct {
 	meta                  []byte
 	values                [][2][]byte // key, stored value (tag || bytes)
 	want                  [][2][]byte // expect ok: key, the codec's bytes
+	cookie                []byte      // expect ok: the cookie attributes read
 }
 
 func (v recordVector) text() []byte {
@@ -454,6 +455,9 @@ func (v recordVector) text() []byte {
 	}
 	for _, kv := range v.want {
 		fmt.Fprintf(&b, "want %s %x\n", kv[0], kv[1])
+	}
+	if v.cookie != nil {
+		fmt.Fprintf(&b, "cookie %x\n", v.cookie)
 	}
 	return b.Bytes()
 }
@@ -489,6 +493,9 @@ func recordVectors() []recordVector {
 	kv := func(k string, v []byte) [2][]byte { return [2][]byte{[]byte(k), v} }
 	bomb := zstdFrame(make([]byte, 131073))
 	liar := sizeLie()
+	// cookie-v1.md §10.1: SameSite=Strict (3), SecureAlways (1), not
+	// Partitioned, Path "/admin", no Domain.
+	attrs := []byte{3, 1, 0, 0, 6, '/', 'a', 'd', 'm', 'i', 'n', 0, 0}
 	two := append(append([]byte{}, frame...), frame...)
 	return []recordVector{
 		{file: "ok_raw", expect: "ok", comment: "two raw values (tag 0)", meta: m,
@@ -509,7 +516,11 @@ func recordVectors() []recordVector {
 		{file: "value_zstd_truncated", expect: "invalid", comment: "the frame cut short by 3 bytes", meta: m, values: [][2][]byte{kv("cart", zst(frame[:len(frame)-3]))}},
 		{file: "meta_short", expect: "invalid", comment: "a header of 17 bytes", meta: m[:17]},
 		{file: "meta_format_3", expect: "invalid", comment: "format 3", meta: meta(3, 0, absolute, idle)},
-		{file: "meta_flags", expect: "invalid", comment: "an unknown flag bit", meta: meta(2, 2, absolute, idle)},
+		{file: "meta_flag_unknown", expect: "invalid", comment: "an unknown flag bit (bit 2)", meta: meta(2, 4, absolute, idle)},
+		{file: "ok_cookie_attributes", expect: "ok", comment: "flag bit 1: the session's own cookie attributes follow the deadlines (SameSite=Strict, Secure always, Path=/admin)",
+			meta: append(meta(2, 2, absolute, idle), attrs...), values: [][2][]byte{kv("n", raw([]byte("42")))}, want: [][2][]byte{kv("n", []byte("42"))}, cookie: attrs},
+		{file: "meta_cookie_missing", expect: "invalid", comment: "flag bit 1 without the attributes", meta: meta(2, 2, absolute, idle)},
+		{file: "meta_cookie_without_flag", expect: "invalid", comment: "attributes after the deadlines without flag bit 1", meta: append(meta(2, 0, absolute, idle), attrs...)},
 	}
 }
 

@@ -76,10 +76,21 @@ type Record struct {
 	// BrowserSession marks a session whose cookie has no Max-Age: the
 	// browser drops it when it closes.
 	BrowserSession bool
+	// Cookie holds the session's own cookie attributes (session's
+	// Session.SetCookie), encoded by the Manager as spec/cookie-v1.md §10.1
+	// says; nil means the Manager's. A store keeps it with the cookie kind,
+	// as opaque bytes of at most MaxCookieAttributes, and refuses a longer
+	// one as invalid.
+	Cookie []byte
 	// Stale is set by Load when the token must be written again, because an
 	// older secret opened or verified it.
 	Stale bool
 }
+
+// MaxCookieAttributes is the most bytes Record.Cookie holds: two
+// attributes of at most 1024 bytes (what browsers keep), their lengths and
+// three flags.
+const MaxCookieAttributes = 3 + 2 + 1024 + 2 + 1024
 
 // An Op is what a commit asks of a Store.
 type Op uint8
@@ -109,11 +120,12 @@ type Commit struct {
 	// change different keys never conflict.
 	Changes Changes
 	// SetLifetime and SetKind report that the request changed the
-	// absolute deadline (SetLifetime) or the cookie kind
-	// (SetBrowserSession): a server store writes each only then, and
-	// otherwise keeps what it holds, so that a parallel request's refresh
-	// does not undo them. Save then sets Record's deadlines and cookie kind
-	// to what the store holds, for the token it returns.
+	// absolute deadline (SetLifetime) or the cookie kind and attributes
+	// (SetBrowserSession, SetCookie: BrowserSession and Cookie): a server
+	// store writes each only then, and otherwise keeps what it holds, so
+	// that a parallel request's refresh does not undo them. Save then sets
+	// Record's deadlines, cookie kind and attributes to what the store
+	// holds, for the token it returns.
 	SetLifetime, SetKind bool
 }
 

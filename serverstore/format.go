@@ -16,19 +16,24 @@ import (
 // The stored record (spec/server-id-v1.md §4).
 const (
 	formatV1   = 1 // read only: format || flags || u64 absolute || u64 idle || values (one blob)
-	formatV2   = 2 // meta = format || flags || u64 absolute || u64 idle; values kept by key
+	formatV2   = 2 // meta = format || flags || u64 absolute || u64 idle [|| cookie]; values kept by key
 	metaSize   = 1 + 1 + 8 + 8
 	flagBrowse = 1 << 0
+	flagCookie = 1 << 1 // format 2: the cookie attributes follow the deadlines
 
 	tagRaw  = 0 // a stored value: tag || the codec's bytes
 	tagZstd = 1 // tag || a Zstandard frame of the codec's bytes (a large value)
 )
 
 func encodeMeta(rec *driver.Record) []byte {
-	b := make([]byte, metaSize)
+	b := make([]byte, metaSize, metaSize+len(rec.Cookie))
 	b[0] = formatV2
 	if rec.BrowserSession {
 		b[1] |= flagBrowse
+	}
+	if len(rec.Cookie) > 0 {
+		b[1] |= flagCookie
+		b = append(b, rec.Cookie...)
 	}
 	abs, _ := timex.Unix(rec.Expires) // the Manager's deadlines are after 1970
 	idle, _ := timex.Unix(rec.IdleExpires)
@@ -39,7 +44,7 @@ func encodeMeta(rec *driver.Record) []byte {
 
 // decodeHeader reads the header both formats share.
 func decodeHeader(b []byte, format byte) (*driver.Record, error) {
-	if len(b) < metaSize || b[0] != format || b[1]&^flagBrowse != 0 {
+	if len(b) < metaSize || b[0] != format || b[1]&^flagBrowse != 0 && (format != formatV2 || b[1]&^(flagBrowse|flagCookie) != 0) {
 		return nil, errs.Reason("serverstore: malformed stored record")
 	}
 	abs, idle := binary.BigEndian.Uint64(b[2:]), binary.BigEndian.Uint64(b[10:])
@@ -63,12 +68,15 @@ func (s *Store) decode(e *Entry) (*driver.Record, error) {
 		rec.Data = e.Legacy[metaSize:]
 		return rec, nil
 	}
-	if len(e.Meta) != metaSize {
+	if !validMeta(e.Meta) {
 		return nil, errs.Reason("serverstore: malformed stored record")
 	}
 	rec, err := decodeHeader(e.Meta, formatV2)
 	if err != nil {
 		return nil, err
+	}
+	if len(e.Meta) > metaSize {
+		rec.Cookie = bytes.Clone(e.Meta[metaSize:])
 	}
 	if rec.Values, err = s.decodeValues(e.Values); err != nil {
 		return nil, err
@@ -177,6 +185,18 @@ func (s *Store) retarget(changes []driver.Change, stored, decoded map[string][]b
 	return moved
 }
 
+// validMeta reports whether meta has the length its flags call for: the
+// cookie attributes follow the deadlines exactly when flagCookie is set.
+func validMeta(meta []byte) bool {
+	if len(meta) < metaSize {
+		return false
+	}
+	if meta[1]&flagCookie == 0 {
+		return len(meta) == metaSize
+	}
+	return len(meta) > metaSize && len(meta)-metaSize <= driver.MaxCookieAttributes
+}
+
 // MergeHeader is what Apply does to a record's header: the idle deadline of
 // w.Meta, and the parts w.Header names (all of w.Meta for a conversion),
 // over the stored header; and when the absolute deadline is kept, an expiry
@@ -184,12 +204,15 @@ func (s *Store) retarget(changes []driver.Change, stored, decoded map[string][]b
 // backends do the same in their script and statement.
 func MergeHeader(stored []byte, w *Write) (meta []byte, expires time.Time) {
 	expires = w.Expires
-	if w.Convert || len(stored) != metaSize || len(w.Meta) != metaSize {
+	if w.Convert || !validMeta(stored) || !validMeta(w.Meta) {
 		return bytes.Clone(w.Meta), expires
 	}
-	meta = bytes.Clone(stored)
 	if w.Header&HeaderFlags != 0 {
+		// The flags and the cookie attributes go together.
+		meta = append(append(make([]byte, 0, len(w.Meta)), stored[:metaSize]...), w.Meta[metaSize:]...)
 		meta[1] = w.Meta[1]
+	} else {
+		meta = bytes.Clone(stored)
 	}
 	if w.Header&HeaderAbsolute != 0 {
 		copy(meta[2:10], w.Meta[2:10])

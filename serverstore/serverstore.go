@@ -26,6 +26,7 @@
 package serverstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -285,6 +286,9 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 	if !sid.Valid(rec.ID) {
 		return "", fmt.Errorf("serverstore: session ID %q is not %d to %d base64url characters", rec.ID, sid.MinLen, sid.MaxLen)
 	}
+	if len(rec.Cookie) > driver.MaxCookieAttributes {
+		return "", fmt.Errorf("serverstore: cookie attributes of %d bytes, over %d", len(rec.Cookie), driver.MaxCookieAttributes)
+	}
 	token, err := s.ring.Sign(name, rec.ID)
 	if err != nil {
 		return "", err
@@ -344,8 +348,11 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 		}
 		// The token goes out with what the store holds: a parallel
 		// request's SetLifetime or SetBrowserSession included.
-		if h, err := decodeHeader(stored, formatV2); err == nil {
-			rec.Expires, rec.BrowserSession = h.Expires, h.BrowserSession
+		if h, err := decodeHeader(stored, formatV2); err == nil && validMeta(stored) {
+			rec.Expires, rec.BrowserSession, rec.Cookie = h.Expires, h.BrowserSession, nil
+			if len(stored) > metaSize {
+				rec.Cookie = bytes.Clone(stored[metaSize:])
+			}
 		}
 		return token, nil
 	}

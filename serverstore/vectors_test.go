@@ -104,10 +104,11 @@ func TestRecordVectors(t *testing.T) {
 			}
 			e := &serverstore.Entry{Values: map[string][]byte{}}
 			want := map[string][]byte{}
+			var cookie []byte
 			for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
 				fields := strings.Fields(l)
 				last, err := hex.DecodeString(fields[len(fields)-1])
-				if len(fields) == 2 && fields[0] != "meta" {
+				if len(fields) == 2 && fields[0] != "meta" && fields[0] != "cookie" {
 					last = nil // a key with an empty value: "value k" has no hex
 				}
 				if err != nil && len(fields) == 3 {
@@ -120,6 +121,8 @@ func TestRecordVectors(t *testing.T) {
 					e.Values[fields[1]] = last
 				case "want":
 					want[fields[1]] = last
+				case "cookie":
+					cookie = last
 				}
 			}
 			mem := serverstore.NewMemory(serverstore.WithClock(func() time.Time { return now }))
@@ -149,6 +152,9 @@ func TestRecordVectors(t *testing.T) {
 					if !bytes.Equal(rec.Values[k], v) {
 						t.Fatalf("value %q = %.40q, want %.40q", k, rec.Values[k], v)
 					}
+				}
+				if !bytes.Equal(rec.Cookie, cookie) {
+					t.Fatalf("cookie attributes %x, want %x", rec.Cookie, cookie)
 				}
 			case "invalid":
 				if !errors.Is(err, driver.ErrInvalid) {

@@ -6,7 +6,7 @@ require github.com/crumbs-go/session v0.1.0
 
 require (
 	github.com/crumbs-go/session/serverstore/redisstore v0.1.0
-	github.com/gin-contrib/sessions v1.0.4
+	github.com/gin-contrib/sessions v1.1.0
 	github.com/gin-gonic/gin v1.12.0
 	github.com/gorilla/sessions v1.4.0
 	github.com/labstack/echo-contrib v0.17.4

@@ -18,13 +18,27 @@
 // keys that changed since Get, so in server mode parallel requests that
 // change different keys all land, as with crumbs' own API.
 //
-// Options.MaxAge of a session is honoured as gorilla honours it: < 0
-// destroys the session, 0 makes a browser-session cookie, and another
-// value makes the session last that long from each Save (gorilla stamps
-// the cookie on every Save). It starts as DefaultMaxAge, gorilla's 30
-// days, or what SetOptions set. The other fields of a session's Options
-// are not honoured: the cookie attributes are the Manager's, set with
-// New's options or SetOptions (gincontrib's Options).
+// A session's Options start as the store's (SetOptions; gincontrib's
+// Options) and are honoured on each Save, as gorilla honours them.
+// MaxAge < 0 destroys the session, 0 makes a browser-session cookie, and
+// another value makes the session last that long from each Save (gorilla
+// stamps the cookie on every Save); it starts as DefaultMaxAge, gorilla's
+// 30 days. Path, Domain, SameSite, Secure and Partitioned become the
+// session's own cookie attributes (session.Session.SetCookie), saved with
+// it. Where crumbs refuses what gorilla would send, it keeps its own
+// attribute and logs the difference once, at Warn, with slog.Default:
+//
+//   - HttpOnly false: session cookies are always HttpOnly;
+//   - Secure false: crumbs' SecureAuto (Secure except on plain HTTP from
+//     this machine to localhost); a session cannot turn off a Secure the
+//     store's Options turned on;
+//   - an empty Path: crumbs sends the store's Path ("/"), where gorilla
+//     sends none and the browser scopes the cookie to the request's
+//     directory; likewise a session cannot drop the store's Domain,
+//     SameSite or Partitioned, only change them;
+//   - SameSite: gorilla/sessions 1.4's CookieStore defaults to None with
+//     Secure; this Store defaults to Lax, which keeps cross-site requests
+//     from carrying the session (CSRF).
 //
 // Flash messages: use gorilla's (AddFlash and Flashes on the gorilla
 // session) or crumbs' (on Crumbs), not both for one key: they are stored
@@ -38,6 +52,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"sync"
@@ -57,9 +72,12 @@ type Store struct {
 	managers map[string]*session.Manager
 	retired  []*session.Manager // replaced by SetOptions: their counts stay
 	options  sessions.Options   // what a session's Options start as
+	warned   map[string]bool    // the differences from gorilla logged so far
 }
 
 var _ sessions.Store = (*Store)(nil)
+
+var defaultsOnce sync.Once // the difference of defaults, logged once
 
 // DefaultMaxAge is the Options.MaxAge sessions start with, gorilla's
 // CookieStore default: 30 days, in seconds.
@@ -72,6 +90,9 @@ const DefaultMaxAge = 86400 * 30
 // package documentation): use SetOptions for the store's, not
 // WithLifetime. New fails on options session.New refuses.
 func New(store session.Store, opts ...session.Option) (*Store, error) {
+	defaultsOnce.Do(func() {
+		slog.Info("gorillastore: cookies default to SameSite=Lax and are always HttpOnly; gorilla/sessions 1.4's CookieStore defaults to SameSite=None with Secure (set Options to change SameSite)")
+	})
 	s := &Store{store: store, opts: opts, managers: map[string]*session.Manager{},
 		options: sessions.Options{Path: "/", MaxAge: DefaultMaxAge, HttpOnly: true, SameSite: http.SameSiteLaxMode}}
 	if _, err := s.manager("session"); err != nil {
@@ -233,6 +254,9 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, gs *sessions.Sessio
 		}
 	}
 	if gs.Options != nil {
+		if err := cs.SetCookie(s.cookie(gs.Options)); err != nil {
+			return fmt.Errorf("gorillastore: session %q: Options: %w", gs.Name(), err)
+		}
 		// gorilla stamps the cookie with MaxAge on every Save: the
 		// session lasts MaxAge from its last Save.
 		switch age := gs.Options.MaxAge; {
@@ -249,6 +273,67 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, gs *sessions.Sessio
 	e.snap = vals
 	gs.ID, gs.IsNew = cs.ID(), false
 	return nil
+}
+
+// cookie maps a session's Options to its own cookie attributes: the fields
+// that differ from the store's Options, which its Manager has already.
+// What crumbs cannot send is logged once.
+func (s *Store) cookie(o *sessions.Options) session.Cookie {
+	s.mu.Lock()
+	base := s.options
+	s.mu.Unlock()
+	var ck session.Cookie
+	if o.Path != base.Path {
+		if o.Path == "" {
+			s.warn("Path", "an empty Path: the cookie keeps the store's Path, where gorilla would send none")
+		} else {
+			ck.Path = o.Path
+		}
+	}
+	if o.Domain != base.Domain {
+		if o.Domain == "" {
+			s.warn("Domain", "an empty Domain: a session cannot drop the store's Domain; the cookie keeps it")
+		} else {
+			ck.Domain = o.Domain
+		}
+	}
+	if o.SameSite != base.SameSite {
+		switch o.SameSite {
+		case http.SameSiteLaxMode, http.SameSiteStrictMode, http.SameSiteNoneMode:
+			ck.SameSite = o.SameSite
+		default:
+			s.warn("SameSite", "SameSite unset: a session cannot drop the store's SameSite; the cookie keeps it")
+		}
+	}
+	switch {
+	case o.Secure:
+		ck.Secure = session.SecureAlways
+	case base.Secure:
+		s.warn("Secure", "Secure false: a session cannot turn off the store's Secure; the cookie keeps it")
+	}
+	if o.Partitioned && !base.Partitioned {
+		ck.Partitioned = true
+	} else if !o.Partitioned && base.Partitioned {
+		s.warn("Partitioned", "Partitioned false: a session cannot drop the store's Partitioned; the cookie keeps it")
+	}
+	if !o.HttpOnly {
+		s.warn("HttpOnly", "HttpOnly false: session cookies are always HttpOnly; the cookie keeps it")
+	}
+	return ck
+}
+
+// warn logs a difference from gorilla/sessions once per Store.
+func (s *Store) warn(field, msg string) {
+	s.mu.Lock()
+	seen := s.warned[field]
+	if s.warned == nil {
+		s.warned = map[string]bool{}
+	}
+	s.warned[field] = true
+	s.mu.Unlock()
+	if !seen {
+		slog.Warn("gorillastore: a session's Options asked for " + msg)
+	}
 }
 
 // Migrations returns how many sessions the importers of New's options

@@ -187,7 +187,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 		// hold $7 and lack $8, and report the row's state: written, moved,
 		// format 1, the values when a check failed, and the header written.
 		// $3 clear, $4 keys deleted, $5 members set; of the header $2, the
-		// idle deadline always, the flags if $10, the absolute deadline if
+		// idle deadline always, the flags and the cookie attributes that
+		// follow the deadlines if $10, the absolute deadline if
 		// $11 (otherwise the stored one stays, and bounds the expiry).
 		qApply: `WITH cur AS (SELECT key, meta, vals, moved FROM ` + t + ` WHERE key = $1 AND expires > now() FOR UPDATE),
 			ok AS (SELECT key FROM cur WHERE NOT moved AND (meta IS NULL) = $9
@@ -196,7 +197,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 				meta = CASE WHEN $9 THEN $2::bytea ELSE substring(s.meta from 1 for 1)
 					|| CASE WHEN $10 THEN substring($2::bytea from 2 for 1) ELSE substring(s.meta from 2 for 1) END
 					|| CASE WHEN $11 THEN substring($2::bytea from 3 for 8) ELSE substring(s.meta from 3 for 8) END
-					|| substring($2::bytea from 11 for 8) END,
+					|| substring($2::bytea from 11 for 8)
+					|| CASE WHEN $10 THEN substring($2::bytea from 19) ELSE substring(s.meta from 19) END END,
 				vals = ((CASE WHEN $3 THEN '{}'::jsonb ELSE coalesce(s.vals, '{}'::jsonb) END) - $4::text[]) || $5::jsonb,
 				data = NULL, version = NULL,
 				expires = CASE WHEN NOT $9 AND NOT $11 AND ` + absolute + ` > 0 THEN least($6, to_timestamp(` + absolute + `)) ELSE $6 END

@@ -432,7 +432,8 @@ if not convert then
   -- ("a") only when asked; the rest as stored
   local m = h[1]
   local f = string.sub(m, 2, 2)
-  if string.find(flags, 'f', 1, true) then f = string.sub(ARGV[1], 2, 2) end
+  local tail = string.sub(m, 19) -- the cookie attributes go with the flags
+  if string.find(flags, 'f', 1, true) then f = string.sub(ARGV[1], 2, 2); tail = string.sub(ARGV[1], 19) end
   local a = string.sub(m, 3, 10)
   if string.find(flags, 'a', 1, true) then
     a = string.sub(ARGV[1], 3, 10)
@@ -441,7 +442,7 @@ if not convert then
     for b = 1, 8 do abs = abs * 256 + string.byte(a, b) end
     if abs > 0 and abs * 1000 < exp then exp = abs * 1000 end
   end
-  meta = string.sub(m, 1, 1) .. f .. a .. string.sub(ARGV[1], 11, 18)
+  meta = string.sub(m, 1, 1) .. f .. a .. string.sub(ARGV[1], 11, 18) .. tail
 end
 if string.find(flags, 'c', 1, true) then redis.call('DEL', k) end
 local set = {'m', meta}

@@ -77,6 +77,7 @@ func run(t *testing.T, newBackend newFunc) {
 	t.Run("Session", func(t *testing.T) { testSession(t, newBackend) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newBackend) })
 	t.Run("Races", func(t *testing.T) { testRaces(t, newBackend) })
+	t.Run("CookieAttributes", func(t *testing.T) { testCookieAttributes(t, newBackend) })
 	t.Run("RegenerateFailures", func(t *testing.T) { testRegenerateFailures(t, newBackend) })
 }
 
