@@ -228,7 +228,7 @@ type Request struct {
 	from     int  // the ID a moved token names
 	old      int  // the stored session Destroy deletes or Regenerate retires (0: none)
 	setLife  bool // SetLifetime: the absolute deadline is the request's
-	late     bool // a change after the headers went out
+	late     bool // a change, or the first read, after the headers went out
 	written  bool // the headers went out
 	commits  bool // a commit answered already
 
@@ -237,8 +237,8 @@ type Request struct {
 	OutToken Token
 	// MaxAge is the Max-Age of a Set cookie (0: none).
 	MaxAge int64
-	// Late reports a change after the headers went out: the error handler
-	// hears of ErrHeadersWritten.
+	// Late reports a change, or the session's first read, after the
+	// headers went out: the error handler hears of ErrHeadersWritten.
 	Late bool
 	// Used reports that a commit found the session in use: the response
 	// varies on the token.
@@ -268,6 +268,11 @@ func (r *Request) load() {
 	carried := tok.Kind != NoToken
 	if r.saved != nil {
 		tok, carried = *r.saved, false
+	}
+	if r.written {
+		// First read after the headers went out: the response has no
+		// Vary nor Cache-Control; the error handler hears of it.
+		r.late = true
 	}
 	r.state = loaded
 	switch {
