@@ -96,6 +96,11 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
+	if cf, ok := store.(driver.CookieFormat); ok && c.header != nil {
+		// Its token is another library's cookie, bound to the cookie's
+		// name: it has no header form (spec/header-token-v1.md §1).
+		return nil, fmt.Errorf("session: WithHeaderToken: the %s store's token is a cookie; header tokens need a crumbs store", cf.CookieFormat())
+	}
 	chunks, err := chunking.New(c.name, c.chunkOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
@@ -587,7 +592,8 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 		if !errors.As(err, &conflict) {
 			if err == nil {
 				// The token goes out with what the store holds.
-				s.rec.Expires, s.rec.BrowserSession, s.rec.Cookie = c.Record.Expires, c.Record.BrowserSession, c.Record.Cookie
+				s.rec.Expires, s.rec.IdleExpires = c.Record.Expires, c.Record.IdleExpires
+				s.rec.BrowserSession, s.rec.Cookie = c.Record.BrowserSession, c.Record.Cookie
 			}
 			return token, err
 		}

@@ -125,7 +125,9 @@ type Commit struct {
 	// store writes each only then, and otherwise keeps what it holds, so
 	// that a parallel request's refresh does not undo them. Save then sets
 	// Record's deadlines, cookie kind and attributes to what the store
-	// holds, for the token it returns.
+	// holds, for the token it returns (a store whose records keep a span
+	// of their own, as express-session's cookie.maxAge, sets IdleExpires
+	// by it).
 	SetLifetime, SetKind bool
 }
 

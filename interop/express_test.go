@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crumbs-go/session"
-	"github.com/crumbs-go/session/serverstore/redisstore"
+	"github.com/crumbs-go/session/serverstore/redisstore/express"
 )
 
 const (
@@ -27,11 +27,17 @@ const (
 // goApp is the Go service: the same routes as app.js, on crumbs.
 func goApp(t *testing.T, rc *redis.Client, prefix string, secrets ...string) string {
 	t.Helper()
-	store, err := redisstore.NewExpress(rc, redisstore.Express{Secrets: secrets, Prefix: prefix, MaxAge: maxAge, SameSite: "lax",
+	store, err := express.New(rc, express.Config{Secrets: secrets, Prefix: prefix, MaxAge: maxAge, SameSite: "lax",
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return goAppOn(t, store)
+}
+
+// goAppOn serves app.js's routes on crumbs, over store.
+func goAppOn(t *testing.T, store session.Store) string {
+	t.Helper()
 	m, err := session.New(store, session.WithCookieName("connect.sid"), session.WithIdleTimeout(maxAge),
 		session.WithLifetime(24*time.Hour), session.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
@@ -112,7 +118,7 @@ func TestExpressSharing(t *testing.T) {
 	variants[0].SaveUninitialized, variants[1].Rolling, variants[2].Resave = true, true, true
 	node := startNode(t, nodeConfig{Redis: "redis://" + redisAddr, Express: append([]expressApp{
 		app("default", oldSecret), app("rotated", newSecret, oldSecret), app("new", newSecret)}, variants...)})
-	express := node["default"]
+	nodeApp := node["default"]
 	gosvc := goApp(t, rc, prefix, oldSecret)
 	ctx := context.Background()
 
@@ -120,7 +126,7 @@ func TestExpressSharing(t *testing.T) {
 	var id string
 	t.Run("sign in on Express, Go sees the user", func(t *testing.T) {
 		b := b.on(t)
-		st := b.post(express, "/login?user=alice")
+		st := b.post(nodeApp, "/login?user=alice")
 		id = st.ID
 		got := b.get(gosvc, "/whoami")
 		if got.ID != id || got.value("user") != `"alice"` {
@@ -130,10 +136,10 @@ func TestExpressSharing(t *testing.T) {
 	t.Run("Go changes a value, Express sees it", func(t *testing.T) {
 		b := b.on(t)
 		b.post(gosvc, "/set?k=theme&v=dark")
-		if got := b.get(express, "/whoami"); got.value("theme") != `"dark"` || got.value("user") != `"alice"` {
+		if got := b.get(nodeApp, "/whoami"); got.value("theme") != `"dark"` || got.value("user") != `"alice"` {
 			t.Fatalf("Express sees %+v", got)
 		}
-		b.post(express, "/set?k=cart&json=1&v="+url.QueryEscape(`[1,{"sku":"b<&>"}]`))
+		b.post(nodeApp, "/set?k=cart&json=1&v="+url.QueryEscape(`[1,{"sku":"b<&>"}]`))
 		if got := b.get(gosvc, "/whoami"); got.value("cart") != `[1,{"sku":"b<&>"}]` || got.value("theme") != `"dark"` {
 			t.Fatalf("Go sees %+v", got)
 		}
@@ -147,7 +153,7 @@ func TestExpressSharing(t *testing.T) {
 			t.Fatalf("after a Go write: TTL %v, cookie.expires in %v", ttl, time.Until(expires))
 		}
 		time.Sleep(2100 * time.Millisecond)
-		b.get(express, "/whoami") // unmodified: connect-redis's touch (EXPIRE)
+		b.get(nodeApp, "/whoami") // unmodified: connect-redis's touch (EXPIRE)
 		expires2, ttl2 := storedCookie(t, rc, key)
 		if !expires2.Equal(expires) {
 			t.Errorf("an Express touch rewrote cookie.expires: %v -> %v", expires, expires2)
@@ -170,7 +176,7 @@ func TestExpressSharing(t *testing.T) {
 		if rc.Exists(ctx, prefix+id).Val() != 0 {
 			t.Error("the old ID's record is still there")
 		}
-		got := b.get(express, "/whoami")
+		got := b.get(nodeApp, "/whoami")
 		if got.ID != st.ID || got.value("user") != `"alice"` || got.value("cart") == "" {
 			t.Fatalf("Express after the Go regenerate: %+v (new ID %s)", got, st.ID)
 		}
@@ -178,14 +184,14 @@ func TestExpressSharing(t *testing.T) {
 	})
 	t.Run("sign out on Express, Go sees no session", func(t *testing.T) {
 		b := b.on(t)
-		b.post(express, "/logout")
+		b.post(nodeApp, "/logout")
 		if got := b.get(gosvc, "/whoami"); got.ID != "" || len(got.Values) != 0 {
 			t.Fatalf("Go after the Express logout: %+v", got)
 		}
 	})
 	t.Run("sign out on Go, Express sees no session", func(t *testing.T) {
 		b := b.on(t)
-		st := b.post(express, "/login?user=bob")
+		st := b.post(nodeApp, "/login?user=bob")
 		if got := b.get(gosvc, "/whoami"); got.value("user") != `"bob"` {
 			t.Fatalf("Go: %+v", got)
 		}
@@ -193,13 +199,13 @@ func TestExpressSharing(t *testing.T) {
 		if rc.Exists(ctx, prefix+st.ID).Val() != 0 {
 			t.Error("the record survived the Go logout")
 		}
-		if got := b.get(express, "/whoami"); got.value("user") != "" {
+		if got := b.get(nodeApp, "/whoami"); got.value("user") != "" {
 			t.Fatalf("Express after the Go logout: %+v", got)
 		}
 	})
 	t.Run("secret rotation on both sides", func(t *testing.T) {
 		b := newBrowser(t)
-		st := b.post(express, "/login?user=carol") // signed with the old secret
+		st := b.post(nodeApp, "/login?user=carol") // signed with the old secret
 		rotated := goApp(t, rc, prefix, newSecret, oldSecret)
 		signedOld := b.cookie("connect.sid")
 		if got := b.get(rotated, "/whoami"); got.ID != st.ID || got.value("user") != `"carol"` {

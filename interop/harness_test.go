@@ -102,6 +102,8 @@ type expressApp struct {
 	SaveUninitialized bool     `json:"saveUninitialized,omitempty"`
 	Rolling           bool     `json:"rolling,omitempty"`
 	Resave            bool     `json:"resave,omitempty"`
+	Secure            bool     `json:"secure,omitempty"`
+	SameSite          string   `json:"sameSite,omitempty"`
 }
 
 type nodeConfig struct {
@@ -208,6 +210,7 @@ func newBrowser(t *testing.T) *browser {
 type state struct {
 	ID     string                     `json:"id"`
 	Values map[string]json.RawMessage `json:"values"`
+	Cookie map[string]any             `json:"cookie"` // Express: req.session.cookie
 }
 
 func (s state) value(k string) string { return string(s.Values[k]) }

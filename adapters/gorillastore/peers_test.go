@@ -17,7 +17,6 @@ package gorillastore_test
 // API forces (see each test) differ.
 
 import (
-	"bytes"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -234,13 +233,9 @@ type FlashMessage struct {
 
 func init() { gob.Register(FlashMessage{}) }
 
-// NewRecorder returns an initialized ResponseRecorder (sessions_test.go's).
-func NewRecorder() *httptest.ResponseRecorder {
-	return &httptest.ResponseRecorder{
-		HeaderMap: make(http.Header),
-		Body:      new(bytes.Buffer),
-	}
-}
+// NewRecorder returns an initialized ResponseRecorder (sessions_test.go's
+// builds one by hand, with the deprecated HeaderMap field).
+func NewRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
 
 // storeOptions stands for a CookieStore's exported Options field, which
 // gorillastore.Store has not: the Options a new session of store starts

@@ -38,6 +38,10 @@ func Parse(pkg, config string) (*url.URL, error) {
 	if bareAfterPassword(u.RawQuery) {
 		return nil, fmt.Errorf("%s: a parameter after a password parameter has no '=': write an '&' in a password as %%26", pkg)
 	}
+	if _, err := url.ParseQuery(u.RawQuery); err != nil {
+		// url.URL.Query drops such a parameter without a word.
+		return nil, fmt.Errorf("%s: the parameters are not a URL query: separate them with '&' (not ';'), and write a '%%' as %%25", pkg)
+	}
 	return u, nil
 }
 

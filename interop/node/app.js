@@ -2,7 +2,8 @@
 // CONFIG (JSON) lists the apps to start:
 //   {"redis": "redis://127.0.0.1:6379",
 //    "express": [{"name": "default", "secrets": ["…"], "prefix": "sess:", "maxAge": 3600000,
-//                 "saveUninitialized": false, "rolling": false, "resave": false}, …],
+//                 "saveUninitialized": false, "rolling": false, "resave": false,
+//                 "secure": false, "sameSite": "lax"}, …],
 //    "cookieSession": {"keys": ["…"]}}
 // Each listens on 127.0.0.1, on a port of its own; when all listen, one
 // line of JSON on stdout maps their names to their ports.
@@ -39,10 +40,17 @@ async function main() {
       resave: !!c.resave,
       rolling: !!c.rolling,
       saveUninitialized: !!c.saveUninitialized,
-      cookie: { maxAge: c.maxAge || undefined, sameSite: 'lax' },
+      cookie: { maxAge: c.maxAge || undefined, sameSite: c.sameSite || 'lax', secure: !!c.secure },
     }));
+    if (c.secure) app.set('trust proxy', 1); // X-Forwarded-Proto: https makes req.secure
+    // POST /remember?ms=…: this session's own cookie.maxAge ("remember me").
+    app.post('/remember', (req, res) => {
+      req.session.cookie.maxAge = Number(req.query.ms);
+      req.session.remembered = true;
+      res.json({ id: req.sessionID, values: values(req.session), cookie: req.session.cookie });
+    });
     // GET /whoami: the session's values and ID, changing nothing (a touch).
-    app.get('/whoami', (req, res) => res.json({ id: req.sessionID, values: values(req.session) }));
+    app.get('/whoami', (req, res) => res.json({ id: req.sessionID, values: values(req.session), cookie: req.session.cookie }));
     // POST /login?user=…: sign in, as Express apps do (a new ID, then the user).
     app.post('/login', (req, res, next) => req.session.regenerate((err) => {
       if (err) return next(err);

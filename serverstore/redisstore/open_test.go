@@ -124,6 +124,8 @@ func TestOpenStoreErrors(t *testing.T) {
 		{"redis://" + addr() + "/0?prefix=a:&crumbs_prefix=b:", "not both"},
 		{"redis://" + addr() + "/0?crumbs_prefix=a:&crumbs_prefix=b:", "given 2 times"},
 		{"redis://" + addr() + "/0?crumbs_wait=1&crumbs_wait_timeout=500us", "1ms or more"},
+		{"redis://" + addr() + "/0?crumbs_prefix=a:;b:", "not ';'"}, // url.URL.Query would drop it
+		{"redis://" + addr() + "/0?crumbs_format=express", "unknown parameter crumbs_format"},
 	} {
 		_, err := session.OpenStore(context.Background(), tc.config, secrets)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -153,7 +155,6 @@ func TestOpenStoreErrorsHidePasswords(t *testing.T) {
 		for _, tmpl := range []string{
 			"redis://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms",
 			"rediss://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms",
-			"redis://app:PW@127.0.0.1:1/0?crumbs_format=express&crumbs_open_timeout=300ms",
 			"redis://app:PW@127.0.0.1:1/3?crumbs_cluster=true&crumbs_open_timeout=300ms",
 			"redis://127.0.0.1:1/0?master_name=m&password=PW&crumbs_open_timeout=300ms",
 		} {

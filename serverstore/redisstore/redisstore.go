@@ -47,10 +47,11 @@
 //	crumbs_wait=1             WithWait: each write waits for 1 replica …
 //	crumbs_wait_timeout=100ms … this long at most (DefaultWaitTimeout)
 //	crumbs_open_timeout=2s    how long OpenStore waits for PING (OpenTimeout, 5 s)
-//	crumbs_format=express     an ExpressStore: connect-redis records and express-session's
-//	                          connect.sid, signed with OpenStore's secrets (any length; prefix "sess:"
-//	                          unless given)
-//	crumbs_max_age=1h         with crumbs_format=express: Express.MaxAge, express-session's cookie.maxAge
+//
+// Sessions shared with an Express application (connect-redis records,
+// express-session's connect.sid) are the module
+// github.com/crumbs-go/session/serverstore/redisstore/express, whose
+// scheme is express+redis://.
 //
 // A store opened from a string owns its client: close it (the Store is an
 // io.Closer). Store.Ping is a readiness check.
@@ -222,6 +223,11 @@ func (b *Backend) masterAt(ctx context.Context, cc *redis.ClusterClient, addr st
 // Prefix returns the prefix of every key.
 func (b *Backend) Prefix() string { return b.prefix }
 
+// Client returns the go-redis client the Backend uses, for a store that
+// shares it, such as the Express format's (package express). Most
+// applications won't need this.
+func (b *Backend) Client() redis.UniversalClient { return b.client }
+
 // New returns a Backend over client, which the caller owns and closes.
 func New(client redis.UniversalClient, opts ...Option) (*Backend, error) {
 	if client == nil {
@@ -336,16 +342,9 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 
 func init() {
 	open := func(ctx context.Context, cfg string, secrets [][]byte) (driver.Store, error) {
-		cfg, ex, err := expressParams(cfg)
-		if err != nil {
-			return nil, err
-		}
 		b, sopts, err := Open(ctx, cfg)
 		if err != nil {
 			return nil, err
-		}
-		if ex != nil {
-			return openExpress(b, sopts, ex, secrets)
 		}
 		s, err := serverstore.New(b, secrets, sopts...)
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crumbs-go/session"
-	"github.com/crumbs-go/session/serverstore/redisstore"
+	"github.com/crumbs-go/session/serverstore/redisstore/express"
 )
 
 func main() {
@@ -28,10 +28,13 @@ func main() {
 	if secrets == "" {
 		log.Fatal("set EXPRESS_SECRETS to the Express app's session({secret})")
 	}
-	store, err := redisstore.NewExpress(client, redisstore.Express{
+	store, err := express.New(client, express.Config{
 		Secrets: strings.Split(secrets, ","),
 		Prefix:  prefix,    // connect-redis's prefix ("sess:" by default)
 		MaxAge:  time.Hour, // express-session's cookie.maxAge
+		// The rest of the Express app's cookie options, as its session({cookie}) has them
+		// (Secure: true when it sets cookie.secure):
+		Path: "/", SameSite: "lax",
 	})
 	if err != nil {
 		log.Fatal("EXPRESS_SECRETS: ", err)

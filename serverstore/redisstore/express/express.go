@@ -1,4 +1,4 @@
-package redisstore
+package express
 
 import (
 	"bytes"
@@ -7,14 +7,17 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,12 +25,13 @@ import (
 	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/params"
 	"github.com/crumbs-go/session/serverstore"
+	"github.com/crumbs-go/session/serverstore/redisstore"
 )
 
-// Express configures an ExpressStore: the settings of the Express
+// Config configures a Store: the settings of the Express
 // application (express-session 1.19 with connect-redis 9) whose sessions
 // crumbs shares.
-type Express struct {
+type Config struct {
 	// Secrets is express-session's secret option, in the same order: the
 	// first signs new cookies, every one verifies. Required. Their length
 	// is whatever the Express application uses; one under 32 bytes is
@@ -51,7 +55,7 @@ type Express struct {
 	Secure       bool
 	SameSite     string
 	// TombstonePrefix starts the keys of the tombstones a Regenerate
-	// leaves (see ExpressStore): "crumbs-moved:" when empty. They are kept
+	// leaves (see Store): "crumbs-moved:" when empty. They are kept
 	// outside Prefix so that connect-redis's all() and length(), which
 	// read every key under Prefix as a session, never meet one. Give a
 	// prefix your Redis ACL allows when it confines the application to
@@ -62,13 +66,13 @@ type Express struct {
 	Logger *slog.Logger
 }
 
-// ExpressStore is a driver.Store that reads and writes the records
+// Store is a driver.Store that reads and writes the records
 // connect-redis 9 keeps and the connect.sid cookie express-session 1.19
 // signs, so that an Express application and a Go service on the same Redis
 // share their users' sessions, both ways, live. Use it with the cookie
 // name of the Express application:
 //
-//	store, err := redisstore.NewExpress(client, redisstore.Express{Secrets: []string{os.Getenv("SESSION_SECRET")}})
+//	store, err := express.New(client, express.Config{Secrets: strings.Split(os.Getenv("EXPRESS_SECRETS"), ",")})
 //	m, err := session.New(store, session.WithCookieName("connect.sid"), session.WithIdleTimeout(time.Hour))
 //
 // The record is prefix+ID holding JSON.stringify(req.session): the
@@ -114,14 +118,15 @@ type Express struct {
 // a Go logout through the cookie before it ends nothing.
 // Destroy deletes the record: the Express side then has no session for
 // that cookie, and the other way round.
-type ExpressStore struct {
-	client  redis.UniversalClient
-	cfg     Express
-	secrets [][]byte
-	owner   *Backend // opened from a configuration string: Close closes its client
+type Store struct {
+	warnOnce sync.Once // a stored cookie object that disagrees with cfg
+	client   redis.UniversalClient
+	cfg      Config
+	secrets  [][]byte
+	owner    *redisstore.Backend // opened from a configuration string: Close closes its client
 }
 
-var _ driver.CookieFormat = (*ExpressStore)(nil)
+var _ driver.CookieFormat = (*Store)(nil)
 
 // expressSIDMax bounds the session ID a connect.sid may carry.
 const expressSIDMax = 256
@@ -132,14 +137,14 @@ const (
 	deadlineMember = "_crumbsExpires"
 )
 
-// NewExpress returns an ExpressStore over client, which the caller owns
+// New returns an Store over client, which the caller owns
 // and closes.
-func NewExpress(client redis.UniversalClient, cfg Express) (*ExpressStore, error) {
+func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	if client == nil {
-		return nil, errors.New("redisstore: NewExpress: give a Redis client")
+		return nil, errors.New("express: New: give a Redis client")
 	}
 	if len(cfg.Secrets) == 0 {
-		return nil, errors.New("redisstore: NewExpress: give the Express application's secrets (express-session's secret option)")
+		return nil, errors.New("express: New: give the Express application's secrets (express-session's secret option)")
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "sess:"
@@ -151,29 +156,29 @@ func NewExpress(client redis.UniversalClient, cfg Express) (*ExpressStore, error
 		cfg.TombstonePrefix = "crumbs-moved:"
 	}
 	if strings.ContainsAny(cfg.TombstonePrefix, "{}") {
-		return nil, fmt.Errorf("redisstore: NewExpress: TombstonePrefix %q: no braces (the tombstone takes its session key's Cluster slot)", cfg.TombstonePrefix)
+		return nil, fmt.Errorf("express: New: TombstonePrefix %q: no braces (the tombstone takes its session key's Cluster slot)", cfg.TombstonePrefix)
 	}
 	if strings.ContainsAny(cfg.Prefix, "{}") && hashTag(cfg.Prefix) == "" {
-		return nil, fmt.Errorf("redisstore: NewExpress: Prefix %q: braces must make a Cluster hash tag, as {app} does in {app}:sess", cfg.Prefix)
+		return nil, fmt.Errorf("express: New: Prefix %q: braces must make a Cluster hash tag, as {app} does in {app}:sess", cfg.Prefix)
 	}
 	if cfg.MaxAge < 0 {
-		return nil, fmt.Errorf("redisstore: NewExpress: MaxAge %v: give express-session's cookie.maxAge, or 0 for none", cfg.MaxAge)
+		return nil, fmt.Errorf("express: New: MaxAge %v: give express-session's cookie.maxAge, or 0 for none", cfg.MaxAge)
 	}
 	switch cfg.SameSite {
 	case "", "lax", "strict", "none":
 	default:
-		return nil, fmt.Errorf("redisstore: NewExpress: SameSite %q: give \"\", \"lax\", \"strict\" or \"none\"", cfg.SameSite)
+		return nil, fmt.Errorf("express: New: SameSite %q: give \"\", \"lax\", \"strict\" or \"none\"", cfg.SameSite)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &ExpressStore{client: client, cfg: cfg}
+	s := &Store{client: client, cfg: cfg}
 	for i, sec := range cfg.Secrets {
-		if sec == "" {
-			return nil, fmt.Errorf("redisstore: NewExpress: secret %d is empty", i+1)
+		if strings.TrimSpace(sec) == "" {
+			return nil, fmt.Errorf("express: New: secret %d is empty or blank; anyone could sign a cookie with it (a trailing comma, or an unset variable?)", i+1)
 		}
 		if len(sec) < 32 {
-			cfg.Logger.Warn("redisstore: an Express secret is shorter than 32 bytes; anyone holding one cookie can try to guess it offline. Rotate to a longer one: put it first in both applications' lists",
+			cfg.Logger.Warn("express: an Express secret is shorter than 32 bytes; anyone holding one cookie can try to guess it offline. Rotate to a longer one: put it first in both applications' lists",
 				slog.Int("secret", i+1), slog.Int("bytes", len(sec)))
 		}
 		s.secrets = append(s.secrets, []byte(sec))
@@ -183,15 +188,15 @@ func NewExpress(client redis.UniversalClient, cfg Express) (*ExpressStore, error
 
 // CookieFormat makes the Manager carry the token in one cookie, as
 // express-session does.
-func (*ExpressStore) CookieFormat() string { return "express-session" }
+func (*Store) CookieFormat() string { return "express-session" }
 
 // Prefix returns the key prefix.
-func (s *ExpressStore) Prefix() string { return s.cfg.Prefix }
+func (s *Store) Prefix() string { return s.cfg.Prefix }
 
 // tomb is the key that says where a Regenerate moved key: a key Node
 // never reads, in key's Cluster slot (by key's own hash tag, or one around
 // the whole key), holding the new ID for serverstore.TombstoneTTL.
-func (s *ExpressStore) tomb(key string) string {
+func (s *Store) tomb(key string) string {
 	if hashTag(key) != "" {
 		return s.cfg.TombstonePrefix + key
 	}
@@ -230,16 +235,16 @@ func sign(id string, secret []byte) string {
 
 // token is the connect.sid value of id, URL-encoded as encodeURIComponent
 // encodes it (only ':', '+' and '/' occur and change).
-func (s *ExpressStore) token(id string) string {
+func (s *Store) token(id string) string {
 	v := "s:" + id + "." + sign(id, s.secrets[0])
 	return strings.NewReplacer(":", "%3A", "+", "%2B", "/", "%2F").Replace(v)
 }
 
 // open verifies a connect.sid value as express-session does, and returns
 // the ID and the index of the secret that signed it.
-func (s *ExpressStore) open(token string) (string, int, error) {
+func (s *Store) open(token string) (string, int, error) {
 	if len(token) > 4096 {
-		return "", 0, fmt.Errorf("redisstore: a connect.sid of %d bytes: %w", len(token), driver.ErrInvalid)
+		return "", 0, fmt.Errorf("express: a connect.sid of %d bytes: %w", len(token), driver.ErrInvalid)
 	}
 	v := token
 	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' { // cookie.parse strips the quotes
@@ -253,23 +258,26 @@ func (s *ExpressStore) open(token string) (string, int, error) {
 	rest, ok := strings.CutPrefix(v, "s:")
 	dot := strings.LastIndexByte(rest, '.')
 	if !ok || dot <= 0 {
-		return "", 0, fmt.Errorf("redisstore: not a signed connect.sid (s:ID.signature): %w", driver.ErrInvalid)
+		return "", 0, fmt.Errorf("express: not a signed connect.sid (s:ID.signature): %w", driver.ErrInvalid)
 	}
 	id, sig := rest[:dot], rest[dot+1:]
 	if len(id) > expressSIDMax {
-		return "", 0, fmt.Errorf("redisstore: a connect.sid ID of %d bytes, over %d: %w", len(id), expressSIDMax, driver.ErrInvalid)
+		return "", 0, fmt.Errorf("express: a connect.sid ID of %d bytes, over %d: %w", len(id), expressSIDMax, driver.ErrInvalid)
 	}
 	for i, sec := range s.secrets {
 		if subtle.ConstantTimeCompare([]byte(sign(id, sec)), []byte(sig)) == 1 {
 			return id, i, nil
 		}
 	}
-	return "", 0, fmt.Errorf("redisstore: the connect.sid signature matches none of the Express secrets: %w", driver.ErrInvalid)
+	return "", 0, fmt.Errorf("express: the connect.sid signature matches none of the Express secrets: %w", driver.ErrInvalid)
 }
 
 // Load reads the record a connect.sid names: GET and PTTL in one round
 // trip.
-func (s *ExpressStore) Load(ctx context.Context, _ string, token string, now time.Time) (*driver.Record, error) {
+func (s *Store) Load(ctx context.Context, name string, token string, now time.Time) (*driver.Record, error) {
+	if strings.HasPrefix(name, "header:") {
+		return nil, fmt.Errorf("express: a connect.sid is a cookie, not a header token: %w", driver.ErrInvalid)
+	}
 	id, idx, err := s.open(token)
 	if err != nil {
 		return nil, err
@@ -289,28 +297,32 @@ func (s *ExpressStore) Load(ctx context.Context, _ string, token string, now tim
 		case err == nil && moved != "":
 			return &driver.Record{ID: id}, driver.ErrMoved
 		case err != nil && !errors.Is(err, redis.Nil):
-			return nil, fmt.Errorf("redisstore: get %s: %w", s.tomb(key), err)
+			return nil, fmt.Errorf("express: get %s: %w", s.tomb(key), err)
 		}
 		return nil, driver.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: get %s: %w", key, err)
+		return nil, fmt.Errorf("express: get %s: %w", key, err)
 	}
 	doc, err := parseRecord(get.Val())
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: the Express record %s: %v: %w", key, err, driver.ErrInvalid)
+		return nil, fmt.Errorf("express: the Express record %s: %v: %w", key, err, driver.ErrInvalid)
 	}
 	rec := &driver.Record{ID: id, Values: map[string][]byte{}, Stale: idx > 0}
 	doc.deadlines(rec)
+	if c := doc.cookie(); c != nil {
+		rec.Cookie = attributes(c)
+		s.compare(c)
+	}
 	if d := ttl.Val(); d > 0 {
 		rec.IdleExpires = now.Add(d)
 	}
 	if !rec.Expires.IsZero() && !now.Before(rec.Expires) {
 		// Past crumbs' absolute deadline: end it for the Express side too.
 		if err := s.client.Del(ctx, key).Err(); err != nil {
-			return nil, fmt.Errorf("redisstore: delete the expired %s: %w", key, err)
+			return nil, fmt.Errorf("express: delete the expired %s: %w", key, err)
 		}
-		return nil, fmt.Errorf("redisstore: past its absolute deadline (%s): %w", deadlineMember, driver.ErrInvalid)
+		return nil, fmt.Errorf("express: past its absolute deadline (%s): %w", deadlineMember, driver.ErrInvalid)
 	}
 	for _, m := range doc.members {
 		if m.key != cookieMember && m.key != deadlineMember {
@@ -322,7 +334,10 @@ func (s *ExpressStore) Load(ctx context.Context, _ string, token string, now tim
 
 // Save writes c: a new record with SET NX, or c's changes applied onto the
 // stored record in a WATCH transaction.
-func (s *ExpressStore) Save(ctx context.Context, _ string, c *driver.Commit, now time.Time) (string, error) {
+func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now time.Time) (string, error) {
+	if strings.HasPrefix(name, "header:") {
+		return "", errors.New("express: a connect.sid is a cookie; it has no header-token form")
+	}
 	if err := checkValues(c); err != nil {
 		return "", err
 	}
@@ -343,7 +358,7 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *driver.Commit, now
 		ok, err := s.client.SetNX(ctx, key, doc.encode(), ttl).Result()
 		switch {
 		case err != nil:
-			return "", fmt.Errorf("redisstore: set %s: %w", key, err)
+			return "", fmt.Errorf("express: set %s: %w", key, err)
 		case !ok:
 			return "", driver.ErrExists
 		}
@@ -387,7 +402,7 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *driver.Commit, now
 		case errors.Is(err, driver.ErrNotFound), errors.Is(err, driver.ErrMoved):
 			return "", err
 		case errors.Is(err, redis.TxFailedErr) && attempt < 50:
-			// Another writer (Express, or another request) got in between:
+			// Another writer (Config, or another request) got in between:
 			// apply the changes onto what it stored.
 			select {
 			case <-ctx.Done():
@@ -396,7 +411,7 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *driver.Commit, now
 			}
 			continue
 		}
-		return "", fmt.Errorf("redisstore: save %s: %w", key, err)
+		return "", fmt.Errorf("express: save %s: %w", key, err)
 	}
 }
 
@@ -405,14 +420,14 @@ func (s *ExpressStore) Save(ctx context.Context, _ string, c *driver.Commit, now
 // naming next under a key Node never reads, in one script on the old
 // key's slot: a request still carrying the old cookie then leaves the browser
 // the new one, and a logout through it ends the new session.
-func (s *ExpressStore) Retire(ctx context.Context, _ string, old, next *driver.Record, _ time.Time) (*driver.Record, error) {
+func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, _ time.Time) (*driver.Record, error) {
 	key := s.cfg.Prefix + old.ID
 	res, err := expressRetireScript.Run(ctx, s.client, []string{key, s.tomb(key)}, next.ID, int64(serverstore.TombstoneTTL/time.Second)).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: retire %s: %w", key, err)
+		return nil, fmt.Errorf("express: retire %s: %w", key, err)
 	}
 	if len(res) == 0 {
-		return nil, fmt.Errorf("redisstore: retire %s: an empty reply", key)
+		return nil, fmt.Errorf("express: retire %s: an empty reply", key)
 	}
 	var stored string
 	if len(res) > 1 { // Lua ends the array at a nil: {0, nil} arrives as {0}
@@ -457,7 +472,7 @@ return {0, redis.call('GET', KEYS[2])}
 // a Regenerate retired it, the sessions it moved to, up to 8 moves (a
 // logout that raced the logins wins). Each step reads the tombstone and
 // deletes the key in one script, so a Regenerate cannot slip in between.
-func (s *ExpressStore) Delete(ctx context.Context, _ string, rec *driver.Record) error {
+func (s *Store) Delete(ctx context.Context, _ string, rec *driver.Record) error {
 	id := rec.ID
 	for range 8 {
 		key := s.cfg.Prefix + id
@@ -466,7 +481,7 @@ func (s *ExpressStore) Delete(ctx context.Context, _ string, rec *driver.Record)
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("redisstore: del %s: %w", key, err)
+			return fmt.Errorf("express: del %s: %w", key, err)
 		}
 		if next == "" || next == id {
 			return nil
@@ -498,13 +513,13 @@ var nodeOwn = map[string]bool{
 func checkValues(c *driver.Commit) error {
 	for k, v := range c.Record.Values {
 		if k == cookieMember || k == deadlineMember {
-			return fmt.Errorf("redisstore: the key %q is express-session's own in the Express format; use another", k)
+			return fmt.Errorf("express: the key %q is express-session's own in the Express format; use another", k)
 		}
 		if nodeOwn[k] {
-			return fmt.Errorf("redisstore: the key %q names a property express-session's Session object already has: Node would not see the value, and its next save would erase it; use another key", k)
+			return fmt.Errorf("express: the key %q names a property express-session's Session object already has: Node would not see the value, and its next save would erase it; use another key", k)
 		}
 		if !json.Valid(v) {
-			return fmt.Errorf("redisstore: the value of %q is not JSON: the Express format needs the JSON codec (the default)", k)
+			return fmt.Errorf("express: the value of %q is not JSON: the Express format needs the JSON codec (the default)", k)
 		}
 	}
 	return nil
@@ -513,7 +528,7 @@ func checkValues(c *driver.Commit) error {
 // newCookie is the cookie object of a session crumbs creates, in
 // express-session's member order; originalMaxAge and expires are set by
 // stamp.
-func (s *ExpressStore) newCookie() *record {
+func (s *Store) newCookie() *record {
 	c := &record{}
 	c.set("originalMaxAge", []byte("null"))
 	c.set("expires", []byte("null"))
@@ -533,8 +548,10 @@ func (s *ExpressStore) newCookie() *record {
 
 // stamp writes rec's deadlines into doc and returns the TTL to set. With
 // setLife the absolute deadline is rec's, else the stored one (and rec
-// learns it); with setKind the cookie kind is rec's, else the stored one.
-func (s *ExpressStore) stamp(doc *record, rec *driver.Record, setLife, setKind bool, now time.Time) time.Duration {
+// learns it); with setKind the cookie kind and attributes are rec's, else
+// the stored ones. The idle deadline is the session's own span (its
+// originalMaxAge) from now, unless the kind changed.
+func (s *Store) stamp(doc *record, rec *driver.Record, setLife, setKind bool, now time.Time) time.Duration {
 	cookie := doc.cookie()
 	if cookie == nil {
 		cookie = s.newCookie()
@@ -546,6 +563,20 @@ func (s *ExpressStore) stamp(doc *record, rec *driver.Record, setLife, setKind b
 	}
 	if !setKind {
 		rec.BrowserSession = stored.BrowserSession
+	} else if len(rec.Cookie) > 0 {
+		// Go's Session.SetCookie: into the cookie object, which
+		// express-session rebuilds the session's cookie from.
+		applyAttributes(cookie, rec.Cookie)
+	}
+	// The session's own span (express-session's cookie.maxAge, which a
+	// request may have set: "remember me", a short sudo session) bounds
+	// the idle deadline, as express-session extends a session by it.
+	kindChanged := setKind && rec.BrowserSession != stored.BrowserSession // not SetCookie alone
+	if ms, ok := cookie.get("originalMaxAge"); ok && !rec.BrowserSession && (!kindChanged || s.cfg.MaxAge == 0) {
+		var n int64
+		if json.Unmarshal(ms, &n) == nil && n > 0 {
+			rec.IdleExpires = now.Add(time.Duration(n) * time.Millisecond)
+		}
 	}
 	if rec.Expires.IsZero() {
 		doc.remove(deadlineMember)
@@ -564,7 +595,7 @@ func (s *ExpressStore) stamp(doc *record, rec *driver.Record, setLife, setKind b
 		cookie.set("expires", []byte("null"))
 	} else {
 		age := s.cfg.MaxAge
-		if have, ok := cookie.get("originalMaxAge"); ok && !setKind && string(have) != "null" {
+		if have, ok := cookie.get("originalMaxAge"); ok && !kindChanged && string(have) != "null" {
 			age = -1 // the stored one stands
 		}
 		switch {
@@ -580,6 +611,7 @@ func (s *ExpressStore) stamp(doc *record, rec *driver.Record, setLife, setKind b
 		cookie.set("expires", jsTime(deadline))
 	}
 	doc.setCookie(cookie)
+	rec.Cookie = attributes(cookie) // Go's Set-Cookie follows the cookie object
 	ttl := deadline.Sub(now)
 	return max((ttl+time.Second-1)/time.Second*time.Second, time.Second) // connect-redis: ceil to seconds
 }
@@ -776,7 +808,7 @@ func (r *record) apply(ch driver.Changes) {
 
 // Close closes the client when the store was opened from a configuration
 // string (session.OpenStore); otherwise the caller owns the client.
-func (s *ExpressStore) Close() error {
+func (s *Store) Close() error {
 	if s.owner == nil {
 		return nil
 	}
@@ -784,67 +816,209 @@ func (s *ExpressStore) Close() error {
 }
 
 // Ping checks that Redis answers.
-func (s *ExpressStore) Ping(ctx context.Context) error { return s.client.Ping(ctx).Err() }
+func (s *Store) Ping(ctx context.Context) error { return s.client.Ping(ctx).Err() }
 
-// expressParams takes crumbs_format and crumbs_max_age out of a
-// configuration string: ex is nil unless crumbs_format=express.
-func expressParams(cfg string) (string, *Express, error) {
-	u, err := params.Parse("redisstore", cfg)
+// Configuration strings: importing the package registers the schemes
+// "express+redis" and "express+rediss" for session.OpenStore. What follows
+// "express+" is a redisstore configuration string (single node, Sentinel
+// or Cluster, go-redis's parameters, crumbs_open_timeout, …), with
+// connect-redis's prefix ("sess:" unless prefix= or crumbs_prefix= says
+// otherwise), and these parameters of the Express application:
+//
+//	crumbs_max_age=1h          Config.MaxAge, express-session's cookie.maxAge
+//	crumbs_cookie_path=/       Config.Path
+//	crumbs_cookie_domain=…     Config.Domain
+//	crumbs_cookie_secure=true  Config.Secure
+//	crumbs_cookie_samesite=strict   Config.SameSite (lax, strict, none)
+//	crumbs_tombstone_prefix=…  Config.TombstonePrefix
+//
+// OpenStore's secrets are express-session's secret option, in its order, of
+// any length. The Store owns the client the string opened: Close closes it.
+func init() {
+	open := func(ctx context.Context, cfg string, secrets [][]byte) (driver.Store, error) {
+		rest, ex, err := parseConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b, sopts, err := redisstore.Open(ctx, rest)
+		if err != nil {
+			return nil, err
+		}
+		if len(sopts) > 0 {
+			b.Close()
+			return nil, errors.New("express: crumbs_raw_ids does not go with the Express format: express-session signs the ID itself")
+		}
+		if ex.Prefix == "" {
+			ex.Prefix = b.Prefix()
+		}
+		for _, sec := range secrets {
+			ex.Secrets = append(ex.Secrets, string(sec))
+		}
+		s, err := New(b.Client(), *ex)
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		s.owner = b
+		return s, nil
+	}
+	driver.Register("express+redis", open)
+	driver.Register("express+rediss", open)
+}
+
+// parseConfig takes the Express parameters out of a configuration string
+// and returns the redisstore string that remains.
+func parseConfig(cfg string) (string, *Config, error) {
+	rest, ok := strings.CutPrefix(cfg, "express+")
+	if !ok {
+		return "", nil, errors.New("express: a configuration string starts with express+redis:// or express+rediss://")
+	}
+	u, err := params.Parse("express", rest)
 	if err != nil {
 		return "", nil, err
 	}
 	q := u.Query()
-	format, age := q.Get("crumbs_format"), q.Get("crumbs_max_age")
-	if len(q["crumbs_format"]) > 1 || len(q["crumbs_max_age"]) > 1 {
-		return "", nil, errors.New("redisstore: give crumbs_format and crumbs_max_age once each")
-	}
-	switch format {
-	case "", "crumbs":
-		if age != "" {
-			return "", nil, errors.New("redisstore: crumbs_max_age goes with crumbs_format=express")
-		}
-		if format == "" {
-			return cfg, nil, nil
-		}
-	case "express":
-	default:
-		return "", nil, fmt.Errorf("redisstore: crumbs_format=%s: give express, or crumbs (the default)", format)
-	}
-	ex := &Express{}
-	if age != "" {
-		if ex.MaxAge, err = time.ParseDuration(age); err != nil || ex.MaxAge < 0 {
-			return "", nil, fmt.Errorf("redisstore: crumbs_max_age=%s: give a duration such as 1h", age)
-		}
-	}
-	if format == "express" && !q.Has("prefix") && !q.Has("crumbs_prefix") {
+	ex := &Config{}
+	if !q.Has("prefix") && !q.Has("crumbs_prefix") {
 		ex.Prefix = "sess:" // connect-redis's default, not crumbs'
 	}
-	q.Del("crumbs_format")
-	q.Del("crumbs_max_age")
-	u.RawQuery = q.Encode()
-	if format == "crumbs" {
-		return u.String(), nil, nil
+	own := func(name string) bool {
+		switch name {
+		case "crumbs_max_age", "crumbs_cookie_path", "crumbs_cookie_domain", "crumbs_cookie_secure", "crumbs_cookie_samesite", "crumbs_tombstone_prefix":
+			return true
+		}
+		return false
 	}
+	err = params.Each("express", q, own, func(name, v string) error {
+		switch name {
+		case "crumbs_max_age":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return params.Bad("express", name, v, "a duration such as 1h")
+			}
+			ex.MaxAge = d
+		case "crumbs_cookie_path":
+			ex.Path = v
+		case "crumbs_cookie_domain":
+			ex.Domain = v
+		case "crumbs_cookie_secure":
+			on, err := params.Bool("express", name, v)
+			if err != nil {
+				return err
+			}
+			ex.Secure = on
+		case "crumbs_cookie_samesite":
+			ex.SameSite = strings.ToLower(v)
+		case "crumbs_tombstone_prefix":
+			ex.TombstonePrefix = v
+		}
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	u.RawQuery = q.Encode()
 	return u.String(), ex, nil
 }
 
-// openExpress makes the ExpressStore of a configuration string.
-func openExpress(b *Backend, sopts []serverstore.Option, ex *Express, secrets [][]byte) (driver.Store, error) {
-	if len(sopts) > 0 {
-		b.Close()
-		return nil, errors.New("redisstore: crumbs_raw_ids does not go with crumbs_format=express: express-session signs the ID itself")
+// attributes encodes a cookie object's path, domain, sameSite, secure and
+// partitioned as a session's own cookie attributes (driver.Record.Cookie,
+// spec/cookie-v1.md §10.1), so that Go's Set-Cookie for the session is the
+// one express-session would send. What a cookie cannot carry is left to
+// the Manager.
+func attributes(c *record) []byte {
+	str := func(k string) string {
+		var v string
+		if raw, ok := c.get(k); ok {
+			json.Unmarshal(raw, &v)
+		}
+		return v
 	}
-	if ex.Prefix == "" {
-		ex.Prefix = b.prefix
+	truth := func(k string) bool { raw, _ := c.get(k); return string(raw) == "true" }
+	var sameSite, secure, flags byte
+	switch raw, _ := c.get("sameSite"); strings.ToLower(strings.Trim(string(raw), `"`)) {
+	case "true", "strict":
+		sameSite = byte(http.SameSiteStrictMode)
+	case "lax":
+		sameSite = byte(http.SameSiteLaxMode)
+	case "none":
+		sameSite = byte(http.SameSiteNoneMode)
 	}
-	for _, sec := range secrets {
-		ex.Secrets = append(ex.Secrets, string(sec))
+	if truth("secure") {
+		secure = 1 // session.SecureAlways
 	}
-	s, err := NewExpress(b.client, *ex)
-	if err != nil {
-		b.Close()
-		return nil, err
+	if truth("partitioned") {
+		flags |= 1
 	}
-	s.owner = b
-	return s, nil
+	path, domain := str("path"), str("domain")
+	if !strings.HasPrefix(path, "/") || len(path) > 1024 || (&http.Cookie{Name: "x", Path: path}).Valid() != nil {
+		path = ""
+	}
+	if len(domain) > 1024 || strings.Contains(domain, "..") || (&http.Cookie{Name: "x", Domain: domain}).Valid() != nil {
+		domain = ""
+	}
+	if sameSite == 0 && secure == 0 && flags == 0 && path == "" && domain == "" {
+		return nil
+	}
+	b := []byte{sameSite, secure, flags}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(path)))
+	b = append(b, path...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(domain)))
+	return append(b, domain...)
+}
+
+// applyAttributes writes a session's own cookie attributes (what Go's
+// Session.SetCookie set) into its cookie object; a zero field leaves the
+// stored member alone.
+func applyAttributes(c *record, enc []byte) {
+	if len(enc) < 7 {
+		return
+	}
+	switch http.SameSite(enc[0]) {
+	case http.SameSiteLaxMode:
+		c.set("sameSite", jsString("lax"))
+	case http.SameSiteStrictMode:
+		c.set("sameSite", jsString("strict"))
+	case http.SameSiteNoneMode:
+		c.set("sameSite", jsString("none"))
+	}
+	if enc[1] == 1 {
+		c.set("secure", []byte("true"))
+	}
+	if enc[2]&1 != 0 {
+		c.set("partitioned", []byte("true"))
+	}
+	n := int(binary.BigEndian.Uint16(enc[3:]))
+	if len(enc) < 5+n+2 {
+		return
+	}
+	if n > 0 {
+		c.set("path", jsString(string(enc[5:5+n])))
+	}
+	rest := enc[5+n:]
+	if m := int(binary.BigEndian.Uint16(rest)); m > 0 && len(rest) == 2+m {
+		c.set("domain", jsString(string(rest[2:])))
+	}
+}
+
+// compare logs, once per Store, a stored cookie object whose options
+// differ from the configuration: the Express application's cookie options
+// and Config's must mirror each other, or the two sides write different
+// cookies for one session.
+func (s *Store) compare(c *record) {
+	want := s.newCookie()
+	for _, k := range []string{"path", "domain", "secure", "sameSite", "httpOnly"} {
+		got, _ := c.get(k)
+		exp, _ := want.get(k)
+		if k == "secure" && string(got) == "false" {
+			got = nil // express-session stores secure: false for a plain cookie
+		}
+		if !bytes.Equal(got, exp) {
+			s.warnOnce.Do(func() {
+				s.cfg.Logger.Warn("express: a stored cookie object disagrees with the configuration: give Config (or the crumbs_cookie_ parameters) the Express application's cookie options; Go follows each session's stored object meanwhile",
+					slog.String("option", k), slog.String("stored", string(got)), slog.String("configured", string(exp)))
+			})
+			return
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package redisstore_test
+package express_test
 
 import (
 	"bytes"
@@ -17,11 +17,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crumbs-go/session"
-	"github.com/crumbs-go/session/serverstore/redisstore"
+	"github.com/crumbs-go/session/serverstore/redisstore/express"
+	"github.com/crumbs-go/session/serverstore/storetest"
 )
 
 // express is an ExpressStore under a prefix of its own, deleted afterwards.
-func express(t *testing.T, c *redis.Client, secrets ...string) *redisstore.ExpressStore {
+func newStore(t *testing.T, c *redis.Client, secrets ...string) *express.Store {
 	t.Helper()
 	var b [6]byte
 	rand.Read(b[:])
@@ -29,7 +30,7 @@ func express(t *testing.T, c *redis.Client, secrets ...string) *redisstore.Expre
 	if len(secrets) == 0 {
 		secrets = []string{"keyboard cat"}
 	}
-	s, err := redisstore.NewExpress(c, redisstore.Express{Secrets: secrets, Prefix: prefix, Logger: slog.New(slog.DiscardHandler)})
+	s, err := express.New(c, express.Config{Secrets: secrets, Prefix: prefix, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,13 +48,13 @@ func express(t *testing.T, c *redis.Client, secrets ...string) *redisstore.Expre
 
 type expressApp struct {
 	m     *session.Manager
-	store *redisstore.ExpressStore
+	store *express.Store
 	jar   string // the connect.sid cookie
 	errs  []error
 	mu    sync.Mutex
 }
 
-func newExpressApp(t *testing.T, store *redisstore.ExpressStore, opts ...session.Option) *expressApp {
+func newExpressApp(t *testing.T, store *express.Store, opts ...session.Option) *expressApp {
 	a := &expressApp{store: store}
 	opts = append([]session.Option{session.WithCookieName("connect.sid"), session.WithIdleTimeout(time.Hour),
 		session.WithLogger(slog.New(slog.DiscardHandler)),
@@ -106,7 +107,7 @@ func (a *expressApp) sid(t *testing.T) string {
 // §1.2, URL-encoded or raw, opens a record written as connect-redis writes it.
 func TestExpressCookieVector(t *testing.T) {
 	c := client(t)
-	store := express(t, c)
+	store := newStore(t, c)
 	ctx := context.Background()
 	sid := "_6PuJdi3y3fL58DutYNQpuxtSrANo4c3"
 	c.Set(ctx, store.Prefix()+sid, `{"cookie":{"originalMaxAge":3600000,"expires":"2030-01-01T01:00:00.000Z","httpOnly":true,"path":"/","sameSite":"lax"},"user":"alice"}`, time.Hour)
@@ -137,7 +138,7 @@ func TestExpressCookieVector(t *testing.T) {
 // cookie.expires.
 func TestExpressRecordFormat(t *testing.T) {
 	c := client(t)
-	store := express(t, c)
+	store := newStore(t, c)
 	a := newExpressApp(t, store, session.WithLifetime(24*time.Hour))
 	w := a.do(func(s *session.Session) { s.Set("user", "alice"); s.Set("n", 1) })
 	if w.Code != 200 {
@@ -186,7 +187,7 @@ func TestExpressRecordFormat(t *testing.T) {
 // Express side stored meanwhile, keeping its members and their order.
 func TestExpressChangesMerge(t *testing.T) {
 	c := client(t)
-	store := express(t, c)
+	store := newStore(t, c)
 	a := newExpressApp(t, store)
 	a.do(func(s *session.Session) { s.Set("user", "alice") })
 	ctx := context.Background()
@@ -209,7 +210,7 @@ func TestExpressChangesMerge(t *testing.T) {
 
 func TestExpressReservedKey(t *testing.T) {
 	c := client(t)
-	a := newExpressApp(t, express(t, c))
+	a := newExpressApp(t, newStore(t, c))
 	if w := a.do(func(s *session.Session) { s.Set("cookie", "x") }); w.Code != 500 || len(a.errs) != 1 || !strings.Contains(a.errs[0].Error(), "express-session's own") {
 		t.Fatalf("%d %v", w.Code, a.errs)
 	}
@@ -219,10 +220,10 @@ func TestExpressReservedKey(t *testing.T) {
 // response signs it again under the first.
 func TestExpressRotation(t *testing.T) {
 	c := client(t)
-	old := express(t, c, "old secret")
+	old := newStore(t, c, "old secret")
 	a := newExpressApp(t, old)
 	a.do(func(s *session.Session) { s.Set("user", "alice") })
-	rotated, _ := redisstore.NewExpress(c, redisstore.Express{Secrets: []string{"new secret", "old secret"}, Prefix: old.Prefix(), Logger: slog.New(slog.DiscardHandler)})
+	rotated, _ := express.New(c, express.Config{Secrets: []string{"new secret", "old secret"}, Prefix: old.Prefix(), Logger: slog.New(slog.DiscardHandler)})
 	b := newExpressApp(t, rotated)
 	b.jar = a.jar
 	var user string
@@ -242,7 +243,7 @@ func TestExpressRotation(t *testing.T) {
 // record; past its absolute deadline a record is deleted on the Go read.
 func TestExpressLifecycle(t *testing.T) {
 	c := client(t)
-	store := express(t, c)
+	store := newStore(t, c)
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -282,7 +283,7 @@ func TestExpressLifecycle(t *testing.T) {
 // different keys all land, through the WATCH transaction.
 func TestExpressParallel(t *testing.T) {
 	c := client(t)
-	store := express(t, c)
+	store := newStore(t, c)
 	a := newExpressApp(t, store)
 	a.do(func(s *session.Session) { s.Set("user", "alice") })
 	cookie := a.jar
@@ -310,37 +311,38 @@ func TestExpressParallel(t *testing.T) {
 
 func TestExpressConfigurationErrors(t *testing.T) {
 	c := client(t)
-	for _, cfg := range []redisstore.Express{{}, {Secrets: []string{""}}, {Secrets: []string{"x"}, SameSite: "lax;"}, {Secrets: []string{"x"}, MaxAge: -1}} {
-		if _, err := redisstore.NewExpress(c, cfg); err == nil {
-			t.Errorf("NewExpress(%+v) accepted", cfg)
+	for _, cfg := range []express.Config{{}, {Secrets: []string{""}}, {Secrets: []string{"k", " "}}, {Secrets: []string{"x"}, SameSite: "lax;"}, {Secrets: []string{"x"}, MaxAge: -1}} {
+		if _, err := express.New(c, cfg); err == nil {
+			t.Errorf("New(%+v) accepted", cfg)
 		}
 	}
 	var log bytes.Buffer
-	redisstore.NewExpress(c, redisstore.Express{Secrets: []string{"keyboard cat"}, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	express.New(c, express.Config{Secrets: []string{"keyboard cat"}, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if !strings.Contains(log.String(), "shorter than 32 bytes") {
 		t.Errorf("no warning for a short secret: %s", log.String())
 	}
 }
 
-// TestExpressConfigurationString: crumbs_format=express opens an
-// ExpressStore whose secrets are OpenStore's, of any length.
+// TestExpressConfigurationString: express+redis:// opens a Store whose
+// secrets are OpenStore's, of any length, with the Express application's
+// cookie options; redis:// stays crumbs' own format.
 func TestExpressConfigurationString(t *testing.T) {
 	c := client(t)
 	ctx := context.Background()
-	st, err := session.OpenStore(ctx, "redis://"+c.Options().Addr+"/0?crumbs_format=express&crumbs_max_age=30m", [][]byte{[]byte("keyboard cat")})
+	st, err := session.OpenStore(ctx, "express+redis://"+c.Options().Addr+"/0?crumbs_max_age=30m&crumbs_cookie_secure=true&crumbs_cookie_samesite=strict&crumbs_cookie_domain=example.com&crumbs_cookie_path=/app", [][]byte{[]byte("keyboard cat")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.(interface{ Close() error }).Close()
-	es, ok := st.(*redisstore.ExpressStore)
+	es, ok := st.(*express.Store)
 	if !ok || es.Prefix() != "sess:" {
 		t.Fatalf("%T %v", st, ok)
 	}
 	if err := es.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []string{"?crumbs_format=expres", "?crumbs_max_age=1h", "?crumbs_format=express&crumbs_raw_ids=true", "?crumbs_format=express&crumbs_max_age=soon"} {
-		if s, err := session.OpenStore(ctx, "redis://"+c.Options().Addr+"/0"+bad, [][]byte{[]byte("keyboard cat")}); err == nil {
+	for _, bad := range []string{"?crumbs_max_age=soon", "?crumbs_raw_ids=true", "?crumbs_cookie_samesite=lax;", "?crumbs_cookie_secure=maybe", "?crumbs_cookie=1"} {
+		if s, err := session.OpenStore(ctx, "express+redis://"+c.Options().Addr+"/0"+bad, [][]byte{[]byte("keyboard cat")}); err == nil {
 			s.(interface{ Close() error }).Close()
 			t.Errorf("%s accepted", bad)
 		}
@@ -358,7 +360,7 @@ func TestExpressConfigurationString(t *testing.T) {
 // writes nothing.
 func TestExpressRequestAfterLogin(t *testing.T) {
 	c := client(t)
-	store := express(t, c)
+	store := newStore(t, c)
 	a := newExpressApp(t, store)
 	a.do(func(s *session.Session) { s.Set("cart", 1) })
 	before := a.jar
@@ -394,7 +396,7 @@ func TestExpressRequestAfterLogin(t *testing.T) {
 func TestExpressNodeOwnKeys(t *testing.T) {
 	c := client(t)
 	for _, k := range []string{"id", "req", "save", "touch", "regenerate", "destroy", "reload", "resetMaxAge", "constructor", "toString", "hasOwnProperty", "__proto__"} {
-		a := newExpressApp(t, express(t, c))
+		a := newExpressApp(t, newStore(t, c))
 		if w := a.do(func(s *session.Session) { s.Set(k, 1) }); w.Code != 500 || len(a.errs) != 1 || !strings.Contains(a.errs[0].Error(), k) {
 			t.Errorf("%s: %d %v", k, w.Code, a.errs)
 		}
@@ -405,7 +407,7 @@ func TestExpressNodeOwnKeys(t *testing.T) {
 // strips the quotes; a stored record JSON.parse refuses does not load.
 func TestExpressParsesAsNode(t *testing.T) {
 	c := client(t)
-	store := express(t, c)
+	store := newStore(t, c)
 	ctx := context.Background()
 	sid := "_6PuJdi3y3fL58DutYNQpuxtSrANo4c3"
 	good := `{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"user":"alice"}`
@@ -431,7 +433,7 @@ func TestExpressParsesAsNode(t *testing.T) {
 // winner, so a logout through it ends the winner's session.
 func TestExpressParallelRegenerates(t *testing.T) {
 	c := client(t)
-	store := express(t, c)
+	store := newStore(t, c)
 	for round := range 5 {
 		a := newExpressApp(t, store)
 		a.do(func(s *session.Session) { s.Set("cart", round) })
@@ -483,7 +485,7 @@ func TestExpressOnACluster(t *testing.T) {
 	cc := clusterClient(t)
 	for _, prefix := range []string{"crumbs-express-cl:" + hex.EncodeToString([]byte(t.Name()))[:8] + ":", "{crumbs-express-cl}:sess:"} {
 		t.Run(prefix, func(t *testing.T) {
-			store, err := redisstore.NewExpress(cc, redisstore.Express{Secrets: []string{"keyboard cat"}, Prefix: prefix, Logger: slog.New(slog.DiscardHandler)})
+			store, err := express.New(cc, express.Config{Secrets: []string{"keyboard cat"}, Prefix: prefix, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -508,10 +510,30 @@ func TestExpressOnACluster(t *testing.T) {
 			})
 		})
 	}
-	if _, err := redisstore.NewExpress(cc, redisstore.Express{Secrets: []string{"x"}, Prefix: "a{:sess:"}); err == nil {
+	if _, err := express.New(cc, express.Config{Secrets: []string{"x"}, Prefix: "a{:sess:"}); err == nil {
 		t.Error("a prefix with a lone brace was accepted")
 	}
-	if _, err := redisstore.NewExpress(cc, redisstore.Express{Secrets: []string{"x"}, TombstonePrefix: "{t}:"}); err == nil {
+	if _, err := express.New(cc, express.Config{Secrets: []string{"x"}, TombstonePrefix: "{t}:"}); err == nil {
 		t.Error("a tombstone prefix with braces was accepted")
+	}
+}
+
+// TestConfigurationErrorsHidePasswords: no error of an express+redis
+// string quotes a piece of its password.
+func TestConfigurationErrorsHidePasswords(t *testing.T) {
+	for _, pw := range storetest.AwkwardPasswords {
+		for _, tmpl := range []string{
+			"express+redis://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms",
+			"express+rediss://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms&crumbs_cookie_secure=true",
+			"express+redis://127.0.0.1:1/0?master_name=m&password=PW&crumbs_open_timeout=300ms",
+		} {
+			config := strings.Replace(tmpl, "PW", pw, 1)
+			_, err := session.OpenStore(context.Background(), config, [][]byte{[]byte("keyboard cat")})
+			if err == nil {
+				t.Errorf("OpenStore(%q) opened", config)
+			} else if piece := storetest.PasswordPiece(pw, err.Error()); piece != "" {
+				t.Errorf("OpenStore(%q) = %v: quotes %q of the password", config, err, piece)
+			}
+		}
 	}
 }

@@ -1,0 +1,178 @@
+package express_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/serverstore/redisstore/express"
+)
+
+// connectSID is the connect.sid express-session sets for id under secret.
+func connectSID(id, secret string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(id))
+	return url.PathEscape("s:" + id + "." + base64.RawStdEncoding.EncodeToString(m.Sum(nil)))
+}
+
+// stored reads a record's cookie object and TTL.
+func stored(t *testing.T, store *express.Store, id string) (map[string]any, time.Duration) {
+	t.Helper()
+	c := client(t)
+	raw, err := c.Get(context.Background(), store.Prefix()+id).Result()
+	if err != nil {
+		t.Fatalf("get %s: %v", id, err)
+	}
+	var doc struct {
+		Cookie map[string]any `json:"cookie"`
+	}
+	if err := json.Unmarshal([]byte(raw), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Cookie, c.PTTL(context.Background(), store.Prefix()+id).Val()
+}
+
+// maxAge is the Max-Age of the response's connect.sid, 0 when none.
+func maxAge(w *httptest.ResponseRecorder) int {
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "connect.sid" {
+			return c.MaxAge
+		}
+	}
+	return 0
+}
+
+// TestExpressSessionKeepsItsLifetime: express-session lets a request set
+// req.session.cookie.maxAge ("remember me" for 30 days, a 10-minute sudo
+// session). A Go read or write keeps that span, not the Manager's idle
+// timeout, in the TTL, in cookie.expires and in Max-Age; originalMaxAge
+// stays as Express stored it.
+func TestExpressSessionKeepsItsLifetime(t *testing.T) {
+	c := client(t)
+	for _, tt := range []struct {
+		name string
+		span time.Duration
+	}{{"30 days", 30 * 24 * time.Hour}, {"10 minutes", 10 * time.Minute}} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := newStore(t, c)
+			id := "exp" + strings.ReplaceAll(tt.name, " ", "")
+			ms := tt.span.Milliseconds()
+			expires := time.Now().Add(tt.span).UTC().Format("2006-01-02T15:04:05.000Z")
+			c.Set(context.Background(), store.Prefix()+id, `{"cookie":{"originalMaxAge":`+itoa(ms)+`,"expires":"`+expires+`","httpOnly":true,"path":"/"},"user":"ada"}`, tt.span)
+			a := newExpressApp(t, store) // the Manager's idle timeout: 1 h
+			a.jar = connectSID(id, "keyboard cat")
+			for _, step := range []struct {
+				name string
+				f    func(*session.Session)
+			}{
+				{"a read", func(s *session.Session) { s.Get("user") }},
+				{"a write", func(s *session.Session) { s.Set("n", 1) }},
+				{"a Touch", func(s *session.Session) { s.Touch() }},
+			} {
+				w := a.do(step.f)
+				cookie, ttl := stored(t, store, id)
+				if got := cookie["originalMaxAge"]; got != float64(ms) {
+					t.Fatalf("after %s: originalMaxAge %v, want %d", step.name, got, ms)
+				}
+				if ttl > tt.span || ttl < tt.span-time.Minute {
+					t.Fatalf("after %s: TTL %v, want the session's %v", step.name, ttl, tt.span)
+				}
+				exp, _ := time.Parse(time.RFC3339, cookie["expires"].(string))
+				if d := time.Until(exp); d > tt.span+time.Second || d < tt.span-time.Minute {
+					t.Fatalf("after %s: cookie.expires in %v, want the session's %v", step.name, d, tt.span)
+				}
+				if age := maxAge(w); age != 0 && (age > int(tt.span/time.Second) || age < int((tt.span-time.Minute)/time.Second)) {
+					t.Fatalf("after %s: Max-Age %d, want the session's %v", step.name, age, tt.span)
+				}
+			}
+		})
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestExpressCookieOptions: the Express application's cookie options,
+// given to New or in the configuration string, reach the cookie object of
+// the sessions Go creates (express-session rebuilds a loaded session's
+// cookie from it) and Go's own Set-Cookie, whatever the Manager's
+// defaults; a session Express created keeps its stored options in Go's
+// Set-Cookie; a stored cookie object that disagrees with the configuration
+// is logged once.
+func TestExpressCookieOptions(t *testing.T) {
+	c := client(t)
+	ctx := context.Background()
+	var log bytes.Buffer
+	cfg := express.Config{Secrets: []string{"keyboard cat"}, Secure: true, SameSite: "strict", Path: "/", Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	fromString := func() *express.Store {
+		st, err := session.OpenStore(ctx, "express+redis://"+c.Options().Addr+"/0?crumbs_cookie_secure=true&crumbs_cookie_samesite=strict&crumbs_prefix="+newStore(t, c).Prefix(), [][]byte{[]byte("keyboard cat")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.(interface{ Close() error }).Close() })
+		return st.(*express.Store)
+	}
+	fromNew := func() *express.Store {
+		cfg.Prefix = newStore(t, c).Prefix()
+		s, err := express.New(c, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for name, store := range map[string]*express.Store{"New": fromNew(), "configuration string": fromString()} {
+		a := newExpressApp(t, store)
+		w := a.do(func(s *session.Session) { s.Set("user", "ada") })
+		line := w.Result().Header.Get("Set-Cookie")
+		if !strings.Contains(line, "; Secure") || !strings.Contains(line, "SameSite=Strict") {
+			t.Errorf("%s: Go's Set-Cookie %q lacks the Express app's Secure and SameSite=Strict", name, line)
+		}
+		cookie, _ := stored(t, store, a.sid(t))
+		if cookie["secure"] != true || cookie["sameSite"] != "strict" {
+			t.Errorf("%s: the stored cookie object %v lacks secure: true and sameSite: strict", name, cookie)
+		}
+	}
+	// A session the Express app created, with its own options: Go's
+	// Set-Cookie follows them.
+	store := fromNew()
+	id := "fromexpress"
+	c.Set(ctx, store.Prefix()+id, `{"cookie":{"originalMaxAge":3600000,"expires":"2030-01-01T01:00:00.000Z","secure":true,"httpOnly":true,"path":"/admin","sameSite":"none"},"user":"ada"}`, time.Hour)
+	a := newExpressApp(t, store)
+	a.jar = connectSID(id, "keyboard cat")
+	line := a.do(func(s *session.Session) { s.Set("n", 1) }).Result().Header.Get("Set-Cookie")
+	if !strings.Contains(line, "; Path=/admin;") || !strings.Contains(line, "SameSite=None") || !strings.Contains(line, "; Secure") {
+		t.Errorf("Go's Set-Cookie %q does not follow the stored cookie object (path /admin, sameSite none, secure)", line)
+	}
+	if strings.Count(log.String(), "disagrees") != 1 {
+		t.Errorf("want one warning that the stored cookie object disagrees with the configuration:\n%s", log.String())
+	}
+}
+
+// TestExpressTokenBinding: a connect.sid is a cookie, bound to its cookie
+// name; it is not a bearer token (spec/header-token-v1.md §1). A Manager
+// over the Express store refuses WithHeaderToken, and the store refuses a
+// header binding.
+func TestExpressTokenBinding(t *testing.T) {
+	c := client(t)
+	store := newStore(t, c)
+	if _, err := session.New(store, session.WithCookieName("connect.sid"), session.WithHeaderToken("", "")); err == nil {
+		t.Error("session.New accepted WithHeaderToken over the Express store")
+	}
+	ctx := context.Background()
+	id := "bound"
+	c.Set(ctx, store.Prefix()+id, `{"cookie":{"originalMaxAge":3600000,"expires":"2030-01-01T01:00:00.000Z","httpOnly":true,"path":"/"},"user":"ada"}`, time.Hour)
+	if _, err := store.Load(ctx, "header:connect.sid", connectSID(id, "keyboard cat"), time.Now()); err == nil {
+		t.Error("the store loaded a connect.sid under a header binding")
+	}
+	_ = http.StatusOK
+}
