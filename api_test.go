@@ -65,11 +65,14 @@ func exported(t *testing.T, dir string) (int, []string) {
 							continue
 						}
 						add(s.Name.Name)
+						typ := s.Type
 						if s.Assign != 0 {
-							continue // an alias: its members are counted where it is defined
+							// An alias of another crumbs package's type:
+							// its members are this package's API too.
+							typ = aliased(t, f, s.Type)
 						}
 						var fields *ast.FieldList
-						switch typ := s.Type.(type) {
+						switch typ := typ.(type) {
 						case *ast.StructType:
 							fields = typ.Fields
 						case *ast.InterfaceType:
@@ -91,6 +94,44 @@ func exported(t *testing.T, dir string) (int, []string) {
 		}
 	}
 	return len(names), names
+}
+
+// aliased returns the type an alias (type X = pkg.Y) names, when pkg is a
+// package of this module; otherwise the alias's own expression.
+func aliased(t *testing.T, f *ast.File, expr ast.Expr) ast.Expr {
+	t.Helper()
+	sel, ok := expr.(*ast.SelectorExpr)
+	if !ok {
+		return expr
+	}
+	pkg, _ := sel.X.(*ast.Ident)
+	for _, imp := range f.Imports {
+		path := strings.Trim(imp.Path.Value, `"`)
+		dir, ok := strings.CutPrefix(path, "github.com/crumbs-go/session/")
+		if !ok || pkg == nil || filepath.Base(path) != pkg.Name {
+			continue
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		for _, name := range files {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			g, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range g.Decls {
+				if gd, ok := d.(*ast.GenDecl); ok {
+					for _, spec := range gd.Specs {
+						if ts, ok := spec.(*ast.TypeSpec); ok && ts.Name.Name == sel.Sel.Name {
+							return ts.Type
+						}
+					}
+				}
+			}
+		}
+	}
+	return expr
 }
 
 // TestExportedIdentifiers holds the root package to what an application

@@ -103,8 +103,9 @@ func (a *attrs) deletion(name string) string {
 // the Manager's, or the session's own (Session.SetCookie), and whether
 // they are Secure.
 func (t cookieTransport) attrsOf(s *Session) (*attrs, bool) {
-	secure := t.m.secure(s)
+	secure, why := t.m.secure(s)
 	if len(s.rec.Cookie) == 0 {
+		t.m.noteSecure(s, secure, why)
 		if secure {
 			return t.secure, true
 		}
@@ -112,6 +113,7 @@ func (t cookieTransport) attrsOf(s *Session) (*attrs, bool) {
 	}
 	ck := t.m.cfg.cookieOf(s.rec.Cookie)
 	secure = secure || ck.Secure == SecureAlways || ck.SameSite == http.SameSiteNoneMode || ck.Partitioned
+	t.m.noteSecure(s, secure, why)
 	return render(ck, secure), secure
 }
 
@@ -364,44 +366,52 @@ func headerHasToken(h http.Header, key, token string) bool {
 	return false
 }
 
-// secure decides the Secure attribute for this request. SecureAuto: always
-// on TLS; with WithTrustProxy, the right-most X-Forwarded-Proto value (the
-// one the trusted proxy appended) decides; otherwise Secure, except for
-// local development (see local). A cookie without Secure is logged once at
-// Warn, whatever the mode.
-func (m *Manager) secure(s *Session) bool {
+// secure decides the Secure attribute for this request, before a
+// session's own attributes: SecureAuto is Secure on TLS; with
+// WithTrustProxy, the right-most X-Forwarded-Proto value (the one the
+// trusted proxy appended) decides; otherwise Secure, except for local
+// development (see local). why says why a cookie is not Secure, for the log.
+func (m *Manager) secure(s *Session) (secure bool, why string) {
 	switch m.cfg.secure {
 	case SecureAlways:
-		return true
+		return true, ""
 	case SecureNever:
-		m.warnPlain.Do(func() {
-			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: cookies go out without Secure (WithCookie with Secure: SecureNever); a network observer can steal them from any plain-HTTP request")
-		})
-		return false
+		return false, "WithCookie with Secure: SecureNever"
 	}
 	r := s.r
 	if r.TLS != nil {
-		return true
+		return true, ""
 	}
 	if m.cfg.trustProxy {
 		if p, ok := lastForwarded(r.Header["X-Forwarded-Proto"]); ok {
-			return strings.EqualFold(p, "https")
+			if strings.EqualFold(p, "https") {
+				return true, ""
+			}
+			return false, "the trusted proxy's X-Forwarded-Proto says " + p + "; a proxy behind another (a load balancer, a CDN) must pass on the client's scheme, not its own"
 		}
 	}
 	if local(r) {
+		return false, "a plain-HTTP request from the loopback to a loopback host, with no sign of a proxy, taken for local development; behind a TLS-terminating proxy on this machine that sends no X-Forwarded-Proto, use WithCookie with Secure: SecureAlways"
+	}
+	return true, ""
+}
+
+// noteSecure logs, once each, a cookie that goes out without Secure, and
+// a Secure one on a plain-HTTP request to another host (browsers drop it).
+func (m *Manager) noteSecure(s *Session, secure bool, why string) {
+	r := s.r
+	switch {
+	case !secure:
 		m.warnPlain.Do(func() {
-			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: a cookie went out without Secure, to a plain-HTTP request from the loopback to a loopback host, taken for local development; behind a TLS-terminating proxy on this machine that sends no X-Forwarded-Proto, use WithCookie with Secure: SecureAlways",
+			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: a cookie went out without Secure: "+why+"; a network observer can steal it from any plain-HTTP request",
 				slog.String("host", r.Host), slog.String("client", r.RemoteAddr))
 		})
-		return false
-	}
-	if !m.cfg.trustProxy {
+	case r.TLS == nil && !m.cfg.trustProxy && m.cfg.secure == SecureAuto:
 		m.warnInsecure.Do(func() {
 			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: SecureAuto marks the cookie Secure on a plain-HTTP request; browsers keep it only over https. Behind a TLS-terminating proxy that is right (add WithTrustProxy if it sets X-Forwarded-Proto); for plain-HTTP development on a host other than localhost use WithCookie with Secure: SecureNever",
 				slog.String("host", r.Host))
 		})
 	}
-	return true
 }
 
 // local reports whether a plain-HTTP request comes straight from a client
@@ -411,16 +421,39 @@ func (m *Manager) secure(s *Session) bool {
 // 127.0.0.1:PORT (or localhost for a unix socket), so any sign of a proxy
 // makes the request not local: a unix socket, X-Forwarded-*, Forwarded,
 // X-Real-Ip or Via; HTTP/1.0 or Connection: close, which nginx sends
-// upstream by default and browsers never do; an Origin or Referer that is
-// https or names another host.
+// upstream by default and browsers never do, or another Connection token
+// (nginx's WebSocket snippet); an Origin or Referer that is https or names
+// another host. What it cannot see: a proxy on this machine that forwards
+// HTTP/1.1 with a loopback Host and none of these (nginx with
+// proxy_set_header Connection "", Go's httputil.ReverseProxy with a
+// Rewrite that does not call SetXForwarded) on a request without a
+// Referer; the first such cookie is logged, and SecureAlways is the cure.
 func local(r *http.Request) bool {
 	if !loopback(r.Host) || !loopbackIP(r.RemoteAddr) || forwarded(r) {
 		return false
 	}
-	if !r.ProtoAtLeast(1, 1) || r.Close {
+	if !r.ProtoAtLeast(1, 1) || r.Close || proxyConnection(r) {
 		return false
 	}
 	return localOrigin(r.Header["Origin"]) && localOrigin(r.Header["Referer"])
+}
+
+// proxyConnection reports a Connection header no browser sends on an
+// ordinary request: a token other than keep-alive, or upgrade without an
+// Upgrade header (nginx's WebSocket snippet, proxy_set_header Connection
+// "upgrade", sends it on every request).
+func proxyConnection(r *http.Request) bool {
+	for _, line := range r.Header["Connection"] {
+		for tok := range strings.SplitSeq(line, ",") {
+			switch tok = strings.TrimSpace(tok); {
+			case tok == "", strings.EqualFold(tok, "keep-alive"):
+			case strings.EqualFold(tok, "upgrade") && r.Header.Get("Upgrade") != "":
+			default:
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // loopbackIP reports whether addr, a RemoteAddr ("127.0.0.1:5555",

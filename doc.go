@@ -69,7 +69,7 @@
 //     again, no value rewritten) after [Session.Touch], with [WithRolling], when less
 //     than half of the idle timeout is left, or when an older secret
 //     opened the token; or a rewrite of every value with [WithResave];
-//   - changed: save the changes (destroy instead, with [UnsetDestroy], when
+//   - changed: save the changes (destroy instead, with [WithDestroyEmpty], when
 //     no value is left);
 //   - fresh: nothing, unless [WithSaveUninitialized] (expire the token when
 //     it was rejected);

@@ -267,8 +267,8 @@ func (m *Manager) LoadRequest(w http.ResponseWriter, r *http.Request) (*Session,
 func (m *Manager) load(s *Session) {
 	now := m.now()
 	s.state = loaded
-	if s.w != nil && s.w.wroteHeader {
-		s.lateRead = true
+	if s.w != nil && s.w.wroteHeader && !s.w.hijacked {
+		s.lateRead = true // a hijacked connection has no response to cache
 	}
 	rec, err := m.read(s, now)
 	if err == nil {
@@ -453,7 +453,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		s.t.expire(s)
 		return true, nil
 	case doDestroy:
-		if s.old == nil && s.state == changed { // UnsetDestroy: the last value went
+		if s.old == nil && s.state == changed { // WithDestroyEmpty: the last value went
 			old := s.rec
 			s.old = &old
 		}

@@ -22,18 +22,21 @@ const (
 	// (a browser on http://localhost:8080 or http://127.0.0.1:8080 during
 	// development). A request that shows any sign of a proxy is not taken
 	// for development, even from the loopback: X-Forwarded-*, Forwarded,
-	// X-Real-Ip or Via; HTTP/1.0 or Connection: close (what nginx's
-	// proxy_pass sends by default, with Host: 127.0.0.1:PORT); a unix
-	// socket; an Origin or Referer that is https or another host. So
-	// behind a TLS-terminating proxy cookies are Secure without any
-	// setting. The first cookie sent without Secure is logged at Warn:
-	// behind a proxy on the same machine that sends none of these signs
-	// (nginx with proxy_http_version 1.1 and proxy_set_header Connection
-	// ""), use SecureAlways. With WithTrustProxy, the right-most
-	// X-Forwarded-Proto value, the one the trusted proxy appended, decides
-	// (https: Secure). A Secure cookie sent over plain HTTP to another host
-	// is logged once, as browsers drop it: use SecureNever for such
-	// development setups.
+	// X-Real-Ip or Via; HTTP/1.0, Connection: close or another Connection
+	// token no browser sends (what nginx's proxy_pass sends by default,
+	// with Host: 127.0.0.1:PORT, and its WebSocket snippet); a unix socket;
+	// an Origin or Referer that is https or another host. So behind a
+	// TLS-terminating proxy cookies are Secure without any setting. A
+	// proxy on this machine that forwards HTTP/1.1 with a loopback Host and
+	// none of these signs (nginx with proxy_set_header Connection "", Go's
+	// httputil.ReverseProxy with a Rewrite that does not call
+	// SetXForwarded) looks like a browser on a request that carries no
+	// Referer: use SecureAlways there. The first cookie sent without Secure
+	// is logged at Warn, with the reason. With WithTrustProxy, the
+	// right-most X-Forwarded-Proto value, the one the trusted proxy
+	// appended, decides (https: Secure). A Secure cookie sent over plain
+	// HTTP to another host is logged once, as browsers drop it: use
+	// SecureNever for such development setups.
 	SecureAuto SecureMode = iota
 	// SecureAlways always marks the cookie Secure. Browsers (Chromium,
 	// Firefox) still accept Secure cookies from http://localhost, but Go's
@@ -44,17 +47,6 @@ const (
 	// beside SameSite=None,
 	// Partitioned, and the __Host- and __Secure- prefixes, which need Secure.
 	SecureNever
-)
-
-// Unset chooses what happens to a session whose values have all been
-// removed (express-session's unset option).
-type Unset int
-
-const (
-	// UnsetKeep saves the empty session and keeps its cookie.
-	UnsetKeep Unset = iota
-	// UnsetDestroy destroys it: the record is deleted and the cookie expires.
-	UnsetDestroy
 )
 
 type config struct {
@@ -70,7 +62,7 @@ type config struct {
 	resave            bool
 	saveUninitialized bool
 	newID             func() string
-	unset             Unset
+	destroyEmpty      bool
 	errorHandler      func(http.ResponseWriter, *http.Request, error)
 	logger            *slog.Logger
 	codec             Codec
@@ -246,16 +238,13 @@ func WithSaveUninitialized(on bool) Option {
 	return func(c *config) error { c.saveUninitialized = on; return nil }
 }
 
-// WithUnset chooses what happens when a request removes a session's last
-// value. The default is UnsetKeep.
-func WithUnset(u Unset) Option {
-	return func(c *config) error {
-		if u != UnsetKeep && u != UnsetDestroy {
-			return fmt.Errorf("session: WithUnset(%d): use UnsetKeep or UnsetDestroy", u)
-		}
-		c.unset = u
-		return nil
-	}
+// WithDestroyEmpty destroys a session when a request removes its last
+// value: the record is deleted and the cookie expires, as express-session's
+// unset: 'destroy' does. The default is false: the empty session is saved
+// and keeps its cookie. (One option where express-session has an enum of
+// two values: a bool, as net/http's and scs's switches are.)
+func WithDestroyEmpty(on bool) Option {
+	return func(c *config) error { c.destroyEmpty = on; return nil }
 }
 
 // WithErrorHandler sets what answers a request whose session could not be

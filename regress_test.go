@@ -176,6 +176,12 @@ func TestSecureAutoBehindProxies(t *testing.T) {
 		{"Origin https", false, "127.0.0.1:8080", "", func(r *http.Request) { r.Header.Set("Origin", "https://example.com") }, true},
 		{"Referer from another host", false, "127.0.0.1:8080", "", func(r *http.Request) { r.Header.Set("Referer", "http://example.com/") }, true},
 		{"Origin null", false, "localhost:8080", "", func(r *http.Request) { r.Header.Set("Origin", "null") }, false},
+		{"a browser's Connection: keep-alive", false, "localhost:8080", "", func(r *http.Request) { r.Header.Set("Connection", "keep-alive") }, false},
+		{"nginx's WebSocket snippet: Connection: upgrade", false, "127.0.0.1:8080", "", func(r *http.Request) { r.Header.Set("Connection", "upgrade") }, true},
+		{"a WebSocket upgrade from the browser", false, "localhost:8080", "", func(r *http.Request) {
+			r.Header.Set("Connection", "Upgrade")
+			r.Header.Set("Upgrade", "websocket")
+		}, false},
 	}
 	for _, tt := range tests {
 		h := newHarness(t, session.WithTrustProxy(tt.trust))

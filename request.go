@@ -65,7 +65,7 @@ func plan(in planInput, c *config) action {
 		}
 		return doNothing
 	}
-	unsetDestroy := c.unset == UnsetDestroy && in.empty
+	unsetDestroy := c.destroyEmpty && in.empty
 	switch in.state {
 	case fresh:
 		switch {

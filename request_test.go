@@ -73,7 +73,7 @@ func TestPlan(t *testing.T) {
 			for _, o := range all {
 				c := config{rolling: o.rolling, resave: o.resave, saveUninitialized: o.saveUninit}
 				if o.unsetDestroy {
-					c.unset = UnsetDestroy
+					c.destroyEmpty = true
 				}
 				got, exp := plan(in, &c), want(st, in, o)
 				if got != exp {
@@ -92,11 +92,11 @@ func TestPlan(t *testing.T) {
 		c    config
 		want action
 	}{
-		{planInput{state: fresh}, config{}, doNothing},                                   // a bot's first visit creates nothing
-		{planInput{state: fresh, rejected: true}, config{}, doExpire},                    // a tampered cookie is expired
-		{planInput{state: loaded, idleDue: true}, config{}, doRefresh},                   // an active reader stays signed in
-		{planInput{state: destroyed}, config{saveUninitialized: true}, doDestroy},        // a logout is final
-		{planInput{state: changed, empty: true}, config{unset: UnsetDestroy}, doDestroy}, // the last value removed
+		{planInput{state: fresh}, config{}, doNothing},                                  // a bot's first visit creates nothing
+		{planInput{state: fresh, rejected: true}, config{}, doExpire},                   // a tampered cookie is expired
+		{planInput{state: loaded, idleDue: true}, config{}, doRefresh},                  // an active reader stays signed in
+		{planInput{state: destroyed}, config{saveUninitialized: true}, doDestroy},       // a logout is final
+		{planInput{state: changed, empty: true}, config{destroyEmpty: true}, doDestroy}, // the last value removed
 	} {
 		if got := plan(tt.in, &tt.c); got != tt.want {
 			t.Errorf("plan(%+v) = %s, want %s", tt.in, got, tt.want)

@@ -272,21 +272,20 @@ func (s *Session) SetBrowserSession(on bool) {
 
 // SetCookie gives this session's cookie its own attributes, for a session
 // that needs others than the Manager's (WithCookie): a stricter SameSite
-// for an administrator, Secure always, Partitioned for an embedded widget,
-// a narrower Path. A zero field keeps the Manager's; SetCookie(Cookie{})
-// restores them all. The attributes are saved with the session, so every
-// later response that writes its cookie (a refresh, a Regenerate) keeps
-// them; when Path or Domain change, the response also expires the cookies
-// the browser holds under the old ones. The cookie stays HttpOnly.
+// for an administrator, Secure always, Partitioned for an embedded widget.
+// A zero field keeps the Manager's; SetCookie(Cookie{}) restores them all.
+// The attributes are saved with the session, so every later response that
+// writes its cookie (a refresh, a Regenerate) keeps them. The cookie stays
+// HttpOnly.
 //
 // SetCookie refuses, and changes nothing, what the Manager's configuration
-// forbids or a browser would drop: an invalid Path or Domain, Secure:
-// SecureNever where the Manager's cookies may be Secure (a session cannot
-// weaken them), SameSite=None or Partitioned without Secure, and a Path or
-// Domain other than "/" and none for a "__Host-" cookie. A session whose
-// Path is narrower than the Manager's is not seen by requests outside it.
-// Header tokens (WithHeaderToken) have no attributes: SetCookie is saved
-// but changes nothing they carry.
+// forbids or a browser would drop: a Path or Domain other than the
+// Manager's (a session with a scope of its own would leave the browser two
+// cookies of one name, which no request can tell apart: use a Manager per
+// path), invalid values, Secure: SecureNever where the Manager's cookies
+// may be Secure (a session cannot weaken them), and SameSite=None or
+// Partitioned without Secure. Header tokens (WithHeaderToken) have no
+// attributes: SetCookie is saved but changes nothing they carry.
 func (s *Session) SetCookie(ck Cookie) error {
 	s.load()
 	if err := ck.check("SetCookie"); err != nil {
@@ -299,8 +298,8 @@ func (s *Session) SetCookie(ck Cookie) error {
 	if eff := cfg.cookieOf(encodeCookie(ck)); eff.Secure == SecureNever && (eff.SameSite == http.SameSiteNoneMode || eff.Partitioned) {
 		return errors.New("session: SetCookie: SameSite=None and Partitioned need Secure cookies, which the Manager's configuration (SecureNever) forbids")
 	}
-	if strings.HasPrefix(strings.ToLower(cfg.name), "__host-") && (ck.Path != "" && ck.Path != "/" || ck.Domain != "") {
-		return fmt.Errorf("session: SetCookie: cookie %q: the __Host- prefix requires Path=/ and no Domain", cfg.name)
+	if ck.Path != "" && ck.Path != cfg.path || ck.Domain != "" && ck.Domain != cfg.domain {
+		return fmt.Errorf("session: SetCookie: Path %q, Domain %q: a session's scope is the Manager's (Path %q, Domain %q); with its own, the browser would hold two cookies of one name that no request can tell apart: use a Manager per path", ck.Path, ck.Domain, cfg.path, cfg.domain)
 	}
 	if enc := encodeCookie(ck); !bytes.Equal(enc, s.rec.Cookie) {
 		s.rec.Cookie = enc

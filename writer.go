@@ -17,6 +17,7 @@ type writer struct {
 	rw          http.ResponseWriter
 	s           *Session
 	wroteHeader bool     // the final headers are out (or the connection was hijacked)
+	hijacked    bool     // the connection was hijacked: there is no response
 	failed      bool     // the error handler answered; the handler's output is dropped
 	set         []string // the Set-Cookie lines the session added
 }
@@ -90,7 +91,7 @@ func (w *writer) FlushError() error {
 func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, rw, err := http.NewResponseController(w.rw).Hijack()
 	if err == nil {
-		w.wroteHeader = true
+		w.wroteHeader, w.hijacked = true, true
 	}
 	return conn, rw, err
 }

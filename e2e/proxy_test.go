@@ -198,6 +198,7 @@ func TestSecureBehindNginx(t *testing.T) {
 		{"proxy_pass only", false, "proxy_pass http://%s;"},
 		{"HTTP/1.1 to the upstream", false, "proxy_pass http://%s; proxy_http_version 1.1;"},
 		{"by name", false, "proxy_pass http://%s; proxy_http_version 1.1; proxy_set_header Host localhost;"},
+		{"the WebSocket snippet", false, "proxy_pass http://%s; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";"},
 		{"unix socket", true, "proxy_pass http://unix:%s:;"},
 	}
 	for _, tt := range tests {

@@ -179,7 +179,7 @@ func (w *world) options(name string) []session.Option {
 		}),
 	}
 	if o.UnsetDestroy {
-		opts = append(opts, session.WithUnset(session.UnsetDestroy))
+		opts = append(opts, session.WithDestroyEmpty(true))
 	}
 	if o.Budget > 0 {
 		opts = append(opts, session.WithCookieBudget(o.Budget))

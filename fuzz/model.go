@@ -33,7 +33,7 @@ type Config struct {
 	Lifetime, Idle    time.Duration
 	Rolling, Resave   bool
 	SaveUninitialized bool
-	UnsetDestroy      bool // WithUnset(UnsetDestroy)
+	UnsetDestroy      bool // WithDestroyEmpty(true)
 	BrowserSession    bool // WithBrowserSessionCookie
 	// EngineClock: the backend expires records and tombstones by the
 	// model's clock (the memory backend with the fake clock). Redis and

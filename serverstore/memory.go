@@ -154,9 +154,25 @@ var (
 )
 
 // lruList is a list of entries, most recently used at the front.
-type lruList struct{ head, tail *memEntry }
+type lruList struct {
+	head, tail *memEntry
+	n          int
+}
+
+// pushBack puts e at the least recently used end.
+func (l *lruList) pushBack(e *memEntry) {
+	l.n++
+	e.prev, e.succ = l.tail, nil
+	if l.tail != nil {
+		l.tail.succ = e
+	} else {
+		l.head = e
+	}
+	l.tail = e
+}
 
 func (l *lruList) pushFront(e *memEntry) {
+	l.n++
 	e.prev, e.succ = nil, l.head
 	if l.head != nil {
 		l.head.prev = e
@@ -167,6 +183,7 @@ func (l *lruList) pushFront(e *memEntry) {
 }
 
 func (l *lruList) unlink(e *memEntry) {
+	l.n--
 	if e.prev != nil {
 		e.prev.succ = e.succ
 	} else {
@@ -363,27 +380,33 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) ([]byte, error) 
 func (m *Memory) Retire(_ context.Context, key, successor string, until time.Time) (*Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, err := m.record(key)
-	if errors.Is(err, ErrMoved) {
-		return &Entry{Successor: m.entries[key].next}, err
+	now := m.now() // one reading: what is live now stays live throughout
+	e := m.live(key, now)
+	switch {
+	case e == nil:
+		return nil, ErrNotFound
+	case e.moved:
+		return &Entry{Successor: e.next}, ErrMoved
 	}
-	if err != nil {
-		return nil, err
-	}
+	// Room for one more tombstone first: e is a live session, which the
+	// eviction of tombstones and of entries expired at now leaves alone.
+	m.evict(rankTombstone, now)
 	out := &Entry{Meta: e.meta, Values: e.values} // no longer the entry's: no copy needed
-	m.ranks[e.rank].unlink(e)                     // out of the sessions while room is made
-	if e.rank != rankTombstone {
-		m.sessions--
-	}
-	e.rank = rankTombstone
-	delete(m.entries, key)
-	m.evict(rankTombstone, m.now())
-	m.entries[key] = e
-	m.ranks[rankTombstone].pushFront(e)
+	m.rerank(e, rankTombstone)
 	e.meta, e.values, e.moved, e.next, e.expires = nil, nil, true, successor, until
 	heap.Fix(&m.byTime, e.index)
-	if s := m.live(successor, m.now()); s != nil && !s.moved {
+	if s := m.live(successor, now); s != nil && !s.moved {
 		m.rerank(s, rankSignedIn) // a login: the last to be evicted
+		// Signed-in sessions keep at most half the bound, so that one
+		// more login never has to evict the session it is logging in
+		// (used by this very request): the least recently used of them
+		// becomes an ordinary used session, first of those to go.
+		for m.ranks[rankSignedIn].n > max(m.max/2, 1) {
+			old := m.ranks[rankSignedIn].tail
+			m.rerank(old, rankUsed)
+			m.ranks[rankUsed].unlink(old)
+			m.ranks[rankUsed].pushBack(old)
+		}
 	}
 	return out, nil
 }

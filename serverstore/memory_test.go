@@ -134,3 +134,49 @@ func TestMemoryChurnKeepsSignedInUsers(t *testing.T) {
 		t.Errorf("after %d anonymous sessions, the returning visitor sees %q, want views=3", 10*max, got)
 	}
 }
+
+// TestMemoryLoginAtCapacity: a store full of signed-in users still lets
+// the next user sign in: the login's own session (used by this very
+// request) is not the one evicted to make room for its new ID (found by
+// review: every login after the store filled with signed-in sessions was
+// dropped).
+func TestMemoryLoginAtCapacity(t *testing.T) {
+	mem := serverstore.NewMemory(serverstore.WithMaxEntries(3))
+	st, err := serverstore.New(mem, [][]byte{bytes.Repeat([]byte("k"), 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := session.New(st, session.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		switch r.URL.Path {
+		case "/form": // the login page stores a CSRF token
+			s.Set("csrf", "x")
+		case "/login":
+			s.Regenerate(true)
+			s.Set("user", r.URL.Query().Get("u"))
+		}
+		fmt.Fprintf(w, "user=%v", s.Get("user"))
+	})))
+	defer srv.Close()
+	for _, u := range []string{"ada", "bob", "cy", "dee", "eve"} {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		var got string
+		for _, p := range []string{"/form", "/login?u=" + u, "/me"} {
+			res, err := c.Get(srv.URL + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			got = string(b)
+		}
+		if got != "user="+u {
+			t.Errorf("the login of %s did not hold: %s", u, got)
+		}
+	}
+}

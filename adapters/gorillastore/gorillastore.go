@@ -23,19 +23,19 @@
 // MaxAge < 0 destroys the session, 0 makes a browser-session cookie, and
 // another value makes the session last that long from each Save (gorilla
 // stamps the cookie on every Save); it starts as DefaultMaxAge, gorilla's
-// 30 days. Path, Domain, SameSite, Secure and Partitioned become the
-// session's own cookie attributes (session.Session.SetCookie), saved with
-// it. Where crumbs refuses what gorilla would send, it keeps its own
-// attribute and logs the difference once, at Warn, with slog.Default:
+// 30 days. SameSite, Secure and Partitioned become the session's own
+// cookie attributes (session.Session.SetCookie), saved with it. Where
+// crumbs refuses what gorilla would send, it keeps its own attribute and
+// logs the difference once, at Warn, with slog.Default:
 //
 //   - HttpOnly false: session cookies are always HttpOnly;
 //   - Secure false: crumbs' SecureAuto (Secure except on plain HTTP from
 //     this machine to localhost); a session cannot turn off a Secure the
 //     store's Options turned on;
-//   - an empty Path: crumbs sends the store's Path ("/"), where gorilla
-//     sends none and the browser scopes the cookie to the request's
-//     directory; likewise a session cannot drop the store's Domain,
-//     SameSite or Partitioned, only change them;
+//   - a session's own Path or Domain: the scope is the store's (SetOptions;
+//     "/" for an empty Path, where gorilla sends none), since with its own
+//     the browser would hold two cookies of one name; likewise a session
+//     cannot drop the store's SameSite or Partitioned, only change them;
 //   - SameSite: gorilla/sessions 1.4's CookieStore defaults to None with
 //     Secure; this Store defaults to Lax, which keeps cross-site requests
 //     from carrying the session (CSRF).
@@ -283,19 +283,8 @@ func (s *Store) cookie(o *sessions.Options) session.Cookie {
 	base := s.options
 	s.mu.Unlock()
 	var ck session.Cookie
-	if o.Path != base.Path {
-		if o.Path == "" {
-			s.warn("Path", "an empty Path: the cookie keeps the store's Path, where gorilla would send none")
-		} else {
-			ck.Path = o.Path
-		}
-	}
-	if o.Domain != base.Domain {
-		if o.Domain == "" {
-			s.warn("Domain", "an empty Domain: a session cannot drop the store's Domain; the cookie keeps it")
-		} else {
-			ck.Domain = o.Domain
-		}
+	if o.Path != base.Path || o.Domain != base.Domain {
+		s.warn("scope", "a Path or Domain of its own: a session's scope is the store's (SetOptions), since with its own the browser would hold two cookies of one name that no request can tell apart; the cookie keeps the store's")
 	}
 	if o.SameSite != base.SameSite {
 		switch o.SameSite {

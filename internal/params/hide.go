@@ -87,9 +87,13 @@ func Secrets(config string) []string {
 				if n, err := url.QueryUnescape(name); !ok || err != nil || !isPasswordName(n) {
 					continue
 				}
-				for i+1 < len(items) && !strings.Contains(items[i+1], "=") {
+				for i+1 < len(items) {
+					next, _, hasValue := strings.Cut(items[i+1], "=")
+					if hasValue && parameterName(next) {
+						break
+					}
 					i++
-					v += "&" + items[i]
+					v += "&" + items[i] // the rest of a password with an '&' in it
 				}
 				add(v)
 			}

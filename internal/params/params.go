@@ -36,7 +36,7 @@ func Parse(pkg, config string) (*url.URL, error) {
 		return nil, fmt.Errorf("%s: the configuration string has a '#': write a '#' in a password as %%23", pkg)
 	}
 	if bareAfterPassword(u.RawQuery) {
-		return nil, fmt.Errorf("%s: a parameter after a password parameter has no '=': write an '&' in a password as %%26", pkg)
+		return nil, fmt.Errorf("%s: what follows a password parameter is not a parameter: write an '&' in a password as %%26", pkg)
 	}
 	if _, err := url.ParseQuery(u.RawQuery); err != nil {
 		// url.URL.Query drops such a parameter without a word.
@@ -84,13 +84,30 @@ func bareAfterPassword(rawQuery string) bool {
 	after := false
 	for item := range strings.SplitSeq(rawQuery, "&") {
 		name, _, hasValue := strings.Cut(item, "=")
-		if after && !hasValue && item != "" {
+		if after && item != "" && (!hasValue || !parameterName(name)) {
+			// Not a parameter: the rest of a password with an '&' in it
+			// ("password=ab&Cd=ef").
 			return true
 		}
 		n, err := url.QueryUnescape(name)
 		after = err == nil && hasValue && isPasswordName(n)
 	}
 	return false
+}
+
+// parameterName reports whether name looks like a parameter of a
+// configuration string: go-redis's, pgx's and crumbs' are all lower-case
+// letters, digits and underscores.
+func parameterName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func isPasswordName(name string) bool {

@@ -9,7 +9,7 @@ import "strings"
 // path, a parameter or the fragment. Use them with PasswordPiece in an
 // Opener's tests.
 var AwkwardPasswords = []string{
-	"Qj7/Vx9k", "Qj7?Vx9k", "Qj7#Vx9k", "Qj7%Vx9k", "Qj7%zzVx9k", "Qj7&Vx9k", "Qj7@Vx9k", "Qj7 Vx9k",
+	"Qj7/Vx9k", "Qj7?Vx9k", "Qj7#Vx9k", "Qj7%Vx9k", "Qj7%zzVx9k", "Qj7&Vx9k", "Qj7&Vx9k=Zt4w", "Qj7@Vx9k", "Qj7 Vx9k",
 	"/Qj7Vx9k", "?Qj7Vx9k", "#Qj7Vx9k", "8765/Qj7Vx9k", "Qj7Vx9k/", "Qj7Vx9k?", "Qj7Vx9k#",
 }
 

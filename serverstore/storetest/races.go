@@ -82,14 +82,14 @@ func testRaces(t *testing.T, newBackend newFunc) {
 	})
 	t.Run("UnsetDestroyDeletesTheRecord", func(t *testing.T) {
 		b, c := newBackend(t)
-		br := newBrowser(t, b, c, session.WithUnset(session.UnsetDestroy))
+		br := newBrowser(t, b, c, session.WithDestroyEmpty(true))
 		br.do(func(s *session.Session) { s.Set("user", "ada") })
 		cookie := br.current()
 		br.do(func(s *session.Session) { s.Delete("user") })
 		var user string
 		br.send(cookie, func(s *session.Session) { user, _ = session.Get[string](s, "user") })
 		if user != "" || br.current() != "" {
-			t.Fatalf("after the last value was deleted (UnsetDestroy) the old cookie reads user %q", user)
+			t.Fatalf("after the last value was deleted (WithDestroyEmpty) the old cookie reads user %q", user)
 		}
 	})
 	t.Run("UpdateAfterClear", func(t *testing.T) {
