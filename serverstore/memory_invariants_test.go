@@ -150,4 +150,3 @@ func TestMemoryInvariantsTickingClock(t *testing.T) {
 		}()
 	}
 }
-
