@@ -3,6 +3,28 @@
 // idle and absolute timeouts, and a save that lands before the response
 // headers go out. The backend is a [Store], chosen without touching handlers.
 //
+// # Using a session
+//
+// Wrap the handlers with [Manager.Handler] and reach the session with
+// [From](r). Nothing is decoded until the handler first uses the session, and
+// nothing is written unless it changed (or WithRolling, WithSaveUninitialized,
+// an idle refresh, or a re-seal under a rotated secret asks for it):
+//
+//	s := session.From(r)
+//	cart, _ := session.Get[[]Item](s, "cart")
+//	s.Set("cart", append(cart, item))
+//
+// Values are encoded with JSON by default ([WithCodec] changes it), read back
+// straight into the type Get asks for, and decoded only when read. A value
+// changed in place after Get is saved only when Set again.
+//
+// The middleware commits the session just before the first WriteHeader,
+// Write, ReadFrom or Flush, or when the handler returns. A change after the
+// headers went out cannot reach the browser; the error handler hears of it
+// as [ErrHeadersWritten]. A session too large for the cookie budget goes to
+// the error handler as an error wrapping [ErrTooLarge] that states the size
+// and the budget, and the browser keeps its previous cookie.
+//
 // # Choosing a store
 //
 // [github.com/crumbs-go/session/cookiestore] keeps the whole session in the
@@ -16,7 +38,7 @@
 // and puts only a signed ID in the cookie: its memory backend (one process),
 // or Redis (serverstore/redisstore) and PostgreSQL (serverstore/pgstore),
 // each in its own module so that a cookie-only program pulls in neither
-// driver. Sessions can be listed, counted, revoked and shared between
+// client library. Sessions can be listed, counted, revoked and shared between
 // instances, and have no size limit but the backend's.
 //
 // One configuration string chooses among them, through [OpenStore], with the
@@ -26,7 +48,60 @@
 //	// "cookie", "memory", "redis://127.0.0.1:6379/0", "postgres://…"
 //	m, err := session.New(store)
 //
-// Handlers are the same for every store.
+// Handlers are the same for every store. To share sessions with an
+// Express application (express-session and connect-redis), use the module
+// [github.com/crumbs-go/session/serverstore/redisstore/express]
+// (express+redis://).
+//
+// # Security model
+//
+//   - Cookies are always HttpOnly, and SameSite=Lax and Path=/ by default. The __Host-
+//     and __Secure- prefixes (in any case), SameSite=None and Partitioned
+//     force Secure; contradictions fail in New.
+//   - Secrets are at least 32 bytes each. The first seals; all open; a cookie
+//     opened by an older secret is re-sealed under the first on that response.
+//   - Idle and absolute deadlines are sealed inside the cookie and enforced on
+//     every read, whatever the browser does with Max-Age.
+//   - A tampered, truncated, reordered, mixed-up, expired or oversized cookie
+//     gives a fresh session; the reason is logged (at Info) for the operator
+//     and never shown to the client. No request input causes a panic or a 5xx.
+//   - Regenerate on every privilege change (login) defeats session fixation.
+//     Destroy expires every chunk cookie the browser may hold.
+//   - Every response whose handler used the session carries Vary: Cookie. One
+//     that sets or expires a session cookie gets Cache-Control: no-store,
+//     whatever the handler chose; a read-only one gets private, no-cache
+//     unless the handler chose private or no-store itself, so that no shared
+//     cache serves one user's page to another and the back button after a
+//     logout does not show it from cache.
+//   - Cookies are Secure by default except on plain HTTP from this machine
+//     straight to a loopback host with no sign of a proxy (http://localhost
+//     during development, logged once at Warn), so that behind a
+//     TLS-terminating proxy they are Secure without any setting.
+//
+// # The lifecycle of a request
+//
+// Each request's session is in one state: unloaded (the handler never used
+// it: no decoding, no header), fresh (no valid session came), loaded,
+// changed, created (values set on a fresh session, or after [Session.Destroy]),
+// regenerated or destroyed. Just before the headers go out, one decision
+// follows from the state and the options:
+//
+//   - loaded: nothing; or a refresh (new deadlines stored, the token sent
+//     again, no value rewritten) after [Session.Touch], with [WithRolling], when less
+//     than half of the idle timeout is left, or when an older secret
+//     opened the token; or a rewrite of every value with [WithResave];
+//   - changed: save the changes (destroy instead, with [WithDestroyEmpty], when
+//     no value is left);
+//   - fresh: nothing, unless [WithSaveUninitialized] (expire the token when
+//     it was rejected);
+//   - created: store the new session (not an empty one, unless
+//     WithSaveUninitialized); regenerated: store the session under its new
+//     ID, then retire the old one;
+//   - destroyed: delete it and expire every token; final for the request,
+//     unless a value is set afterwards.
+//
+// Every session has a deadline: [WithLifetime] (24 h by default, at most 400
+// days) or [WithIdleTimeout], or both; [New] refuses neither.
 //
 // # Concurrency
 //
@@ -57,83 +132,11 @@
 // not. Chunk cookies a parallel response left beyond the count the session
 // cookie declares are ignored, and expired by the next response.
 //
-// # The lifecycle of a request
-//
-// Each request's session is in one state: unloaded (the handler never used
-// it: no decoding, no header), fresh (no valid session came), loaded,
-// changed, created (values set on a fresh session, or after [Session.Destroy]),
-// regenerated or destroyed. Just before the headers go out, one decision
-// follows from the state and the options:
-//
-//   - loaded: nothing; or a refresh (new deadlines stored, the token sent
-//     again, no value rewritten) after [Session.Touch], with [WithRolling], when less
-//     than half of the idle timeout is left, or when an older secret
-//     opened the token; or a rewrite of every value with [WithResave];
-//   - changed: save the changes (destroy instead, with [WithDestroyEmpty], when
-//     no value is left);
-//   - fresh: nothing, unless [WithSaveUninitialized] (expire the token when
-//     it was rejected);
-//   - created: store the new session (not an empty one, unless
-//     WithSaveUninitialized); regenerated: store the session under its new
-//     ID, then retire the old one;
-//   - destroyed: delete it and expire every token; final for the request,
-//     unless a value is set afterwards.
-//
-// Every session has a deadline: [WithLifetime] (24 h by default, at most 400
-// days) or [WithIdleTimeout], or both; [New] refuses neither.
-//
 // # Without HTTP cookies
 //
 // [Manager.Load] reads a session from a token and [Session.Commit] returns the
 // token to hand back, for WebSockets, gRPC, job workers and tests: the same
 // store, sealing, signing, rotation and deadlines as the cookie.
-//
-// # Using a session
-//
-// Wrap the handlers with [Manager.Handler] and reach the session with
-// [From](r). Nothing is decoded until the handler first uses the session, and
-// nothing is written unless it changed (or WithRolling, WithSaveUninitialized,
-// an idle refresh, or a re-seal under a rotated secret asks for it):
-//
-//	s := session.From(r)
-//	cart, _ := session.Get[[]Item](s, "cart")
-//	s.Set("cart", append(cart, item))
-//
-// Values are encoded with JSON by default ([WithCodec] changes it), read back
-// straight into the type Get asks for, and decoded only when read. A value
-// changed in place after Get is saved only when Set again.
-//
-// The middleware commits the session just before the first WriteHeader,
-// Write, ReadFrom or Flush, or when the handler returns. A change after the
-// headers went out cannot reach the browser; the error handler hears of it
-// as [ErrHeadersWritten]. A session too large for the cookie budget goes to
-// the error handler as an error wrapping [ErrTooLarge] that states the size
-// and the budget, and the browser keeps its previous cookie.
-//
-// # Security model
-//
-//   - Cookies are always HttpOnly, and SameSite=Lax and Path=/ by default. The __Host-
-//     and __Secure- prefixes (in any case), SameSite=None and Partitioned
-//     force Secure; contradictions fail in New.
-//   - Secrets are at least 32 bytes each. The first seals; all open; a cookie
-//     opened by an older secret is re-sealed under the first on that response.
-//   - Idle and absolute deadlines are sealed inside the cookie and enforced on
-//     every read, whatever the browser does with Max-Age.
-//   - A tampered, truncated, reordered, mixed-up, expired or oversized cookie
-//     gives a fresh session; the reason is logged (at Info) for the operator
-//     and never shown to the client. No request input causes a panic or a 5xx.
-//   - Regenerate on every privilege change (login) defeats session fixation.
-//     Destroy expires every chunk cookie the browser may hold.
-//   - Every response whose handler used the session carries Vary: Cookie. One
-//     that sets or expires a session cookie gets Cache-Control: no-store,
-//     whatever the handler chose; a read-only one gets private, no-cache
-//     unless the handler chose private or no-store itself, so that no shared
-//     cache serves one user's page to another and the back button after a
-//     logout does not show it from cache.
-//   - Cookies are Secure by default except on plain HTTP from this machine
-//     straight to a loopback host with no sign of a proxy (http://localhost
-//     during development, logged once at Warn), so that behind a
-//     TLS-terminating proxy they are Secure without any setting.
 //
 // # Writing a store
 //
