@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/serverstore"
 )
 
@@ -26,11 +27,19 @@ type browser struct {
 
 type sessionFunc func(*session.Session)
 
-func newBrowser(t *testing.T, b serverstore.Backend, c clock, opts ...session.Option) *browser {
+func newBrowser(t *testing.T, target any, c clock, opts ...session.Option) *browser {
 	t.Helper()
-	store, err := serverstore.New(b, secrets)
-	if err != nil {
-		t.Fatal(err)
+	var store driver.Store
+	switch x := target.(type) {
+	case driver.Store:
+		store = x
+	case serverstore.Backend:
+		var err error
+		if store, err = serverstore.New(x, secrets); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("newBrowser(%T)", target)
 	}
 	m, err := session.New(store, append([]session.Option{session.WithCookieName("sid"), session.WithClock(c.now),
 		session.WithLogger(testLogger(t))}, opts...)...)

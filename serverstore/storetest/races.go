@@ -46,7 +46,7 @@ func testRaces(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("FailedLoginKeepsTheSession", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		fb := &failCreate{Backend: b}
 		br := newBrowser(t, fb, c)
 		br.do(func(s *session.Session) { s.Set("cart", 3) })
@@ -192,7 +192,7 @@ func testRaces(t *testing.T, newBackend newFunc) {
 		})
 	})
 	t.Run("EmptySessionsAreNotStored", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		cb := &counting{Backend: b}
 		br := newBrowser(t, cb, c)
 		for name, f := range map[string]sessionFunc{
@@ -284,7 +284,7 @@ func testRegenerateFailures(t *testing.T, newBackend newFunc) {
 		{"RetireReplyLost", func(f *flaky) { f.loseRetire.Store(1) }},
 	} {
 		t.Run(tt.name+"ThenSaveRetries", func(t *testing.T) {
-			b, c := newBackend(t)
+			b, c := backend(t, newBackend)
 			f := &flaky{Backend: b}
 			tt.arm(f)
 			before, after, status, br := login(t, f, c, true)
@@ -297,7 +297,7 @@ func testRegenerateFailures(t *testing.T, newBackend newFunc) {
 	// lostRetire logs in with a Retire whose reply is lost, then runs then
 	// in the same request, and returns the cookie the browser holds after.
 	lostRetire := func(t *testing.T, then func(*session.Session)) (*browser, string) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		f := &flaky{Backend: b}
 		br := newBrowser(t, f, c)
 		br.do(func(s *session.Session) { s.Set("cart", 3) })
@@ -335,7 +335,7 @@ func testRegenerateFailures(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("LostCreateReply", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		f := &flaky{Backend: b}
 		br := newBrowser(t, f, c)
 		f.loseCreate.Store(1)
@@ -357,7 +357,7 @@ func testRegenerateFailures(t *testing.T, newBackend newFunc) {
 		check(t, br, after, "ada")
 	})
 	t.Run("RetireFailsWithoutRetry", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		f := &flaky{Backend: b}
 		f.failRetire.Store(1)
 		before, after, status, br := login(t, f, c, false)
@@ -367,7 +367,7 @@ func testRegenerateFailures(t *testing.T, newBackend newFunc) {
 		check(t, br, before, "")
 	})
 	t.Run("MergeFails", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		f := &flaky{Backend: b}
 		br := newBrowser(t, f, c)
 		br.do(func(s *session.Session) { s.Set("cart", 3) })

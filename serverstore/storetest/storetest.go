@@ -1,9 +1,11 @@
-// Package storetest is the conformance suite every serverstore.Backend runs,
-// against the real service in the case of Redis and PostgreSQL. It checks
-// the Backend contract (atomic key-level writes, checks, expiry,
-// tombstones, the optional interfaces) and what users see through a
-// session.Manager built with the default options: the session the next
-// request gets, over time and under parallel requests.
+// Package storetest is the conformance suite every serverstore.Backend runs
+// (Run, RunClocked), against the real service in the case of Redis and
+// PostgreSQL. It checks the Backend contract (atomic key-level writes,
+// checks, expiry, tombstones, the optional interfaces) and what users see
+// through a session.Manager built with the default options: the session
+// the next request gets, over time and under parallel requests. Any other
+// driver.Store (the Express format) runs those Manager-level scenarios with
+// RunStore, listing the exceptions its format calls for.
 package storetest
 
 import (
@@ -11,6 +13,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -33,14 +36,14 @@ import (
 // Backends that expire records by their own clock (Redis, PostgreSQL) run
 // this: the deadline tests wait for real, in parallel subtests.
 func Run(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
-	run(t, func(t *testing.T) (serverstore.Backend, clock) { return newBackend(t), realClock{} })
+	run(t, func(t *testing.T) (any, clock) { return newBackend(t), realClock{} })
 }
 
 // RunClocked runs the suite on a backend that reads time from now (the
 // memory backend with serverstore.WithClock): the suite moves the clock
 // instead of sleeping, so the deadline tests take no time.
 func RunClocked(t *testing.T, newBackend func(t *testing.T, now func() time.Time) serverstore.Backend) {
-	run(t, func(t *testing.T) (serverstore.Backend, clock) {
+	run(t, func(t *testing.T) (any, clock) {
 		c := &fakeClock{t: time.Now()}
 		return newBackend(t, c.now), c
 	})
@@ -69,7 +72,22 @@ func (c *fakeClock) sleep(d time.Duration) {
 	c.mu.Unlock()
 }
 
-type newFunc func(t *testing.T) (serverstore.Backend, clock)
+// A newFunc returns what a subtest runs on: a serverstore.Backend, or a
+// driver.Store (RunStore), and the clock both it and the Manager read.
+type newFunc func(t *testing.T) (any, clock)
+
+// backend is newFunc for the subtests that need a serverstore.Backend
+// itself (its operations, or a wrapper that injects faults). Under RunStore
+// such a subtest must be a listed exception.
+func backend(t *testing.T, newBackend newFunc) (serverstore.Backend, clock) {
+	t.Helper()
+	x, c := newBackend(t)
+	b, ok := x.(serverstore.Backend)
+	if !ok {
+		t.Fatalf("%s needs a serverstore.Backend: list it among RunStore's exceptions, with the reason", t.Name())
+	}
+	return b, c
+}
 
 func run(t *testing.T, newBackend newFunc) {
 	t.Run("Backend", func(t *testing.T) { testBackend(t, newBackend) })
@@ -100,7 +118,7 @@ func set(key string, v []byte) driver.Change { return driver.Change{Key: key, Va
 
 func testBackend(t *testing.T, newBackend newFunc) {
 	t.Run("GetMissing", func(t *testing.T) {
-		b, _ := newBackend(t)
+		b, _ := backend(t, newBackend)
 		if _, err := b.Get(ctx, "missing"); !errors.Is(err, serverstore.ErrNotFound) {
 			t.Fatalf("Get(missing) = %v, want ErrNotFound", err)
 		}
@@ -112,7 +130,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("CreateApplyDelete", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		exp := c.now().Add(time.Hour)
 		e := &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"a": every(), "b": []byte("\x00b"), "é/ü": []byte("\x00x")}}
 		if err := b.Create(ctx, "k", e, exp); err != nil {
@@ -152,7 +170,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("Checks", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		exp := c.now().Add(time.Hour)
 		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"n": []byte("\x001"), "o": []byte("\x00o")}}, exp); err != nil {
 			t.Fatal(err)
@@ -184,7 +202,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 	})
 	t.Run("Expiry", func(t *testing.T) {
 		t.Parallel()
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		e := &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"v": []byte("\x00v")}}
 		if err := b.Create(ctx, "past", e, c.now().Add(-time.Second)); err != nil {
 			t.Fatal(err)
@@ -217,7 +235,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("HeaderParts", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		abs := c.now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
 		full := meta(1)
 		binary.BigEndian.PutUint64(full[2:], uint64(abs.Unix()))
@@ -251,7 +269,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 	})
 	t.Run("Retire", func(t *testing.T) {
 		t.Run("TombstoneNamesSuccessor", func(t *testing.T) {
-			b, c := newBackend(t)
+			b, c := backend(t, newBackend)
 			exp := c.now().Add(time.Hour)
 			b.Create(ctx, "a", &serverstore.Entry{Meta: meta(1)}, exp)
 			if _, err := b.Retire(ctx, "a", "b", exp); err != nil {
@@ -268,7 +286,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 				t.Fatalf("Delete of an absent key = %q, %v", next, err)
 			}
 		})
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		exp := c.now().Add(time.Hour)
 		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"user": []byte("\x00ada")}}, exp); err != nil {
 			t.Fatal(err)
@@ -300,7 +318,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("ParallelKeysNeverConflict", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		exp := c.now().Add(time.Hour)
 		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{}}, exp); err != nil {
 			t.Fatal(err)
@@ -320,7 +338,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("ParallelChecks", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		exp := c.now().Add(time.Hour)
 		if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"n": []byte("\x000")}}, exp); err != nil {
 			t.Fatal(err)
@@ -354,7 +372,7 @@ func testBackend(t *testing.T, newBackend newFunc) {
 
 func testOptional(t *testing.T, newBackend newFunc) {
 	t.Run("CountClearKeys", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		exp := c.now().Add(time.Hour)
 		want := []string{}
 		for i := range 25 {
@@ -417,7 +435,7 @@ func testOptional(t *testing.T, newBackend newFunc) {
 	t.Run("CountClearKeysMany", func(t *testing.T) {
 		// More keys than one SCAN page of any backend, spread over every
 		// Cluster slot range.
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		cn, okC := b.(serverstore.Counter)
 		it, okI := b.(serverstore.Iterator)
 		cl, okL := b.(serverstore.Clearer)
@@ -527,7 +545,7 @@ func testSession(t *testing.T, newBackend newFunc) {
 		// one compresses it: an Update's compare, made by the backend
 		// itself (a script, a statement, a map), must take the two forms
 		// for the same value.
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		store, err := serverstore.New(b, secrets)
 		if err != nil {
 			t.Fatal(err)
@@ -559,7 +577,7 @@ func testSession(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("OneRoundTripToLoad", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		cb := &counting{Backend: b}
 		br := newBrowser(t, cb, c)
 		br.do(func(s *session.Session) { s.Set("n", 1) })
@@ -574,7 +592,7 @@ func testSession(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("ForgedAndUnknownIDs", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		cb := &counting{Backend: b}
 		br := newBrowser(t, cb, c)
 		var id string
@@ -596,7 +614,7 @@ func testSession(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("RefreshWritesNoValue", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		cb := &counting{Backend: b}
 		br := newBrowser(t, cb, c, session.WithIdleTimeout(time.Hour))
 		br.do(func(s *session.Session) { s.Set("n", 1) })
@@ -615,7 +633,7 @@ func testSession(t *testing.T, newBackend newFunc) {
 		}
 	})
 	t.Run("RegenerateRetiresOldID", func(t *testing.T) {
-		b, c := newBackend(t)
+		b, c := backend(t, newBackend)
 		br := newBrowser(t, b, c)
 		var before, after string
 		br.do(func(s *session.Session) { s.Set("user", "ada"); before = s.ID() })
@@ -737,4 +755,45 @@ func Unavailable(t testing.TB, service string, err error) {
 		t.Fatalf("%s: %v (CI is set: the service must run)", service, err)
 	}
 	t.Skipf("%s unavailable: %v", service, err)
+}
+
+// RunStore runs the suite's scenarios of what users see through a
+// session.Manager built with the default options (the session the next
+// request gets, over time and under parallel requests) on a driver.Store
+// that is not serverstore's: the Express format, say. They run in real
+// time. newStore returns a fresh store, isolated from every other (its own
+// key prefix), and arranges its own cleanup. exceptions names the
+// scenarios the store's format cannot pass (the last element of the
+// subtest's name), each with the reason: they do not run, and the reason
+// is logged. A scenario that needs a serverstore.Backend itself (its
+// operations, fault injection) fails until it is listed; a listed name
+// that matches no scenario fails too.
+func RunStore(t *testing.T, newStore func(t *testing.T) driver.Store, exceptions map[string]string) {
+	var mu sync.Mutex
+	used := map[string]bool{}
+	nf := func(t *testing.T) (any, clock) {
+		t.Helper()
+		for k, why := range exceptions {
+			if strings.HasSuffix(t.Name(), "/"+k) {
+				mu.Lock()
+				used[k] = true
+				mu.Unlock()
+				t.Skip("an exception of this store: " + why)
+			}
+		}
+		return newStore(t), realClock{}
+	}
+	t.Run("Session", func(t *testing.T) { testSession(t, nf) })
+	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, nf) })
+	t.Run("Races", func(t *testing.T) { testRaces(t, nf) })
+	t.Run("CookieAttributes", func(t *testing.T) { testCookieAttributes(t, nf) })
+	t.Run("RegenerateFailures", func(t *testing.T) { testRegenerateFailures(t, nf) })
+	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
+		return // a selection ran: the other exceptions had no chance to match
+	}
+	for k := range exceptions {
+		if !used[k] {
+			t.Errorf("exception %q names no scenario that ran", k)
+		}
+	}
 }

@@ -354,7 +354,7 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 		for _, k := range keys {
 			doc.set(k, rec.Values[k])
 		}
-		ttl := s.stamp(doc, rec, true, true, now)
+		ttl := s.stamp(doc, rec, true, true, false, now)
 		ok, err := s.client.SetNX(ctx, key, doc.encode(), ttl).Result()
 		switch {
 		case err != nil:
@@ -379,13 +379,21 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 		if err != nil {
 			return fmt.Errorf("the stored record does not parse: %w", err)
 		}
+		if !c.SetLifetime {
+			// The TTL is the record's one deadline: a request that loaded
+			// it before a parallel one lengthened it (SetLifetime) must not
+			// write the shorter one back.
+			if pttl := tx.PTTL(ctx, key).Val(); pttl > 0 && now.Add(pttl).After(rec.IdleExpires) {
+				rec.IdleExpires = now.Add(pttl)
+			}
+		}
 		if c.Op == driver.OpUpdate {
 			if conflict = doc.check(c.Changes); conflict != nil {
 				return nil
 			}
 			doc.apply(c.Changes)
 		}
-		ttl := s.stamp(doc, rec, c.SetLifetime, c.SetKind, now)
+		ttl := s.stamp(doc, rec, c.SetLifetime, c.SetKind, c.SetLifetime, now)
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, key, doc.encode(), ttl)
 			return nil
@@ -550,8 +558,10 @@ func (s *Store) newCookie() *record {
 // setLife the absolute deadline is rec's, else the stored one (and rec
 // learns it); with setKind the cookie kind and attributes are rec's, else
 // the stored ones. The idle deadline is the session's own span (its
-// originalMaxAge) from now, unless the kind changed.
-func (s *Store) stamp(doc *record, rec *driver.Record, setLife, setKind bool, now time.Time) time.Duration {
+// originalMaxAge) from now, unless the kind changed; with remember (a
+// request's SetLifetime) the span becomes the one to rec's absolute
+// deadline, as express-session's cookie.maxAge is "remember me".
+func (s *Store) stamp(doc *record, rec *driver.Record, setLife, setKind, remember bool, now time.Time) time.Duration {
 	cookie := doc.cookie()
 	if cookie == nil {
 		cookie = s.newCookie()
@@ -572,7 +582,13 @@ func (s *Store) stamp(doc *record, rec *driver.Record, setLife, setKind bool, no
 	// request may have set: "remember me", a short sudo session) bounds
 	// the idle deadline, as express-session extends a session by it.
 	kindChanged := setKind && rec.BrowserSession != stored.BrowserSession // not SetCookie alone
-	if ms, ok := cookie.get("originalMaxAge"); ok && !rec.BrowserSession && (!kindChanged || s.cfg.MaxAge == 0) {
+	if remember && !rec.Expires.IsZero() && !rec.BrowserSession {
+		// Go's SetLifetime ("remember me") is express-session's
+		// cookie.maxAge: the session's span from now on.
+		span := max((rec.Expires.Sub(now)+time.Second-1)/time.Second*time.Second, time.Second)
+		cookie.set("originalMaxAge", []byte(fmt.Sprint(span.Milliseconds())))
+		rec.IdleExpires = now.Add(span)
+	} else if ms, ok := cookie.get("originalMaxAge"); ok && !rec.BrowserSession && (!kindChanged || s.cfg.MaxAge == 0) {
 		var n int64
 		if json.Unmarshal(ms, &n) == nil && n > 0 {
 			rec.IdleExpires = now.Add(time.Duration(n) * time.Millisecond)
