@@ -151,22 +151,12 @@ func TestOpenStoreErrorsHidePasswords(t *testing.T) {
 	// A password with a character that must be percent-encoded: url.Parse
 	// splits the string there, and the pieces land in the port, the path,
 	// a parameter's name or the fragment, where errors quote them.
-	for _, pw := range storetest.AwkwardPasswords {
-		for _, tmpl := range []string{
-			"redis://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms",
-			"rediss://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms",
-			"redis://app:PW@127.0.0.1:1/3?crumbs_cluster=true&crumbs_open_timeout=300ms",
-			"redis://127.0.0.1:1/0?master_name=m&password=PW&crumbs_open_timeout=300ms",
-		} {
-			config := strings.Replace(tmpl, "PW", pw, 1)
-			_, err := session.OpenStore(context.Background(), config, secrets)
-			if err == nil {
-				t.Errorf("OpenStore(%q) opened", config)
-			} else if piece := storetest.PasswordPiece(pw, err.Error()); piece != "" {
-				t.Errorf("OpenStore(%q) = %v: quotes %q of the password", config, err, piece)
-			}
-		}
-	}
+	storetest.CheckOpenErrors(t, secrets,
+		"redis://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms",
+		"rediss://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms",
+		"redis://app:PW@127.0.0.1:1/3?crumbs_cluster=true&crumbs_open_timeout=300ms",
+		"redis://127.0.0.1:1/0?master_name=m&password=PW&crumbs_open_timeout=300ms",
+	)
 }
 
 // TestOpenStoreUnreachable: nobody listens, or a server never answers: the

@@ -4,38 +4,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crumbs-go/session/serverstore/redisstore"
-	"github.com/crumbs-go/session/serverstore/storetest"
+	"github.com/crumbs-go/session/serverstore/redisstore/internal/redistest"
 )
 
-// addr is the Redis server the tests use: CRUMBS_REDIS_ADDR, or the local one.
-func addr() string {
-	if a := os.Getenv("CRUMBS_REDIS_ADDR"); a != "" {
-		return a
-	}
-	return "127.0.0.1:6379"
-}
+// addr and client are redistest's: the shared server of the tests.
+func addr() string { return redistest.Addr() }
 
-// client connects to the test server. Without one it skips, except under
-// CI, where a missing service is a failure.
-func client(t testing.TB) *redis.Client {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr()})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		storetest.Unavailable(t, "Redis at "+addr(), err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func client(t testing.TB) *redis.Client { return redistest.Client(t) }
 
 // newBackend gives each test its own prefix and deletes what it wrote.
 func newBackend(t testing.TB, c redis.UniversalClient) *redisstore.Backend {

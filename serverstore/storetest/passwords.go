@@ -1,6 +1,13 @@
 package storetest
 
-import "strings"
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/crumbs-go/session"
+)
 
 // AwkwardPasswords are passwords a store's configuration-string errors must
 // never quote, whole or in part: each has a character that must be
@@ -24,4 +31,27 @@ func PasswordPiece(pw, msg string) string {
 		}
 	}
 	return ""
+}
+
+// CheckOpenErrors opens each configuration template with session.OpenStore,
+// its "PW" replaced by each of AwkwardPasswords, and fails when one opens
+// or when its error quotes a piece of the password. The templates name
+// unreachable servers (port 1, a short crumbs_open_timeout) or malformed
+// strings.
+func CheckOpenErrors(t *testing.T, secrets [][]byte, templates ...string) {
+	t.Helper()
+	for _, pw := range AwkwardPasswords {
+		for _, tmpl := range templates {
+			config := strings.Replace(tmpl, "PW", pw, 1)
+			st, err := session.OpenStore(context.Background(), config, secrets)
+			if err == nil {
+				if c, ok := st.(io.Closer); ok {
+					c.Close()
+				}
+				t.Errorf("OpenStore(%q) opened", config)
+			} else if piece := PasswordPiece(pw, err.Error()); piece != "" {
+				t.Errorf("OpenStore(%q) = %v: quotes %q of the password", config, err, piece)
+			}
+		}
+	}
 }

@@ -521,19 +521,9 @@ func TestExpressOnACluster(t *testing.T) {
 // TestConfigurationErrorsHidePasswords: no error of an express+redis
 // string quotes a piece of its password.
 func TestConfigurationErrorsHidePasswords(t *testing.T) {
-	for _, pw := range storetest.AwkwardPasswords {
-		for _, tmpl := range []string{
-			"express+redis://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms",
-			"express+rediss://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms&crumbs_cookie_secure=true",
-			"express+redis://127.0.0.1:1/0?master_name=m&password=PW&crumbs_open_timeout=300ms",
-		} {
-			config := strings.Replace(tmpl, "PW", pw, 1)
-			_, err := session.OpenStore(context.Background(), config, [][]byte{[]byte("keyboard cat")})
-			if err == nil {
-				t.Errorf("OpenStore(%q) opened", config)
-			} else if piece := storetest.PasswordPiece(pw, err.Error()); piece != "" {
-				t.Errorf("OpenStore(%q) = %v: quotes %q of the password", config, err, piece)
-			}
-		}
-	}
+	storetest.CheckOpenErrors(t, [][]byte{[]byte("keyboard cat")},
+		"express+redis://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms",
+		"express+rediss://app:PW@127.0.0.1:1/0?crumbs_open_timeout=300ms&crumbs_cookie_secure=true",
+		"express+redis://127.0.0.1:1/0?master_name=m&password=PW&crumbs_open_timeout=300ms",
+	)
 }
