@@ -203,3 +203,22 @@ func ExampleParseSecrets() {
 	// 2 secrets, the first seals: true
 	// session: secret 1 of the list is 5 bytes once decoded; a secret needs 32 or more (generate one with: openssl rand -base64 32)
 }
+
+// A stricter cookie for an administrator's session: WithCookie sets every
+// session's attributes, SetCookie one session's, saved with it.
+func ExampleSession_SetCookie() {
+	store, _ := cookiestore.New([][]byte{bytes.Repeat([]byte("k"), 32)}) // load real secrets from a vault
+	m, _ := session.New(store, session.WithCookie(session.Cookie{SameSite: http.SameSiteLaxMode}))
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		s.Set("user", "root")
+		if err := s.SetCookie(session.Cookie{SameSite: http.SameSiteStrictMode, Secure: session.SecureAlways}); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	}))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("POST", "https://example.com/admin/login", nil))
+	c := w.Result().Cookies()[0]
+	fmt.Println(c.SameSite == http.SameSiteStrictMode, c.Secure, c.HttpOnly)
+	// Output: true true true
+}

@@ -91,9 +91,10 @@ func WithCookieName(name string) Option {
 }
 
 // A Cookie holds the session cookie's attributes, for WithCookie (every
-// session's) and Session.SetCookie (one session's). A zero field means the
-// default: for WithCookie, crumbs' own; for SetCookie, the Manager's. The
-// cookie is always HttpOnly: no session cookie should be readable by
+// session's) and Session.SetCookie (one session's: SameSite, Secure and
+// Partitioned; its Path and Domain are the Manager's). A zero field means
+// the default: for WithCookie, crumbs' own; for SetCookie, the Manager's.
+// The cookie is always HttpOnly: no session cookie should be readable by
 // JavaScript, so there is no field to turn it off.
 type Cookie struct {
 	// Path is the Path attribute: "/" by default. It must start with "/"

@@ -11,6 +11,7 @@
 // migrate implements Importer for gorilla/sessions and cookie-session.
 //
 // The conformance suite in serverstore/storetest checks a server backend
-// against the semantics described here; a new Store should pass the same
-// scenarios through a session Manager.
+// against the semantics described here (storetest.Run), and any other Store
+// through a session Manager (storetest.RunStore), with the exceptions its
+// format calls for listed by name and reason.
 package driver

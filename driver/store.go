@@ -76,9 +76,9 @@ type Record struct {
 	// BrowserSession marks a session whose cookie has no Max-Age: the
 	// browser drops it when it closes.
 	BrowserSession bool
-	// Cookie holds the session's own cookie attributes (session's
-	// Session.SetCookie), encoded by the Manager as spec/cookie-v1.md §10.1
-	// says; nil means the Manager's. A store keeps it with the cookie kind,
+	// Cookie holds the session's own cookie attributes (set by
+	// session.Session.SetCookie, or read from another library's record),
+	// encoded as spec/cookie-v1.md §10.1 says; nil means the Manager's. A store keeps it with the cookie kind,
 	// as opaque bytes of at most MaxCookieAttributes, and refuses a longer
 	// one as invalid.
 	Cookie []byte
