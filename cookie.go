@@ -224,7 +224,16 @@ func (t cookieTransport) write(s *Session, token string, now time.Time) error {
 
 func (t cookieTransport) expire(s *Session) {
 	if t.single {
-		t.set(s, nil, []string{t.m.cfg.name}, time.Time{})
+		// As with chunks: only a cookie the request carried expires; an
+		// earlier commit's line is taken back either way.
+		var names []string
+		for name := range pairs(s.r) {
+			if name == t.m.cfg.name {
+				names = []string{name}
+				break
+			}
+		}
+		t.set(s, nil, names, time.Time{})
 		return
 	}
 	t.set(s, nil, t.m.chunks.Stale(pairs(s.r), 0), time.Time{})

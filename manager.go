@@ -531,7 +531,7 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 			}
 			s.old = nil
 		}
-		c.Op, c.SetLifetime, c.SetKind = driver.OpCreate, true, true
+		c.Op = driver.OpCreate
 		return m.create(s, &c, now)
 	case doRegenerate:
 		return m.regenerate(s, &c, now)
@@ -546,7 +546,10 @@ func (m *Manager) create(s *Session, c *driver.Commit, now time.Time) (string, e
 	s.attempted = s.rec.ID
 	token, err := m.save(s, c, false, now)
 	if again && errors.Is(err, driver.ErrExists) {
-		c.Op = driver.OpUpdate
+		// The record is this request's own: a rewrite of it sets no
+		// lifetime or kind the request did not set (a store may read
+		// SetLifetime as "remember me").
+		c.Op, c.SetLifetime, c.SetKind = driver.OpUpdate, s.setLife, s.setKind
 		return m.save(s, c, true, now)
 	}
 	return token, err
@@ -646,11 +649,13 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 		}
 		s.old, s.nextStored = prev, ""
 	}
-	c.Op, c.SetLifetime, c.SetKind = driver.OpCreate, true, true
+	c.Op = driver.OpCreate
 	var token string
 	var err error
 	if s.nextStored == s.rec.ID {
-		c.Op = driver.OpUpdate // an earlier attempt created it: rewrite it
+		// An earlier attempt created it: rewrite it, setting no lifetime
+		// or kind the request did not set.
+		c.Op, c.SetLifetime, c.SetKind = driver.OpUpdate, s.setLife, s.setKind
 		token, err = m.save(s, c, true, now)
 	} else {
 		token, err = m.create(s, c, now)
@@ -690,9 +695,14 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 	if maps.EqualFunc(merged, s.raw, bytes.Equal) && rec.Expires.Equal(s.rec.Expires) && rec.BrowserSession == s.rec.BrowserSession && bytes.Equal(rec.Cookie, s.rec.Cookie) {
 		return token, nil
 	}
+	// The rewrite sets the lifetime and kind only where the request set
+	// them or the old record's differ (a parallel request's): a store may
+	// read SetLifetime as "remember me" (the Express format does).
+	setLife := s.setLife || !rec.Expires.Equal(s.rec.Expires)
+	setKind := s.setKind || rec.BrowserSession != s.rec.BrowserSession || !bytes.Equal(rec.Cookie, s.rec.Cookie)
 	s.raw, s.rec = merged, rec
 	clear(s.vals)
-	c.Record, c.Op = rec, driver.OpUpdate
+	c.Record, c.Op, c.SetLifetime, c.SetKind = rec, driver.OpUpdate, setLife, setKind
 	if _, err := m.save(s, c, true, now); err != nil {
 		// The login holds (the new record has this request's values): only
 		// what parallel requests wrote meanwhile did not move. Say so.

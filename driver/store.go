@@ -127,7 +127,9 @@ type Commit struct {
 	// Record's deadlines, cookie kind and attributes to what the store
 	// holds, for the token it returns (a store whose records keep a span
 	// of their own, as express-session's cookie.maxAge, sets IdleExpires
-	// by it).
+	// by it). An OpCreate writes the whole record whatever they say; they
+	// still tell whether the request set them (the Express format reads a
+	// request's SetLifetime as express-session's "remember me").
 	SetLifetime, SetKind bool
 }
 

@@ -1,8 +1,11 @@
 package fuzz_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -19,6 +22,7 @@ import (
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/pgstore"
 	"github.com/crumbs-go/session/serverstore/redisstore"
+	"github.com/crumbs-go/session/serverstore/redisstore/express"
 	"github.com/crumbs-go/session/serverstore/storetest"
 )
 
@@ -33,6 +37,8 @@ var backends = []struct {
 	{fuzz.Backend{Name: "memory (real engine clock)", Server: true, Open: openMemory(false)}, false},
 	{fuzz.Backend{Name: "redis", Server: true, Open: openRedis}, true},
 	{fuzz.Backend{Name: "postgres", Server: true, Open: openPostgres}, true},
+	{fuzz.Backend{Name: "express", Server: true, Express: true, Open: openExpress}, true},
+	{fuzz.Backend{Name: "express (from its configuration string)", Server: true, Express: true, Open: openExpressString}, true},
 }
 
 func backend(name string) fuzz.Backend {
@@ -151,6 +157,47 @@ func openRedis(t testing.TB, _ func() time.Time) func([][]byte) (session.Store, 
 		storetest.Unavailable(t, "Redis at "+redisAddr(), redisErr)
 	}
 	return func(secrets [][]byte) (session.Store, error) { return serverstore.New(redisBack, secrets) }
+}
+
+// openExpress: the Express format over the shared client, under the
+// process's prefix (its tombstones too, so that the sweep finds them).
+func openExpress(t testing.TB, now func() time.Time) func([][]byte) (session.Store, error) {
+	openRedis(t, now)
+	pre := "crumbs-fuzz:" + run + ":"
+	return func(secrets [][]byte) (session.Store, error) {
+		var strs []string
+		for _, sec := range secrets {
+			strs = append(strs, string(sec))
+		}
+		return express.New(redisBack.Client(), express.Config{Secrets: strs,
+			Prefix: pre + "sess:", TombstonePrefix: pre + "moved:", Logger: slog.New(slog.DiscardHandler)})
+	}
+}
+
+var (
+	expressMu     sync.Mutex
+	expressStores = map[string]session.Store{}
+)
+
+// openExpressString: the same, opened by session.OpenStore from its
+// configuration string (one store per key ring, kept for the process).
+func openExpressString(t testing.TB, now func() time.Time) func([][]byte) (session.Store, error) {
+	openRedis(t, now)
+	pre := "crumbs-fuzz:" + run + ":"
+	return func(secrets [][]byte) (session.Store, error) {
+		expressMu.Lock()
+		defer expressMu.Unlock()
+		key := string(bytes.Join(secrets, []byte{0}))
+		if st, ok := expressStores[key]; ok {
+			return st, nil
+		}
+		st, err := session.OpenStore(context.Background(), "express+redis://"+redisAddr()+"/0?crumbs_prefix="+url.QueryEscape(pre+"string:")+
+			"&crumbs_tombstone_prefix="+url.QueryEscape(pre+"moved:"), secrets)
+		if err == nil {
+			expressStores[key] = st
+		}
+		return st, err
+	}
 }
 
 var (

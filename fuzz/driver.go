@@ -28,6 +28,10 @@ type Backend struct {
 	// EngineClock: the backend takes the clock it is given (see
 	// Config.EngineClock).
 	EngineClock bool
+	// Express: the store is the Express format (a driver.CookieFormat),
+	// held to the model's Express variant (Config.Express), with cookies
+	// only.
+	Express bool
 	// Open returns the constructor of this scenario's stores: every Store
 	// it builds (one per secret epoch, one per parallel instance) shares one
 	// backend. now is the scenario's clock.
@@ -107,6 +111,9 @@ func Run(t testing.TB, b Backend, data []byte, header, parallel, hostile bool) {
 
 // RunScenario runs sc on b.
 func RunScenario(t testing.TB, b Backend, sc *Scenario) *History {
+	if b.Express {
+		sc.Express, sc.Header = true, false
+	}
 	w := &world{t: t, sc: sc, b: b, clock: &clock{t: start()}, serial: map[int]string{}, real: map[string]int{},
 		order: &bytes{b: sc.Order}}
 	w.model = NewModel(sc.Config, w.clock.now())
@@ -142,8 +149,8 @@ func RunScenario(t testing.TB, b Backend, sc *Scenario) *History {
 }
 
 func (o Options) String() string {
-	return fmt.Sprintf("server=%t header=%t lifetime=%v idle=%v rolling=%t resave=%t saveUninitialized=%t unsetDestroy=%t browserSession=%t names=%q maxChunks=%d budget=%d",
-		o.Server, o.Header, o.Lifetime, o.Idle, o.Rolling, o.Resave, o.SaveUninitialized, o.UnsetDestroy, o.BrowserSession, o.Names, o.MaxChunks, o.Budget)
+	return fmt.Sprintf("server=%t express=%t header=%t lifetime=%v idle=%v rolling=%t resave=%t saveUninitialized=%t unsetDestroy=%t browserSession=%t names=%q maxChunks=%d budget=%d",
+		o.Server, o.Express, o.Header, o.Lifetime, o.Idle, o.Rolling, o.Resave, o.SaveUninitialized, o.UnsetDestroy, o.BrowserSession, o.Names, o.MaxChunks, o.Budget)
 }
 
 // fatalf fails the scenario, with its steps so far.
@@ -321,6 +328,7 @@ func (w *world) serve(rw http.ResponseWriter, r *http.Request) {
 			s.SetBrowserSession(o.On)
 			mr.SetBrowserSession(o.On)
 		case OpReload:
+			w.pause()
 			s.Reload()
 			mr.Reload()
 		case OpSave:
@@ -334,7 +342,7 @@ func (w *world) serve(rw http.ResponseWriter, r *http.Request) {
 				mr.WriteHeader()
 			}
 		case OpDeadline:
-			if got, want := s.Deadline(), mr.Deadline(); !got.Equal(want) {
+			if got, want := s.Deadline(), mr.Deadline(); !got.Equal(want) && !(w.sc.Express && got.Sub(want).Abs() < time.Second) {
 				ex.fail("%s: deadline %v, model %v", where, got, want)
 			}
 		}
@@ -423,8 +431,18 @@ type History struct{ Responses []Observed }
 
 func (h *History) add(o ...Observed) { h.Responses = append(h.Responses, o...) }
 
+// pause lets Redis's clock move on by a millisecond or two before a load
+// in the Express variant, so that a TTL read back is always less than the
+// one written (the model's "a moment less").
+func (w *world) pause() {
+	if w.sc.Express {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // request runs one request of client ci.
 func (w *world) request(ci int, ops []Op) Observed {
+	w.pause()
 	c := w.cl[ci]
 	ex := &exchange{ops: ops}
 	var failures []string

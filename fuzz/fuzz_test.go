@@ -33,6 +33,25 @@ func FuzzRedis(f *testing.F) {
 	})
 }
 
+// FuzzExpress holds the Express format (the module
+// serverstore/redisstore/express) to the model's Express variant:
+// express-session's semantics (spec/express-v1.md), cookies only.
+func FuzzExpress(f *testing.F) {
+	seed(f)
+	for _, s := range [][]byte{
+		{3, 3, 0, 0, 0, 0, 0, 1, 0, 0, 1, 10}, // a Destroy on a request without a cookie sets none
+		// "remember me" on a stored session (SetLifetime(1h), idle 30 s) is the session's span: a later write keeps it
+		{3, 4, 0, 0, 0, 0, 0, 3, 0, 0, 1, 1, 0, 0, 0, 0, 1, 12, 3, 0, 0, 1, 1, 1, 1},
+		// ... and at a login: SetLifetime, Regenerate, SetLifetime
+		{3, 4, 1, 0, 0, 0, 0, 2, 0, 0, 1, 8, 0, 0, 3, 12, 3, 9, 1, 12, 3},
+	} {
+		f.Add(false, s)
+	}
+	f.Fuzz(func(t *testing.T, _ bool, data []byte) {
+		fuzz.Run(t, backend("express"), data, false, true, true)
+	})
+}
+
 func FuzzPostgres(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, header bool, data []byte) {
@@ -92,7 +111,7 @@ func FuzzDifferential(f *testing.F) {
 		{"memory (real engine clock)", "redis"},
 		{"memory (real engine clock)", "postgres"},
 		{"cookie", "memory"},
-		{"cookie", "memory"},
+		{"express", "express (from its configuration string)"},
 	}
 	f.Fuzz(func(t *testing.T, header bool, data []byte) {
 		p := pairs[0]

@@ -43,6 +43,18 @@ type Config struct {
 	// while the Manager still enforces every session deadline by the
 	// model's clock.
 	EngineClock bool
+	// Express is the variant of the Express format (express-session's
+	// semantics, spec/express-v1.md), in server mode with cookies only.
+	// There a session's idle span is its cookie's originalMaxAge (Span),
+	// which a request's SetLifetime sets ("remember me") and a Regenerate
+	// starts anew; its idle deadline is the Redis key's TTL, which Redis
+	// counts by its own clock, which the scenario's does not move: a load
+	// sees the TTL that the last write set, from now, a moment less (the
+	// real time since, at least a millisecond: the driver waits that
+	// long). So under the scenario's clock only the absolute deadline
+	// (_crumbsExpires) ends a session; a Go read past it deletes the
+	// record.
+	Express bool
 }
 
 // Session is a session between requests: what a server store holds, or
@@ -52,6 +64,9 @@ type Session struct {
 	Values               map[string]string // key: the value's JSON
 	Expires, IdleExpires time.Time         // zero: none
 	Browser              bool              // a cookie without Max-Age
+	// Express (Config.Express): the cookie's originalMaxAge (0: null), and
+	// the TTL the last write gave the record.
+	Span, TTL time.Duration
 }
 
 func (s *Session) clone() *Session {
@@ -150,10 +165,29 @@ func (m *Model) CloseBrowser(t Token) Token {
 // Stored returns the live session a server-mode token names, if any.
 func (m *Model) Stored(id int) (*Session, bool) {
 	s, ok := m.store[id]
-	if !ok || !s.live(m.Now) {
+	if !ok || !m.alive(s) {
 		return nil, false
 	}
 	return s, true
+}
+
+// alive reports whether a stored session is live. In the Express variant
+// only the absolute deadline ends it: the TTL runs by Redis's clock.
+func (m *Model) alive(s *Session) bool {
+	if m.Cfg.Express {
+		return s.Expires.IsZero() || m.Now.Before(s.Expires)
+	}
+	return s.live(m.Now)
+}
+
+// Loaded is a stored session as a load sees it: in the Express variant
+// its idle deadline is now plus the key's TTL, a moment less.
+func (m *Model) Loaded(s *Session) Session {
+	l := *s
+	if m.Cfg.Express {
+		l.IdleExpires = m.Now.Add(s.TTL - time.Nanosecond)
+	}
+	return l
 }
 
 // Adopt stores s as the session under its ID (after a parallel group,
@@ -228,6 +262,7 @@ type Request struct {
 	from     int  // the ID a moved token names
 	old      int  // the stored session Destroy deletes or Regenerate retires (0: none)
 	setLife  bool // SetLifetime: the absolute deadline is the request's
+	setKind  bool // SetBrowserSession changed the kind
 	late     bool // a change, or the first read, after the headers went out
 	written  bool // the headers went out
 	commits  bool // a commit answered already
@@ -289,10 +324,13 @@ func (r *Request) load() {
 		switch {
 		case !ok:
 			r.rejected = carried
-		case !s.live(m.Now):
+		case !m.alive(s):
 			r.rejected = true
+			if m.Cfg.Express {
+				delete(m.store, tok.ID) // the Go read deletes it
+			}
 		default:
-			r.vals, r.rec = maps.Clone(s.Values), *s
+			r.vals, r.rec = maps.Clone(s.Values), m.Loaded(s)
 			r.rec.Values = nil
 			r.stale = tok.Epoch < m.Epoch
 			return
@@ -436,6 +474,7 @@ func (r *Request) SetBrowserSession(on bool) {
 	r.load()
 	if r.rec.Browser != on {
 		r.rec.Browser = on
+		r.setKind = true
 		r.change()
 	}
 }
@@ -584,6 +623,9 @@ func (r *Request) commit() {
 	if c.Idle > 0 {
 		r.rec.IdleExpires = m.Now.Add(c.Idle).Truncate(time.Second)
 	}
+	if c.Express {
+		m.stamp(&r.rec, act == create || act == regenerate, r.setLife, r.setKind)
+	}
 	s := r.rec
 	s.Values = maps.Clone(r.vals)
 	if c.Server {
@@ -653,7 +695,67 @@ func (r *Request) maxAge(s *Session) int64 {
 }
 
 func (r *Request) settle(to state) {
-	r.state, r.touched, r.commits, r.setLife, r.stale = to, false, true, false, false
+	r.state, r.touched, r.commits, r.setLife, r.setKind, r.stale = to, false, true, false, false, false
+}
+
+// ceilS rounds d up to whole seconds.
+func ceilS(d time.Duration) time.Duration { return (d + time.Second - 1) / time.Second * time.Second }
+
+// stamp is the Express format's write of rec at now (express.Store's
+// stamp, spec/express-v1.md §2 "Deadlines on every write"), after the
+// Manager has set the idle deadline: a create starts from a new cookie
+// object (originalMaxAge null), any other write from the stored record.
+// Without setLife the absolute deadline is the stored one, without setKind
+// the kind; the idle deadline is never earlier than the key's TTL unless
+// the request set the lifetime; the session's own span (originalMaxAge)
+// then sets it: the span to the new absolute deadline after a SetLifetime
+// ("remember me", on a create too), else the stored one; a create's span is the idle
+// deadline's, or the absolute one's. The TTL runs to the earlier deadline.
+func (m *Model) stamp(rec *Session, create, setLife, setKind bool) {
+	remember := setLife          // the request's SetLifetime: "remember me"
+	st := Session{Browser: true} // a new cookie object: originalMaxAge null
+	if !create {
+		if s, ok := m.store[rec.ID]; ok {
+			st = *s
+		}
+		if !setLife {
+			if end := m.Now.Add(st.TTL - time.Nanosecond); st.TTL > 0 && end.After(rec.IdleExpires) {
+				rec.IdleExpires = end
+			}
+		}
+	} else {
+		setLife, setKind = true, true
+	}
+	if !setLife {
+		rec.Expires = st.Expires
+	}
+	if !setKind {
+		rec.Browser = st.Browser
+	}
+	kindChanged := setKind && rec.Browser != st.Browser
+	span := st.Span
+	remembered := remember && !rec.Expires.IsZero() && !rec.Browser
+	switch {
+	case remembered:
+		span = max(ceilS(rec.Expires.Sub(m.Now)), time.Second)
+		rec.IdleExpires = m.Now.Add(span)
+	case span > 0 && !rec.Browser:
+		rec.IdleExpires = m.Now.Add(span)
+	}
+	deadline := rec.deadline()
+	if deadline.IsZero() {
+		deadline = m.Now.Add(24 * time.Hour)
+	}
+	switch {
+	case rec.Browser:
+		span = 0
+	case remembered, span > 0 && !kindChanged:
+	case !rec.IdleExpires.IsZero():
+		span = ceilS(rec.IdleExpires.Sub(m.Now))
+	default:
+		span = ceilS(deadline.Sub(m.Now))
+	}
+	rec.Span, rec.TTL = span, max(ceilS(deadline.Sub(m.Now)), time.Second)
 }
 
 // Keys returns the session's keys, sorted.

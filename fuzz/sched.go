@@ -47,6 +47,24 @@ type gated struct {
 	i int
 }
 
+// gatedFormat is a gated driver.CookieFormat (the Express format): the
+// Manager keeps its one-cookie token.
+type gatedFormat struct {
+	*gated
+	format string
+}
+
+func (g gatedFormat) CookieFormat() string { return g.format }
+
+// gate wraps store for request i of a group.
+func gate(store session.Store, s *sched, i int) session.Store {
+	g := &gated{Store: store, s: s, i: i}
+	if cf, ok := store.(driver.CookieFormat); ok {
+		return gatedFormat{g, cf.CookieFormat()}
+	}
+	return g
+}
+
 // at parks goroutine g.i at the boundary until the scheduler picks it,
 // then runs f and records it.
 func (g *gated) at(op, id string, f func() error) {
@@ -96,6 +114,7 @@ func (w *world) parallel(st Step) []Observed {
 	if !ok || len(w.mgrs) > 1 {
 		return nil // the promises are about a session the client holds
 	}
+	w.pause()
 	k := len(st.Group)
 	sc := &sched{arrive: make(chan int), gates: make([]chan func(), k)}
 	reqs := make([]*groupRequest, k)
@@ -106,7 +125,7 @@ func (w *world) parallel(st Step) []Observed {
 		if err != nil {
 			w.fatalf("store: %v", err)
 		}
-		m := w.manager(&gated{Store: store, s: sc, i: i}, w.sc.Names[0])
+		m := w.manager(gate(store, sc, i), w.sc.Names[0])
 		gr := &groupRequest{kind: kind}
 		switch kind {
 		case PSet:
@@ -352,15 +371,30 @@ func (w *world) checkServerGroup(c *client, s0 *Session, reqs []*groupRequest, l
 	if len(flashes) > 0 {
 		want[FlashKey] = ""
 	}
+	loaded := m.Loaded(s0)
 	for _, gr := range reqs {
 		_, hadA := s0.Values["a"]
 		changes := gr.kind != PRead && (gr.kind != PDelete || hadA)
 		wrote = wrote || changes || w.sc.Rolling || w.sc.Resave || c.tok[0].Epoch < m.Epoch ||
-			(w.sc.Idle > 0 && (s0.IdleExpires.IsZero() || s0.IdleExpires.Sub(m.Now) < w.sc.Idle/2))
+			(w.sc.Idle > 0 && (loaded.IdleExpires.IsZero() || loaded.IdleExpires.Sub(m.Now) < w.sc.Idle/2))
 	}
 	survivor := s0.clone()
+	if m.Cfg.Express {
+		survivor.IdleExpires = loaded.IdleExpires
+	}
 	if wrote && w.sc.Idle > 0 {
 		survivor.IdleExpires = m.Now.Add(w.sc.Idle).Truncate(time.Second)
+	}
+	// In the Express variant every write of the group, at one instant,
+	// gives the record the same deadlines; a Regenerate's new record is a
+	// create.
+	stamp := func(s *Session, create bool) {
+		if m.Cfg.Express {
+			m.stamp(s, create, false, false)
+		}
+	}
+	if wrote && len(regens) == 0 {
+		stamp(survivor, false)
 	}
 	same := func(p *probed, what string) {
 		if p.isNew {
@@ -420,6 +454,7 @@ func (w *world) checkServerGroup(c *client, s0 *Session, reqs []*groupRequest, l
 			if w.sc.Idle > 0 {
 				s.IdleExpires = m.Now.Add(w.sc.Idle).Truncate(time.Second)
 			}
+			stamp(s, true)
 			w.bind(s.ID, jar.id)
 			m.Adopt(s)
 			c.tok[0] = w.tokenFor(s, last)
@@ -438,6 +473,7 @@ func (w *world) checkServerGroup(c *client, s0 *Session, reqs []*groupRequest, l
 		p := w.probe(t)
 		same(&p, "under the new ID")
 		survivor.ID = m.NewID()
+		stamp(survivor, true)
 		w.bind(survivor.ID, p.id)
 		m.Retire(s0.ID, survivor.ID)
 		m.Adopt(survivor)

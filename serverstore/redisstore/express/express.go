@@ -354,7 +354,7 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 		for _, k := range keys {
 			doc.set(k, rec.Values[k])
 		}
-		ttl := s.stamp(doc, rec, true, true, false, now)
+		ttl := s.stamp(doc, rec, true, true, c.SetLifetime, now)
 		ok, err := s.client.SetNX(ctx, key, doc.encode(), ttl).Result()
 		switch {
 		case err != nil:
@@ -456,6 +456,9 @@ func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, 
 	}
 	out := &driver.Record{ID: old.ID, Values: map[string][]byte{}}
 	doc.deadlines(out)
+	if c := doc.cookie(); c != nil {
+		out.Cookie = attributes(c)
+	}
 	for _, m := range doc.members {
 		if m.key != cookieMember && m.key != deadlineMember {
 			out.Values[m.key] = m.raw
@@ -582,7 +585,8 @@ func (s *Store) stamp(doc *record, rec *driver.Record, setLife, setKind, remembe
 	// request may have set: "remember me", a short sudo session) bounds
 	// the idle deadline, as express-session extends a session by it.
 	kindChanged := setKind && rec.BrowserSession != stored.BrowserSession // not SetCookie alone
-	if remember && !rec.Expires.IsZero() && !rec.BrowserSession {
+	remembered := remember && !rec.Expires.IsZero() && !rec.BrowserSession
+	if remembered {
 		// Go's SetLifetime ("remember me") is express-session's
 		// cookie.maxAge: the session's span from now on.
 		span := max((rec.Expires.Sub(now)+time.Second-1)/time.Second*time.Second, time.Second)
@@ -611,8 +615,8 @@ func (s *Store) stamp(doc *record, rec *driver.Record, setLife, setKind, remembe
 		cookie.set("expires", []byte("null"))
 	} else {
 		age := s.cfg.MaxAge
-		if have, ok := cookie.get("originalMaxAge"); ok && !kindChanged && string(have) != "null" {
-			age = -1 // the stored one stands
+		if have, ok := cookie.get("originalMaxAge"); remembered || ok && !kindChanged && string(have) != "null" {
+			age = -1 // the request's "remember me", or the stored span, stands
 		}
 		switch {
 		case age > 0:

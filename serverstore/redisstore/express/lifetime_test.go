@@ -174,3 +174,76 @@ func TestExpressTokenBinding(t *testing.T) {
 		t.Error("the store loaded a connect.sid under a header binding")
 	}
 }
+
+// TestExpressRegenerateKeepsTheIdleSpan: a login (Regenerate) that moves
+// values a parallel request stored under the old ID meanwhile rewrites the
+// new record; that rewrite is not a "remember me" (SetLifetime), so the
+// new session keeps the idle span it was created with (originalMaxAge, the
+// TTL), not one that runs to the absolute deadline.
+func TestExpressRegenerateKeepsTheIdleSpan(t *testing.T) {
+	c := client(t)
+	store := newStore(t, c)
+	a := newExpressApp(t, store, session.WithLifetime(24*time.Hour)) // idle 1 h
+	a.do(func(s *session.Session) { s.Set("user", "ada") })
+	parallel := newExpressApp(t, store, session.WithLifetime(24*time.Hour))
+	parallel.jar = a.jar
+	a.do(func(s *session.Session) {
+		s.Get("user") // loaded; then a parallel request stores a value under the old ID
+		parallel.do(func(s *session.Session) { s.Set("cart", 3) })
+		s.Regenerate(true)
+	})
+	if len(a.errs) > 0 || len(parallel.errs) > 0 {
+		t.Fatalf("errors: %v %v", a.errs, parallel.errs)
+	}
+	a.do(func(s *session.Session) {
+		if v, _ := session.Get[int](s, "cart"); v != 3 {
+			t.Errorf("the parallel request's value did not move to the new ID: cart = %d", v)
+		}
+	})
+	cookie, ttl := stored(t, store, a.sid(t))
+	if got := cookie["originalMaxAge"]; got != float64(time.Hour.Milliseconds()) {
+		t.Errorf("originalMaxAge %v after the login, want the idle span %d", got, time.Hour.Milliseconds())
+	}
+	if ttl > time.Hour {
+		t.Errorf("TTL %v after the login, want at most the idle timeout (1h)", ttl)
+	}
+}
+
+// TestExpressRememberMeAtLogin: "remember me" set by the request that
+// creates the session or logs in (SetLifetime with Regenerate, the common
+// login) is express-session's cookie.maxAge from the start: the new
+// record's originalMaxAge, TTL and Max-Age run 30 days, not the idle hour.
+func TestExpressRememberMeAtLogin(t *testing.T) {
+	c := client(t)
+	const month = 30 * 24 * time.Hour
+	for _, tt := range []struct {
+		name  string
+		first func(*session.Session)
+	}{
+		{"on a new session", nil},
+		{"with Regenerate", func(s *session.Session) { s.Set("cart", 1) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := newStore(t, c)
+			a := newExpressApp(t, store) // idle 1 h
+			if tt.first != nil {
+				a.do(tt.first)
+			}
+			w := a.do(func(s *session.Session) {
+				s.Regenerate(true)
+				s.Set("user", "ada")
+				s.SetLifetime(month)
+			})
+			cookie, ttl := stored(t, store, a.sid(t))
+			if got := cookie["originalMaxAge"]; got != float64(month.Milliseconds()) {
+				t.Errorf("originalMaxAge %v, want the month's %d", got, month.Milliseconds())
+			}
+			if ttl < month-time.Minute {
+				t.Errorf("TTL %v, want a month", ttl)
+			}
+			if age := maxAge(w); age < int((month-time.Minute)/time.Second) {
+				t.Errorf("Max-Age %d, want a month", age)
+			}
+		})
+	}
+}
