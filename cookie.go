@@ -227,11 +227,8 @@ func (t cookieTransport) expire(s *Session) {
 		// As with chunks: only a cookie the request carried expires; an
 		// earlier commit's line is taken back either way.
 		var names []string
-		for name := range pairs(s.r) {
-			if name == t.m.cfg.name {
-				names = []string{name}
-				break
-			}
+		if t.carried(s) {
+			names = []string{t.m.cfg.name}
 		}
 		t.set(s, nil, names, time.Time{})
 		return

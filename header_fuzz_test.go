@@ -30,7 +30,7 @@ func FuzzHeaderToken(f *testing.F) {
 		if b != "" {
 			r.Header["Authorization"] = append(r.Header["Authorization"], b)
 		}
-		s := &Session{m: m, r: r, t: m.http}
+		s := &Session{exchange: exchange{m: m, r: r, t: m.http}}
 		tok, err := s.t.read(s)
 		switch {
 		case err == nil && (tok == "" || len(tok) > MaxTokenSize):

@@ -39,7 +39,7 @@ func TestHeaderVectors(t *testing.T) {
 				name, value, _ := strings.Cut(line, ":")
 				r.Header.Add(textproto.CanonicalMIMEHeaderKey(name), strings.TrimLeft(value, " "))
 			}
-			s := &Session{m: m, r: r, t: m.http}
+			s := &Session{exchange: exchange{m: m, r: r, t: m.http}}
 			token, err := s.t.read(s)
 			if err == nil {
 				var p []byte

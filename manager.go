@@ -187,7 +187,7 @@ type ctxKey struct{}
 // http.ResponseController, Flusher and Hijacker working.
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := &Session{m: m, t: m.http}
+		s := &Session{exchange: exchange{m: m, t: m.http}}
 		s.parent, _ = r.Context().Value(ctxKey{}).(*Session)
 		s.ctx = context.WithValue(r.Context(), ctxKey{}, s)
 		s.r = r.WithContext(s.ctx)
@@ -255,7 +255,7 @@ func (m *Manager) Session(r *http.Request) *Session {
 // Importers (WithImport) run as in Handler. The session is not safe for
 // concurrent use.
 func (m *Manager) LoadRequest(w http.ResponseWriter, r *http.Request) (*Session, error) {
-	s := &Session{m: m, t: m.http, r: r, ctx: r.Context()}
+	s := &Session{exchange: exchange{m: m, t: m.http, r: r, ctx: r.Context()}}
 	s.load() // with no writer yet, a failure is kept, not answered
 	s.wr = writer{rw: w, s: s}
 	s.w = &s.wr

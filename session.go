@@ -24,35 +24,28 @@ import (
 // A Session belongs to one request and is not safe for concurrent use by
 // several goroutines.
 type Session struct {
-	m   *Manager
-	ctx context.Context
-	t   transport // where the token comes from and goes to
-	w   *writer   // the response writer of the HTTP middleware (&wr); nil otherwise
-	wr  writer
-	r   *http.Request
+	exchange // the request: kept across Reload
 
+	// The session as this request loaded and changed it: Reload starts it
+	// anew.
 	state      state
-	isNew      bool    // the request brought no valid session (or Destroy ended it)
-	touched    bool    // Touch was called
-	rejected   bool    // the request's token was rejected or names no session: expire it
-	late       bool    // changed after the headers were written
-	lateRead   bool    // first read after the headers were written
-	committed  bool    // a commit happened: the transport carries its token
-	loadErr    error   // the store failure of the load, for Manager.Load
-	parts      int     // cookies the request's token took (cookie transport)
-	carried    int     // the session's cookies the request carried, ignored ones included
-	setLife    bool    // SetLifetime: the store writes the absolute deadline
-	setKind    bool    // SetBrowserSession, SetCookie: the store writes the cookie kind and attributes
-	sentCookie []byte  // the attributes the request's cookies were set with (rec.Cookie as loaded)
-	dropped    bool    // changes were dropped: the token names an ID a login retired
-	moved      bool    // the request's token names an ID a Regenerate retired
-	saved      *string // the token of the last commit ("" once ended), for Reload
-	nextStored string  // the new ID a Regenerate stored, before its old one is retired
-	nextToken  string  // its token
-	attempted  string  // the ID this request last tried to create
-	badKey     error   // a key Set that no store keeps faithfully
-	foreign    []int   // the Importers whose cookies the response expires
-	migrated   int     // 1 + the driver.Importer whose session this is, until its first save
+	isNew      bool   // the request brought no valid session (or Destroy ended it)
+	touched    bool   // Touch was called
+	rejected   bool   // the request's token was rejected or names no session: expire it
+	late       bool   // changed after the headers were written
+	lateRead   bool   // first read after the headers were written
+	loadErr    error  // the store failure of the load, for Manager.Load
+	parts      int    // cookies the request's token took (cookie transport)
+	carried    int    // the session's cookies the request carried, ignored ones included
+	setLife    bool   // SetLifetime: the store writes the absolute deadline
+	setKind    bool   // SetBrowserSession, SetCookie: the store writes the cookie kind and attributes
+	sentCookie []byte // the attributes the request's cookies were set with (rec.Cookie as loaded)
+	dropped    bool   // changes were dropped: the token names an ID a login retired
+	moved      bool   // the request's token names an ID a Regenerate retired
+	nextStored string // the new ID a Regenerate stored, before its old one is retired
+	badKey     error  // a key Set that no store keeps faithfully
+	foreign    []int  // the Importers whose cookies the response expires
+	migrated   int    // 1 + the driver.Importer whose session this is, until its first save
 
 	rec  driver.Record     // ID, deadlines, flags; Values and Data are consumed on load
 	raw  map[string][]byte // every key: its encoded value, nil when set in this request
@@ -65,8 +58,24 @@ type Session struct {
 	changes map[string]bool    // key: true = set, false = deleted
 	cleared bool               // all values were removed first
 	updates map[string]*update // keys changed through Update: re-run on a conflict
+}
 
+// exchange is what a Session keeps for its whole request: where the token
+// comes from and goes to, and what the request's commits did. Reload keeps
+// it and reloads the rest.
+type exchange struct {
+	m      *Manager
+	ctx    context.Context
+	t      transport // where the token comes from and goes to
+	w      *writer   // the response writer of the HTTP middleware (&wr); nil otherwise
+	wr     writer
+	r      *http.Request
 	parent *Session // the session of an outer Manager, if any
+
+	committed bool    // a commit happened: the transport carries its token
+	saved     *string // the token of the last commit ("" once ended), for Reload
+	nextToken string  // the token of the new ID a Regenerate stored, before its old one is retired
+	attempted string  // the ID this request last tried to create
 }
 
 // track records a key-level change.
@@ -243,8 +252,7 @@ func (s *Session) Destroy() {
 // the store: through the token of this request's last commit (Save), or
 // the request's own.
 func (s *Session) Reload() {
-	*s = Session{m: s.m, ctx: s.ctx, t: s.t, w: s.w, wr: s.wr, r: s.r, parent: s.parent, committed: s.committed, saved: s.saved,
-		nextToken: s.nextToken, attempted: s.attempted}
+	*s = Session{exchange: s.exchange}
 	s.load()
 }
 

@@ -24,7 +24,7 @@ const MaxTokenSize = 8000
 // ErrBackend). Put the session in a context with NewContext for code that
 // calls FromContext. The session is not safe for concurrent use.
 func (m *Manager) Load(ctx context.Context, token string) (*Session, error) {
-	s := &Session{m: m, ctx: ctx, t: &tokenTransport{in: token, bind: headerBinding(m.cfg.name)}}
+	s := &Session{exchange: exchange{m: m, ctx: ctx, t: &tokenTransport{in: token, bind: headerBinding(m.cfg.name)}}}
 	s.load()
 	return s, s.loadErr
 }

@@ -44,7 +44,8 @@ type Store interface {
 	// it deletes next too (a logout that raced the login wins). It returns
 	// the values stored under the old ID at that moment, so that none a
 	// parallel request wrote is lost (nil, nil for a store that keeps
-	// nothing, such as the cookie store), ErrNotFound when the record is
+	// nothing, such as the cookie store, and when old is already this
+	// Regenerate's own tombstone: a retry after a lost reply), ErrNotFound when the record is
 	// gone (destroyed: the Regenerate is refused, and the Manager deletes
 	// next) and ErrMoved when another Regenerate retired it first.
 	// Backends that share no transaction between two keys (a Redis Cluster)

@@ -6,13 +6,13 @@ require (
 	github.com/crumbs-go/session v0.1.0
 	github.com/crumbs-go/session/serverstore/pgstore v0.1.0
 	github.com/crumbs-go/session/serverstore/redisstore v0.1.0
+	github.com/crumbs-go/session/serverstore/redisstore/express v0.1.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/go-redis/v9 v9.23.0
 )
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/crumbs-go/session/serverstore/redisstore/express v0.1.0
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect

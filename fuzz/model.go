@@ -50,8 +50,8 @@ type Config struct {
 	// starts anew; its idle deadline is the Redis key's TTL, which Redis
 	// counts by its own clock, which the scenario's does not move: a load
 	// sees the TTL that the last write set, from now, a moment less (the
-	// real time since, at least a millisecond: the driver waits that
-	// long). So under the scenario's clock only the absolute deadline
+	// real time since: the driver waits 2 ms before a load, so that it is
+	// never zero). So under the scenario's clock only the absolute deadline
 	// (_crumbsExpires) ends a session; a Go read past it deletes the
 	// record.
 	Express bool
@@ -706,11 +706,13 @@ func ceilS(d time.Duration) time.Duration { return (d + time.Second - 1) / time.
 // Manager has set the idle deadline: a create starts from a new cookie
 // object (originalMaxAge null), any other write from the stored record.
 // Without setLife the absolute deadline is the stored one, without setKind
-// the kind; the idle deadline is never earlier than the key's TTL unless
-// the request set the lifetime; the session's own span (originalMaxAge)
-// then sets it: the span to the new absolute deadline after a SetLifetime
-// ("remember me", on a create too), else the stored one; a create's span is the idle
-// deadline's, or the absolute one's. The TTL runs to the earlier deadline.
+// the kind. A persistent session's idle deadline is set by its own span
+// (originalMaxAge): the span to the new absolute deadline after the
+// request's SetLifetime ("remember me", on a create too), else the stored
+// span; without one (a create, a browser-session record) it is the
+// Manager's, never earlier than the key's TTL unless the request set the
+// lifetime, and a create's span becomes the idle deadline's, or the
+// absolute one's. The TTL runs to the earlier deadline.
 func (m *Model) stamp(rec *Session, create, setLife, setKind bool) {
 	remember := setLife          // the request's SetLifetime: "remember me"
 	st := Session{Browser: true} // a new cookie object: originalMaxAge null

@@ -145,6 +145,41 @@ func testLifecycle(t *testing.T, newBackend newFunc) {
 			t.Fatal("reads kept a session alive past its absolute deadline")
 		}
 	})
+	t.Run("CreatesKeepTheManagersDeadlineAndKind", func(t *testing.T) {
+		// A new session, and the one a Regenerate creates, are stored with
+		// the Manager's absolute deadline and cookie kind although the
+		// request set neither (a create carries the request's own
+		// SetLifetime and SetKind, false here).
+		t.Parallel()
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c, session.WithIdleTimeout(3*time.Hour), session.WithLifetime(time.Hour), session.WithBrowserSessionCookie(true))
+		for _, step := range []struct {
+			name string
+			f    sessionFunc
+		}{
+			{"a new session", func(s *session.Session) { s.Set("user", "ada") }},
+			{"a Regenerate", func(s *session.Session) { s.Regenerate(true) }},
+		} {
+			w := br.do(step.f)
+			for _, ck := range w.Result().Cookies() {
+				if ck.Name == "sid" && ck.MaxAge != 0 {
+					t.Errorf("after %s: the cookie has Max-Age %d; want a browser-session cookie", step.name, ck.MaxAge)
+				}
+			}
+			var dl time.Time
+			var user string
+			br.do(func(s *session.Session) {
+				dl = s.Deadline()
+				user, _ = session.Get[string](s, "user")
+			})
+			if d := dl.Sub(c.now()); dl.IsZero() || d > time.Hour+time.Second {
+				t.Errorf("after %s: the next request's deadline is in %v; want the Manager's lifetime (1h)", step.name, d)
+			}
+			if user != "ada" {
+				t.Errorf("after %s: user = %q, want ada", step.name, user)
+			}
+		}
+	})
 	t.Run("RegenerateAfterDestroyIsRefused", func(t *testing.T) {
 		t.Parallel()
 		b, c := newBackend(t)

@@ -99,6 +99,17 @@ type Config struct {
 // touches can carry a session past it. Sessions the Express application
 // created have none, unless a Go request sets one (Session.SetLifetime).
 //
+// "Remember me". A Go Session.SetLifetime is express-session's
+// req.session.cookie.maxAge: on a persistent session, whether stored, new,
+// or the one a Regenerate logs in to, originalMaxAge becomes the span to
+// the new absolute deadline, and every later request, Go's or Express's,
+// extends the session by it. A browser-session record (originalMaxAge
+// null, what express-session's default cookie without maxAge makes) needs
+// SetBrowserSession(false) with it. A Regenerate without SetLifetime starts
+// a new cookie object, as express-session's regenerate does: the span is
+// the idle timeout's again, while the absolute deadline stays; a
+// re-authentication that keeps "remember me" calls SetLifetime again.
+//
 // Concurrency. express-session rewrites the whole record on every save;
 // crumbs applies only what its request changed onto what is stored at that
 // moment (a WATCH transaction on the one key, retried when another writer
@@ -446,13 +457,13 @@ func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, 
 		case "":
 			return nil, driver.ErrNotFound // destroyed, on either side
 		case next.ID:
-			return &driver.Record{ID: old.ID, Values: map[string][]byte{}}, nil // this Regenerate, retried after a lost reply
+			return nil, nil // this Regenerate, retried after a lost reply: nothing to move
 		}
 		return nil, driver.ErrMoved // another Regenerate retired it first
 	}
 	doc, err := parseRecord(stored)
 	if err != nil {
-		return &driver.Record{ID: old.ID, Values: map[string][]byte{}}, nil // unreadable: nothing to move
+		return nil, nil // unreadable: nothing to move
 	}
 	out := &driver.Record{ID: old.ID, Values: map[string][]byte{}}
 	doc.deadlines(out)

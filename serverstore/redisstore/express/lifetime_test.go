@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/serverstore/redisstore/express"
 )
 
@@ -245,5 +248,75 @@ func TestExpressRememberMeAtLogin(t *testing.T) {
 				t.Errorf("Max-Age %d, want a month", age)
 			}
 		})
+	}
+}
+
+// lossyRetire is the Express store whose first Retire succeeds but reports
+// a failure, as when its reply is lost.
+type lossyRetire struct {
+	*express.Store
+	lost bool
+}
+
+func (l *lossyRetire) Retire(ctx context.Context, name string, old, next *driver.Record, now time.Time) (*driver.Record, error) {
+	rec, err := l.Store.Retire(ctx, name, old, next, now)
+	if err == nil && !l.lost {
+		l.lost = true
+		return nil, errors.New("the reply was lost")
+	}
+	return rec, err
+}
+
+// TestExpressRetireReplyLost: a login whose Retire succeeded but whose
+// reply was lost is saved again; the retry finds its own tombstone, and
+// the new session keeps every value, its absolute deadline and its kind.
+func TestExpressRetireReplyLost(t *testing.T) {
+	c := client(t)
+	store := newStore(t, c)
+	a := newExpressApp(t, store, session.WithLifetime(24*time.Hour), session.WithBrowserSessionCookie(true))
+	a.do(func(s *session.Session) { s.Set("cart", 3) })
+	lossy, err := session.New(&lossyRetire{Store: store}, session.WithCookieName("connect.sid"), session.WithIdleTimeout(time.Hour),
+		session.WithLifetime(24*time.Hour), session.WithBrowserSessionCookie(true), session.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "http://localhost/", nil)
+	r.Header.Set("Cookie", "connect.sid="+a.jar)
+	w := httptest.NewRecorder()
+	lossy.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		s.Set("user", "ada")
+		s.Regenerate(true)
+		if err := s.Save(); err == nil {
+			t.Error("the first Save reported no error although its Retire failed")
+		}
+		if err := s.Save(); err != nil {
+			t.Errorf("the retried Save: %v", err)
+		}
+	})).ServeHTTP(w, r)
+	for _, k := range w.Result().Cookies() {
+		if k.Name == "connect.sid" {
+			a.jar = k.Value
+		}
+	}
+	a.do(func(s *session.Session) {
+		if v, _ := session.Get[int](s, "cart"); v != 3 {
+			t.Errorf("after the login: cart = %d, want 3", v)
+		}
+		if v, _ := session.Get[string](s, "user"); v != "ada" {
+			t.Errorf("after the login: user = %q, want ada", v)
+		}
+		if d := time.Until(s.Deadline()); d > time.Hour+time.Second {
+			t.Errorf("after the login: deadline in %v, want within the idle hour", d)
+		}
+	})
+	var doc map[string]any
+	raw, _ := c.Get(context.Background(), store.Prefix()+a.sid(t)).Result()
+	json.Unmarshal([]byte(raw), &doc)
+	if _, ok := doc["_crumbsExpires"]; !ok {
+		t.Errorf("the new record lost its absolute deadline: %s", raw)
+	}
+	if cookie, _ := doc["cookie"].(map[string]any); cookie["originalMaxAge"] != nil {
+		t.Errorf("the browser-session record came back persistent: %s", raw)
 	}
 }
