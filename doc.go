@@ -65,7 +65,8 @@
 //   - A tampered, truncated, reordered, mixed-up, expired or oversized cookie
 //     gives a fresh session; the reason is logged (at Info) for the operator
 //     and never shown to the client. No request input causes a panic or a 5xx.
-//   - Regenerate on every privilege change (login) defeats session fixation.
+//   - Regenerate on every privilege change (login) defeats session fixation;
+//     [WithIdentityKey] does it for you whenever the user's identity value changes.
 //     Destroy expires every chunk cookie the browser may hold.
 //   - Every response whose handler used the session carries Vary: Cookie. One
 //     that sets or expires a session cookie gets Cache-Control: no-store,

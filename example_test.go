@@ -222,3 +222,34 @@ func ExampleSession_SetCookie() {
 	fmt.Println(c.SameSite == http.SameSiteStrictMode, c.Secure, c.HttpOnly)
 	// Output: true true true
 }
+
+func ExampleWithIdentityKey() {
+	backend := serverstore.NewMemory()
+	store, _ := serverstore.New(backend, [][]byte{bytes.Repeat([]byte("k"), 32)}) // load real secrets from a vault
+	m, _ := session.New(store, session.WithIdentityKey("user"))
+	var ids []string
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		if r.URL.Path == "/login" {
+			s.Set("user", "ada") // no Regenerate: the commit rotates the ID
+		} else {
+			s.Set("cart", 3)
+		}
+		ids = append(ids, s.ID())
+	}))
+	var cookie *http.Cookie
+	for _, path := range []string{"/cart", "/login", "/"} {
+		r := httptest.NewRequest("POST", "https://example.com"+path, nil)
+		if cookie != nil {
+			r.AddCookie(cookie)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if c := w.Result().Cookies(); len(c) > 0 {
+			cookie = c[0]
+		}
+	}
+	// The login request saw the anonymous ID; the next one has a new one.
+	fmt.Println(ids[0] == ids[1], ids[1] != ids[2])
+	// Output: true true
+}

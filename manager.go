@@ -280,6 +280,9 @@ func (m *Manager) load(s *Session) {
 			rec.Values, rec.Data = nil, nil
 			s.rec = *rec
 			s.sentCookie = rec.Cookie
+			if m.cfg.identityKey != "" {
+				s.identity = s.raw[m.cfg.identityKey]
+			}
 			m.expireOld(s)
 			return
 		}
@@ -426,6 +429,11 @@ func (m *Manager) commit(s *Session) error {
 	if s.state == unloaded || (s.w != nil && s.w.failed) {
 		return nil
 	}
+	if m.cfg.identityKey != "" && s.state == changed {
+		if err := m.rotateIdentity(s); err != nil {
+			return err
+		}
+	}
 	now := m.now()
 	act := plan(s.planInput(now), &m.cfg)
 	wrote, err := m.carryOut(s, act, now)
@@ -433,6 +441,58 @@ func (m *Manager) commit(s *Session) error {
 		return err
 	}
 	s.t.finish(s, wrote || s.committed)
+	return nil
+}
+
+// rotateIdentity regenerates a loaded session whose identity value
+// (WithIdentityKey) the request set, changed or removed: a sign-in keeps
+// every value; a change of user or a sign-out keeps only what this request
+// set.
+func (m *Manager) rotateIdentity(s *Session) error {
+	key := m.cfg.identityKey
+	cur, present := s.raw[key]
+	if present && cur == nil {
+		var err error
+		if cur, err = s.encodeValue(key); err != nil {
+			return err
+		}
+	}
+	if bytes.Equal(cur, s.identity) && present == (s.identity != nil) {
+		return nil
+	}
+	what := "set"
+	if s.identity == nil {
+		s.Regenerate(true)
+	} else {
+		what = "changed"
+		if !present {
+			what = "removed"
+		}
+		type kept struct {
+			raw    []byte
+			val    any
+			hasVal bool
+		}
+		keep := map[string]kept{}
+		for k, set := range s.changes {
+			if set {
+				v, ok := s.vals[k]
+				keep[k] = kept{s.raw[k], v, ok}
+			}
+		}
+		s.Regenerate(false)
+		for k, v := range keep {
+			s.raw[k] = v.raw
+			if v.hasVal {
+				if s.vals == nil {
+					s.vals = make(map[string]any)
+				}
+				s.vals[k] = v.val
+			}
+			s.track(k, true)
+		}
+	}
+	m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: the identity value was "+what+" (WithIdentityKey): the session is regenerated", s.where())
 	return nil
 }
 
@@ -760,6 +820,9 @@ func (s *Session) replay(cur *driver.Record) (map[string][]byte, error) {
 // settle records a successful commit: what was saved becomes the request's
 // baseline, and later changes are tracked from there.
 func (s *Session) settle(to state) {
+	if s.m.cfg.identityKey != "" {
+		s.identity = s.raw[s.m.cfg.identityKey]
+	}
 	s.state, s.touched, s.committed, s.setLife, s.setKind = to, false, true, false, false
 	s.rec.Values, s.rec.Data, s.rec.Stale = nil, nil, false
 	clear(s.changes)

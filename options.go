@@ -63,6 +63,7 @@ type config struct {
 	saveUninitialized bool
 	newID             func() string
 	destroyEmpty      bool
+	identityKey       string
 	errorHandler      func(http.ResponseWriter, *http.Request, error)
 	logger            *slog.Logger
 	codec             Codec
@@ -246,6 +247,33 @@ func WithSaveUninitialized(on bool) Option {
 // two values: a bool, as net/http's and scs's switches are.)
 func WithDestroyEmpty(on bool) Option {
 	return func(c *config) error { c.destroyEmpty = on; return nil }
+}
+
+// WithIdentityKey names the value that identifies the session's user
+// ("user", "uid"): when a request sets it where the session had none,
+// changes it, or removes it, the commit regenerates the session (a new ID,
+// as Session.Regenerate; the old one is retired, with its logout-wins
+// tombstone in server mode), so that a sign-in that forgot Regenerate
+// cannot be a session fixation. The values:
+//
+//   - set where there was none (a sign-in): every value stays, as with
+//     Regenerate(true): what an anonymous visitor gathered (a cart) is the
+//     signed-in user's;
+//   - changed (another user) or removed (a sign-out that keeps the
+//     session): only the values this request set stay; what the session
+//     held for the previous user goes, as with Regenerate(false).
+//
+// Setting the same value again changes nothing. A session that the
+// request regenerated or destroyed itself is left as the handler made it.
+// The default, "", turns the rotation off.
+func WithIdentityKey(key string) Option {
+	return func(c *config) error {
+		if key != "" && !validKey(key) {
+			return fmt.Errorf("session: WithIdentityKey(%q): a key must be valid UTF-8 without NUL bytes", key)
+		}
+		c.identityKey = key
+		return nil
+	}
 }
 
 // WithErrorHandler sets what answers a request whose session could not be

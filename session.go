@@ -46,6 +46,7 @@ type Session struct {
 	badKey     error  // a key Set that no store keeps faithfully
 	foreign    []int  // the Importers whose cookies the response expires
 	migrated   int    // 1 + the driver.Importer whose session this is, until its first save
+	identity   []byte // WithIdentityKey: the identity's encoded value as loaded or last saved; nil: none
 
 	rec  driver.Record     // ID, deadlines, flags; Values and Data are consumed on load
 	raw  map[string][]byte // every key: its encoded value, nil when set in this request

@@ -149,8 +149,8 @@ func RunScenario(t testing.TB, b Backend, sc *Scenario) *History {
 }
 
 func (o Options) String() string {
-	return fmt.Sprintf("server=%t express=%t header=%t lifetime=%v idle=%v rolling=%t resave=%t saveUninitialized=%t unsetDestroy=%t browserSession=%t names=%q maxChunks=%d budget=%d",
-		o.Server, o.Express, o.Header, o.Lifetime, o.Idle, o.Rolling, o.Resave, o.SaveUninitialized, o.UnsetDestroy, o.BrowserSession, o.Names, o.MaxChunks, o.Budget)
+	return fmt.Sprintf("server=%t express=%t header=%t lifetime=%v idle=%v rolling=%t resave=%t saveUninitialized=%t unsetDestroy=%t browserSession=%t identityKey=%q names=%q maxChunks=%d budget=%d",
+		o.Server, o.Express, o.Header, o.Lifetime, o.Idle, o.Rolling, o.Resave, o.SaveUninitialized, o.UnsetDestroy, o.BrowserSession, o.IdentityKey, o.Names, o.MaxChunks, o.Budget)
 }
 
 // fatalf fails the scenario, with its steps so far.
@@ -187,6 +187,9 @@ func (w *world) options(name string) []session.Option {
 	}
 	if o.UnsetDestroy {
 		opts = append(opts, session.WithDestroyEmpty(true))
+	}
+	if o.IdentityKey != "" {
+		opts = append(opts, session.WithIdentityKey(o.IdentityKey))
 	}
 	if o.Budget > 0 {
 		opts = append(opts, session.WithCookieBudget(o.Budget))
@@ -578,6 +581,10 @@ func declared(v string) int {
 // hostile carries out what a hostile or lossy client does.
 func (w *world) hostile(st Step) {
 	c := w.cl[st.Client]
+	w.cookies(c) // the browser has dropped what expired: nothing to tamper with
+	for j := range c.tok {
+		c.tok[j] = w.model.Drop(c.tok[j])
+	}
 	name := w.sc.Names[0]
 	switch st.Hostile {
 	case Tamper:

@@ -35,6 +35,11 @@ type Config struct {
 	SaveUninitialized bool
 	UnsetDestroy      bool // WithDestroyEmpty(true)
 	BrowserSession    bool // WithBrowserSessionCookie
+	// IdentityKey is WithIdentityKey's key ("" for none): a commit of a
+	// loaded session whose value under it was set, changed or removed
+	// regenerates it; a sign-in keeps every value, a change or removal
+	// only those the request set.
+	IdentityKey string
 	// EngineClock: the backend expires records and tombstones by the
 	// model's clock (the memory backend with the fake clock). Redis and
 	// PostgreSQL expire by their own clocks, which a scenario's few real
@@ -259,13 +264,15 @@ type Request struct {
 	stale    bool
 	rejected bool
 	moved    bool
-	from     int  // the ID a moved token names
-	old      int  // the stored session Destroy deletes or Regenerate retires (0: none)
-	setLife  bool // SetLifetime: the absolute deadline is the request's
-	setKind  bool // SetBrowserSession changed the kind
-	late     bool // a change, or the first read, after the headers went out
-	written  bool // the headers went out
-	commits  bool // a commit answered already
+	from     int             // the ID a moved token names
+	old      int             // the stored session Destroy deletes or Regenerate retires (0: none)
+	setLife  bool            // SetLifetime: the absolute deadline is the request's
+	setKind  bool            // SetBrowserSession changed the kind
+	identity *string         // IdentityKey: the value as loaded or last committed (nil: none)
+	setKeys  map[string]bool // keys set since the load or the last commit
+	late     bool            // a change, or the first read, after the headers went out
+	written  bool            // the headers went out
+	commits  bool            // a commit answered already
 
 	// What the response carries, as the commits left it.
 	Out      Outcome
@@ -333,6 +340,7 @@ func (r *Request) load() {
 			r.vals, r.rec = maps.Clone(s.Values), m.Loaded(s)
 			r.rec.Values = nil
 			r.stale = tok.Epoch < m.Epoch
+			r.noteIdentity()
 			return
 		}
 	default:
@@ -340,6 +348,7 @@ func (r *Request) load() {
 			r.vals, r.rec = maps.Clone(s.Values), *s
 			r.rec.Values = nil
 			r.stale = tok.Epoch < m.Epoch
+			r.noteIdentity()
 			return
 		}
 		r.rejected = true
@@ -382,13 +391,55 @@ func (r *Request) Get(key string) (string, bool) {
 func (r *Request) Set(key, json string) {
 	r.load()
 	r.vals[key] = json
+	r.track(key)
 	r.change()
+}
+
+// track records a key set since the load or the last commit.
+func (r *Request) track(key string) {
+	if r.setKeys == nil {
+		r.setKeys = map[string]bool{}
+	}
+	r.setKeys[key] = true
+}
+
+// noteIdentity records the identity value the session holds now.
+func (r *Request) noteIdentity() {
+	r.identity = nil
+	if v, ok := r.vals[r.m.Cfg.IdentityKey]; ok && r.m.Cfg.IdentityKey != "" {
+		r.identity = &v
+	}
+}
+
+// rotateIdentity regenerates a loaded session whose identity value the
+// request set, changed or removed (WithIdentityKey).
+func (r *Request) rotateIdentity() {
+	cur, ok := r.vals[r.m.Cfg.IdentityKey]
+	if ok == (r.identity != nil) && (!ok || cur == *r.identity) {
+		return
+	}
+	if r.identity == nil {
+		r.Regenerate(true) // a sign-in: every value stays
+		return
+	}
+	kept := map[string]string{}
+	for k := range r.setKeys {
+		if v, ok := r.vals[k]; ok {
+			kept[k] = v
+		}
+	}
+	r.Regenerate(false) // another user, or a sign-out: what the request set stays
+	for k, v := range kept {
+		r.vals[k] = v
+		r.track(k)
+	}
 }
 
 func (r *Request) Delete(key string) {
 	r.load()
 	if _, ok := r.vals[key]; ok {
 		delete(r.vals, key)
+		delete(r.setKeys, key)
 		r.change()
 	}
 }
@@ -397,6 +448,7 @@ func (r *Request) Clear() {
 	r.load()
 	if len(r.vals) > 0 {
 		clear(r.vals)
+		clear(r.setKeys)
 		r.change()
 	}
 }
@@ -413,6 +465,7 @@ func (r *Request) Update(key string) int {
 	n, _ := strconv.Atoi(r.vals[key])
 	n++
 	r.vals[key] = strconv.Itoa(n)
+	r.track(key)
 	r.change()
 	return n
 }
@@ -425,6 +478,7 @@ func (r *Request) AddFlash(msg string) {
 	json.Unmarshal([]byte(r.vals[FlashKey]), &msgs)
 	b, _ := json.Marshal(append(msgs, msg))
 	r.vals[FlashKey] = string(b)
+	r.track(FlashKey)
 	r.change()
 }
 
@@ -446,6 +500,7 @@ func (r *Request) Regenerate(keep bool) {
 	r.rec.ID = r.m.newID()
 	if !keep {
 		clear(r.vals)
+		clear(r.setKeys)
 	}
 	r.noteLate()
 }
@@ -459,6 +514,7 @@ func (r *Request) Destroy() {
 		r.old = r.from // a logout through a retired token ends its successor too, whatever came before
 	}
 	clear(r.vals)
+	clear(r.setKeys)
 	r.freshRecord()
 	r.state = destroyed
 	r.noteLate()
@@ -535,6 +591,9 @@ func (r *Request) End() {
 func (r *Request) commit() {
 	if r.state == unloaded {
 		return
+	}
+	if r.m.Cfg.IdentityKey != "" && r.state == changed {
+		r.rotateIdentity()
 	}
 	r.Used = true
 	m, c := r.m, &r.m.Cfg
@@ -695,6 +754,8 @@ func (r *Request) maxAge(s *Session) int64 {
 }
 
 func (r *Request) settle(to state) {
+	r.noteIdentity()
+	clear(r.setKeys)
 	r.state, r.touched, r.commits, r.setLife, r.setKind, r.stale = to, false, true, false, false, false
 }
 

@@ -71,6 +71,9 @@ func options(r *bytes, server, header bool) Options {
 	flags := r.byte()
 	o.Rolling, o.Resave, o.SaveUninitialized = flags&1 != 0, flags&2 != 0, flags&4 != 0
 	o.UnsetDestroy, o.BrowserSession = flags&8 != 0, flags&16 != 0
+	if flags&64 != 0 {
+		o.IdentityKey = "c" // no parallel request touches it
+	}
 	o.Names = []string{pick(r, names...)}
 	if flags&32 != 0 && !header {
 		o.Names = append(o.Names, "aux")

@@ -114,6 +114,11 @@ func (w *world) parallel(st Step) []Observed {
 	if !ok || len(w.mgrs) > 1 {
 		return nil // the promises are about a session the client holds
 	}
+	if _, ok := w.serial[s0.ID]; !ok {
+		// The session got its ID at a commit's own Regenerate (an identity
+		// change), which no handler has seen yet: learn it.
+		w.bind(s0.ID, w.probe(w.held(c)).id)
+	}
 	w.pause()
 	k := len(st.Group)
 	sc := &sched{arrive: make(chan int), gates: make([]chan func(), k)}

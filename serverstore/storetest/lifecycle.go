@@ -145,6 +145,59 @@ func testLifecycle(t *testing.T, newBackend newFunc) {
 			t.Fatal("reads kept a session alive past its absolute deadline")
 		}
 	})
+	t.Run("IdentityChangeRegenerates", func(t *testing.T) {
+		// WithIdentityKey: a handler that signs in by setting the identity
+		// value, without Regenerate, gets a new session ID; the cookie from
+		// before (a planted one: session fixation) does not open the
+		// signed-in session; setting the same value again rotates nothing;
+		// another user keeps only what its request set; a sign-out that
+		// removes the value rotates too.
+		t.Parallel()
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c, session.WithIdentityKey("user"))
+		type seen struct {
+			id, user, theme string
+			cart            int
+			isNew           bool
+		}
+		look := func() seen {
+			var v seen
+			br.do(func(s *session.Session) {
+				v.id, v.isNew = s.ID(), s.IsNew()
+				v.user, _ = session.Get[string](s, "user")
+				v.theme, _ = session.Get[string](s, "theme")
+				v.cart, _ = session.Get[int](s, "cart")
+			})
+			return v
+		}
+		br.do(func(s *session.Session) { s.Set("cart", 3) })
+		planted := br.current()
+		anon := look()
+		br.do(func(s *session.Session) { s.Set("user", "ada") })
+		in := look()
+		if in.id == anon.id || in.user != "ada" || in.cart != 3 {
+			t.Fatalf("after a sign-in without Regenerate: %+v; want a new ID (not %.8s…), user ada and the cart kept", in, anon.id)
+		}
+		var user string
+		br.send(planted, func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+		if user != "" {
+			t.Fatalf("the cookie from before the sign-in opens the signed-in session (user %q)", user)
+		}
+		br.do(func(s *session.Session) { s.Set("user", "ada") })
+		if again := look(); again.id != in.id {
+			t.Fatalf("setting the same identity again changed the ID")
+		}
+		br.do(func(s *session.Session) { s.Set("user", "bob"); s.Set("theme", "dark") })
+		bob := look()
+		if bob.id == in.id || bob.user != "bob" || bob.theme != "dark" || bob.cart != 0 {
+			t.Fatalf("after another user's sign-in: %+v; want a new ID, user bob, theme dark, and ada's cart gone", bob)
+		}
+		br.do(func(s *session.Session) { s.Delete("user") })
+		out := look()
+		if out.id == bob.id || out.user != "" || out.theme != "" {
+			t.Fatalf("after a sign-out that removed the identity: %+v; want a new ID and bob's values gone", out)
+		}
+	})
 	t.Run("CreatesKeepTheManagersDeadlineAndKind", func(t *testing.T) {
 		// A new session, and the one a Regenerate creates, are stored with
 		// the Manager's absolute deadline and cookie kind although the
