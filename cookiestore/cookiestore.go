@@ -69,6 +69,11 @@ func New(secrets [][]byte, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cookiestore: %w", err)
 	}
+	// Cookie mode seals with XChaCha20-Poly1305: fail here, not on the
+	// first request, where it cannot (GODEBUG=fips140=only).
+	if _, err := ring.Seal("crumbs", crypto.Payload{IssuedAt: time.Unix(0, 0)}); err != nil {
+		return nil, fmt.Errorf("cookiestore: %w (cookie mode cannot run in FIPS 140-only mode; server mode can)", err)
+	}
 	return &Store{ring: ring}, nil
 }
 

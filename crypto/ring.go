@@ -6,6 +6,11 @@
 //
 // Most applications won't need this package: the cookie and server stores use
 // it. It is exported for tools that must read or write crumbs values.
+//
+// FIPS 140-3: a Ring that only signs and verifies (server mode) uses
+// HKDF-SHA256 and HMAC-SHA256, which FIPS 140-only mode
+// (GODEBUG=fips140=only) allows; XChaCha20-Poly1305 is built on the first
+// Seal or Open, which then fail in that mode.
 package crypto
 
 import (
@@ -77,8 +82,12 @@ type Ring struct {
 }
 
 type ringKey struct {
-	id   [KeyIDSize]byte
-	aead cipher.AEAD
+	id [KeyIDSize]byte
+	// aead is built on the first Seal or Open: a Ring that only signs
+	// (server mode, header tokens in server mode) never builds
+	// ChaCha20-Poly1305, which FIPS 140-only mode (GODEBUG=fips140=only)
+	// refuses; HKDF-SHA256 and HMAC-SHA256 are approved.
+	aead func() (cipher.AEAD, error)
 	mac  []byte
 }
 
@@ -198,9 +207,13 @@ func deriveKey(secret []byte) (ringKey, error) {
 	if err != nil {
 		return k, fmt.Errorf("crypto: derive sealing key: %w", err)
 	}
-	if k.aead, err = chacha20poly1305.NewX(sealKey); err != nil {
-		return k, fmt.Errorf("crypto: %w", err)
-	}
+	k.aead = sync.OnceValues(func() (cipher.AEAD, error) {
+		a, err := chacha20poly1305.NewX(sealKey)
+		if err != nil {
+			return nil, fmt.Errorf("crypto: sealing needs XChaCha20-Poly1305: %w", err)
+		}
+		return a, nil
+	})
 	if k.mac, err = hkdf.Key(sha256.New, secret, nil, labelSign, sha256.Size); err != nil {
 		return k, fmt.Errorf("crypto: derive signing key: %w", err)
 	}

@@ -54,6 +54,10 @@ func (r *Ring) Seal(name string, p Payload) (string, error) {
 	// One buffer holds the envelope and, after it, the associated data:
 	// version | key ID | nonce | flags | times | body | tag | aad.
 	k := &r.keys[0]
+	aead, err := k.aead()
+	if err != nil {
+		return "", err
+	}
 	bodyAt := headerSize + plainHeaderSize
 	aadLen := 1 + KeyIDSize + len(name)
 	buf := make([]byte, bodyAt+len(p.Data)+tagSize+aadLen)
@@ -86,7 +90,7 @@ func (r *Ring) Seal(name string, p Payload) (string, error) {
 	copy(aad[1+KeyIDSize:], name)
 	// dst is capped at the envelope (three-index slice): cipher.AEAD may
 	// overwrite dst up to its capacity, and the AAD lies just after it.
-	k.aead.Seal(buf[headerSize:headerSize:envLen], nonce, buf[headerSize:bodyAt+bodyLen], aad)
+	aead.Seal(buf[headerSize:headerSize:envLen], nonce, buf[headerSize:bodyAt+bodyLen], aad)
 
 	out := make([]byte, b64.EncodedLen(envLen))
 	b64.Encode(out, buf[:envLen])
@@ -130,10 +134,14 @@ func (r *Ring) Open(name, value string, now time.Time) (p Payload, stale bool, e
 	if k == nil {
 		return p, false, errs.Reason("crypto: unknown key ID (sealed under a secret that is not in the ring)")
 	}
+	aead, err := k.aead()
+	if err != nil {
+		return p, false, err // not the value's fault: this process cannot open any
+	}
 	aad := buf[n:]
 	copy(aad, buf[:1+KeyIDSize])
 	copy(aad[1+KeyIDSize:], name)
-	plain, err := k.aead.Open(buf[headerSize:headerSize:n], buf[1+KeyIDSize:headerSize], buf[headerSize:n], aad) // capped: see Seal
+	plain, err := aead.Open(buf[headerSize:headerSize:n], buf[1+KeyIDSize:headerSize], buf[headerSize:n], aad) // capped: see Seal
 	if err != nil {
 		return p, false, errs.Reason("crypto: message authentication failed")
 	}

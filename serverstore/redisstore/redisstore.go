@@ -395,7 +395,7 @@ func (b *Backend) Close() error {
 // (nothing written). A tombstone is a string key holding the successor's
 // key, so that SCAN TYPE hash walks sessions only.
 var (
-	applyScript = redis.NewScript(`
+	applyScript = redis.NewScriptServerSHA(`
 local k = KEYS[1]
 local h = redis.pcall('HMGET', k, 'm', 'd')
 if h.err then return {-3} end -- WRONGTYPE: a tombstone (a string key)
@@ -458,7 +458,7 @@ redis.call('PEXPIREAT', k, exp)
 return {1, meta}`)
 
 	// create: ARGV = meta, expiry, then key, value pairs. 0 if the key exists.
-	createScript = redis.NewScript(`
+	createScript = redis.NewScriptServerSHA(`
 local k = KEYS[1]
 if redis.call('EXISTS', k) == 1 then return 0 end
 local set = {'m', ARGV[1]}
@@ -469,7 +469,7 @@ return 1`)
 
 	// retire: ARGV = successor key, tombstone expiry. The hash's fields, or
 	// {-2} absent, {-3, successor} already retired.
-	retireScript = redis.NewScript(`
+	retireScript = redis.NewScriptServerSHA(`
 local k = KEYS[1]
 local t = redis.call('TYPE', k).ok
 if t == 'none' then return {-2} end
@@ -480,7 +480,7 @@ redis.call('SET', k, ARGV[1], 'PXAT', ARGV[2])
 return all`)
 
 	// delete: the successor a tombstone names (to delete next), or false.
-	deleteScript = redis.NewScript(`
+	deleteScript = redis.NewScriptServerSHA(`
 local k = KEYS[1]
 local next = false
 if redis.call('TYPE', k).ok == 'string' then next = redis.call('GET', k) end

@@ -3,6 +3,7 @@ package express
 import (
 	"bytes"
 	"context"
+	"crypto/fips140"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -187,6 +188,9 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	for i, sec := range cfg.Secrets {
 		if strings.TrimSpace(sec) == "" {
 			return nil, fmt.Errorf("express: New: secret %d is empty or blank; anyone could sign a cookie with it (a trailing comma, or an unset variable?)", i+1)
+		}
+		if len(sec) < 14 && fips140.Enforced() {
+			return nil, fmt.Errorf("express: New: secret %d is %d bytes; FIPS 140-only mode (GODEBUG=fips140=only) refuses HMAC keys under 112 bits (14 bytes): rotate the Express application to a longer secret", i+1, len(sec))
 		}
 		if len(sec) < 32 {
 			cfg.Logger.Warn("express: an Express secret is shorter than 32 bytes; anyone holding one cookie can try to guess it offline. Rotate to a longer one: put it first in both applications' lists",
@@ -481,7 +485,7 @@ func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, 
 // expressRetireScript deletes KEYS[1] and, if it existed, leaves the tombstone
 // KEYS[2] naming ARGV[1] for ARGV[2] seconds, in one step: {1, record} or
 // {0, the tombstone's ID or nil}.
-var expressRetireScript = redis.NewScript(`
+var expressRetireScript = redis.NewScriptServerSHA(`
 local v = redis.call('GETDEL', KEYS[1])
 if v then
 	redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
@@ -515,7 +519,7 @@ func (s *Store) Delete(ctx context.Context, _ string, rec *driver.Record) error 
 
 // expressDeleteScript deletes KEYS[1] and its tombstone KEYS[2], and
 // returns the ID the tombstone named (nil when none).
-var expressDeleteScript = redis.NewScript(`
+var expressDeleteScript = redis.NewScriptServerSHA(`
 local t = redis.call('GET', KEYS[2])
 redis.call('DEL', KEYS[1], KEYS[2])
 return t
