@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"encoding/gob"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -85,10 +86,14 @@ func TestIdentityKeyRotates(t *testing.T) {
 			}
 			do(func(s *session.Session) { s.Set("cart", 3) })
 			planted, anon := token, look(token)
-			do(func(s *session.Session) { s.Set("user", "ada") })
+			do(func(s *session.Session) {
+				cart, _ := session.Get[int](s, "cart")
+				s.Set("cart", cart) // a sign-in keeps what its request set
+				s.Set("user", "ada")
+			})
 			in := look(token)
 			if in.id == anon.id || in.user != "ada" || in.cart != 3 {
-				t.Fatalf("after a sign-in without Regenerate: %+v; want a new ID, user ada, the cart kept", in)
+				t.Fatalf("after a sign-in without Regenerate: %+v; want a new ID, user ada, the cart carried", in)
 			}
 			if p := look(planted); p.user != "" {
 				t.Fatalf("the token from before the sign-in opens the signed-in session: %+v", p)
@@ -114,5 +119,103 @@ func TestIdentityKeyRotates(t *testing.T) {
 	}
 	if _, err := session.New(cookies, session.WithIdentityKey("a\x00b")); err == nil {
 		t.Error("WithIdentityKey accepted a key with a NUL byte")
+	}
+}
+
+func init() { gob.Register(identityUser{}) }
+
+type identityUser struct {
+	Name  string          `json:"name"`
+	ID    int             `json:"id"`
+	Roles map[string]bool `json:"roles"`
+}
+
+// TestIdentityKeyEdges: the identity is compared as a value, not as bytes
+// (Gob writes maps in random order; another writer orders JSON members
+// otherwise), so setting the same user again rotates nothing; what the
+// request set before a Save stays at a change of user; and a sign-in keeps
+// only what the request set, not what the session held before it (a value
+// planted with the session, such as a CSRF secret).
+func TestIdentityKeyEdges(t *testing.T) {
+	ada := identityUser{Name: "Ada & co", ID: 7, Roles: map[string]bool{"a": true, "b": true, "c": true, "d": true, "e": true}}
+	for _, codec := range []struct {
+		name  string
+		codec session.Codec
+	}{{"JSON", session.JSON}, {"Gob", session.Gob}} {
+		t.Run(codec.name, func(t *testing.T) {
+			store, err := serverstore.New(serverstore.NewMemory(), [][]byte{secret(3)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := session.New(store, session.WithIdentityKey("user"), session.WithCodec(codec.codec), session.WithLogger(discard()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cookie string
+			do := func(f func(*session.Session)) {
+				r := httptest.NewRequest("GET", "http://localhost/", nil)
+				if cookie != "" {
+					r.Header.Set("Cookie", cookie)
+				}
+				w := httptest.NewRecorder()
+				m.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { f(session.From(r)) })).ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					t.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+				for _, c := range w.Result().Cookies() {
+					if c.Name == "session" {
+						cookie = "session=" + c.Value
+					}
+				}
+			}
+			id := func() (id string) { do(func(s *session.Session) { id = s.ID() }); return id }
+			// A sign-in keeps what the request set, not what the session held.
+			do(func(s *session.Session) { s.Set("csrf", "planted"); s.Set("cart", 3) })
+			do(func(s *session.Session) {
+				cart, _ := session.Get[int](s, "cart")
+				s.Set("cart", cart) // carried on purpose
+				s.Set("user", ada)
+			})
+			do(func(s *session.Session) {
+				if v, ok := session.Get[string](s, "csrf"); ok {
+					t.Errorf("the sign-in kept a value the session held before it: csrf = %q", v)
+				}
+				if v, _ := session.Get[int](s, "cart"); v != 3 {
+					t.Errorf("the sign-in lost what its request set: cart = %d", v)
+				}
+			})
+			before := id()
+			for range 5 {
+				same := ada
+				same.Roles = map[string]bool{"e": true, "d": true, "c": true, "b": true, "a": true}
+				do(func(s *session.Session) { s.Set("user", same) })
+			}
+			if codec.name == "JSON" {
+				// The same user, its members in another order (as another
+				// writer, or a map, orders them).
+				do(func(s *session.Session) {
+					s.Set("user", map[string]any{"roles": map[string]bool{"a": true, "b": true, "c": true, "d": true, "e": true}, "id": 7, "name": "Ada & co"})
+				})
+			}
+			if after := id(); after != before {
+				t.Errorf("setting the same user again rotated the session")
+			}
+			// A change of user keeps what the request set before a Save.
+			do(func(s *session.Session) {
+				s.Set("theme", "dark")
+				if err := s.Save(); err != nil {
+					t.Error(err)
+				}
+				s.Set("user", identityUser{Name: "Bob", ID: 8})
+			})
+			do(func(s *session.Session) {
+				if v, _ := session.Get[string](s, "theme"); v != "dark" {
+					t.Errorf("a change of user dropped what the request set before its Save: theme = %q", v)
+				}
+				if _, ok := session.Get[int](s, "cart"); ok {
+					t.Error("a change of user kept the previous user's cart")
+				}
+			})
+		})
 	}
 }

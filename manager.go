@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -445,55 +446,79 @@ func (m *Manager) commit(s *Session) error {
 }
 
 // rotateIdentity regenerates a loaded session whose identity value
-// (WithIdentityKey) the request set, changed or removed: a sign-in keeps
-// every value; a change of user or a sign-out keeps only what this request
-// set.
+// (WithIdentityKey) the request set, changed or removed; the new session
+// keeps only the values this request set.
 func (m *Manager) rotateIdentity(s *Session) error {
 	key := m.cfg.identityKey
-	cur, present := s.raw[key]
-	if present && cur == nil {
-		var err error
-		if cur, err = s.encodeValue(key); err != nil {
-			return err
-		}
-	}
-	if bytes.Equal(cur, s.identity) && present == (s.identity != nil) {
+	_, present := s.raw[key]
+	if present == (s.identity != nil) && (!present || m.sameIdentity(s)) {
 		return nil
 	}
-	what := "set"
-	if s.identity == nil {
-		s.Regenerate(true)
-	} else {
-		what = "changed"
-		if !present {
-			what = "removed"
-		}
-		type kept struct {
-			raw    []byte
-			val    any
-			hasVal bool
-		}
-		keep := map[string]kept{}
-		for k, set := range s.changes {
-			if set {
-				v, ok := s.vals[k]
-				keep[k] = kept{s.raw[k], v, ok}
-			}
-		}
-		s.Regenerate(false)
-		for k, v := range keep {
-			s.raw[k] = v.raw
-			if v.hasVal {
-				if s.vals == nil {
-					s.vals = make(map[string]any)
-				}
-				s.vals[k] = v.val
-			}
-			s.track(k, true)
+	what := "changed"
+	switch {
+	case s.identity == nil:
+		what = "set"
+	case !present:
+		what = "removed"
+	}
+	type kept struct {
+		raw    []byte
+		val    any
+		hasVal bool
+	}
+	keep := map[string]kept{}
+	for k := range s.set {
+		if raw, ok := s.raw[k]; ok {
+			v, hasVal := s.vals[k]
+			keep[k] = kept{raw, v, hasVal}
 		}
 	}
-	m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: the identity value was "+what+" (WithIdentityKey): the session is regenerated", s.where())
+	s.Regenerate(false)
+	for k, v := range keep {
+		s.raw[k] = v.raw
+		if v.hasVal {
+			if s.vals == nil {
+				s.vals = make(map[string]any)
+			}
+			s.vals[k] = v.val
+		}
+		s.track(k, true)
+	}
+	m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: the identity value was "+what+" (WithIdentityKey): the session is regenerated with the values this request set", s.where())
 	return nil
+}
+
+// sameIdentity reports whether the identity value is the one the session
+// had, as a value: Gob writes maps in random order, and another writer
+// (an Express application) may order JSON members otherwise.
+func (m *Manager) sameIdentity(s *Session) bool {
+	key := m.cfg.identityKey
+	cur := s.raw[key]
+	if cur != nil && bytes.Equal(cur, s.identity) {
+		return true
+	}
+	v, hasVal := s.vals[key]
+	if cur == nil {
+		if !hasVal {
+			return false
+		}
+		var err error
+		if cur, err = m.codec.Marshal(v); err != nil {
+			return false
+		}
+		if bytes.Equal(cur, s.identity) {
+			return true
+		}
+	}
+	var a, b any
+	if m.codec.Unmarshal(cur, &a) == nil && m.codec.Unmarshal(s.identity, &b) == nil {
+		return reflect.DeepEqual(a, b)
+	}
+	if !hasVal || v == nil {
+		return false
+	}
+	old := reflect.New(reflect.TypeOf(v))
+	return m.codec.Unmarshal(s.identity, old.Interface()) == nil && reflect.DeepEqual(old.Elem().Interface(), v)
 }
 
 // carryOut persists the session as act says and writes the token; wrote

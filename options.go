@@ -250,22 +250,25 @@ func WithDestroyEmpty(on bool) Option {
 }
 
 // WithIdentityKey names the value that identifies the session's user
-// ("user", "uid"): when a request sets it where the session had none,
-// changes it, or removes it, the commit regenerates the session (a new ID,
-// as Session.Regenerate; the old one is retired, with its logout-wins
-// tombstone in server mode), so that a sign-in that forgot Regenerate
-// cannot be a session fixation. The values:
+// ("user", "uid"): when a request sets it where the session had none (a
+// sign-in), changes it (another user) or removes it (a sign-out that keeps
+// the session), the commit regenerates the session, as Session.Regenerate
+// does, so that a sign-in that forgot Regenerate cannot be a session
+// fixation. The new session holds only the values this request set (Set,
+// Update, AddFlash, across its Saves); what the session held before goes,
+// as with Regenerate(false): a value planted with a session (a CSRF secret,
+// a return URL) never reaches the signed-in user's. To carry a value over
+// (an anonymous cart), read it and set it again in the signing-in request.
 //
-//   - set where there was none (a sign-in): every value stays, as with
-//     Regenerate(true): what an anonymous visitor gathered (a cart) is the
-//     signed-in user's;
-//   - changed (another user) or removed (a sign-out that keeps the
-//     session): only the values this request set stay; what the session
-//     held for the previous user goes, as with Regenerate(false).
-//
-// Setting the same value again changes nothing. A session that the
-// request regenerated or destroyed itself is left as the handler made it.
-// The default, "", turns the rotation off.
+// The value is compared as a value, not as bytes: setting the same user
+// again changes nothing, whatever order the codec or another writer gives
+// its members. A session that the request regenerated or destroyed itself
+// is left as the handler made it. In server mode the old ID is retired
+// with a tombstone, so a request that still carries it sees a fresh
+// session, and a logout through it ends the new one too (for
+// serverstore.TombstoneTTL). In cookie mode the old cookie stays what it
+// was, a session without the user, until its deadline. The default, ""
+// turns the rotation off.
 func WithIdentityKey(key string) Option {
 	return func(c *config) error {
 		if key != "" && !validKey(key) {

@@ -77,6 +77,9 @@ type exchange struct {
 	saved     *string // the token of the last commit ("" once ended), for Reload
 	nextToken string  // the token of the new ID a Regenerate stored, before its old one is retired
 	attempted string  // the ID this request last tried to create
+	// set names the keys this request set (Set, Update, AddFlash), across
+	// its commits: what an identity change keeps (WithIdentityKey).
+	set map[string]bool
 }
 
 // track records a key-level change.
@@ -86,6 +89,20 @@ func (s *Session) track(key string, set bool) {
 	}
 	s.changes[key] = set
 	delete(s.updates, key) // a plain Set or Delete after an Update is unconditional
+	if set {
+		s.noteSet(key)
+	}
+}
+
+// noteSet records a key this request set (WithIdentityKey).
+func (s *Session) noteSet(key string) {
+	if s.m.cfg.identityKey == "" {
+		return
+	}
+	if s.set == nil {
+		s.set = make(map[string]bool)
+	}
+	s.set[key] = true
 }
 
 // load reads the session from the request on first use.
@@ -505,6 +522,7 @@ func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
 	}
 	s.raw[key], s.changes[key], s.updates[key] = b, true, u
 	delete(s.vals, key)
+	s.noteSet(key)
 	s.change()
 	return result, nil
 }

@@ -37,8 +37,8 @@ type Config struct {
 	BrowserSession    bool // WithBrowserSessionCookie
 	// IdentityKey is WithIdentityKey's key ("" for none): a commit of a
 	// loaded session whose value under it was set, changed or removed
-	// regenerates it; a sign-in keeps every value, a change or removal
-	// only those the request set.
+	// regenerates it with only the values the request set (across its
+	// commits).
 	IdentityKey string
 	// EngineClock: the backend expires records and tombstones by the
 	// model's clock (the memory backend with the fake clock). Redis and
@@ -269,7 +269,7 @@ type Request struct {
 	setLife  bool            // SetLifetime: the absolute deadline is the request's
 	setKind  bool            // SetBrowserSession changed the kind
 	identity *string         // IdentityKey: the value as loaded or last committed (nil: none)
-	setKeys  map[string]bool // keys set since the load or the last commit
+	setKeys  map[string]bool // keys the request set, across its commits and Reloads
 	late     bool            // a change, or the first read, after the headers went out
 	written  bool            // the headers went out
 	commits  bool            // a commit answered already
@@ -418,17 +418,13 @@ func (r *Request) rotateIdentity() {
 	if ok == (r.identity != nil) && (!ok || cur == *r.identity) {
 		return
 	}
-	if r.identity == nil {
-		r.Regenerate(true) // a sign-in: every value stays
-		return
-	}
 	kept := map[string]string{}
 	for k := range r.setKeys {
 		if v, ok := r.vals[k]; ok {
 			kept[k] = v
 		}
 	}
-	r.Regenerate(false) // another user, or a sign-out: what the request set stays
+	r.Regenerate(false) // a sign-in, another user, a sign-out: what the request set stays
 	for k, v := range kept {
 		r.vals[k] = v
 		r.track(k)
@@ -439,7 +435,6 @@ func (r *Request) Delete(key string) {
 	r.load()
 	if _, ok := r.vals[key]; ok {
 		delete(r.vals, key)
-		delete(r.setKeys, key)
 		r.change()
 	}
 }
@@ -448,7 +443,6 @@ func (r *Request) Clear() {
 	r.load()
 	if len(r.vals) > 0 {
 		clear(r.vals)
-		clear(r.setKeys)
 		r.change()
 	}
 }
@@ -500,7 +494,6 @@ func (r *Request) Regenerate(keep bool) {
 	r.rec.ID = r.m.newID()
 	if !keep {
 		clear(r.vals)
-		clear(r.setKeys)
 	}
 	r.noteLate()
 }
@@ -514,7 +507,6 @@ func (r *Request) Destroy() {
 		r.old = r.from // a logout through a retired token ends its successor too, whatever came before
 	}
 	clear(r.vals)
-	clear(r.setKeys)
 	r.freshRecord()
 	r.state = destroyed
 	r.noteLate()
@@ -554,7 +546,7 @@ func (r *Request) Deadline() time.Time { r.load(); return r.rec.deadline() }
 // Reload drops the request's changes and reads the session again, through
 // the token of the request's last commit, or the request's own.
 func (r *Request) Reload() {
-	*r = Request{m: r.m, carried: r.carried, saved: r.saved, commits: r.commits, written: r.written,
+	*r = Request{m: r.m, carried: r.carried, saved: r.saved, commits: r.commits, written: r.written, setKeys: r.setKeys,
 		Out: r.Out, OutToken: r.OutToken, MaxAge: r.MaxAge, Late: r.Late, Used: r.Used}
 	r.load()
 }
@@ -755,7 +747,6 @@ func (r *Request) maxAge(s *Session) int64 {
 
 func (r *Request) settle(to state) {
 	r.noteIdentity()
-	clear(r.setKeys)
 	r.state, r.touched, r.commits, r.setLife, r.setKind, r.stale = to, false, true, false, false, false
 }
 

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"bytes"
+	"crypto/fips140"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"net/http"
@@ -70,6 +72,9 @@ func FromCookieSession(c CookieSession) (driver.Importer, error) {
 	im := &cookieSessionImporter{c: c}
 	switch strings.ToLower(c.Hash) {
 	case "", "sha1":
+		if fips140.Enforced() {
+			return nil, errors.New("migrate: FromCookieSession: HMAC-SHA1 (keygrip's default) is refused in FIPS 140-only mode (GODEBUG=fips140=only); the Express application must sign with sha256, sha384 or sha512")
+		}
 		im.hash = sha1.New
 	case "sha256":
 		im.hash = sha256.New

@@ -33,7 +33,7 @@ func Child(t *testing.T) bool {
 // they all pass and at least one ran.
 func Run(t *testing.T, pattern string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run="+pattern, "-test.count=1", "-test.v")
+	cmd := exec.Command(os.Args[0], "-test.run="+pattern, "-test.count=1", "-test.v", "-test.timeout=10m")
 	cmd.Env = append(os.Environ(), "GODEBUG=fips140=only", childEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

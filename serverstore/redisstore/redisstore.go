@@ -59,6 +59,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/fips140"
 	"errors"
 	"fmt"
 	"iter"
@@ -394,8 +395,18 @@ func (b *Backend) Close() error {
 // stored value of each checked key that exists when a check failed
 // (nothing written). A tombstone is a string key holding the successor's
 // key, so that SCAN TYPE hash walks sessions only.
+// script names a Lua script by its SHA-1 for EVALSHA: computed in Go, or,
+// in FIPS 140-only mode (GODEBUG=fips140=only), which refuses SHA-1, by
+// Redis (SCRIPT LOAD on first use; go-redis's NewScriptServerSHA).
+func script(src string) *redis.Script {
+	if fips140.Enforced() {
+		return redis.NewScriptServerSHA(src)
+	}
+	return redis.NewScript(src)
+}
+
 var (
-	applyScript = redis.NewScriptServerSHA(`
+	applyScript = script(`
 local k = KEYS[1]
 local h = redis.pcall('HMGET', k, 'm', 'd')
 if h.err then return {-3} end -- WRONGTYPE: a tombstone (a string key)
@@ -458,7 +469,7 @@ redis.call('PEXPIREAT', k, exp)
 return {1, meta}`)
 
 	// create: ARGV = meta, expiry, then key, value pairs. 0 if the key exists.
-	createScript = redis.NewScriptServerSHA(`
+	createScript = script(`
 local k = KEYS[1]
 if redis.call('EXISTS', k) == 1 then return 0 end
 local set = {'m', ARGV[1]}
@@ -469,7 +480,7 @@ return 1`)
 
 	// retire: ARGV = successor key, tombstone expiry. The hash's fields, or
 	// {-2} absent, {-3, successor} already retired.
-	retireScript = redis.NewScriptServerSHA(`
+	retireScript = script(`
 local k = KEYS[1]
 local t = redis.call('TYPE', k).ok
 if t == 'none' then return {-2} end
@@ -480,7 +491,7 @@ redis.call('SET', k, ARGV[1], 'PXAT', ARGV[2])
 return all`)
 
 	// delete: the successor a tombstone names (to delete next), or false.
-	deleteScript = redis.NewScriptServerSHA(`
+	deleteScript = script(`
 local k = KEYS[1]
 local next = false
 if redis.call('TYPE', k).ok == 'string' then next = redis.call('GET', k) end

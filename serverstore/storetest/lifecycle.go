@@ -147,11 +147,12 @@ func testLifecycle(t *testing.T, newBackend newFunc) {
 	})
 	t.Run("IdentityChangeRegenerates", func(t *testing.T) {
 		// WithIdentityKey: a handler that signs in by setting the identity
-		// value, without Regenerate, gets a new session ID; the cookie from
-		// before (a planted one: session fixation) does not open the
-		// signed-in session; setting the same value again rotates nothing;
-		// another user keeps only what its request set; a sign-out that
-		// removes the value rotates too.
+		// value, without Regenerate, gets a new session ID holding only
+		// what its request set (a value planted with the session goes); the
+		// cookie from before (a planted one: session fixation) does not
+		// open the signed-in session; setting the same value again rotates
+		// nothing; another user keeps only what its request set; a sign-out
+		// that removes the value rotates too.
 		t.Parallel()
 		b, c := newBackend(t)
 		br := newBrowser(t, b, c, session.WithIdentityKey("user"))
@@ -170,13 +171,17 @@ func testLifecycle(t *testing.T, newBackend newFunc) {
 			})
 			return v
 		}
-		br.do(func(s *session.Session) { s.Set("cart", 3) })
+		br.do(func(s *session.Session) { s.Set("cart", 3); s.Set("theme", "planted") })
 		planted := br.current()
 		anon := look()
-		br.do(func(s *session.Session) { s.Set("user", "ada") })
+		br.do(func(s *session.Session) {
+			cart, _ := session.Get[int](s, "cart")
+			s.Set("cart", cart) // carried on purpose
+			s.Set("user", "ada")
+		})
 		in := look()
-		if in.id == anon.id || in.user != "ada" || in.cart != 3 {
-			t.Fatalf("after a sign-in without Regenerate: %+v; want a new ID (not %.8s…), user ada and the cart kept", in, anon.id)
+		if in.id == anon.id || in.user != "ada" || in.cart != 3 || in.theme != "" {
+			t.Fatalf("after a sign-in without Regenerate: %+v; want a new ID (not %.8s…), user ada, the cart its request carried, no planted theme", in, anon.id)
 		}
 		var user string
 		br.send(planted, func(s *session.Session) { user, _ = session.Get[string](s, "user") })

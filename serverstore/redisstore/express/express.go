@@ -485,7 +485,16 @@ func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, 
 // expressRetireScript deletes KEYS[1] and, if it existed, leaves the tombstone
 // KEYS[2] naming ARGV[1] for ARGV[2] seconds, in one step: {1, record} or
 // {0, the tombstone's ID or nil}.
-var expressRetireScript = redis.NewScriptServerSHA(`
+// script names a Lua script as redisstore's do (by Redis's SHA-1 in FIPS
+// 140-only mode).
+func script(src string) *redis.Script {
+	if fips140.Enforced() {
+		return redis.NewScriptServerSHA(src)
+	}
+	return redis.NewScript(src)
+}
+
+var expressRetireScript = script(`
 local v = redis.call('GETDEL', KEYS[1])
 if v then
 	redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
@@ -519,7 +528,7 @@ func (s *Store) Delete(ctx context.Context, _ string, rec *driver.Record) error 
 
 // expressDeleteScript deletes KEYS[1] and its tombstone KEYS[2], and
 // returns the ID the tombstone named (nil when none).
-var expressDeleteScript = redis.NewScriptServerSHA(`
+var expressDeleteScript = script(`
 local t = redis.call('GET', KEYS[2])
 redis.call('DEL', KEYS[1], KEYS[2])
 return t
