@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -627,6 +630,9 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 // create stores a new session. A create that meets its own ID is an
 // earlier attempt of this request whose reply was lost: it is rewritten.
 func (m *Manager) create(s *Session, c *driver.Commit, now time.Time) (string, error) {
+	m.bind(s, now)
+	c.Record.User, c.Record.Created, c.Record.Seen = s.rec.User, s.rec.Created, s.rec.Seen
+	c.Record.Agent, c.Record.Addr = s.rec.Agent, s.rec.Addr
 	again := s.attempted == s.rec.ID
 	s.attempted = s.rec.ID
 	token, err := m.save(s, c, false, now)
@@ -638,6 +644,88 @@ func (m *Manager) create(s *Session, c *driver.Commit, now time.Time) (string, e
 		return m.save(s, c, true, now)
 	}
 	return token, err
+}
+
+// bind records who a new record belongs to, for a store that keeps a
+// per-user index: the identity value (WithIdentityKey) as text, and when
+// and from where the session was created.
+func (m *Manager) bind(s *Session, now time.Time) {
+	if m.cfg.identityKey != "" {
+		s.rec.User = m.identityText(s)
+	}
+	s.rec.Created, s.rec.Seen = now.Truncate(time.Second), time.Time{}
+	s.rec.Agent, s.rec.Addr = "", ""
+	if s.r != nil {
+		s.rec.Agent = cutText(s.r.UserAgent(), driver.MaxClientDetail)
+		s.rec.Addr = cutText(clientAddr(s.r, m.cfg.trustProxy), driver.MaxClientDetail)
+	}
+}
+
+// identityText is the identity value as the user a session is bound to:
+// a string, or an integer in decimal; "" (bound to no user) when absent,
+// and for a value of another kind or over driver.MaxUser bytes, which the
+// log reports.
+func (m *Manager) identityText(s *Session) string {
+	key := m.cfg.identityKey
+	v, ok := s.vals[key]
+	if !ok {
+		raw, ok := s.raw[key]
+		if !ok {
+			return ""
+		}
+		var a any
+		if err := m.codec.Unmarshal(raw, &a); err != nil {
+			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: the identity value (WithIdentityKey) does not decode; the session is bound to no user",
+				slog.String("error", err.Error()), s.where())
+			return ""
+		}
+		v = a
+	}
+	var text string
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.String:
+		text = rv.String()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		text = strconv.FormatInt(rv.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		text = strconv.FormatUint(rv.Uint(), 10)
+	case reflect.Float64, reflect.Float32:
+		// JSON decodes numbers as float64: an integer ID read back.
+		f := rv.Float()
+		if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			break
+		}
+		text = strconv.FormatInt(int64(f), 10)
+	}
+	if text == "" || len(text) > driver.MaxUser {
+		m.log.LogAttrs(s.ctx, slog.LevelWarn, fmt.Sprintf("session: the identity value (WithIdentityKey) is a %T; a session is bound to a string of 1 to %d bytes or an integer, and this one to no user", v, driver.MaxUser), s.where())
+		return ""
+	}
+	return text
+}
+
+// clientAddr is the client's address: the connection's peer, or behind a
+// trusted proxy (WithTrustProxy) the right-most X-Forwarded-For entry, the
+// one that proxy appended.
+func clientAddr(r *http.Request, trustProxy bool) string {
+	if trustProxy {
+		if v, ok := lastForwarded(r.Header["X-Forwarded-For"]); ok {
+			return v
+		}
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// cutText shortens s to at most n bytes, dropping a character the cut
+// split and any invalid UTF-8.
+func cutText(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.ToValidUTF8(s, "")
 }
 
 // save is the store's Save with the conflict loop of Update: while
@@ -682,6 +770,7 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 				// The token goes out with what the store holds.
 				s.rec.Expires, s.rec.IdleExpires = c.Record.Expires, c.Record.IdleExpires
 				s.rec.BrowserSession, s.rec.Cookie = c.Record.BrowserSession, c.Record.Cookie
+				s.rec.Seen = c.Record.Seen
 			}
 			return token, err
 		}

@@ -269,6 +269,11 @@ func WithDestroyEmpty(on bool) Option {
 // serverstore.TombstoneTTL). In cookie mode the old cookie stays what it
 // was, a session without the user, until its deadline. The default, ""
 // turns the rotation off.
+//
+// The value also binds the session to its user: a string, or an integer
+// (as decimal text), of 1 to 255 bytes; a value of another kind binds it
+// to no user, and the log says so. A server store lists and ends a user's
+// sessions by it: see package github.com/crumbs-go/session/devices.
 func WithIdentityKey(key string) Option {
 	return func(c *config) error {
 		if key != "" && !validKey(key) {

@@ -47,6 +47,7 @@ type planInput struct {
 	rejected bool // the request carried a token that was rejected or names no session
 	empty    bool // the session holds no values
 	idleDue  bool // less than half of the idle timeout is left
+	seenDue  bool // the store's last-seen time is SeenResolution old
 	hasOld   bool // a stored session must be deleted (Destroy) or retired (Regenerate)
 	moved    bool // the token names an ID another request's Regenerate retired
 }
@@ -78,7 +79,7 @@ func plan(in planInput, c *config) action {
 		switch {
 		case c.resave:
 			return doResave
-		case in.stale || in.touched || c.rolling || in.idleDue:
+		case in.stale || in.touched || c.rolling || in.idleDue || in.seenDue:
 			return doRefresh
 		}
 	case changed:
@@ -108,6 +109,13 @@ func plan(in planInput, c *config) action {
 	return doNothing
 }
 
+// seenResolution is how stale a bound session's last-seen time (what an
+// "active sessions" page shows) may get: a request that reads a session
+// whose stored time is older writes it again (a refresh, as the idle
+// timeout's), so that plain reads write at most once per 10 minutes per
+// session. Every write records it anyway.
+const seenResolution = 10 * time.Minute
+
 // planInput gathers what plan needs to know of s at now.
 func (s *Session) planInput(now time.Time) planInput {
 	idle := s.m.cfg.idle
@@ -118,6 +126,7 @@ func (s *Session) planInput(now time.Time) planInput {
 		rejected: s.rejected,
 		empty:    len(s.raw) == 0,
 		idleDue:  idle > 0 && (s.rec.IdleExpires.IsZero() || s.rec.IdleExpires.Sub(now) < idle/2),
+		seenDue:  s.rec.User != "" && !s.rec.Seen.IsZero() && now.Sub(s.rec.Seen) >= seenResolution,
 		hasOld:   s.old != nil,
 		moved:    s.moved,
 	}

@@ -432,6 +432,88 @@ func main() {
 	write(sidDir, serverIDVectors())
 	write(headerDir, headerVectors())
 	writeRecords(recordDir, recordVectors())
+	writeIndex(indexDir, indexVectors())
+}
+
+const indexDir = "../testdata/index-vectors"
+
+// An indexVector is server-id-v1.md §7: a session's handle (§7.3), or a
+// stored binding and what a reader makes of it (§7.1).
+type indexVector struct {
+	file, expect, comment string
+	secret                []byte
+	id, key, handle       string // handle vectors
+	binding               []byte // binding vectors
+	seen                  uint64
+	user, agent, addr     string
+	created               uint64
+}
+
+func (v indexVector) text() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "expect: %s\ncomment: %s\n", v.expect, v.comment)
+	if v.id != "" {
+		fmt.Fprintf(&b, "secret: %x\nid: %s\nkey: %s\nhandle: %s\n", v.secret, v.id, v.key, v.handle)
+		return b.Bytes()
+	}
+	fmt.Fprintf(&b, "binding: %x\nseen: %d\n", v.binding, v.seen)
+	if v.expect == "ok" {
+		fmt.Fprintf(&b, "user: %s\ncreated: %d\nagent: %s\naddr: %s\n", v.user, v.created, v.agent, v.addr)
+	}
+	return b.Bytes()
+}
+
+func writeIndex(dir string, vs []indexVector) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	for _, v := range vs {
+		path := filepath.Join(dir, v.file)
+		text := v.text()
+		if old, err := os.ReadFile(path); err == nil && !bytes.Equal(old, text) {
+			log.Fatalf("%s: released vectors are never edited; add a new one instead", path)
+		}
+		if err := os.WriteFile(path, text, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Printf("%d vectors in %s\n", len(vs), dir)
+}
+
+func indexVectors() []indexVector {
+	id := b64.EncodeToString(bytes.Repeat([]byte{0x5a}, 32))
+	sum := sha256.Sum256([]byte(id))
+	key := b64.EncodeToString(sum[:])
+	handle := func(secret []byte, key string) string {
+		m := hmac.New(sha256.New, derive(secret, "handle", 32))
+		m.Write([]byte(key))
+		return b64.EncodeToString(m.Sum(nil)[:16])
+	}
+	bind := func(created uint64, parts ...string) []byte {
+		b := binary.BigEndian.AppendUint64([]byte{1}, created)
+		for _, p := range parts {
+			b = append(b, byte(len(p)))
+			b = append(b, p...)
+		}
+		return b
+	}
+	ok := bind(issued, "ada", "Firefox/140", "203.0.113.9")
+	return []indexVector{
+		{file: "handle_hashed_key", expect: "ok", comment: "the handle of a session stored under base64url(SHA-256(id)), with the primary secret",
+			secret: secretA, id: id, key: key, handle: handle(secretA, key)},
+		{file: "handle_raw_key", expect: "ok", comment: "the handle of a session stored under its raw ID (WithRawIDs)",
+			secret: secretA, id: id, key: id, handle: handle(secretA, id)},
+		{file: "handle_other_secret", expect: "ok", comment: "another primary secret gives another handle",
+			secret: secretB, id: id, key: key, handle: handle(secretB, key)},
+		{file: "binding_ok", expect: "ok", comment: "a binding with client details", binding: ok, seen: now,
+			user: "ada", created: issued, agent: "Firefox/140", addr: "203.0.113.9"},
+		{file: "binding_ok_no_details", expect: "ok", comment: "a binding without client details (the default)", binding: bind(issued, "42", "", ""), seen: now,
+			user: "42", created: issued},
+		{file: "binding_short", expect: "invalid", comment: "cut inside the user", binding: ok[:11], seen: now},
+		{file: "binding_trailing", expect: "invalid", comment: "a byte after the address", binding: append(append([]byte{}, ok...), 0), seen: now},
+		{file: "binding_version_2", expect: "invalid", comment: "version 2", binding: append([]byte{2}, ok[1:]...), seen: now},
+		{file: "binding_no_user", expect: "invalid", comment: "an empty user", binding: bind(issued, "", "", ""), seen: now},
+	}
 }
 
 const recordDir = "../testdata/server-record-vectors"

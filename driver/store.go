@@ -86,6 +86,58 @@ type Record struct {
 	// Stale is set by Load when the token must be written again, because an
 	// older secret opened or verified it.
 	Stale bool
+
+	// User is the user the session is bound to ("" for none): the value
+	// named by session.WithIdentityKey, as text, set by the Manager on each
+	// OpCreate. A record's binding never changes afterwards, since a change
+	// of the identity value regenerates the session. A store that keeps a
+	// per-user index (an Indexer) lists the record under it; other stores
+	// ignore it. At most MaxUser bytes.
+	User string
+	// Created is when the session was stored under this ID (set by the
+	// Manager on OpCreate), and Seen when a request last wrote it: set by
+	// a Store that keeps it (an Indexer, for a bound record) on Load, and
+	// on Save to the time it stored; zero otherwise.
+	Created, Seen time.Time
+	// Agent and Addr are the User-Agent and client address of the request
+	// that created the session, each cut to at most MaxClientDetail bytes,
+	// for an "active sessions" page. The Manager always sets them on
+	// OpCreate; a store keeps them only where its operator opted in
+	// (serverstore.WithClientDetails).
+	Agent, Addr string
+}
+
+// MaxUser is the longest binding (Record.User) in bytes; MaxClientDetail
+// the longest Record.Agent or Record.Addr, which the Manager cuts to it.
+const (
+	MaxUser         = 255
+	MaxClientDetail = 255
+)
+
+// An Indexer is a Store that keeps a per-user index of the sessions bound
+// to a user (Record.User): what an "active sessions" page lists, and what
+// "sign out everywhere" ends. Package devices is its API for applications.
+// A session is named by a handle, never by its ID: a handle cannot be
+// replayed as a cookie, and stays the same for the session's life under the
+// same secrets.
+type Indexer interface {
+	// Sessions lists the live sessions bound to user, oldest first.
+	Sessions(ctx context.Context, user string, now time.Time) ([]Listing, error)
+	// Handle returns the handle of the session whose ID is id.
+	Handle(id string) string
+	// End ends the session of user named by handle, as a Destroy would;
+	// it reports false when user has no such session (ended already).
+	End(ctx context.Context, user, handle string, now time.Time) (bool, error)
+	// EndAll ends every session of user except the one named by keep (""
+	// keeps none) and returns how many it ended.
+	EndAll(ctx context.Context, user, keep string, now time.Time) (int, error)
+}
+
+// A Listing is one session of a user, as an Indexer lists it.
+type Listing struct {
+	Handle        string
+	Created, Seen time.Time
+	Agent, Addr   string // "" unless the store keeps them
 }
 
 // MaxCookieAttributes is the most bytes Record.Cookie holds: two

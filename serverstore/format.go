@@ -81,6 +81,9 @@ func (s *Store) decode(e *Entry) (*driver.Record, error) {
 	if rec.Values, err = s.decodeValues(e.Values); err != nil {
 		return nil, err
 	}
+	if b := e.Binding; b != nil {
+		rec.User, rec.Created, rec.Seen, rec.Agent, rec.Addr = b.User, b.Created, b.Seen, b.Agent, b.Addr
+	}
 	return rec, nil
 }
 

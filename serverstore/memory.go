@@ -18,7 +18,7 @@ import (
 )
 
 // The memory store's configuration string: "memory", or with parameters
-// "memory?crumbs_max_entries=10000&crumbs_raw_ids=true".
+// "memory?crumbs_max_entries=10000&crumbs_raw_ids=true&crumbs_client_details=true".
 func init() {
 	driver.Register("memory", func(_ context.Context, cfg string, secrets [][]byte) (driver.Store, error) {
 		rest, ok := strings.CutPrefix(cfg, "memory")
@@ -40,16 +40,18 @@ func init() {
 					return params.Bad(pkg, name, v, "a number of sessions, 1 or more")
 				}
 				mopts = append(mopts, WithMaxEntries(n))
-			case "crumbs_raw_ids":
+			case "crumbs_raw_ids", "crumbs_client_details":
 				on, err := params.Bool(pkg, name, v)
 				if err != nil {
 					return err
 				}
-				if on {
+				if on && name == "crumbs_raw_ids" {
 					opts = append(opts, WithRawIDs())
+				} else if on {
+					opts = append(opts, WithClientDetails())
 				}
 			default:
-				return fmt.Errorf("serverstore: unknown parameter %q of the memory store (its parameters are crumbs_max_entries, crumbs_raw_ids)", name)
+				return fmt.Errorf("serverstore: unknown parameter %q of the memory store (its parameters are crumbs_max_entries, crumbs_raw_ids, crumbs_client_details)", name)
 			}
 			return nil
 		})
@@ -88,8 +90,9 @@ type Memory struct {
 	mu       sync.Mutex
 	entries  map[string]*memEntry
 	byTime   expiryHeap
-	ranks    [rankTombstone + 1]lruList // least recently used at the back
-	sessions int                        // entries that are not tombstones
+	ranks    [rankTombstone + 1]lruList        // least recently used at the back
+	sessions int                               // entries that are not tombstones
+	users    map[string]map[*memEntry]struct{} // the per-user index: live bound entries
 	max      int
 	now      func() time.Time
 }
@@ -106,8 +109,9 @@ type memEntry struct {
 	key        string
 	meta       []byte
 	values     map[string][]byte
-	moved      bool   // a tombstone: the ID was retired by a Regenerate
-	next       string // for a tombstone: the key of the session it moved to
+	bind       *Binding // nil when bound to no user
+	moved      bool     // a tombstone: the ID was retired by a Regenerate
+	next       string   // for a tombstone: the key of the session it moved to
 	expires    time.Time
 	index      int // in byTime
 	rank       int
@@ -139,7 +143,7 @@ func WithClock(now func() time.Time) MemoryOption {
 
 // NewMemory returns an empty Memory backend.
 func NewMemory(opts ...MemoryOption) *Memory {
-	m := &Memory{entries: map[string]*memEntry{}, max: DefaultMaxEntries, now: time.Now}
+	m := &Memory{entries: map[string]*memEntry{}, users: map[string]map[*memEntry]struct{}{}, max: DefaultMaxEntries, now: time.Now}
 	for _, o := range opts {
 		o(m)
 	}
@@ -147,10 +151,11 @@ func NewMemory(opts ...MemoryOption) *Memory {
 }
 
 var (
-	_ Backend  = (*Memory)(nil)
-	_ Counter  = (*Memory)(nil)
-	_ Clearer  = (*Memory)(nil)
-	_ Iterator = (*Memory)(nil)
+	_ Backend   = (*Memory)(nil)
+	_ Counter   = (*Memory)(nil)
+	_ Clearer   = (*Memory)(nil)
+	_ Iterator  = (*Memory)(nil)
+	_ UserIndex = (*Memory)(nil)
 )
 
 // lruList is a list of entries, most recently used at the front.
@@ -240,12 +245,27 @@ func (m *Memory) record(key string) (*memEntry, error) {
 }
 
 func (m *Memory) remove(e *memEntry) {
+	m.unbind(e)
 	heap.Remove(&m.byTime, e.index)
 	delete(m.entries, e.key)
 	m.ranks[e.rank].unlink(e)
 	if e.rank != rankTombstone {
 		m.sessions--
 	}
+}
+
+// unbind takes e out of the per-user index.
+func (m *Memory) unbind(e *memEntry) {
+	if e.bind == nil {
+		return
+	}
+	if set := m.users[e.bind.User]; set != nil {
+		delete(set, e)
+		if len(set) == 0 {
+			delete(m.users, e.bind.User)
+		}
+	}
+	e.bind = nil
 }
 
 // evict makes room for one more entry of rank r: expired entries first,
@@ -288,6 +308,10 @@ func (m *Memory) sweep(now time.Time) {
 
 func (e *memEntry) copy() *Entry {
 	out := &Entry{Meta: bytes.Clone(e.meta), Values: make(map[string][]byte, len(e.values))}
+	if e.bind != nil {
+		b := *e.bind
+		out.Binding = &b
+	}
 	for k, v := range e.values {
 		out.Values[k] = bytes.Clone(v)
 	}
@@ -319,6 +343,16 @@ func (m *Memory) Create(_ context.Context, key string, e *Entry, expires time.Ti
 	n := &memEntry{key: key, meta: bytes.Clone(e.Meta), values: make(map[string][]byte, len(e.Values)), expires: expires, rank: rankNew}
 	for k, v := range e.Values {
 		n.values[k] = bytes.Clone(v)
+	}
+	if e.Binding != nil && e.Binding.User != "" {
+		b := *e.Binding
+		n.bind = &b
+		set := m.users[b.User]
+		if set == nil {
+			set = map[*memEntry]struct{}{}
+			m.users[b.User] = set
+		}
+		set[n] = struct{}{}
 	}
 	m.entries[key] = n
 	heap.Push(&m.byTime, n)
@@ -370,6 +404,9 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) ([]byte, error) 
 			e.values[c.Key] = bytes.Clone(c.Value)
 		}
 	}
+	if e.bind != nil && w.User != "" && !w.Seen.IsZero() {
+		e.bind.Seen = w.Seen
+	}
 	e.expires = expires
 	heap.Fix(&m.byTime, e.index)
 	m.used(e)
@@ -391,7 +428,8 @@ func (m *Memory) Retire(_ context.Context, key, successor string, until time.Tim
 	// Room for one more tombstone first: e is a live session, which the
 	// eviction of tombstones and of entries expired at now leaves alone.
 	m.evict(rankTombstone, now)
-	out := &Entry{Meta: e.meta, Values: e.values} // no longer the entry's: no copy needed
+	out := &Entry{Meta: e.meta, Values: e.values, Binding: e.bind} // no longer the entry's: no copy needed
+	m.unbind(e)
 	m.rerank(e, rankTombstone)
 	e.meta, e.values, e.moved, e.next, e.expires = nil, nil, true, successor, until
 	heap.Fix(&m.byTime, e.index)
@@ -446,6 +484,7 @@ func (m *Memory) Clear(context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	clear(m.entries)
+	clear(m.users)
 	m.byTime = m.byTime[:0]
 	m.ranks = [rankTombstone + 1]lruList{}
 	m.sessions = 0
@@ -470,6 +509,23 @@ func (m *Memory) Keys(context.Context) iter.Seq2[string, error] {
 			}
 		}
 	}
+}
+
+// Bound returns the live records bound to user.
+func (m *Memory) Bound(_ context.Context, user string) (map[string]*Binding, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	out := map[string]*Binding{}
+	for e := range m.users[user] {
+		if !now.Before(e.expires) {
+			m.remove(e)
+			continue
+		}
+		b := *e.bind
+		out[e.key] = &b
+	}
+	return out, nil
 }
 
 // expiryHeap orders entries by expiry, soonest first.

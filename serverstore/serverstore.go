@@ -114,6 +114,11 @@ type Entry struct {
 	Legacy []byte
 	// Successor is the key a tombstone names (Retire's ErrMoved).
 	Successor string
+	// Binding is the user the record is bound to, with when it was created
+	// and last seen (spec/server-id-v1.md §7); nil for a record bound to
+	// no user. Get and Retire return it from a Backend that keeps a
+	// UserIndex; Create stores it there. Other Backends ignore it.
+	Binding *Binding
 }
 
 // Parts of a stored header (spec/server-id-v1.md §4.1) that a Write
@@ -145,6 +150,12 @@ type Write struct {
 	Changes []driver.Change
 	// Expires is when the backend may drop the record.
 	Expires time.Time
+	// User is the user the record is bound to ("" for none) and Seen the
+	// time of this write: a Backend with a UserIndex stores Seen as the
+	// record's last-seen time and keeps the record in user's index until
+	// at least Expires. Both are zero for an unbound record.
+	User string
+	Seen time.Time
 }
 
 // A Counter counts the live records. Optional.
@@ -165,15 +176,21 @@ type Iterator interface {
 
 // A Store is a driver.Store over a Backend.
 type Store struct {
-	backend Backend
-	ring    *crypto.Ring
-	rawIDs  bool
+	backend   Backend
+	ring      *crypto.Ring
+	rawIDs    bool
+	details   bool   // keep the client's User-Agent and address
+	handleKey []byte // names sessions in listings (spec/server-id-v1.md §7.3)
 }
 
-var _ driver.Store = (*Store)(nil)
+var (
+	_ driver.Store   = (*Store)(nil)
+	_ driver.Indexer = (*Store)(nil)
+)
 
 type config struct {
-	rawIDs bool
+	rawIDs  bool
+	details bool
 }
 
 // An Option configures a Store.
@@ -203,7 +220,11 @@ func New(backend Backend, secrets [][]byte, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serverstore: %w", err)
 	}
-	return &Store{backend: backend, ring: ring, rawIDs: c.rawIDs}, nil
+	hk, err := handleKey(secrets[0])
+	if err != nil {
+		return nil, fmt.Errorf("serverstore: %w", err)
+	}
+	return &Store{backend: backend, ring: ring, rawIDs: c.rawIDs, details: c.details, handleKey: hk}, nil
 }
 
 // Close releases what the backend holds, if it is an io.Closer: the
@@ -278,6 +299,25 @@ func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*d
 	return rec, nil
 }
 
+// binding is what a commit stores of rec's binding: nil when it is bound to
+// no user, or the backend keeps no index.
+func (s *Store) binding(rec *driver.Record, now time.Time) *Binding {
+	if rec.User == "" {
+		return nil
+	}
+	if _, ok := s.backend.(UserIndex); !ok {
+		return nil
+	}
+	b := &Binding{User: rec.User, Created: rec.Created, Seen: now}
+	if b.Created.IsZero() {
+		b.Created = now
+	}
+	if s.details {
+		b.Agent, b.Addr = rec.Agent, rec.Addr
+	}
+	return b
+}
+
 // Save persists the commit and returns the signed ID: one backend round
 // trip (two when a checked change met a value that only looks different,
 // or a format-1 record is converted).
@@ -293,11 +333,22 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 	if err != nil {
 		return "", err
 	}
+	if len(rec.User) > driver.MaxUser {
+		return "", fmt.Errorf("serverstore: a session bound to a user ID of %d bytes, over %d", len(rec.User), driver.MaxUser)
+	}
 	key, meta, expires := s.Key(rec.ID), encodeMeta(rec), expiry(rec, now)
+	bound := s.binding(rec, now)
+	rec.Seen = time.Time{}
+	if bound != nil {
+		rec.Seen = now
+	}
 	if c.Op == driver.OpCreate {
-		return token, s.backend.Create(ctx, key, &Entry{Meta: meta, Values: s.storedValues(rec.Values)}, expires)
+		return token, s.backend.Create(ctx, key, &Entry{Meta: meta, Values: s.storedValues(rec.Values), Binding: bound}, expires)
 	}
 	w := &Write{Meta: meta, Expires: expires}
+	if bound != nil {
+		w.User, w.Seen = bound.User, now
+	}
 	if c.SetKind {
 		w.Header |= HeaderFlags
 	}
@@ -322,7 +373,7 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 			// A format-1 record: rewrite it whole, with this request's view
 			// of every value (its deadlines and flags included).
 			w = &Write{Meta: meta, Expires: expiry(rec, now), Convert: true, Clear: true, Header: HeaderFlags | HeaderAbsolute,
-				Changes: s.storedChanges(allValues(rec.Values))}
+				Changes: s.storedChanges(allValues(rec.Values)), User: w.User, Seen: w.Seen}
 			continue
 		case errors.Is(err, ErrConverted) && w.Convert:
 			w = orig // another request converted it first: apply the changes

@@ -16,6 +16,10 @@
 // so it reads only the expired rows, oldest first) instead of the table.
 // Get ignores expired rows whether or not a cleanup runs.
 //
+// A session bound to a user (package devices) also fills columns usr (the
+// user), bind and seen; a partial index on usr makes listing a user's
+// sessions one index scan, with no extra statement on any write.
+//
 // # Configuration strings
 //
 // Importing the package registers the "postgres" and "postgresql" schemes
@@ -32,6 +36,7 @@
 //	crumbs_schema=NAME     its schema (default: the search path)
 //	crumbs_create=false    do not create the table and index (see Schema)
 //	crumbs_raw_ids=true    serverstore.WithRawIDs
+//	crumbs_client_details=true serverstore.WithClientDetails
 //	crumbs_cleanup=10m     StartCleanup at that interval (1s or more); its
 //	                       failures are logged with slog.Default
 //	crumbs_open_timeout=2s how long OpenStore waits for PostgreSQL (OpenTimeout, 5 s)
@@ -67,7 +72,7 @@ type Backend struct {
 	pool  *pgxpool.Pool
 	table string // quoted, possibly schema-qualified
 
-	qGet, qCreate, qApply, qRetire, qDelete, qExpired string
+	qGet, qCreate, qApply, qRetire, qDelete, qExpired, qBound string
 
 	owned     bool // opened from a configuration string: Close closes the pool
 	closeOnce sync.Once
@@ -76,10 +81,11 @@ type Backend struct {
 }
 
 var (
-	_ serverstore.Backend  = (*Backend)(nil)
-	_ serverstore.Counter  = (*Backend)(nil)
-	_ serverstore.Clearer  = (*Backend)(nil)
-	_ serverstore.Iterator = (*Backend)(nil)
+	_ serverstore.Backend   = (*Backend)(nil)
+	_ serverstore.UserIndex = (*Backend)(nil)
+	_ serverstore.Counter   = (*Backend)(nil)
+	_ serverstore.Clearer   = (*Backend)(nil)
+	_ serverstore.Iterator  = (*Backend)(nil)
 )
 
 // An Option configures a Backend.
@@ -137,6 +143,7 @@ func qualified(c config) string {
 func schemaSQL(c config) string {
 	t := qualified(c)
 	index := pgx.Identifier{c.table + "_expires_idx"}.Sanitize()
+	users := pgx.Identifier{c.table + "_usr_idx"}.Sanitize()
 	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %[1]s (
 	key     text        PRIMARY KEY,
 	meta    bytea,                          -- the record's header (format 2); NULL in a tombstone
@@ -144,13 +151,18 @@ func schemaSQL(c config) string {
 	moved   boolean     NOT NULL DEFAULT false, -- a tombstone: the ID was retired by a Regenerate
 	data    bytea,                          -- a format-1 record, read only
 	version bigint,                         -- format 1, unused
-	expires timestamptz NOT NULL
+	expires timestamptz NOT NULL,
+	usr     text,                           -- the user the session is bound to; NULL for none
+	bind    bytea,                          -- the binding (spec/server-id-v1.md §7.1)
+	seen    bigint                          -- last seen, Unix seconds
 );
 ALTER TABLE %[1]s ADD COLUMN IF NOT EXISTS meta bytea, ADD COLUMN IF NOT EXISTS vals jsonb,
 	ADD COLUMN IF NOT EXISTS moved boolean NOT NULL DEFAULT false,
 	ADD COLUMN IF NOT EXISTS data bytea, ADD COLUMN IF NOT EXISTS version bigint,
-	ALTER COLUMN data DROP NOT NULL, ALTER COLUMN version DROP NOT NULL;
-CREATE INDEX IF NOT EXISTS %[2]s ON %[1]s (expires);`, t, index)
+	ALTER COLUMN data DROP NOT NULL, ALTER COLUMN version DROP NOT NULL,
+	ADD COLUMN IF NOT EXISTS usr text, ADD COLUMN IF NOT EXISTS bind bytea, ADD COLUMN IF NOT EXISTS seen bigint;
+CREATE INDEX IF NOT EXISTS %[2]s ON %[1]s (expires);
+CREATE INDEX IF NOT EXISTS %[3]s ON %[1]s (usr) WHERE usr IS NOT NULL;`, t, index, users)
 }
 
 // New returns a Backend over pool, which the caller owns and closes, and
@@ -175,11 +187,12 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 	return &Backend{
 		pool:  pool,
 		table: t,
-		qGet:  `SELECT meta, vals, moved, data FROM ` + t + ` WHERE key = $1 AND expires > now()`,
+		qGet:  `SELECT meta, vals, moved, data, bind, seen FROM ` + t + ` WHERE key = $1 AND expires > now()`,
 		// Create: insert, or take over an expired row; nothing if a live row exists.
-		qCreate: `INSERT INTO ` + t + ` AS s (key, meta, vals, moved, expires) VALUES ($1, $2, $3, false, $4)
+		qCreate: `INSERT INTO ` + t + ` AS s (key, meta, vals, moved, expires, usr, bind, seen) VALUES ($1, $2, $3, false, $4, $5, $6, $7)
 			ON CONFLICT (key) DO UPDATE SET meta = EXCLUDED.meta, vals = EXCLUDED.vals, moved = false,
-				data = NULL, version = NULL, expires = EXCLUDED.expires
+				data = NULL, version = NULL, expires = EXCLUDED.expires,
+				usr = EXCLUDED.usr, bind = EXCLUDED.bind, seen = EXCLUDED.seen
 			WHERE s.expires <= now() RETURNING 1`,
 		// Apply, in one statement: lock the live row (FOR UPDATE waits for
 		// a parallel write and then sees its result), write if it is a
@@ -201,17 +214,19 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 					|| CASE WHEN $10 THEN substring($2::bytea from 19) ELSE substring(s.meta from 19) END END,
 				vals = ((CASE WHEN $3 THEN '{}'::jsonb ELSE coalesce(s.vals, '{}'::jsonb) END) - $4::text[]) || $5::jsonb,
 				data = NULL, version = NULL,
+				seen = CASE WHEN $12::bigint > 0 AND s.usr IS NOT NULL THEN $12::bigint ELSE s.seen END,
 				expires = CASE WHEN NOT $9 AND NOT $11 AND ` + absolute + ` > 0 THEN least($6, to_timestamp(` + absolute + `)) ELSE $6 END
 				FROM ok WHERE s.key = ok.key RETURNING s.meta)
 			SELECT EXISTS (SELECT 1 FROM u), cur.moved, cur.meta IS NULL,
 				CASE WHEN EXISTS (SELECT 1 FROM u) THEN NULL ELSE cur.vals END, (SELECT meta FROM u) FROM cur`,
 		// Retire: a tombstone keeps the successor's key in meta.
-		qRetire: `WITH old AS (SELECT key, meta, vals, moved, data FROM ` + t + ` WHERE key = $1 AND expires > now() FOR UPDATE)
+		qRetire: `WITH old AS (SELECT key, meta, vals, moved, data, bind, seen FROM ` + t + ` WHERE key = $1 AND expires > now() FOR UPDATE)
 			UPDATE ` + t + ` AS s SET meta = CASE WHEN old.moved THEN s.meta ELSE $3 END, vals = NULL, data = NULL, version = NULL,
-				moved = true, expires = CASE WHEN old.moved THEN s.expires ELSE $2 END
-			FROM old WHERE s.key = old.key RETURNING old.meta, old.vals, old.moved, old.data`,
+				moved = true, expires = CASE WHEN old.moved THEN s.expires ELSE $2 END, usr = NULL, bind = NULL, seen = NULL
+			FROM old WHERE s.key = old.key RETURNING old.meta, old.vals, old.moved, old.data, old.bind, old.seen`,
 		qDelete:  `DELETE FROM ` + t + ` WHERE key = $1 RETURNING moved, meta`,
 		qExpired: `DELETE FROM ` + t + ` WHERE expires <= now()`,
+		qBound:   `SELECT key, bind, seen FROM ` + t + ` WHERE usr = $1 AND expires > now() AND NOT moved`,
 	}, nil
 }
 
@@ -225,7 +240,7 @@ const OpenTimeout = 5 * time.Second
 // table, and a cleanup if crumbs_cleanup asks for one. It fails within
 // OpenTimeout if PostgreSQL does not answer. The Backend owns its pool:
 // Close stops the cleanup and closes the pool. The serverstore options it
-// returns are the ones the string set (crumbs_raw_ids).
+// returns are the ones the string set (crumbs_raw_ids, crumbs_client_details).
 func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, error) {
 	const pkg = "pgstore"
 	u, err := params.Parse(pkg, cfg)
@@ -250,6 +265,10 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 			if on, err = params.Bool(pkg, name, v); err == nil && !on {
 				opts = append(opts, WithoutCreate())
 			}
+		case "crumbs_client_details":
+			if on, err = params.Bool(pkg, name, v); on {
+				sopts = append(sopts, serverstore.WithClientDetails())
+			}
 		case "crumbs_raw_ids":
 			if on, err = params.Bool(pkg, name, v); on {
 				sopts = append(sopts, serverstore.WithRawIDs())
@@ -259,7 +278,7 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 		case "crumbs_open_timeout":
 			timeout, err = params.Duration(pkg, name, v, time.Millisecond)
 		default:
-			err = fmt.Errorf("pgstore: unknown parameter %s (crumbs' own are crumbs_table, crumbs_schema, crumbs_create, crumbs_raw_ids, crumbs_cleanup, crumbs_open_timeout)", name)
+			err = fmt.Errorf("pgstore: unknown parameter %s (crumbs' own are crumbs_table, crumbs_schema, crumbs_create, crumbs_raw_ids, crumbs_client_details, crumbs_cleanup, crumbs_open_timeout)", name)
 		}
 		return err
 	})
@@ -352,17 +371,64 @@ func (b *Backend) Close() error {
 
 // Get reads a live record: one SELECT.
 func (b *Backend) Get(ctx context.Context, key string) (*serverstore.Entry, error) {
-	var meta, data []byte
+	var meta, data, bind []byte
 	var vals map[string][]byte
 	var moved bool
-	err := b.pool.QueryRow(ctx, b.qGet, key).Scan(&meta, &vals, &moved, &data)
+	var seen *int64
+	err := b.pool.QueryRow(ctx, b.qGet, key).Scan(&meta, &vals, &moved, &data, &bind, &seen)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, serverstore.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: get: %w", err)
 	}
-	return entry(meta, vals, moved, data)
+	e, err := entry(meta, vals, moved, data)
+	if err == nil {
+		e.Binding = binding(bind, seen)
+	}
+	return e, err
+}
+
+// binding decodes a stored binding; nil for none or a malformed one.
+func binding(bind []byte, seen *int64) *serverstore.Binding {
+	if bind == nil {
+		return nil
+	}
+	var sec uint64
+	if seen != nil && *seen > 0 {
+		sec = uint64(*seen)
+	}
+	bd, err := serverstore.DecodeBinding(bind, sec)
+	if err != nil {
+		return nil
+	}
+	return bd
+}
+
+// Bound returns the live records bound to user: one SELECT on the usr
+// index.
+func (b *Backend) Bound(ctx context.Context, user string) (map[string]*serverstore.Binding, error) {
+	rows, err := b.pool.Query(ctx, b.qBound, user)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: list: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]*serverstore.Binding{}
+	for rows.Next() {
+		var key string
+		var bind []byte
+		var seen *int64
+		if err := rows.Scan(&key, &bind, &seen); err != nil {
+			return nil, fmt.Errorf("pgstore: list: %w", err)
+		}
+		if bd := binding(bind, seen); bd != nil && bd.User == user {
+			out[key] = bd
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: list: %w", err)
+	}
+	return out, nil
 }
 
 func entry(meta []byte, vals map[string][]byte, moved bool, data []byte) (*serverstore.Entry, error) {
@@ -380,7 +446,14 @@ func entry(meta []byte, vals map[string][]byte, moved bool, data []byte) (*serve
 // Create inserts a new row: one statement.
 func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, expires time.Time) error {
 	var one int
-	err := b.pool.QueryRow(ctx, b.qCreate, key, e.Meta, nonNil(e.Values), expires).Scan(&one)
+	var usr *string
+	var bind []byte
+	var seen *int64
+	if bd := e.Binding; bd != nil && bd.User != "" {
+		u, sec := bd.User, bd.Seen.Unix()
+		usr, bind, seen = &u, serverstore.EncodeBinding(bd), &sec
+	}
+	err := b.pool.QueryRow(ctx, b.qCreate, key, e.Meta, nonNil(e.Values), expires, usr, bind, seen).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return serverstore.ErrExists
 	}
@@ -423,8 +496,12 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 	var written, moved, legacy bool
 	var vals map[string][]byte
 	var meta []byte
+	var seen int64
+	if w.User != "" && !w.Seen.IsZero() {
+		seen = w.Seen.Unix()
+	}
 	err := b.pool.QueryRow(ctx, b.qApply, key, w.Meta, w.Clear, dels, set, w.Expires, holds, absent, w.Convert,
-		w.Header&serverstore.HeaderFlags != 0, w.Header&serverstore.HeaderAbsolute != 0).Scan(&written, &moved, &legacy, &vals, &meta)
+		w.Header&serverstore.HeaderFlags != 0, w.Header&serverstore.HeaderAbsolute != 0, seen).Scan(&written, &moved, &legacy, &vals, &meta)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, serverstore.ErrNotFound
@@ -451,10 +528,11 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 // Retire replaces the row by a tombstone and returns what it held: one
 // statement.
 func (b *Backend) Retire(ctx context.Context, key, successor string, until time.Time) (*serverstore.Entry, error) {
-	var meta, data []byte
+	var meta, data, bind []byte
 	var vals map[string][]byte
 	var moved bool
-	err := b.pool.QueryRow(ctx, b.qRetire, key, until, []byte(successor)).Scan(&meta, &vals, &moved, &data)
+	var seen *int64
+	err := b.pool.QueryRow(ctx, b.qRetire, key, until, []byte(successor)).Scan(&meta, &vals, &moved, &data, &bind, &seen)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, serverstore.ErrNotFound
 	}
@@ -464,7 +542,11 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 	if moved {
 		return &serverstore.Entry{Successor: string(meta)}, serverstore.ErrMoved
 	}
-	return entry(meta, vals, moved, data)
+	e, err := entry(meta, vals, moved, data)
+	if err == nil {
+		e.Binding = binding(bind, seen)
+	}
+	return e, err
 }
 
 // Delete removes the row, and returns the successor a tombstone named.

@@ -95,6 +95,10 @@ func TestSchemaAndCleanup(t *testing.T) {
 	if idx != 1 {
 		t.Fatal("the expiry index was not created")
 	}
+	p.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'sessions_usr_idx' AND indexdef LIKE '%WHERE (usr IS NOT NULL)%'`, s).Scan(&idx)
+	if idx != 1 {
+		t.Fatal("the partial index on usr (package devices) was not created")
+	}
 	for i, d := range []time.Duration{-time.Hour, -time.Minute, time.Hour} {
 		if err := b.Create(ctx, string(rune('a'+i)), &serverstore.Entry{Meta: make([]byte, 18)}, time.Now().Add(d)); err != nil {
 			t.Fatal(err)

@@ -13,6 +13,15 @@
 // loading and are rewritten in the current layout on their next save.
 // Count, Clear and Keys walk the prefix with SCAN, never KEYS.
 //
+// A record bound to a user (package devices) also holds fields "b" (the
+// binding) and "s" (last seen), and its key is a member of the user's index:
+// a sorted set under prefix+"u:{"+hash of the user+"}", scored by the
+// record's expiry (an upper bound), that expires with its last member and
+// drops expired members on every write. The braces keep each index in one
+// Cluster slot. Writes of a bound record cost one more script call, on the
+// index, made before the record's (so a live record always has its entry);
+// unbound records pay nothing.
+//
 // # Configuration strings
 //
 // Importing the package registers the "redis" and "rediss" (TLS) schemes
@@ -43,6 +52,7 @@
 //
 //	crumbs_prefix=app:        the key prefix (default "crumbs:"); prefix= is an alias
 //	crumbs_raw_ids=true       serverstore.WithRawIDs
+//	crumbs_client_details=true serverstore.WithClientDetails
 //	crumbs_cluster=true       a Cluster, whatever the addresses
 //	crumbs_wait=1             WithWait: each write waits for 1 replica …
 //	crumbs_wait_timeout=100ms … this long at most (DefaultWaitTimeout)
@@ -60,6 +70,8 @@ package redisstore
 import (
 	"context"
 	"crypto/fips140"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"iter"
@@ -90,10 +102,11 @@ type Backend struct {
 }
 
 var (
-	_ serverstore.Backend  = (*Backend)(nil)
-	_ serverstore.Counter  = (*Backend)(nil)
-	_ serverstore.Clearer  = (*Backend)(nil)
-	_ serverstore.Iterator = (*Backend)(nil)
+	_ serverstore.Backend   = (*Backend)(nil)
+	_ serverstore.Counter   = (*Backend)(nil)
+	_ serverstore.UserIndex = (*Backend)(nil)
+	_ serverstore.Clearer   = (*Backend)(nil)
+	_ serverstore.Iterator  = (*Backend)(nil)
 )
 
 // An Option configures a Backend.
@@ -252,7 +265,7 @@ const OpenTimeout = 5 * time.Second
 // package documentation), connects, and checks that the server answers
 // (PING, on every master of a Cluster) within OpenTimeout. The Backend
 // owns its client: Close closes it. The serverstore options it returns are
-// the ones the string set (crumbs_raw_ids).
+// the ones the string set (crumbs_raw_ids, crumbs_client_details).
 func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, error) {
 	const pkg = "redisstore"
 	u, err := params.Parse(pkg, cfg)
@@ -278,6 +291,11 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 			if on, err = params.Bool(pkg, name, v); on {
 				sopts = append(sopts, serverstore.WithRawIDs())
 			}
+		case "crumbs_client_details":
+			var on bool
+			if on, err = params.Bool(pkg, name, v); on {
+				sopts = append(sopts, serverstore.WithClientDetails())
+			}
 		case "crumbs_cluster":
 			cluster, err = params.Bool(pkg, name, v)
 		case "crumbs_open_timeout":
@@ -289,7 +307,7 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 		case "crumbs_wait_timeout":
 			waitT, err = params.Duration(pkg, name, v, time.Millisecond)
 		default:
-			err = fmt.Errorf("redisstore: unknown parameter %s (crumbs' own are crumbs_prefix, crumbs_raw_ids, crumbs_cluster, crumbs_open_timeout, crumbs_wait, crumbs_wait_timeout)", name)
+			err = fmt.Errorf("redisstore: unknown parameter %s (crumbs' own are crumbs_prefix, crumbs_raw_ids, crumbs_client_details, crumbs_cluster, crumbs_open_timeout, crumbs_wait, crumbs_wait_timeout)", name)
 		}
 		return err
 	})
@@ -454,8 +472,15 @@ if not convert then
   end
   meta = string.sub(m, 1, 1) .. f .. a .. string.sub(ARGV[1], 11, 18) .. tail
 end
-if string.find(flags, 'c', 1, true) then redis.call('DEL', k) end
 local set = {'m', meta}
+if string.find(flags, 'c', 1, true) then
+  local bnd = redis.call('HMGET', k, 'b', 's') -- the binding outlives a Clear
+  redis.call('DEL', k)
+  if bnd[1] then set[#set + 1] = 'b'; set[#set + 1] = bnd[1] end
+  if bnd[2] then set[#set + 1] = 's'; set[#set + 1] = bnd[2] end
+end
+local seen = string.match(flags, '|(%d+)$')
+if seen and redis.call('HEXISTS', k, 'b') == 1 then set[#set + 1] = 's'; set[#set + 1] = seen end
 local s = tonumber(ARGV[i]); i = i + 1
 for j = 1, s do set[#set + 1] = '.' .. ARGV[i]; set[#set + 1] = ARGV[i + 1]; i = i + 2 end
 redis.call('HSET', k, unpack(set))
@@ -468,12 +493,14 @@ end
 redis.call('PEXPIREAT', k, exp)
 return {1, meta}`)
 
-	// create: ARGV = meta, expiry, then key, value pairs. 0 if the key exists.
+	// create: ARGV = meta, expiry, binding ("" for none), last seen, then
+	// key, value pairs. 0 if the key exists.
 	createScript = script(`
 local k = KEYS[1]
 if redis.call('EXISTS', k) == 1 then return 0 end
 local set = {'m', ARGV[1]}
-for i = 3, #ARGV, 2 do set[#set + 1] = '.' .. ARGV[i]; set[#set + 1] = ARGV[i + 1] end
+if ARGV[3] ~= '' then set[#set + 1] = 'b'; set[#set + 1] = ARGV[3]; set[#set + 1] = 's'; set[#set + 1] = ARGV[4] end
+for i = 5, #ARGV, 2 do set[#set + 1] = '.' .. ARGV[i]; set[#set + 1] = ARGV[i + 1] end
 redis.call('HSET', k, unpack(set))
 redis.call('PEXPIREAT', k, ARGV[2])
 return 1`)
@@ -490,14 +517,130 @@ redis.call('DEL', k)
 redis.call('SET', k, ARGV[1], 'PXAT', ARGV[2])
 return all`)
 
-	// delete: the successor a tombstone names (to delete next), or false.
+	// delete: {the successor a tombstone names (to delete next) or "",
+	// the binding of a record or ""}.
 	deleteScript = script(`
 local k = KEYS[1]
-local next = false
-if redis.call('TYPE', k).ok == 'string' then next = redis.call('GET', k) end
+local t = redis.call('TYPE', k).ok
+local next, bnd = '', ''
+if t == 'string' then next = redis.call('GET', k) end
+if t == 'hash' then bnd = redis.call('HGET', k, 'b') or '' end
 redis.call('DEL', k)
-return next`)
+return {next, bnd}`)
+
+	// index: on a user's index (a sorted set of session keys, scored by
+	// when they expire at the latest), ARGV = now, "a" add or "r" remove,
+	// then member, score pairs (add) or members (remove). It drops what
+	// expired, and expires the set with its last member.
+	indexScript = script(`
+local k = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
+if ARGV[2] == 'a' then
+  for i = 3, #ARGV, 2 do redis.call('ZADD', k, 'GT', ARGV[i + 1], ARGV[i]) end
+else
+  for i = 3, #ARGV do redis.call('ZREM', k, ARGV[i]) end
+end
+local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+if #last == 0 then return 0 end
+redis.call('PEXPIREAT', k, last[2])
+return 1`)
 )
+
+// indexKey is the key of user's index: a hash of the user ID (which the
+// key names need not show), in a hash tag, so that on a Cluster the whole
+// index lives in one slot.
+func (b *Backend) indexKey(user string) string {
+	sum := sha256.Sum256([]byte(user))
+	return b.prefix + "u:{" + base64.RawURLEncoding.EncodeToString(sum[:16]) + "}"
+}
+
+// index adds key to user's index until expires (op "a"), or removes it
+// ("r"): one script call.
+func (b *Backend) index(ctx context.Context, op, user, key string, expires time.Time) error {
+	args := []any{time.Now().UnixMilli(), op, key}
+	if op == "a" {
+		args = append(args, expires.UnixMilli())
+	}
+	cmd, err := b.eval(ctx, indexScript, b.indexKey(user), op == "a", args...)
+	if err == nil {
+		err = cmd.Err()
+	}
+	if err != nil {
+		return b.failed(ctx, "index", err)
+	}
+	return nil
+}
+
+// Bound returns the live records bound to user: the members of its index
+// that are still live (ZRANGE), then their bindings (one pipeline of HMGET);
+// members whose record is gone leave the index.
+func (b *Backend) Bound(ctx context.Context, user string) (map[string]*serverstore.Binding, error) {
+	ik := b.indexKey(user)
+	now := time.Now().UnixMilli()
+	keys, err := b.client.ZRangeArgs(ctx, redis.ZRangeArgs{Key: ik, Start: fmt.Sprint(now), Stop: "+inf", ByScore: true}).Result()
+	if err != nil {
+		return nil, b.failed(ctx, "list", err)
+	}
+	out := make(map[string]*serverstore.Binding, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	cmds := make([]*redis.SliceCmd, len(keys))
+	_, err = b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.HMGet(ctx, b.prefix+k, "b", "s")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) && !strings.HasPrefix(err.Error(), "WRONGTYPE") {
+		return nil, b.failed(ctx, "list", err)
+	}
+	var gone []string
+	for i, k := range keys {
+		v, err := cmds[i].Result()
+		if err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE") { // a tombstone
+			gone = append(gone, k)
+			continue
+		}
+		if err != nil {
+			return nil, b.failed(ctx, "list", err)
+		}
+		bnd, _ := v[0].(string)
+		seen, _ := v[1].(string)
+		bd := binding(bnd, seen)
+		if bd == nil || bd.User != user {
+			gone = append(gone, k)
+			continue
+		}
+		out[k] = bd
+	}
+	if len(gone) > 0 {
+		args := []any{now, "r"}
+		for _, k := range gone {
+			args = append(args, k)
+		}
+		// Pruning is best effort: the next listing tries again.
+		_ = indexScript.Run(ctx, b.client, []string{ik}, args...).Err()
+	}
+	return out, nil
+}
+
+// binding decodes a stored binding and last-seen time (decimal Unix
+// seconds); nil for none or a malformed one.
+func binding(bnd, seen string) *serverstore.Binding {
+	if bnd == "" {
+		return nil
+	}
+	sec, err := strconv.ParseUint(seen, 10, 63)
+	if err != nil {
+		sec = 0
+	}
+	bd, err := serverstore.DecodeBinding([]byte(bnd), sec)
+	if err != nil {
+		return nil
+	}
+	return bd
+}
 
 // Get reads the record: one HGETALL (a tombstone, a string key, answers
 // WRONGTYPE).
@@ -524,6 +667,7 @@ func entry(h map[string]string) (*serverstore.Entry, error) {
 				e.Values[k] = []byte(v)
 			}
 		}
+		e.Binding = binding(h["b"], h["s"])
 		return e, nil
 	}
 	if d, ok := h["d"]; ok {
@@ -534,8 +678,17 @@ func entry(h map[string]string) (*serverstore.Entry, error) {
 
 // Create stores a new record: one script call.
 func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, expires time.Time) error {
-	args := make([]any, 0, 2+2*len(e.Values))
+	args := make([]any, 0, 4+2*len(e.Values))
 	args = append(args, e.Meta, expires.UnixMilli())
+	if bd := e.Binding; bd != nil && bd.User != "" {
+		// The index first: a record is never live without its entry.
+		if err := b.index(ctx, "a", bd.User, key, expires); err != nil {
+			return err
+		}
+		args = append(args, serverstore.EncodeBinding(bd), unixSeconds(bd.Seen))
+	} else {
+		args = append(args, "", "")
+	}
 	for k, v := range e.Values {
 		args = append(args, k, v)
 	}
@@ -567,6 +720,13 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 	}
 	if w.Convert {
 		flags += "v"
+	}
+	if w.User != "" {
+		// The index first, its entry lasting at least as long as the record.
+		if err := b.index(ctx, "a", w.User, key, w.Expires); err != nil {
+			return nil, err
+		}
+		flags += "|" + strconv.FormatInt(unixSeconds(w.Seen), 10)
 	}
 	args := make([]any, 0, 8+3*len(w.Changes))
 	args = append(args, w.Meta, w.Expires.UnixMilli(), flags)
@@ -662,7 +822,13 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 		v, _ := res[i+1].(string)
 		h[f] = v
 	}
-	return entry(h)
+	e, err := entry(h)
+	if err == nil && e.Binding != nil {
+		// The retirement stands; a failure here leaves an entry that the
+		// next listing drops (its key is a tombstone).
+		_ = b.index(ctx, "r", e.Binding.User, key, time.Time{})
+	}
+	return e, err
 }
 
 // Delete removes the record, and returns the successor a tombstone named
@@ -673,14 +839,24 @@ func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
 	if err != nil {
 		return "", b.failed(ctx, "delete", err)
 	}
-	next, err := cmd.Text()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
+	res, err := cmd.StringSlice()
+	if err != nil || len(res) != 2 {
+		return "", b.failed(ctx, "delete", fmt.Errorf("unexpected reply %v (%v)", res, err))
 	}
-	if err != nil {
-		return "", b.failed(ctx, "delete", err)
+	if bd := binding(res[1], "0"); bd != nil {
+		if err := b.index(ctx, "r", bd.User, key, time.Time{}); err != nil {
+			return "", err
+		}
 	}
-	return next, nil
+	return res[0], nil
+}
+
+// unixSeconds is t in Unix seconds, 0 for the zero time.
+func unixSeconds(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 // failed wraps the error of operation op. A failure that is not Redis's

@@ -242,3 +242,64 @@ func TestFormat1HashesKeepLoading(t *testing.T) {
 		t.Fatal("the format-1 field d survived the rewrite")
 	}
 }
+
+// TestBoundRoundTrips: a session bound to a user (WithIdentityKey) costs
+// one more command on its writes, on the user's index, and none on a read.
+func TestBoundRoundTrips(t *testing.T) {
+	c := client(t)
+	counter := &commands{}
+	c.AddHook(counter)
+	store, err := serverstore.New(newBackend(t, c), secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := session.New(store, session.WithCookieName("sid"), session.WithIdentityKey("user"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cookie := serve(t, m, "", func(s *session.Session) { s.Set("user", "ada") })
+	_, cookie = serve(t, m, cookie, func(s *session.Session) { s.Set("n", 2) }) // the scripts are cached now
+	before := counter.n.Load()
+	serve(t, m, cookie, func(s *session.Session) { s.Get("n") })
+	if n := counter.n.Load() - before; n != 1 {
+		t.Fatalf("a load-only request of a bound session sent %d commands, want 1", n)
+	}
+	before = counter.n.Load()
+	serve(t, m, cookie, func(s *session.Session) { s.Set("n", 3) })
+	if n := counter.n.Load() - before; n != 3 {
+		t.Fatalf("load, change and save of a bound session sent %d commands, want 3", n)
+	}
+}
+
+// TestIndexExpiresWithItsSessions: when a user's sessions have expired,
+// nothing of them is left in Redis: not their records, not the index.
+func TestIndexExpiresWithItsSessions(t *testing.T) {
+	c := client(t)
+	b := newBackend(t, c)
+	store, err := serverstore.New(b, secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := session.New(store, session.WithCookieName("sid"), session.WithIdentityKey("user"), session.WithLifetime(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		serve(t, m, "", func(s *session.Session) { s.Set("user", "ada") })
+	}
+	prefix := b.Prefix()
+	keys := func() []string {
+		ks, err := c.Keys(context.Background(), prefix+"*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ks
+	}
+	if n := len(keys()); n != 21 {
+		t.Fatalf("20 bound sessions left %d keys, want 21 (and an index)", n)
+	}
+	time.Sleep(3200 * time.Millisecond)
+	if ks := keys(); len(ks) != 0 {
+		t.Fatalf("after the sessions expired Redis still holds %q", ks)
+	}
+}

@@ -23,6 +23,7 @@ type browser struct {
 	h      http.Handler
 	mu     sync.Mutex
 	cookie string
+	agent  string // the User-Agent it sends, if any
 }
 
 type sessionFunc func(*session.Session)
@@ -60,6 +61,9 @@ func (c *browser) send(cookie string, f sessionFunc) (*httptest.ResponseRecorder
 	r := httptest.NewRequest("GET", "/", nil)
 	if cookie != "" {
 		r.Header.Set("Cookie", cookie)
+	}
+	if c.agent != "" {
+		r.Header.Set("User-Agent", c.agent)
 	}
 	r = r.WithContext(contextWith(r, f))
 	w := httptest.NewRecorder()

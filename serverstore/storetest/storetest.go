@@ -97,6 +97,7 @@ func run(t *testing.T, newBackend newFunc) {
 	t.Run("Races", func(t *testing.T) { testRaces(t, newBackend) })
 	t.Run("CookieAttributes", func(t *testing.T) { testCookieAttributes(t, newBackend) })
 	t.Run("RegenerateFailures", func(t *testing.T) { testRegenerateFailures(t, newBackend) })
+	t.Run("Devices", func(t *testing.T) { testDevices(t, newBackend) })
 }
 
 var ctx = context.Background()
