@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -63,6 +62,7 @@ type Manager struct {
 	importing  []importing    // WithImport's cookie names and deletion lines
 	migrated   []atomic.Int64 // sessions each driver.Importer migrated
 	sharesName bool           // an driver.Importer reads the crumbs cookie's own name
+	indexes    bool           // the store keeps a per-user index (driver.Indexer): sessions bind to their user
 
 	// updating serialises, within this process, the commits of one
 	// session that carry Update's checks: they would only conflict with
@@ -129,6 +129,10 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	}
 	for i := range m.updating {
 		m.updating[i] = make(chan struct{}, 1)
+	}
+	if x, ok := store.(driver.Indexer); ok {
+		_, err := x.Sessions(context.Background(), "", time.Now()) // answers at once
+		m.indexes = err == nil
 	}
 	return m, nil
 }
@@ -438,6 +442,14 @@ func (m *Manager) commit(s *Session) error {
 			return err
 		}
 	}
+	if m.indexes && m.cfg.identityKey != "" && s.rec.User == "" && (s.state == loaded || s.state == changed) {
+		// A session signed in before its store kept the index (or before
+		// WithIdentityKey): bind it now, in place; the store adds the
+		// binding to a record that has none.
+		if user := m.identityText(s, true); user != "" {
+			s.rec.User, s.bindDue = user, true
+		}
+	}
 	now := m.now()
 	act := plan(s.planInput(now), &m.cfg)
 	wrote, err := m.carryOut(s, act, now)
@@ -631,10 +643,18 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 // earlier attempt of this request whose reply was lost: it is rewritten.
 func (m *Manager) create(s *Session, c *driver.Commit, now time.Time) (string, error) {
 	m.bind(s, now)
-	c.Record.User, c.Record.Created, c.Record.Seen = s.rec.User, s.rec.Created, s.rec.Seen
+	if s.attempted == s.rec.ID && s.attemptedUser != s.rec.User {
+		// An earlier attempt of this request, whose outcome is unknown,
+		// stored this ID bound to another user; a record's binding never
+		// changes: drop that one, and store the session under a new ID
+		// (nobody has its token yet).
+		m.dropRecord(s, s.rec.ID)
+		s.rec.ID = m.generateID()
+	}
+	c.Record.ID, c.Record.User, c.Record.Created, c.Record.Seen = s.rec.ID, s.rec.User, s.rec.Created, s.rec.Seen
 	c.Record.Agent, c.Record.Addr = s.rec.Agent, s.rec.Addr
 	again := s.attempted == s.rec.ID
-	s.attempted = s.rec.ID
+	s.attempted, s.attemptedUser = s.rec.ID, s.rec.User
 	token, err := m.save(s, c, false, now)
 	if again && errors.Is(err, driver.ErrExists) {
 		// The record is this request's own: a rewrite of it sets no
@@ -651,7 +671,7 @@ func (m *Manager) create(s *Session, c *driver.Commit, now time.Time) (string, e
 // and from where the session was created.
 func (m *Manager) bind(s *Session, now time.Time) {
 	if m.cfg.identityKey != "" {
-		s.rec.User = m.identityText(s)
+		s.rec.User = m.identityText(s, false)
 	}
 	s.rec.Created, s.rec.Seen = now.Truncate(time.Second), time.Time{}
 	s.rec.Agent, s.rec.Addr = "", ""
@@ -661,44 +681,35 @@ func (m *Manager) bind(s *Session, now time.Time) {
 	}
 }
 
-// identityText is the identity value as the user a session is bound to:
-// a string, or an integer in decimal; "" (bound to no user) when absent,
-// and for a value of another kind or over driver.MaxUser bytes, which the
-// log reports.
-func (m *Manager) identityText(s *Session) string {
-	key := m.cfg.identityKey
-	v, ok := s.vals[key]
+// identityText is the identity value as the user a session is bound to,
+// read from its encoded form (what the store keeps, so that every commit
+// reads the same text whatever the handler did with the value): a string,
+// or an integer in decimal (exactly, however large: JSON numbers are not
+// read through float64); "" (bound to no user) when absent, and for a value
+// of another kind or over driver.MaxUser bytes, which the log reports
+// unless quiet.
+func (m *Manager) identityText(s *Session, quiet bool) string {
+	raw, ok := s.raw[m.cfg.identityKey]
 	if !ok {
-		raw, ok := s.raw[key]
-		if !ok {
-			return ""
-		}
-		var a any
-		if err := m.codec.Unmarshal(raw, &a); err != nil {
-			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: the identity value (WithIdentityKey) does not decode; the session is bound to no user",
-				slog.String("error", err.Error()), s.where())
-			return ""
-		}
-		v = a
+		return ""
 	}
 	var text string
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.String:
-		text = rv.String()
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		text = strconv.FormatInt(rv.Int(), 10)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		text = strconv.FormatUint(rv.Uint(), 10)
-	case reflect.Float64, reflect.Float32:
-		// JSON decodes numbers as float64: an integer ID read back.
-		f := rv.Float()
-		if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-			break
-		}
-		text = strconv.FormatInt(int64(f), 10)
+	var str string
+	var i int64
+	var u uint64
+	switch {
+	case m.codec.Unmarshal(raw, &str) == nil:
+		text = str
+	case m.codec.Unmarshal(raw, &i) == nil:
+		text = strconv.FormatInt(i, 10)
+	case m.codec.Unmarshal(raw, &u) == nil:
+		text = strconv.FormatUint(u, 10)
 	}
-	if text == "" || len(text) > driver.MaxUser {
-		m.log.LogAttrs(s.ctx, slog.LevelWarn, fmt.Sprintf("session: the identity value (WithIdentityKey) is a %T; a session is bound to a string of 1 to %d bytes or an integer, and this one to no user", v, driver.MaxUser), s.where())
+	if (text == "" || len(text) > driver.MaxUser) && !quiet {
+		m.log.LogAttrs(s.ctx, slog.LevelWarn, fmt.Sprintf("session: the identity value (WithIdentityKey) is not a string of 1 to %d bytes or an integer: the session is bound to no user", driver.MaxUser), s.where())
+		return ""
+	}
+	if len(text) > driver.MaxUser {
 		return ""
 	}
 	return text
@@ -808,6 +819,13 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 // recognises its own tombstone.
 func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (string, error) {
 	b := s.t.binding()
+	if m.cfg.identityKey != "" && s.nextStored == s.rec.ID && s.nextUser != m.identityText(s, true) {
+		// An earlier attempt stored the new ID bound to another user (the
+		// identity changed since), and whether it retired the old ID is
+		// unknown: as for a second Regenerate, finish that move, then move
+		// on to another new ID, bound anew.
+		s.rec.ID = m.generateID()
+	}
 	if s.nextStored != "" && s.nextStored != s.rec.ID {
 		// An earlier attempt stored another new ID, and whether it retired
 		// the old one is unknown (Regenerate was called again since): finish
@@ -837,7 +855,7 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 	if err != nil {
 		return "", err
 	}
-	s.nextStored, s.nextToken = s.rec.ID, token
+	s.nextStored, s.nextToken, s.nextUser = s.rec.ID, token, s.rec.User
 	next := s.rec
 	cur, err := m.store.Retire(s.ctx, b, s.old, &next, now)
 	switch {
@@ -937,7 +955,7 @@ func (s *Session) settle(to state) {
 	if s.m.cfg.identityKey != "" {
 		s.identity = s.raw[s.m.cfg.identityKey]
 	}
-	s.state, s.touched, s.committed, s.setLife, s.setKind = to, false, true, false, false
+	s.state, s.touched, s.committed, s.setLife, s.setKind, s.bindDue = to, false, true, false, false, false
 	s.rec.Values, s.rec.Data, s.rec.Stale = nil, nil, false
 	clear(s.changes)
 	clear(s.updates)

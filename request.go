@@ -47,7 +47,7 @@ type planInput struct {
 	rejected bool // the request carried a token that was rejected or names no session
 	empty    bool // the session holds no values
 	idleDue  bool // less than half of the idle timeout is left
-	seenDue  bool // the store's last-seen time is SeenResolution old
+	seenDue  bool // the store's last-seen time is seenResolution old, or the session is to be bound
 	hasOld   bool // a stored session must be deleted (Destroy) or retired (Regenerate)
 	moved    bool // the token names an ID another request's Regenerate retired
 }
@@ -126,7 +126,7 @@ func (s *Session) planInput(now time.Time) planInput {
 		rejected: s.rejected,
 		empty:    len(s.raw) == 0,
 		idleDue:  idle > 0 && (s.rec.IdleExpires.IsZero() || s.rec.IdleExpires.Sub(now) < idle/2),
-		seenDue:  s.rec.User != "" && !s.rec.Seen.IsZero() && now.Sub(s.rec.Seen) >= seenResolution,
+		seenDue:  s.bindDue || s.rec.User != "" && !s.rec.Seen.IsZero() && now.Sub(s.rec.Seen) >= seenResolution,
 		hasOld:   s.old != nil,
 		moved:    s.moved,
 	}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/internal/hook"
 )
 
 // A Session is one request's view of a user's session. Reach it from a
@@ -43,6 +44,7 @@ type Session struct {
 	dropped    bool   // changes were dropped: the token names an ID a login retired
 	moved      bool   // the request's token names an ID a Regenerate retired
 	nextStored string // the new ID a Regenerate stored, before its old one is retired
+	bindDue    bool   // a session with an identity value but no binding: the commit binds it
 	badKey     error  // a key Set that no store keeps faithfully
 	foreign    []int  // the Importers whose cookies the response expires
 	migrated   int    // 1 + the driver.Importer whose session this is, until its first save
@@ -77,6 +79,9 @@ type exchange struct {
 	saved     *string // the token of the last commit ("" once ended), for Reload
 	nextToken string  // the token of the new ID a Regenerate stored, before its old one is retired
 	attempted string  // the ID this request last tried to create
+	// attemptedUser and nextUser are the users the records of attempted
+	// and nextStored were bound to.
+	attemptedUser, nextUser string
 	// set names the keys this request set (Set, Update, AddFlash), across
 	// its commits: what an identity change keeps (WithIdentityKey).
 	set map[string]bool
@@ -109,6 +114,17 @@ func (s *Session) noteSet(key string) {
 func (s *Session) load() {
 	if s.state == unloaded {
 		s.m.load(s)
+	}
+}
+
+func init() {
+	hook.StoredID = func(x any) string {
+		s := x.(*Session)
+		s.load()
+		if s.old != nil {
+			return s.old.ID
+		}
+		return s.rec.ID
 	}
 }
 

@@ -46,6 +46,7 @@ import (
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/internal/hook"
 )
 
 // An Index lists and ends the sessions of users, in one store.
@@ -97,10 +98,12 @@ func (i *Index) List(ctx context.Context, user string) ([]Device, error) {
 	return out, nil
 }
 
-// Handle returns the handle of the request's session, to mark it in a
-// listing or to spare it in EndAll. A session not stored yet has a handle
-// that no listing holds.
-func (i *Index) Handle(s *session.Session) string { return i.x.Handle(s.ID()) }
+// Handle returns the handle of the request's session as it is stored, to
+// mark it in a listing or to spare it in EndAll: while a Regenerate of the
+// request is pending (a password change that then signs out everywhere
+// else), the session it is moving from, which the commit moves to the new
+// ID. A session not stored yet has a handle that no listing holds.
+func (i *Index) Handle(s *session.Session) string { return i.x.Handle(hook.StoredID(s)) }
 
 // End ends user's session named by handle, as its Destroy would: its next
 // request gets a fresh session. It reports false when user has no such

@@ -90,7 +90,10 @@ type Record struct {
 	// User is the user the session is bound to ("" for none): the value
 	// named by session.WithIdentityKey, as text, set by the Manager on each
 	// OpCreate. A record's binding never changes afterwards, since a change
-	// of the identity value regenerates the session. A store that keeps a
+	// of the identity value regenerates the session; a record stored
+	// unbound (before the application named its identity key) is bound by
+	// a later write, which the store applies only to a record that has no
+	// binding. A store that keeps a
 	// per-user index (an Indexer) lists the record under it; other stores
 	// ignore it. At most MaxUser bytes.
 	User string

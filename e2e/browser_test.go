@@ -22,6 +22,7 @@ import (
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/crypto"
+	"github.com/crumbs-go/session/devices"
 	"github.com/crumbs-go/session/examples/demo/app"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/redisstore"
@@ -111,6 +112,7 @@ func (d *demo) start(cfg demoConfig) {
 	opts := append([]session.Option{
 		session.WithCookieName(d.name),
 		session.WithMaxChunks(4),
+		session.WithIdentityKey("user"), // as the demo binary: the active sessions page
 		session.WithErrorHandler(app.ErrorHandler),
 		session.WithLogger(slog.New(slog.DiscardHandler)),
 	}, cfg.opts...)
@@ -129,7 +131,8 @@ func (d *demo) start(cfg demoConfig) {
 		d.t.Fatal(err)
 	}
 	d.addr = ln.Addr().String()
-	d.srv = &http.Server{Handler: m.Handler(app.Handler(d.name))}
+	idx, _ := devices.New(cfg.store) // nil in cookie mode
+	d.srv = &http.Server{Handler: m.Handler(app.Handler(d.name, idx))}
 	go d.srv.Serve(ln)
 }
 

@@ -1,11 +1,13 @@
 package fuzz
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 )
 
 // Backend is one store under test: a line of the table every fuzz target
@@ -75,6 +78,7 @@ type world struct {
 	model  *Model
 	clock  *clock
 	open   func(secrets [][]byte) (session.Store, error)
+	store  session.Store // of the current epoch
 	mgrs   []*session.Manager
 	h      http.Handler
 	cl     []*client
@@ -145,7 +149,77 @@ func RunScenario(t testing.TB, b Backend, sc *Scenario) *History {
 			return hist
 		}
 	}
+	w.checkIndex()
 	return hist
+}
+
+// checkIndex holds a store's per-user index (package devices) to the
+// model, after a scenario with an identity key: every live session bound
+// to a user is listed under that user (a "sign out everywhere" ends it),
+// and every listed session is one the model stores for that user — live,
+// or, on a backend that expires by its own clock, past the model's
+// deadline but not yet gone.
+func (w *world) checkIndex() {
+	x, ok := w.store.(driver.Indexer)
+	if !ok || !w.sc.Server || w.sc.Express || w.sc.IdentityKey == "" {
+		return
+	}
+	if _, err := x.Sessions(context.Background(), "", w.clock.now()); err != nil {
+		return // a backend without an index (a fault-injecting wrapper)
+	}
+	type entry struct{ live bool }
+	want := map[string]map[string]entry{} // user → handle → …
+	for id, s := range w.model.Sessions() {
+		user := boundTo(s.Values[w.sc.IdentityKey])
+		real, seen := w.serial[id]
+		if user == "" || !seen {
+			continue
+		}
+		if want[user] == nil {
+			want[user] = map[string]entry{}
+		}
+		want[user][x.Handle(real)] = entry{live: w.model.Alive(s)}
+	}
+	for user, handles := range want {
+		got, err := x.Sessions(context.Background(), user, w.clock.now())
+		if err != nil {
+			w.fatalf("index: Sessions(%q): %v", user, err)
+		}
+		listed := map[string]bool{}
+		for _, l := range got {
+			listed[l.Handle] = true
+			if e, ok := handles[l.Handle]; !ok || (!e.live && w.sc.EngineClock) {
+				w.fatalf("index: %q lists a session the model does not store for it (live %v)\n%s", user, ok, w.log.String())
+			}
+		}
+		for h, e := range handles {
+			if e.live && !listed[h] {
+				w.fatalf("index: a live session bound to %q is not listed: ending all its sessions would leave it\n%s", user, w.log.String())
+			}
+		}
+	}
+}
+
+// boundTo is the user a session whose identity value has the JSON v is
+// bound to: a string, or an integer, of 1 to 255 bytes.
+func boundTo(v string) string {
+	var x any
+	if v == "" || json.Unmarshal([]byte(v), &x) != nil {
+		return ""
+	}
+	var s string
+	switch x := x.(type) {
+	case string:
+		s = x
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
+			s = strconv.FormatInt(int64(x), 10)
+		}
+	}
+	if len(s) > 255 {
+		return ""
+	}
+	return s
 }
 
 func (o Options) String() string {
@@ -216,6 +290,7 @@ func (w *world) build() {
 	if err != nil {
 		w.fatalf("store: %v", err)
 	}
+	w.store = store
 	w.mgrs = w.mgrs[:0]
 	for _, name := range w.sc.Names {
 		w.mgrs = append(w.mgrs, w.manager(store, name))

@@ -69,6 +69,9 @@ type Session struct {
 	Values               map[string]string // key: the value's JSON
 	Expires, IdleExpires time.Time         // zero: none
 	Browser              bool              // a cookie without Max-Age
+	// Seen is when a server-mode write last stored it, in whole seconds:
+	// the last-seen time of a session bound to a user (package devices).
+	Seen time.Time
 	// Express (Config.Express): the cookie's originalMaxAge (0: null), and
 	// the TTL the last write gave the record.
 	Span, TTL time.Duration
@@ -184,6 +187,12 @@ func (m *Model) alive(s *Session) bool {
 	}
 	return s.live(m.Now)
 }
+
+// Sessions returns the stored sessions, live or not, by model ID.
+func (m *Model) Sessions() map[int]*Session { return m.store }
+
+// Alive reports whether a stored session is live now.
+func (m *Model) Alive(s *Session) bool { return m.alive(s) }
 
 // Loaded is a stored session as a load sees it: in the Express variant
 // its idle deadline is now plus the key's TTL, a moment less.
@@ -591,6 +600,10 @@ func (r *Request) commit() {
 	m, c := r.m, &r.m.Cfg
 	empty := len(r.vals) == 0
 	idleDue := c.Idle > 0 && (r.rec.IdleExpires.IsZero() || r.rec.IdleExpires.Sub(m.Now) < c.Idle/2)
+	// A session bound to a user (the identity value) whose last-seen time
+	// is 10 minutes old is written again by a read (package devices).
+	seenDue := c.Server && !c.Express && c.IdentityKey != "" && boundTo(r.vals[c.IdentityKey]) != "" &&
+		!r.rec.Seen.IsZero() && m.Now.Sub(r.rec.Seen) >= 10*time.Minute
 	unsetDestroy := c.UnsetDestroy && empty
 	hasOld := r.old != 0
 
@@ -621,7 +634,7 @@ func (r *Request) commit() {
 		switch {
 		case c.Resave:
 			act = update
-		case r.stale || r.touched || c.Rolling || idleDue:
+		case r.stale || r.touched || c.Rolling || idleDue || seenDue:
 			act = refresh
 		}
 	case r.state == changed:
@@ -679,6 +692,9 @@ func (r *Request) commit() {
 	}
 	s := r.rec
 	s.Values = maps.Clone(r.vals)
+	if c.Server && !c.Express {
+		s.Seen = m.Now.Truncate(time.Second)
+	}
 	if c.Server {
 		switch act {
 		case create:
@@ -706,6 +722,7 @@ func (r *Request) commit() {
 	}
 	r.Out, r.OutToken, r.MaxAge = Set, tok, age
 	r.saved = &tok
+	r.rec.Seen = s.Seen
 	r.settle(loaded)
 }
 

@@ -31,7 +31,8 @@ type Binding struct {
 
 // A UserIndex is a Backend that keeps a per-user index of the records bound
 // to a user: Create adds a record whose Entry has a Binding, Apply moves its
-// place (Write.User, Write.Seen), and Retire, Delete and expiry take it
+// place (Write.User, Write.Seen, Write.Until) and binds a record that has
+// no binding yet (Write.Binding), and Retire, Delete and expiry take it
 // out, so that the index never holds more than the user's live records
 // and what expired since its last write (spec/server-id-v1.md §7.2).
 type UserIndex interface {
@@ -132,8 +133,16 @@ func (s *Store) end(ctx context.Context, user string, match func(handle string) 
 		if b.User != user || !match(s.handleOfKey(key)) {
 			continue
 		}
-		if _, err := s.backend.Delete(ctx, key); err != nil {
-			return n, err
+		// A Regenerate may have moved the session since the listing: follow
+		// the tombstone, as a Delete does.
+		next := key
+		for range maxChain {
+			if next, err = s.backend.Delete(ctx, next); err != nil {
+				return n, err
+			}
+			if next == "" {
+				break
+			}
 		}
 		n++
 	}

@@ -254,6 +254,18 @@ func (m *Memory) remove(e *memEntry) {
 	}
 }
 
+// bind binds e to a copy of b and adds it to the per-user index.
+func (m *Memory) bind(e *memEntry, b *Binding) {
+	c := *b
+	e.bind = &c
+	set := m.users[c.User]
+	if set == nil {
+		set = map[*memEntry]struct{}{}
+		m.users[c.User] = set
+	}
+	set[e] = struct{}{}
+}
+
 // unbind takes e out of the per-user index.
 func (m *Memory) unbind(e *memEntry) {
 	if e.bind == nil {
@@ -345,14 +357,7 @@ func (m *Memory) Create(_ context.Context, key string, e *Entry, expires time.Ti
 		n.values[k] = bytes.Clone(v)
 	}
 	if e.Binding != nil && e.Binding.User != "" {
-		b := *e.Binding
-		n.bind = &b
-		set := m.users[b.User]
-		if set == nil {
-			set = map[*memEntry]struct{}{}
-			m.users[b.User] = set
-		}
-		set[n] = struct{}{}
+		m.bind(n, e.Binding)
 	}
 	m.entries[key] = n
 	heap.Push(&m.byTime, n)
@@ -403,6 +408,9 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) ([]byte, error) 
 		} else {
 			e.values[c.Key] = bytes.Clone(c.Value)
 		}
+	}
+	if e.bind == nil && w.Binding != nil && w.Binding.User != "" {
+		m.bind(e, w.Binding) // a session bound after it was created
 	}
 	if e.bind != nil && w.User != "" && !w.Seen.IsZero() {
 		e.bind.Seen = w.Seen

@@ -150,12 +150,18 @@ type Write struct {
 	Changes []driver.Change
 	// Expires is when the backend may drop the record.
 	Expires time.Time
-	// User is the user the record is bound to ("" for none) and Seen the
-	// time of this write: a Backend with a UserIndex stores Seen as the
-	// record's last-seen time and keeps the record in user's index until
-	// at least Expires. Both are zero for an unbound record.
-	User string
-	Seen time.Time
+	// User is the user the record is bound to ("" for none), Seen the time
+	// of this write, Binding the whole binding, and Until when the record
+	// expires at the latest as the writer sees it (its absolute deadline
+	// included). A Backend with a UserIndex stores Seen as the record's
+	// last-seen time, stores Binding on a record that has none (a session
+	// bound after it was created; a binding never changes otherwise), and
+	// keeps the record in User's index until at least Until. All are zero
+	// for an unbound record.
+	User    string
+	Seen    time.Time
+	Binding *Binding
+	Until   time.Time
 }
 
 // A Counter counts the live records. Optional.
@@ -337,17 +343,18 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 		return "", fmt.Errorf("serverstore: a session bound to a user ID of %d bytes, over %d", len(rec.User), driver.MaxUser)
 	}
 	key, meta, expires := s.Key(rec.ID), encodeMeta(rec), expiry(rec, now)
-	bound := s.binding(rec, now)
+	seen := now.Truncate(time.Second) // what every backend keeps of it
+	bound := s.binding(rec, seen)
 	rec.Seen = time.Time{}
 	if bound != nil {
-		rec.Seen = now
+		rec.Seen = seen
 	}
 	if c.Op == driver.OpCreate {
 		return token, s.backend.Create(ctx, key, &Entry{Meta: meta, Values: s.storedValues(rec.Values), Binding: bound}, expires)
 	}
 	w := &Write{Meta: meta, Expires: expires}
 	if bound != nil {
-		w.User, w.Seen = bound.User, now
+		w.User, w.Seen, w.Binding, w.Until = bound.User, seen, bound, expires
 	}
 	if c.SetKind {
 		w.Header |= HeaderFlags
@@ -373,7 +380,7 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 			// A format-1 record: rewrite it whole, with this request's view
 			// of every value (its deadlines and flags included).
 			w = &Write{Meta: meta, Expires: expiry(rec, now), Convert: true, Clear: true, Header: HeaderFlags | HeaderAbsolute,
-				Changes: s.storedChanges(allValues(rec.Values)), User: w.User, Seen: w.Seen}
+				Changes: s.storedChanges(allValues(rec.Values)), User: w.User, Seen: w.Seen, Binding: w.Binding, Until: w.Until}
 			continue
 		case errors.Is(err, ErrConverted) && w.Convert:
 			w = orig // another request converted it first: apply the changes

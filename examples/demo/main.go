@@ -11,7 +11,10 @@
 // more (openssl rand -base64 32; see session.ParseSecrets): the first seals
 // (or signs IDs), all open. Without it the demo draws
 // one at start and warns that sessions will not survive a restart.
-// CRUMBS_ADDR sets the listen address (default 127.0.0.1:8080).
+// CRUMBS_ADDR sets the listen address (default 127.0.0.1:8080). In server
+// mode, /sessions lists the signed-in user's sessions (add
+// crumbs_client_details=true to the configuration string to see their
+// browsers and addresses).
 package main
 
 import (
@@ -27,6 +30,7 @@ import (
 
 	"github.com/crumbs-go/session"
 	_ "github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/devices"
 	"github.com/crumbs-go/session/examples/demo/app"
 	_ "github.com/crumbs-go/session/serverstore"
 	_ "github.com/crumbs-go/session/serverstore/pgstore"
@@ -45,12 +49,14 @@ func main() {
 		session.WithCookieName(name),
 		session.WithMaxChunks(4), // room to show chunking in cookie mode; the default is 2
 		session.WithIdleTimeout(2*time.Hour),
+		session.WithIdentityKey("user"), // binds sessions to their user: the active sessions page
 		session.WithErrorHandler(app.ErrorHandler),
 	)
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Addr: addr, Handler: m.Handler(app.Handler(name)), ReadHeaderTimeout: 10 * time.Second}
+	idx, _ := devices.New(store) // nil in cookie mode, which keeps no index: the page says so
+	srv := &http.Server{Addr: addr, Handler: m.Handler(app.Handler(name, idx)), ReadHeaderTimeout: 10 * time.Second}
 	slog.Info("crumbs demo listening", "url", "http://"+addr+"/", "store", redact(config))
 	log.Fatal(srv.ListenAndServe())
 }

@@ -43,7 +43,7 @@ func TestChunkCookiesSurviveLambda(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handle := Handle(m.Handler(app.Handler(cookieName)))
+	handle := Handle(m.Handler(app.Handler(cookieName, nil)))
 	var jar []string
 	var res events.APIGatewayV2HTTPResponse
 	for i := 0; i < 20 && len(jar) < 3; i++ {

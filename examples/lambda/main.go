@@ -51,5 +51,5 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	lambda.Start(Handle(m.Handler(app.Handler(cookieName))))
+	lambda.Start(Handle(m.Handler(app.Handler(cookieName, nil))))
 }

@@ -57,6 +57,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/crumbs-go/session/driver"
@@ -179,6 +180,12 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 		if _, err := pool.Exec(ctx, schemaSQL(c)); err != nil {
 			return nil, fmt.Errorf("pgstore: create the table: %w", err)
 		}
+	} else if _, err := pool.Exec(ctx, "SELECT usr, bind, seen FROM "+qualified(c)+" LIMIT 0"); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42703" { // undefined_column
+			return nil, fmt.Errorf("pgstore: the table %s lacks the columns usr, bind and seen that this release writes (sessions bound to a user, package devices): run the SQL of pgstore.Schema, which adds them (ALTER TABLE … ADD COLUMN IF NOT EXISTS), or let New do it (no WithoutCreate, crumbs_create=true)", qualified(c))
+		}
+		return nil, fmt.Errorf("pgstore: the sessions table %s: %w (create it with the SQL of pgstore.Schema, or let New do it: no WithoutCreate, crumbs_create=true)", qualified(c), err)
 	}
 	t := qualified(c)
 	// The absolute deadline inside a row's meta (bytes 3 to 10, big-endian
@@ -214,7 +221,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 					|| CASE WHEN $10 THEN substring($2::bytea from 19) ELSE substring(s.meta from 19) END END,
 				vals = ((CASE WHEN $3 THEN '{}'::jsonb ELSE coalesce(s.vals, '{}'::jsonb) END) - $4::text[]) || $5::jsonb,
 				data = NULL, version = NULL,
-				seen = CASE WHEN $12::bigint > 0 AND s.usr IS NOT NULL THEN $12::bigint ELSE s.seen END,
+				usr = coalesce(s.usr, $14::text), bind = coalesce(s.bind, $13::bytea),
+				seen = CASE WHEN $12::bigint > 0 AND coalesce(s.usr, $14::text) IS NOT NULL THEN $12::bigint ELSE s.seen END,
 				expires = CASE WHEN NOT $9 AND NOT $11 AND ` + absolute + ` > 0 THEN least($6, to_timestamp(` + absolute + `)) ELSE $6 END
 				FROM ok WHERE s.key = ok.key RETURNING s.meta)
 			SELECT EXISTS (SELECT 1 FROM u), cur.moved, cur.meta IS NULL,
@@ -497,11 +505,13 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 	var vals map[string][]byte
 	var meta []byte
 	var seen int64
-	if w.User != "" && !w.Seen.IsZero() {
-		seen = w.Seen.Unix()
+	var bind []byte
+	var usr *string
+	if w.User != "" && w.Binding != nil {
+		seen, bind, usr = w.Seen.Unix(), serverstore.EncodeBinding(w.Binding), &w.User
 	}
 	err := b.pool.QueryRow(ctx, b.qApply, key, w.Meta, w.Clear, dels, set, w.Expires, holds, absent, w.Convert,
-		w.Header&serverstore.HeaderFlags != 0, w.Header&serverstore.HeaderAbsolute != 0, seen).Scan(&written, &moved, &legacy, &vals, &meta)
+		w.Header&serverstore.HeaderFlags != 0, w.Header&serverstore.HeaderAbsolute != 0, seen, bind, usr).Scan(&written, &moved, &legacy, &vals, &meta)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, serverstore.ErrNotFound

@@ -359,3 +359,29 @@ func TestFormat1RowsKeepLoading(t *testing.T) {
 	}
 	storetest.CheckFormat1(t, b, id)
 }
+
+// TestWithoutCreateOnAnOlderTable: a table made by an earlier release's
+// Schema, used with WithoutCreate, fails in New with what to run, instead
+// of failing every request (an outside review found the outage).
+func TestWithoutCreateOnAnOlderTable(t *testing.T) {
+	p := pool(t)
+	ctx := context.Background()
+	s := schema(t, p)
+	if _, err := p.Exec(ctx, `CREATE TABLE `+s+`.old (key text PRIMARY KEY, meta bytea, vals jsonb, moved boolean NOT NULL DEFAULT false, data bytea, version bigint, expires timestamptz NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pgstore.New(ctx, p, pgstore.WithTable(s, "old"), pgstore.WithoutCreate())
+	if err == nil || !strings.Contains(err.Error(), "usr, bind and seen") || !strings.Contains(err.Error(), "pgstore.Schema") {
+		t.Fatalf("New(WithoutCreate) on an older table = %v; want an error naming the columns and pgstore.Schema", err)
+	}
+	sql, err := pgstore.Schema(pgstore.WithTable(s, "old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Exec(ctx, sql); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgstore.New(ctx, p, pgstore.WithTable(s, "old"), pgstore.WithoutCreate()); err != nil {
+		t.Fatalf("after running Schema's SQL: %v", err)
+	}
+}

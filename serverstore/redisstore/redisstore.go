@@ -20,7 +20,7 @@
 // drops expired members on every write. The braces keep each index in one
 // Cluster slot. Writes of a bound record cost one more script call, on the
 // index, made before the record's (so a live record always has its entry);
-// unbound records pay nothing.
+// unbound records pay nothing. The index needs Redis 6.2 or later (ZADD GT).
 //
 // # Configuration strings
 //
@@ -473,14 +473,19 @@ if not convert then
   meta = string.sub(m, 1, 1) .. f .. a .. string.sub(ARGV[1], 11, 18) .. tail
 end
 local set = {'m', meta}
-if string.find(flags, 'c', 1, true) then
-  local bnd = redis.call('HMGET', k, 'b', 's') -- the binding outlives a Clear
-  redis.call('DEL', k)
-  if bnd[1] then set[#set + 1] = 'b'; set[#set + 1] = bnd[1] end
+-- the binding ("b" and "s"): kept through a Clear; set on a record that
+-- has none when the write carries one (flag "b": last seen and the
+-- binding are the last two arguments); "s" moved to the write's time
+local bnd = redis.call('HMGET', k, 'b', 's')
+if string.find(flags, 'b', 1, true) then
+  bnd[2] = ARGV[#ARGV - 1]
+  if not bnd[1] then bnd[1] = ARGV[#ARGV] end
+end
+if string.find(flags, 'c', 1, true) then redis.call('DEL', k) end
+if bnd[1] then
+  set[#set + 1] = 'b'; set[#set + 1] = bnd[1]
   if bnd[2] then set[#set + 1] = 's'; set[#set + 1] = bnd[2] end
 end
-local seen = string.match(flags, '|(%d+)$')
-if seen and redis.call('HEXISTS', k, 'b') == 1 then set[#set + 1] = 's'; set[#set + 1] = seen end
 local s = tonumber(ARGV[i]); i = i + 1
 for j = 1, s do set[#set + 1] = '.' .. ARGV[i]; set[#set + 1] = ARGV[i + 1]; i = i + 2 end
 redis.call('HSET', k, unpack(set))
@@ -529,12 +534,13 @@ redis.call('DEL', k)
 return {next, bnd}`)
 
 	// index: on a user's index (a sorted set of session keys, scored by
-	// when they expire at the latest), ARGV = now, "a" add or "r" remove,
+	// when they expire at the latest), ARGV = unused, "a" add or "r" remove,
 	// then member, score pairs (add) or members (remove). It drops what
 	// expired, and expires the set with its last member.
 	indexScript = script(`
 local k = KEYS[1]
-redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
+local t = redis.call('TIME') -- Redis's clock, by which it expires the records
+redis.call('ZREMRANGEBYSCORE', k, '-inf', t[1] * 1000 + math.floor(t[2] / 1000))
 if ARGV[2] == 'a' then
   for i = 3, #ARGV, 2 do redis.call('ZADD', k, 'GT', ARGV[i + 1], ARGV[i]) end
 else
@@ -577,7 +583,9 @@ func (b *Backend) index(ctx context.Context, op, user, key string, expires time.
 func (b *Backend) Bound(ctx context.Context, user string) (map[string]*serverstore.Binding, error) {
 	ik := b.indexKey(user)
 	now := time.Now().UnixMilli()
-	keys, err := b.client.ZRangeArgs(ctx, redis.ZRangeArgs{Key: ik, Start: fmt.Sprint(now), Stop: "+inf", ByScore: true}).Result()
+	// Members scored from a minute back: the scores come from the
+	// writers' clocks; whether the record still exists decides.
+	keys, err := b.client.ZRangeArgs(ctx, redis.ZRangeArgs{Key: ik, Start: fmt.Sprint(now - 60_000), Stop: "+inf", ByScore: true}).Result()
 	if err != nil {
 		return nil, b.failed(ctx, "list", err)
 	}
@@ -721,12 +729,12 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 	if w.Convert {
 		flags += "v"
 	}
-	if w.User != "" {
+	if w.User != "" && w.Binding != nil {
 		// The index first, its entry lasting at least as long as the record.
-		if err := b.index(ctx, "a", w.User, key, w.Expires); err != nil {
+		if err := b.index(ctx, "a", w.User, key, w.Until); err != nil {
 			return nil, err
 		}
-		flags += "|" + strconv.FormatInt(unixSeconds(w.Seen), 10)
+		flags += "b"
 	}
 	args := make([]any, 0, 8+3*len(w.Changes))
 	args = append(args, w.Meta, w.Expires.UnixMilli(), flags)
@@ -762,6 +770,9 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 		if c.Delete {
 			args = append(args, c.Key)
 		}
+	}
+	if w.User != "" && w.Binding != nil {
+		args = append(args, unixSeconds(w.Seen), serverstore.EncodeBinding(w.Binding))
 	}
 	cmd, err := b.eval(ctx, applyScript, b.prefix+key, true, args...)
 	if err != nil {
@@ -844,9 +855,9 @@ func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
 		return "", b.failed(ctx, "delete", fmt.Errorf("unexpected reply %v (%v)", res, err))
 	}
 	if bd := binding(res[1], "0"); bd != nil {
-		if err := b.index(ctx, "r", bd.User, key, time.Time{}); err != nil {
-			return "", err
-		}
+		// The record is gone: a failure here leaves a member that the next
+		// listing drops.
+		_ = b.index(ctx, "r", bd.User, key, time.Time{})
 	}
 	return res[0], nil
 }

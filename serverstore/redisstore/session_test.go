@@ -3,6 +3,9 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -302,4 +305,56 @@ func TestIndexExpiresWithItsSessions(t *testing.T) {
 	if ks := keys(); len(ks) != 0 {
 		t.Fatalf("after the sessions expired Redis still holds %q", ks)
 	}
+}
+
+// TestIndexFollowsRefreshesAndClears: a bound session's index entry expires
+// with the record after refreshes (it used to move 400 days out), and a
+// write that clears the values still records the last-seen time. Both
+// failed before the fix (an outside review).
+func TestIndexFollowsRefreshesAndClears(t *testing.T) {
+	ctx := context.Background()
+	c := client(t)
+	b := newBackend(t, c)
+	store, err := serverstore.New(b, secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	m, err := session.New(store, session.WithCookieName("sid"), session.WithIdentityKey("user"), session.WithClock(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("ada"))
+	ik := b.Prefix() + "u:{" + base64.RawURLEncoding.EncodeToString(sum[:16]) + "}"
+	check := func(when string) {
+		t.Helper()
+		zs, err := c.ZRangeWithScores(ctx, ik, 0, -1).Result()
+		if err != nil || len(zs) != 1 {
+			t.Fatalf("%s: index %v, %v", when, zs, err)
+		}
+		key := b.Prefix() + zs[0].Member.(string)
+		rec, _ := c.PExpireTime(ctx, key).Result()
+		idx, _ := c.PExpireTime(ctx, ik).Result()
+		if d := time.Duration(int64(zs[0].Score))*time.Millisecond - rec; d < 0 || d > time.Minute {
+			t.Errorf("%s: the entry's score is %v after the record's expiry", when, d)
+		}
+		if d := idx - rec; d < 0 || d > time.Minute {
+			t.Errorf("%s: the index expires %v after the record", when, d)
+		}
+		seen, _ := c.HGet(ctx, key, "s").Result()
+		if want := fmt.Sprint(now().Unix()); seen != want {
+			t.Errorf("%s: last seen %s, want %s", when, seen, want)
+		}
+	}
+	_, cookie := serve(t, m, "", func(s *session.Session) { s.Set("user", "ada") })
+	check("after the sign-in")
+	advance(11 * time.Minute)
+	_, cookie = serve(t, m, cookie, func(s *session.Session) { s.Get("user") })
+	check("after a read 11 minutes on (a last-seen refresh)")
+	advance(11 * time.Minute)
+	serve(t, m, cookie, func(s *session.Session) { s.Clear(); s.Set("user", "ada"); s.Set("cart", 1) })
+	check("after a Clear and the same user again")
 }

@@ -196,6 +196,44 @@ func testDevices(t *testing.T, newBackend newFunc) {
 		g.want("ada")
 		g.want("bob", g.handle(a))
 	})
+	t.Run("BindsSessionsSignedInBefore", func(t *testing.T) {
+		// A session signed in before WithIdentityKey (or before its store
+		// kept an index) is bound by its next request, in place: listed,
+		// and ended by EndAll. It failed before the fix (an outside review).
+		t.Parallel()
+		b, c := backend(t, newBackend)
+		store, err := serverstore.New(b, secrets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx, err := devices.New(store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := newBrowser(t, store, c) // the application before the upgrade
+		after := newBrowser(t, store, c, session.WithIdentityKey("user"))
+		g := &signedIn{t: t, idx: idx, h: after, clock: c, b: b}
+		before.do(func(s *session.Session) { s.Set("user", "ada"); s.Set("cart", 3) })
+		after.cookie = before.current()
+		var id string
+		after.do(func(s *session.Session) { id = s.ID() })
+		if after.current() == "" || id == "" {
+			t.Fatal("the upgraded application lost the session")
+		}
+		h := g.handle(after)
+		g.want("ada", h)
+		var cart int
+		after.do(func(s *session.Session) { cart, _ = session.Get[int](s, "cart") })
+		if cart != 3 {
+			t.Fatalf("binding the session lost its values: cart %d", cart)
+		}
+		if n, err := idx.EndAll(ctx, "ada", ""); n != 1 || err != nil {
+			t.Fatalf("EndAll(ada) = %d, %v; want the session signed in before", n, err)
+		}
+		if g.handle(after) != "" {
+			t.Fatal("the session signed in before survived EndAll")
+		}
+	})
 	t.Run("LastSeenWithinTenMinutes", func(t *testing.T) {
 		// A read writes the last-seen time only when the stored one is 10
 		// minutes old; the Manager's clock runs ahead of the backend's.

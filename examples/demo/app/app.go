@@ -1,5 +1,7 @@
-// Package app is the crumbs demo: a view counter, login and logout, and a
-// cart that can grow until the session needs several cookies. It is a
+// Package app is the crumbs demo: a view counter, login and logout, a
+// cart that can grow until the session needs several cookies, and in server
+// mode the signed-in user's active sessions, each of which can be signed
+// out. It is a
 // package so that the demo binary, the browser tests and other front ends
 // (a serverless adapter) serve the very same handlers.
 package app
@@ -17,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/devices"
 )
 
 // Item is one line of the cart.
@@ -26,16 +29,115 @@ type Item struct {
 	Qty  int    `json:"qty"`
 }
 
-// Handler returns the demo's routes. The Manager must wrap it (see Wrap).
-func Handler(cookieName string) http.Handler {
+// Handler returns the demo's routes, which the Manager's Handler must wrap.
+// idx is the store's index of active sessions (devices.New), nil when the
+// store keeps none (cookie mode): the sessions page then says so. The
+// Manager should bind sessions with session.WithIdentityKey("user").
+func Handler(cookieName string, idx *devices.Index) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { home(w, r, cookieName) })
 	mux.HandleFunc("POST /login", login)
 	mux.HandleFunc("POST /logout", logout)
 	mux.HandleFunc("POST /cart/add", addItems)
 	mux.HandleFunc("POST /cart/clear", clearCart)
+	a := &active{idx: idx}
+	mux.HandleFunc("GET /sessions", a.list)
+	mux.HandleFunc("POST /sessions/end", a.end)
+	mux.HandleFunc("POST /sessions/end-others", a.endOthers)
 	return mux
 }
+
+// active serves the "active sessions" page.
+type active struct{ idx *devices.Index }
+
+func (a *active) list(w http.ResponseWriter, r *http.Request) {
+	s := session.From(r)
+	user, _ := session.Get[string](s, "user")
+	data := map[string]any{"User": user, "Flashes": s.Flashes(), "Index": a.idx != nil}
+	if a.idx != nil && user != "" {
+		list, err := a.idx.List(r.Context(), user)
+		if err != nil {
+			http.Error(w, "The list of sessions is not available right now.", http.StatusServiceUnavailable)
+			return
+		}
+		here := a.idx.Handle(s)
+		rows := make([]map[string]any, len(list))
+		for i, d := range list {
+			rows[i] = map[string]any{"Handle": d.Handle, "Here": d.Handle == here,
+				"Created": d.Created.UTC().Format("2006-01-02 15:04:05"), "Seen": d.LastSeen.UTC().Format("2006-01-02 15:04:05"),
+				"Agent": d.UserAgent, "Addr": d.Addr}
+		}
+		data["Sessions"] = rows
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	sessionsPage.Execute(w, data)
+}
+
+// end signs out one session: this device (a Destroy, which also expires
+// its cookies) or another one (by its handle).
+func (a *active) end(w http.ResponseWriter, r *http.Request) {
+	s := session.From(r)
+	user, _ := session.Get[string](s, "user")
+	handle := r.FormValue("handle")
+	switch {
+	case a.idx == nil || user == "":
+	case handle == a.idx.Handle(s):
+		s.Destroy()
+		logout(w, r)
+		return
+	default:
+		ok, err := a.idx.End(r.Context(), user, handle)
+		if err != nil {
+			http.Error(w, "The session could not be signed out right now.", http.StatusServiceUnavailable)
+			return
+		}
+		if ok {
+			s.AddFlash("Signed out that session.")
+		} else {
+			s.AddFlash("That session had ended already.")
+		}
+	}
+	http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+}
+
+// endOthers signs out everywhere else.
+func (a *active) endOthers(w http.ResponseWriter, r *http.Request) {
+	s := session.From(r)
+	user, _ := session.Get[string](s, "user")
+	if a.idx != nil && user != "" {
+		n, err := a.idx.EndAll(r.Context(), user, a.idx.Handle(s))
+		if err != nil {
+			http.Error(w, "The sessions could not be signed out right now.", http.StatusServiceUnavailable)
+			return
+		}
+		s.AddFlash(fmt.Sprintf("Signed out %d other sessions.", n))
+	}
+	http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+}
+
+var sessionsPage = template.Must(template.New("sessions").Parse(`<!doctype html>
+<meta charset="utf-8">
+<title>Active sessions · crumbs demo</title>
+<style>body{font:16px system-ui;max-width:48em;margin:2em auto}td,th{padding:.2em .6em;text-align:left}</style>
+<h1>Active sessions</h1>
+{{range .Flashes}}<p class="flash">{{.}}</p>{{end}}
+{{if not .Index}}
+<p id="no-index">This store keeps no list of sessions: cookie mode stores nothing on the server. Run the demo with
+CRUMBS_STORE=memory, redis://… or postgres://… to see it.</p>
+{{else if not .User}}
+<p id="signed-out">Sign in first.</p>
+{{else}}
+<p>Signed in as <b id="user">{{.User}}</b>, in <span id="count">{{len .Sessions}}</span> sessions:</p>
+<table>
+<tr><th>signed in</th><th>last seen</th><th>browser</th><th>address</th><th></th></tr>
+{{range .Sessions}}<tr class="session" data-handle="{{.Handle}}">
+<td>{{.Created}}</td><td>{{.Seen}}</td><td>{{or .Agent "—"}}</td><td>{{or .Addr "—"}}</td>
+<td>{{if .Here}}<b class="here">this browser</b> {{end}}<form method="post" action="/sessions/end" style="display:inline"><input type="hidden" name="handle" value="{{.Handle}}"><button class="end">Sign out</button></form></td>
+</tr>{{end}}
+</table>
+<form method="post" action="/sessions/end-others"><button id="end-others">Sign out everywhere else</button></form>
+{{end}}
+<p><a href="/">Back</a></p>`))
 
 // ErrorHandler answers a session that could not be saved: the reason (for
 // example the size and the budget) on a plain page, and no Set-Cookie, so
@@ -104,7 +206,9 @@ func login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	s.Regenerate(true) // a new ID at login defeats session fixation; keep the cart
+	// With WithIdentityKey("user") the Manager would regenerate by itself,
+	// keeping only what this request sets; Regenerate(true) keeps the cart.
+	s.Regenerate(true) // a new ID at login defeats session fixation
 	s.Set("user", name)
 	s.AddFlash("Signed in as " + name + ".")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -153,6 +257,7 @@ var page = template.Must(template.New("home").Parse(`<!doctype html>
 {{if .User}}
 <p>Signed in as <b id="user">{{.User}}</b>.</p>
 <form method="post" action="/logout"><button id="logout">Sign out</button></form>
+<p><a href="/sessions" id="sessions">Active sessions</a></p>
 {{else}}
 <form method="post" action="/login"><input name="name" id="name" placeholder="your name"> <button id="login">Sign in</button></form>
 {{end}}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/devices"
 	"github.com/crumbs-go/session/examples/demo/app"
 	"github.com/crumbs-go/session/serverstore"
 	_ "github.com/crumbs-go/session/serverstore/redisstore"
@@ -34,7 +35,7 @@ func TestDemoFlows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flows(t, m, true)
+	flows(t, m, nil)
 }
 
 // TestDemoServerMode runs the same handlers, unchanged, on each server
@@ -57,11 +58,15 @@ func TestDemoServerMode(t *testing.T) {
 					c.Clear(context.Background())
 				}
 			})
-			m, err := session.New(store, session.WithCookieName("demo"), session.WithErrorHandler(app.ErrorHandler))
+			m, err := session.New(store, session.WithCookieName("demo"), session.WithIdentityKey("user"), session.WithErrorHandler(app.ErrorHandler))
 			if err != nil {
 				t.Fatal(err)
 			}
-			flows(t, m, false)
+			idx, err := devices.New(store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flows(t, m, idx)
 		})
 	}
 }
@@ -74,11 +79,14 @@ func redisUp() bool {
 	return err == nil
 }
 
-func flows(t *testing.T, m *session.Manager, cookieMode bool) {
-	srv := httptest.NewServer(m.Handler(app.Handler("demo")))
+func flows(t *testing.T, m *session.Manager, idx *devices.Index) {
+	cookieMode := idx == nil
+	srv := httptest.NewServer(m.Handler(app.Handler("demo", idx)))
 	defer srv.Close()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
+	jar2, _ := cookiejar.New(nil)
+	other := &http.Client{Jar: jar2} // the same user, in another browser
 	u, _ := url.Parse(srv.URL)
 	field := func(page, id string) int {
 		t.Helper()
@@ -91,6 +99,14 @@ func flows(t *testing.T, m *session.Manager, cookieMode bool) {
 	}
 	get := func() string {
 		res, err := c.Get(srv.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	pageOf := func(c *http.Client, path string) string {
+		res, err := c.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,6 +127,34 @@ func flows(t *testing.T, m *session.Manager, cookieMode bool) {
 	}
 	if _, page := post("/login", url.Values{"name": {"Ada"}}); !strings.Contains(page, `id="user">Ada<`) {
 		t.Fatal("login did not show the user")
+	}
+	if cookieMode {
+		if p := pageOf(c, "/sessions"); !strings.Contains(p, `id="no-index"`) {
+			t.Fatalf("cookie mode: the sessions page says %.300q", p)
+		}
+	} else {
+		// The active sessions page: two browsers of Ada's; the first signs
+		// the other out.
+		other.PostForm(srv.URL+"/login", url.Values{"name": {"Ada"}})
+		p := pageOf(c, "/sessions")
+		if field(p, "count") != 2 || strings.Count(p, `class="here"`) != 1 {
+			t.Fatalf("the sessions page lists %d sessions (%d marked this browser), want 2 (1): %.500q", field(p, "count"), strings.Count(p, `class="here"`), p)
+		}
+		if _, p := post("/sessions/end-others", nil); field(p, "count") != 1 || !strings.Contains(p, "Signed out 1 other sessions.") {
+			t.Fatalf("after signing out everywhere else: %.500q", p)
+		}
+		if p := pageOf(other, "/"); strings.Contains(p, `id="user"`) {
+			t.Fatal("the other browser is still signed in")
+		}
+		// This device, from the list: signed out, no cookie left.
+		h := regexp.MustCompile(`name="handle" value="([^"]+)"`).FindStringSubmatch(pageOf(c, "/sessions"))
+		if h == nil {
+			t.Fatal("no handle on the page")
+		}
+		if _, p := post("/sessions/end", url.Values{"handle": {h[1]}}); !strings.Contains(p, `id="signed-out"`) || len(jar.Cookies(u)) != 0 {
+			t.Fatalf("signing out this browser from the list left %d cookies: %.300q", len(jar.Cookies(u)), p)
+		}
+		post("/login", url.Values{"name": {"Ada"}})
 	}
 	if !cookieMode {
 		post("/cart/add", url.Values{"n": {"500"}})
