@@ -317,7 +317,10 @@ func (m *Manager) load(s *Session) {
 		// A Regenerate (a login) of another request retired the ID after
 		// this request was sent: its response carries the new token, which
 		// this one must neither expire nor replace.
-		s.moved, s.from = true, rec
+		s.moved, s.from = true, &driver.Record{ID: rec.ID}
+		if (rec.Values != nil || rec.Data != nil) && m.readMoved(s, rec, now) {
+			return
+		}
 		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: the token names an ID another request's Regenerate retired; this request gets a fresh session that is not saved", s.where())
 	case errors.Is(err, driver.ErrNotFound):
 		s.rejected = s.saved == nil && s.t.carried(s) // a session the store no longer has
@@ -337,6 +340,30 @@ func (m *Manager) load(s *Session) {
 	s.raw = map[string][]byte{}
 	s.rec = m.freshRecord(now)
 	s.state, s.isNew = fresh, true
+}
+
+// readMoved gives the request the session its retired ID moved to, which
+// the store resolved within the grace of a same-user Regenerate
+// (serverstore.WithGrace): the request reads it; its changes are not
+// saved, and its response leaves the token alone.
+func (m *Manager) readMoved(s *Session, rec *driver.Record, now time.Time) bool {
+	if !rec.Expires.IsZero() && !now.Before(rec.Expires) || !rec.IdleExpires.IsZero() && !now.Before(rec.IdleExpires) {
+		return false
+	}
+	raw := rec.Values
+	if raw == nil {
+		var err error
+		if raw, err = m.codec.DecodeMap(rec.Data); err != nil {
+			return false
+		}
+	}
+	rec.Values, rec.Data = nil, nil
+	s.raw, s.rec, s.isNew = raw, *rec, false
+	if m.cfg.identityKey != "" {
+		s.identity = s.raw[m.cfg.identityKey]
+	}
+	m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: the token names an ID a Regenerate of the same user retired moments ago; this request reads the session it moved to, saves no change and leaves the cookie alone", s.where())
+	return true
 }
 
 // read takes the token from the transport (or from this request's last
@@ -541,7 +568,7 @@ func (m *Manager) sameIdentity(s *Session) bool {
 func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, err error) {
 	switch act {
 	case doNothing:
-		if s.moved && s.state != fresh {
+		if s.moved && s.state != fresh && s.state != loaded {
 			s.dropped = true
 			m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: changes to a session whose ID another request retired are dropped", s.where())
 		}

@@ -60,8 +60,9 @@ func plan(in planInput, c *config) action {
 		// retired: its response carries the new token, which this one
 		// leaves alone, and this request's changes are not saved. Only a
 		// Destroy acts: it ends the session the ID moved to (a logout that
-		// raced the login wins).
-		if in.hasOld {
+		// raced the login wins). A Regenerate of a session read through
+		// the grace (serverstore.WithGrace) is dropped like any change.
+		if in.hasOld && in.state != regenerated {
 			return doDestroy
 		}
 		return doNothing

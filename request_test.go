@@ -17,7 +17,7 @@ func TestPlan(t *testing.T) {
 	// want restates the lifecycle rules of doc.go.
 	want := func(st state, in planInput, o opts) action {
 		if in.moved && st != unloaded {
-			if in.hasOld {
+			if in.hasOld && st != regenerated {
 				return doDestroy // a logout through a retired ID ends the session it moved to
 			}
 			return doNothing // the token's ID moved to another request's login: leave its cookie
@@ -37,7 +37,7 @@ func TestPlan(t *testing.T) {
 			if o.resave {
 				return doResave
 			}
-			if in.stale || in.touched || o.rolling || in.idleDue {
+			if in.stale || in.touched || o.rolling || in.idleDue || in.seenDue {
 				return doRefresh
 			}
 			return doNothing
@@ -67,9 +67,9 @@ func TestPlan(t *testing.T) {
 	}
 	n := 0
 	for _, st := range states {
-		for facts := range 128 {
+		for facts := range 256 {
 			in := planInput{state: st, touched: facts&1 != 0, stale: facts&2 != 0, rejected: facts&4 != 0,
-				empty: facts&8 != 0, idleDue: facts&16 != 0, hasOld: facts&32 != 0, moved: facts&64 != 0}
+				empty: facts&8 != 0, idleDue: facts&16 != 0, hasOld: facts&32 != 0, moved: facts&64 != 0, seenDue: facts&128 != 0}
 			for _, o := range all {
 				c := config{rolling: o.rolling, resave: o.resave, saveUninitialized: o.saveUninit}
 				if o.unsetDestroy {
@@ -83,7 +83,7 @@ func TestPlan(t *testing.T) {
 			}
 		}
 	}
-	if n != 7*128*16 {
+	if n != 7*256*16 {
 		t.Fatalf("%d cases", n)
 	}
 	// A few decisions spelled out, so that a reader sees the rules at work.

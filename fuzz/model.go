@@ -127,6 +127,29 @@ type Token struct {
 type tomb struct {
 	to    int
 	until time.Time
+	at    time.Time // when the Regenerate retired it
+	same  bool      // the old and the new session are bound to the same user: the grace applies
+}
+
+// Grace is how long a same-user Regenerate's old ID reads the session it
+// moved to (serverstore.DefaultGrace).
+const Grace = 30 * time.Second
+
+// SameUser reports whether two sessions' values bind them to one user (a
+// same-user Regenerate, whose old ID reads the new session for Grace).
+func (m *Model) SameUser(old, next map[string]string) bool {
+	c := m.Cfg
+	if !c.Server || c.Express || c.IdentityKey == "" {
+		return false
+	}
+	u := boundTo(old[c.IdentityKey])
+	return u != "" && u == boundTo(next[c.IdentityKey])
+}
+
+// Resolves reports whether a retired ID reads its successor now.
+func (m *Model) Resolves(id int) bool {
+	t, ok := m.retired[id]
+	return ok && t.same && m.Now.Sub(t.at) < Grace
 }
 
 // Model is the world: the clock, the secret epoch (each rotation puts a
@@ -229,9 +252,13 @@ func (m *Model) Retired(id int) (int, bool) {
 func (m *Model) NewID() int { return m.newID() }
 
 // Retire records a Regenerate of old into next.
-func (m *Model) Retire(old, next int) {
+func (m *Model) Retire(old int, next *Session) {
+	var same bool
+	if o, ok := m.store[old]; ok {
+		same = m.SameUser(o.Values, next.Values)
+	}
 	delete(m.store, old)
-	m.retired[old] = tomb{to: next, until: m.Now.Add(TombstoneTTL)}
+	m.retired[old] = tomb{to: next.ID, until: m.Now.Add(TombstoneTTL), at: m.Now, same: same}
 }
 
 // state is where a request's session stands (request.go in the root).
@@ -333,7 +360,14 @@ func (r *Request) load() {
 	case m.Cfg.Server:
 		if to, ok := m.Retired(tok.ID); ok {
 			r.moved, r.from = true, tok.ID
-			_ = to
+			if s, live := m.Stored(to); live && m.Resolves(tok.ID) {
+				// Within the grace of a same-user Regenerate: the request
+				// reads the new session; its changes are not saved.
+				r.vals, r.rec = maps.Clone(s.Values), m.Loaded(s)
+				r.rec.ID, r.rec.Values = tok.ID, nil
+				r.noteIdentity()
+				return
+			}
 			break
 		}
 		s, ok := m.store[tok.ID]
@@ -619,8 +653,9 @@ func (r *Request) commit() {
 	act := none
 	switch {
 	case r.moved:
-		// The token names an ID a Regenerate retired: only a Destroy acts.
-		if hasOld {
+		// The token names an ID a Regenerate retired: only a Destroy acts
+		// (a Regenerate of a session read through the grace is dropped).
+		if hasOld && r.state != regenerated {
 			act = destroy
 		}
 	case r.state == fresh:
@@ -703,7 +738,7 @@ func (r *Request) commit() {
 				r.old = 0
 			}
 		case regenerate:
-			m.Retire(r.old, s.ID)
+			m.Retire(r.old, &s)
 			r.old = 0
 		case refresh:
 			if st, ok := m.store[s.ID]; ok {

@@ -322,12 +322,25 @@ func (w *world) checkServerGroup(c *client, s0 *Session, reqs []*groupRequest, l
 			destroyed = true // a Destroy, or a Regenerate of an empty session under UnsetDestroy
 		}
 	}
-	// A request saw the session iff its load came before it ended.
+	// A request saw the session iff its load came before it ended, or
+	// after a same-user Regenerate retired it (within the grace the
+	// retired ID reads the new session) and before a Delete ended that.
+	bound := m.SameUser(s0.Values, s0.Values) // Regenerate(true) keeps the identity value
+	retiredAt, deletedAt := -1, -1
+	for p, cl := range log {
+		if cl.id == oldReal && cl.err == nil && cl.op == "Retire" && retiredAt < 0 {
+			retiredAt = p
+		}
+		if cl.id == oldReal && cl.err == nil && cl.op == "Delete" && deletedAt < 0 {
+			deletedAt = p
+		}
+	}
 	for p, cl := range log {
 		if cl.op != "Load" {
 			continue
 		}
-		if want := ended >= 0 && p > ended; reqs[cl.req].isNew != want {
+		resolved := bound && retiredAt >= 0 && retiredAt == ended && p > retiredAt && (deletedAt < 0 || p < deletedAt)
+		if want := ended >= 0 && p > ended && !resolved; reqs[cl.req].isNew != want {
 			w.fatalf("parallel r%d (%v) loaded at step %d, the session ended at step %d: IsNew %t", cl.req, reqs[cl.req].kind, p, ended, reqs[cl.req].isNew)
 		}
 	}
@@ -472,15 +485,21 @@ func (w *world) checkServerGroup(c *client, s0 *Session, reqs []*groupRequest, l
 		if t == "" {
 			w.fatalf("a Regenerate that no destroy raced set no cookie")
 		}
-		if !old.isNew {
-			w.fatalf("the retired ID still opens a session: %v", old.vals)
-		}
 		p := w.probe(t)
 		same(&p, "under the new ID")
+		if m.SameUser(s0.Values, p.vals) {
+			// A same-user Regenerate: within the grace, the retired ID
+			// reads the new session.
+			if old.isNew || !maps.Equal(old.vals, p.vals) {
+				w.fatalf("the retired ID of a same-user Regenerate, within the grace: %v (new %v), want the new session", old.vals, p.vals)
+			}
+		} else if !old.isNew {
+			w.fatalf("the retired ID still opens a session: %v", old.vals)
+		}
 		survivor.ID = m.NewID()
 		stamp(survivor, true)
 		w.bind(survivor.ID, p.id)
-		m.Retire(s0.ID, survivor.ID)
+		m.Retire(s0.ID, survivor)
 		m.Adopt(survivor)
 		c.tok[0] = w.tokenFor(survivor, last)
 		if w.tokenOf(last.res) != t {

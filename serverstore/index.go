@@ -137,12 +137,14 @@ func (s *Store) end(ctx context.Context, user string, match func(handle string) 
 		// the tombstone, as a Delete does.
 		next := key
 		for range maxChain {
-			if next, err = s.backend.Delete(ctx, next); err != nil {
+			raw, err := s.backend.Delete(ctx, next)
+			if err != nil {
 				return n, err
 			}
-			if next == "" {
+			if raw == "" {
 				break
 			}
+			next, _, _ = parseTombstone(raw)
 		}
 		n++
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 // The memory store's configuration string: "memory", or with parameters
-// "memory?crumbs_max_entries=10000&crumbs_raw_ids=true&crumbs_client_details=true".
+// "memory?crumbs_max_entries=10000&crumbs_raw_ids=true&crumbs_client_details=true&crumbs_grace=30s".
 func init() {
 	driver.Register("memory", func(_ context.Context, cfg string, secrets [][]byte) (driver.Store, error) {
 		rest, ok := strings.CutPrefix(cfg, "memory")
@@ -50,8 +50,14 @@ func init() {
 				} else if on {
 					opts = append(opts, WithClientDetails())
 				}
+			case "crumbs_grace":
+				d, err := params.Duration(pkg, name, v, 0)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, WithGrace(d))
 			default:
-				return fmt.Errorf("serverstore: unknown parameter %q of the memory store (its parameters are crumbs_max_entries, crumbs_raw_ids, crumbs_client_details)", name)
+				return fmt.Errorf("serverstore: unknown parameter %q of the memory store (its parameters are crumbs_max_entries, crumbs_raw_ids, crumbs_client_details, crumbs_grace)", name)
 			}
 			return nil
 		})
@@ -335,6 +341,9 @@ func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, err := m.record(key)
+	if errors.Is(err, ErrMoved) {
+		return &Entry{Successor: m.entries[key].next}, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -441,7 +450,8 @@ func (m *Memory) Retire(_ context.Context, key, successor string, until time.Tim
 	m.rerank(e, rankTombstone)
 	e.meta, e.values, e.moved, e.next, e.expires = nil, nil, true, successor, until
 	heap.Fix(&m.byTime, e.index)
-	if s := m.live(successor, now); s != nil && !s.moved {
+	next, _, _ := parseTombstone(successor) // the key, without a grace mark
+	if s := m.live(next, now); s != nil && !s.moved {
 		m.rerank(s, rankSignedIn) // a login: the last to be evicted
 		// Signed-in sessions keep at most half the bound, so that one
 		// more login never has to evict the session it is logging in

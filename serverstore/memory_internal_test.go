@@ -46,3 +46,33 @@ func TestRetireWhileTheClockTicks(t *testing.T) {
 		t.Fatalf("the tombstone list holds %d, the map %d tombstones, sessions %d", tombs, got, m.sessions)
 	}
 }
+
+// TestTombstoneValues: the marked tombstone of a same-user Regenerate
+// (spec/server-id-v1.md §4.3) and what readers make of odd ones.
+func TestTombstoneValues(t *testing.T) {
+	at := time.UnixMilli(1764201600123)
+	if v := tombstone("KEY", at, true); v != "~1764201600123~KEY" {
+		t.Fatalf("marked tombstone %q", v)
+	}
+	if v := tombstone("KEY", at, false); v != "KEY" {
+		t.Fatalf("plain tombstone %q", v)
+	}
+	for _, tc := range []struct {
+		v, key string
+		marked bool
+	}{
+		{"KEY", "KEY", false},
+		{"~1764201600123~KEY", "KEY", true},
+		{"~x~KEY", "KEY", false},
+		{"~0~KEY", "KEY", false},
+		{"~-5~KEY", "KEY", false},
+		{"~KEY", "~KEY", false},
+		{"~~KEY", "KEY", false},
+		{"", "", false},
+	} {
+		key, when, marked := parseTombstone(tc.v)
+		if key != tc.key || marked != tc.marked || marked && !when.Equal(at) {
+			t.Errorf("parseTombstone(%q) = %q, %v, %v; want %q, %v", tc.v, key, when, marked, tc.key, tc.marked)
+		}
+	}
+}

@@ -37,6 +37,9 @@ func TestOpenMemory(t *testing.T) {
 	if err := store.(io.Closer).Close(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := session.OpenStore(ctx, "memory?crumbs_client_details=true&crumbs_grace=0s", sec); err != nil {
+		t.Fatal(err)
+	}
 	raw, err := session.OpenStore(ctx, "memory?crumbs_raw_ids=true", sec)
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +54,10 @@ func TestOpenMemory(t *testing.T) {
 		{"memory?crumbs_max_entries=0&crumbs_max_entries=5", "given 2 times"},
 		{"memory?=1", "unknown parameter \"\""},
 		{"memory?crumbs_raw_ids=yes", "crumbs_raw_ids"},
+		{"memory?crumbs_client_details=maybe", "crumbs_client_details"},
+		{"memory?crumbs_grace=soon", "crumbs_grace"},
+		{"memory?crumbs_grace=-1s", "crumbs_grace"},
+		{"memory?crumbs_grace=11m", "WithGrace(11m0s)"},
 	} {
 		if _, err := session.OpenStore(ctx, tc.config, sec); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("OpenStore(%q) = %v, want an error naming %q", tc.config, err, tc.want)

@@ -34,6 +34,8 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/crumbs-go/session/crypto"
@@ -70,8 +72,9 @@ var (
 // a Backend copies what it keeps. Values handed out are the caller's too.
 type Backend interface {
 	// Get returns the record under key: ErrNotFound when it is absent or
-	// expired, ErrMoved when a Regenerate retired it; any other error
-	// means the backend failed.
+	// expired, ErrMoved when a Regenerate retired it (with an Entry holding
+	// the Successor its tombstone names, when the backend can read it); any
+	// other error means the backend failed.
 	Get(ctx context.Context, key string) (*Entry, error)
 
 	// Create stores e under key until expires. It returns ErrExists when
@@ -185,8 +188,9 @@ type Store struct {
 	backend   Backend
 	ring      *crypto.Ring
 	rawIDs    bool
-	details   bool   // keep the client's User-Agent and address
-	handleKey []byte // names sessions in listings (spec/server-id-v1.md §7.3)
+	details   bool          // keep the client's User-Agent and address
+	grace     time.Duration // WithGrace
+	handleKey []byte        // names sessions in listings (spec/server-id-v1.md §7.3)
 }
 
 var (
@@ -197,6 +201,34 @@ var (
 type config struct {
 	rawIDs  bool
 	details bool
+	grace   time.Duration
+}
+
+// DefaultGrace is how long, by default, a session ID that a Regenerate
+// retired keeps reading its successor when both belong to the same user
+// (WithGrace).
+const DefaultGrace = 30 * time.Second
+
+// WithGrace sets how long a request that still carries a session's old ID
+// after a Regenerate of the same signed-in user (an ID rotation, a
+// password change) reads the session the ID moved to: requests the browser
+// sent before the Regenerate's response arrived then see the user still
+// signed in, instead of a fresh session. Such a request reads only: its
+// changes are dropped (the log says so), and its response neither sets
+// nor expires the cookie, so the newer one stands; a Destroy through it
+// ends the new session. A Regenerate that changes the user — a sign-in, a
+// sign-out, another user — never resolves, whatever the grace: the old ID
+// may be one an attacker planted (session fixation), and gets a fresh
+// session. The default is DefaultGrace (30 s, in-flight requests on a slow
+// network); 0 turns it off; at most TombstoneTTL.
+func WithGrace(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > TombstoneTTL {
+			return fmt.Errorf("serverstore: WithGrace(%v): give 0 to %v (TombstoneTTL)", d, TombstoneTTL)
+		}
+		c.grace = d
+		return nil
+	}
 }
 
 // An Option configures a Store.
@@ -216,7 +248,7 @@ func New(backend Backend, secrets [][]byte, opts ...Option) (*Store, error) {
 	if backend == nil {
 		return nil, errors.New("serverstore: New(nil, …): give a Backend, such as NewMemory()")
 	}
-	var c config
+	c := config{grace: DefaultGrace}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
@@ -230,7 +262,7 @@ func New(backend Backend, secrets [][]byte, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serverstore: %w", err)
 	}
-	return &Store{backend: backend, ring: ring, rawIDs: c.rawIDs, details: c.details, handleKey: hk}, nil
+	return &Store{backend: backend, ring: ring, rawIDs: c.rawIDs, details: c.details, grace: c.grace, handleKey: hk}, nil
 }
 
 // Close releases what the backend holds, if it is an io.Closer: the
@@ -292,7 +324,13 @@ func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*d
 	}
 	e, err := s.backend.Get(ctx, s.Key(id))
 	if errors.Is(err, ErrMoved) {
-		return &driver.Record{ID: id}, ErrMoved // retired by a Regenerate: it names no session now
+		// Retired by a Regenerate: it names no session now, unless the
+		// grace of a same-user Regenerate lets it read its successor.
+		if rec := s.resolve(ctx, e, now); rec != nil {
+			rec.ID = id
+			return rec, ErrMoved
+		}
+		return &driver.Record{ID: id}, ErrMoved
 	}
 	if err != nil {
 		return nil, err
@@ -417,14 +455,67 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 	return "", fmt.Errorf("serverstore: the record of %q kept changing form: %w", rec.ID, err)
 }
 
+// resolve reads the successor a tombstone names, when the tombstone is of
+// a same-user Regenerate less than the grace ago (spec/server-id-v1.md
+// §4.3); nil otherwise.
+func (s *Store) resolve(ctx context.Context, e *Entry, now time.Time) *driver.Record {
+	if e == nil || s.grace <= 0 {
+		return nil
+	}
+	key, at, ok := parseTombstone(e.Successor)
+	if !ok || now.Before(at) || now.Sub(at) >= s.grace {
+		return nil
+	}
+	next, err := s.backend.Get(ctx, key)
+	if err != nil {
+		return nil // gone, moved again, or the backend failed: moved all the same
+	}
+	rec, err := s.decode(next)
+	if err != nil {
+		return nil
+	}
+	return rec
+}
+
+// tombstone is what a tombstone holds (spec/server-id-v1.md §4.3): the
+// successor's key, marked with the time of the Regenerate when the old and
+// the new session belong to the same user (the grace applies).
+func tombstone(successor string, at time.Time, sameUser bool) string {
+	if !sameUser {
+		return successor
+	}
+	return "~" + strconv.FormatInt(at.UnixMilli(), 10) + "~" + successor
+}
+
+// parseTombstone reads a tombstone: the successor's key, and for a marked
+// one the time of its Regenerate.
+func parseTombstone(v string) (key string, at time.Time, marked bool) {
+	rest, ok := strings.CutPrefix(v, "~")
+	if !ok {
+		return v, time.Time{}, false
+	}
+	ms, key, ok := strings.Cut(rest, "~")
+	if !ok {
+		return v, time.Time{}, false
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || n <= 0 {
+		return key, time.Time{}, false
+	}
+	return key, time.UnixMilli(n), true
+}
+
 // Retire tombstones the old ID of a Regenerate and returns its values. A
 // key that is already a tombstone naming next is this Regenerate's own,
 // retried after an error whose reply was lost: nil, nil.
 func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, now time.Time) (*driver.Record, error) {
 	successor := s.Key(next.ID)
-	e, err := s.backend.Retire(ctx, s.Key(old.ID), successor, now.Add(TombstoneTTL))
-	if errors.Is(err, ErrMoved) && e != nil && e.Successor == successor {
-		return nil, nil
+	value := tombstone(successor, now, s.grace > 0 && old.User != "" && old.User == next.User)
+	e, err := s.backend.Retire(ctx, s.Key(old.ID), value, now.Add(TombstoneTTL))
+	if errors.Is(err, ErrMoved) && e != nil {
+		if key, _, _ := parseTombstone(e.Successor); key == successor {
+			return nil, nil
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -444,7 +535,7 @@ func (s *Store) Delete(ctx context.Context, _ string, rec *driver.Record) error 
 		if err != nil || next == "" {
 			return err
 		}
-		key = next
+		key, _, _ = parseTombstone(next)
 	}
 	return nil
 }

@@ -37,6 +37,7 @@
 //	crumbs_create=false    do not create the table and index (see Schema)
 //	crumbs_raw_ids=true    serverstore.WithRawIDs
 //	crumbs_client_details=true serverstore.WithClientDetails
+//	crumbs_grace=30s       serverstore.WithGrace
 //	crumbs_cleanup=10m     StartCleanup at that interval (1s or more); its
 //	                       failures are logged with slog.Default
 //	crumbs_open_timeout=2s how long OpenStore waits for PostgreSQL (OpenTimeout, 5 s)
@@ -248,7 +249,7 @@ const OpenTimeout = 5 * time.Second
 // table, and a cleanup if crumbs_cleanup asks for one. It fails within
 // OpenTimeout if PostgreSQL does not answer. The Backend owns its pool:
 // Close stops the cleanup and closes the pool. The serverstore options it
-// returns are the ones the string set (crumbs_raw_ids, crumbs_client_details).
+// returns are the ones the string set (crumbs_raw_ids, crumbs_client_details, crumbs_grace).
 func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, error) {
 	const pkg = "pgstore"
 	u, err := params.Parse(pkg, cfg)
@@ -277,6 +278,11 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 			if on, err = params.Bool(pkg, name, v); on {
 				sopts = append(sopts, serverstore.WithClientDetails())
 			}
+		case "crumbs_grace":
+			var d time.Duration
+			if d, err = params.Duration(pkg, name, v, 0); err == nil {
+				sopts = append(sopts, serverstore.WithGrace(d))
+			}
 		case "crumbs_raw_ids":
 			if on, err = params.Bool(pkg, name, v); on {
 				sopts = append(sopts, serverstore.WithRawIDs())
@@ -286,7 +292,7 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 		case "crumbs_open_timeout":
 			timeout, err = params.Duration(pkg, name, v, time.Millisecond)
 		default:
-			err = fmt.Errorf("pgstore: unknown parameter %s (crumbs' own are crumbs_table, crumbs_schema, crumbs_create, crumbs_raw_ids, crumbs_client_details, crumbs_cleanup, crumbs_open_timeout)", name)
+			err = fmt.Errorf("pgstore: unknown parameter %s (crumbs' own are crumbs_table, crumbs_schema, crumbs_create, crumbs_raw_ids, crumbs_client_details, crumbs_grace, crumbs_cleanup, crumbs_open_timeout)", name)
 		}
 		return err
 	})
@@ -442,7 +448,7 @@ func (b *Backend) Bound(ctx context.Context, user string) (map[string]*serversto
 func entry(meta []byte, vals map[string][]byte, moved bool, data []byte) (*serverstore.Entry, error) {
 	switch {
 	case moved:
-		return nil, serverstore.ErrMoved
+		return &serverstore.Entry{Successor: string(meta)}, serverstore.ErrMoved // a tombstone keeps the successor in meta
 	case meta == nil && data != nil:
 		return &serverstore.Entry{Legacy: data}, nil
 	case vals == nil:

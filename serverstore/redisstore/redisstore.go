@@ -53,6 +53,7 @@
 //	crumbs_prefix=app:        the key prefix (default "crumbs:"); prefix= is an alias
 //	crumbs_raw_ids=true       serverstore.WithRawIDs
 //	crumbs_client_details=true serverstore.WithClientDetails
+//	crumbs_grace=30s          serverstore.WithGrace
 //	crumbs_cluster=true       a Cluster, whatever the addresses
 //	crumbs_wait=1             WithWait: each write waits for 1 replica …
 //	crumbs_wait_timeout=100ms … this long at most (DefaultWaitTimeout)
@@ -265,7 +266,7 @@ const OpenTimeout = 5 * time.Second
 // package documentation), connects, and checks that the server answers
 // (PING, on every master of a Cluster) within OpenTimeout. The Backend
 // owns its client: Close closes it. The serverstore options it returns are
-// the ones the string set (crumbs_raw_ids, crumbs_client_details).
+// the ones the string set (crumbs_raw_ids, crumbs_client_details, crumbs_grace).
 func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, error) {
 	const pkg = "redisstore"
 	u, err := params.Parse(pkg, cfg)
@@ -296,6 +297,11 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 			if on, err = params.Bool(pkg, name, v); on {
 				sopts = append(sopts, serverstore.WithClientDetails())
 			}
+		case "crumbs_grace":
+			var d time.Duration
+			if d, err = params.Duration(pkg, name, v, 0); err == nil {
+				sopts = append(sopts, serverstore.WithGrace(d))
+			}
 		case "crumbs_cluster":
 			cluster, err = params.Bool(pkg, name, v)
 		case "crumbs_open_timeout":
@@ -307,7 +313,7 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 		case "crumbs_wait_timeout":
 			waitT, err = params.Duration(pkg, name, v, time.Millisecond)
 		default:
-			err = fmt.Errorf("redisstore: unknown parameter %s (crumbs' own are crumbs_prefix, crumbs_raw_ids, crumbs_client_details, crumbs_cluster, crumbs_open_timeout, crumbs_wait, crumbs_wait_timeout)", name)
+			err = fmt.Errorf("redisstore: unknown parameter %s (crumbs' own are crumbs_prefix, crumbs_raw_ids, crumbs_client_details, crumbs_grace, crumbs_cluster, crumbs_open_timeout, crumbs_wait, crumbs_wait_timeout)", name)
 		}
 		return err
 	})
@@ -650,13 +656,17 @@ func binding(bnd, seen string) *serverstore.Binding {
 	return bd
 }
 
-// Get reads the record: one HGETALL (a tombstone, a string key, answers
-// WRONGTYPE).
+// Get reads the record: one HGETALL. A tombstone, a string key, answers
+// WRONGTYPE; a GET then reads the successor it names.
 func (b *Backend) Get(ctx context.Context, key string) (*serverstore.Entry, error) {
 	h, err := b.client.HGetAll(ctx, b.prefix+key).Result()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "WRONGTYPE") {
-			return nil, serverstore.ErrMoved
+			next, err := b.client.Get(ctx, b.prefix+key).Result()
+			if err != nil {
+				return nil, serverstore.ErrMoved // expired meanwhile, or unreadable: moved all the same
+			}
+			return &serverstore.Entry{Successor: next}, serverstore.ErrMoved
 		}
 		return nil, b.failed(ctx, "get", err)
 	}

@@ -98,6 +98,7 @@ func run(t *testing.T, newBackend newFunc) {
 	t.Run("CookieAttributes", func(t *testing.T) { testCookieAttributes(t, newBackend) })
 	t.Run("RegenerateFailures", func(t *testing.T) { testRegenerateFailures(t, newBackend) })
 	t.Run("Devices", func(t *testing.T) { testDevices(t, newBackend) })
+	t.Run("Grace", func(t *testing.T) { testGrace(t, newBackend) })
 }
 
 var ctx = context.Background()
