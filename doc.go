@@ -125,12 +125,13 @@
 // the token a login just retired ends the login's session too. A request
 // that overlaps another's Regenerate loses its changes, but leaves the
 // browser the new cookie; values parallel requests stored before the
-// Regenerate committed move to the new ID. When the Regenerate keeps the
-// same signed-in user (an ID rotation; with [WithIdentityKey]), such a
-// request still reads the new session for a short grace
-// (serverstore.WithGrace, 30 s): the browser's requests in flight during
-// the rotation see the user signed in. A sign-in never resolves so: an ID
-// from before it may have been planted.
+// Regenerate committed move to the new ID. After an ID-only Regenerate (a
+// rotation of a signed-in user's ID, with [WithIdentityKey], in a request
+// that changed nothing else), such a request still reads the new session
+// for a short grace (serverstore.WithGrace, 10 s): the browser's requests in
+// flight during the rotation see the user signed in. A sign-in, or a
+// Regenerate that raises privilege, never resolves so: an ID from before it
+// may have been planted.
 //
 // In cookie mode there is nothing shared to merge: the browser keeps the
 // cookie of the last response it receives, so of parallel requests that

@@ -358,7 +358,7 @@ func (m *Manager) readMoved(s *Session, rec *driver.Record, now time.Time) bool 
 		}
 	}
 	rec.Values, rec.Data = nil, nil
-	s.raw, s.rec, s.isNew = raw, *rec, false
+	s.raw, s.rec, s.isNew, s.graceRead = raw, *rec, false, true
 	if m.cfg.identityKey != "" {
 		s.identity = s.raw[m.cfg.identityKey]
 	}
@@ -697,6 +697,7 @@ func (m *Manager) create(s *Session, c *driver.Commit, now time.Time) (string, e
 // per-user index: the identity value (WithIdentityKey) as text, and when
 // and from where the session was created.
 func (m *Manager) bind(s *Session, now time.Time) {
+	s.rec.User = "" // a binding comes from the identity value only
 	if m.cfg.identityKey != "" {
 		s.rec.User = m.identityText(s, false)
 	}
@@ -846,6 +847,11 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 // recognises its own tombstone.
 func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (string, error) {
 	b := s.t.binding()
+	// An ID-only Regenerate (an ID rotation of a signed-in user, nothing
+	// else changed by the request) is the one whose old ID a store may let
+	// read the new session for a grace (driver.Record.IDOnly).
+	idOnly := m.cfg.identityKey != "" && s.old != nil && s.old.User != "" &&
+		len(s.changes) == 0 && len(s.updates) == 0 && !s.cleared && !s.setLife && !s.setKind
 	if m.cfg.identityKey != "" && s.nextStored == s.rec.ID && s.nextUser != m.identityText(s, true) {
 		// An earlier attempt stored the new ID bound to another user (the
 		// identity changed since), and whether it retired the old ID is
@@ -884,6 +890,7 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 	}
 	s.nextStored, s.nextToken, s.nextUser = s.rec.ID, token, s.rec.User
 	next := s.rec
+	next.IDOnly = idOnly && next.User == s.old.User
 	cur, err := m.store.Retire(s.ctx, b, s.old, &next, now)
 	switch {
 	case errors.Is(err, driver.ErrNotFound), errors.Is(err, ErrMoved):

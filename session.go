@@ -45,6 +45,7 @@ type Session struct {
 	moved      bool   // the request's token names an ID a Regenerate retired
 	nextStored string // the new ID a Regenerate stored, before its old one is retired
 	bindDue    bool   // a session with an identity value but no binding: the commit binds it
+	graceRead  bool   // the token's ID is retired; the store let it read its successor (a grace)
 	badKey     error  // a key Set that no store keeps faithfully
 	foreign    []int  // the Importers whose cookies the response expires
 	migrated   int    // 1 + the driver.Importer whose session this is, until its first save
@@ -118,13 +119,16 @@ func (s *Session) load() {
 }
 
 func init() {
-	hook.StoredID = func(x any) string {
+	hook.Stored = func(x any) (id, handle string) {
 		s := x.(*Session)
 		s.load()
-		if s.old != nil {
-			return s.old.ID
+		switch {
+		case s.graceRead && s.old == nil:
+			return s.rec.ID, s.rec.Handle // the session the retired ID read
+		case s.old != nil:
+			return s.old.ID, s.old.Handle
 		}
-		return s.rec.ID
+		return s.rec.ID, ""
 	}
 }
 

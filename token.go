@@ -35,7 +35,9 @@ func (m *Manager) Load(ctx context.Context, token string) (*Session, error) {
 // it), the token is "": the client should drop the one it holds. The error
 // wraps ErrTooLarge, ErrBackend or the Codec's error, or ErrMoved when the
 // token named an ID that another request's Regenerate retired, so nothing
-// was saved; after an error the token the client holds is as it was.
+// was saved (also when the session was read through a grace,
+// serverstore.WithGrace: the token stops working when it ends); after an
+// error the token the client holds is as it was.
 func (s *Session) Commit() (token string, deadline time.Time, err error) {
 	t, ok := s.t.(*tokenTransport)
 	if !ok {
@@ -44,7 +46,7 @@ func (s *Session) Commit() (token string, deadline time.Time, err error) {
 	if err := s.m.commit(s); err != nil {
 		return t.in, time.Time{}, err
 	}
-	if s.dropped {
+	if s.dropped || s.graceRead {
 		return t.in, time.Time{}, fmt.Errorf("session: the token names an ID that a Regenerate of another request retired; this session's changes were not saved: %w", ErrMoved)
 	}
 	if t.ended {

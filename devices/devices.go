@@ -102,8 +102,16 @@ func (i *Index) List(ctx context.Context, user string) ([]Device, error) {
 // mark it in a listing or to spare it in EndAll: while a Regenerate of the
 // request is pending (a password change that then signs out everywhere
 // else), the session it is moving from, which the commit moves to the new
-// ID. A session not stored yet has a handle that no listing holds.
-func (i *Index) Handle(s *session.Session) string { return i.x.Handle(hook.StoredID(s)) }
+// ID; for a request whose retired ID reads the new session within a grace
+// (serverstore.WithGrace), that session. A session not stored yet has a
+// handle that no listing holds.
+func (i *Index) Handle(s *session.Session) string {
+	id, handle := hook.Stored(s)
+	if handle != "" {
+		return handle
+	}
+	return i.x.Handle(id)
+}
 
 // End ends user's session named by handle, as its Destroy would: its next
 // request gets a fresh session. It reports false when user has no such

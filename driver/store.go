@@ -25,8 +25,10 @@ type Store interface {
 	// wrapping ErrInvalid for a token it rejects (including an expired one),
 	// ErrNotFound when the record does not exist (or was destroyed),
 	// ErrMoved with a Record holding only the ID when a Regenerate retired
-	// the ID less than a while ago, and any other error when the store
-	// itself failed. name is the name the token is bound to: the cookie's,
+	// the ID less than a while ago (or, within the grace of an ID-only
+	// Regenerate, the whole record the ID moved to, under the old ID, with
+	// its Handle: the Manager lets the request read it and save nothing),
+	// and any other error when the store itself failed. name is the name the token is bound to: the cookie's,
 	// or "header:" and the cookie's for header tokens.
 	Load(ctx context.Context, name, token string, now time.Time) (*Record, error)
 
@@ -108,6 +110,18 @@ type Record struct {
 	// OpCreate; a store keeps them only where its operator opted in
 	// (serverstore.WithClientDetails).
 	Agent, Addr string
+	// IDOnly is set by the Manager on the record a Regenerate moves a
+	// session to (Retire's next) when that Regenerate changed nothing but
+	// the ID: the same bound user, and no value, deadline or cookie kind
+	// changed by the request. Only then may a store let the old ID read the
+	// new session for a grace (serverstore.WithGrace); a Regenerate that
+	// raises the session's privilege (a sign-in, a second factor) never.
+	IDOnly bool
+	// Handle is set by an Indexer's Load on a record it returns with
+	// ErrMoved because it resolved the retired ID within a grace: the
+	// handle of the session it read (the request's own ID names only a
+	// tombstone).
+	Handle string
 }
 
 // MaxUser is the longest binding (Record.User) in bytes; MaxClientDetail

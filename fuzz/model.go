@@ -131,9 +131,9 @@ type tomb struct {
 	same  bool      // the old and the new session are bound to the same user: the grace applies
 }
 
-// Grace is how long a same-user Regenerate's old ID reads the session it
+// Grace is how long an ID-only Regenerate's old ID reads the session it
 // moved to (serverstore.DefaultGrace).
-const Grace = 30 * time.Second
+const Grace = 10 * time.Second
 
 // SameUser reports whether two sessions' values bind them to one user (a
 // same-user Regenerate, whose old ID reads the new session for Grace).
@@ -251,10 +251,11 @@ func (m *Model) Retired(id int) (int, bool) {
 // NewID allocates an ID the harness saw appear (a parallel group's).
 func (m *Model) NewID() int { return m.newID() }
 
-// Retire records a Regenerate of old into next.
-func (m *Model) Retire(old int, next *Session) {
+// Retire records a Regenerate of old into next; idOnly: the regenerating
+// request changed nothing else (the grace applies only then).
+func (m *Model) Retire(old int, next *Session, idOnly bool) {
 	var same bool
-	if o, ok := m.store[old]; ok {
+	if o, ok := m.store[old]; ok && idOnly {
 		same = m.SameUser(o.Values, next.Values)
 	}
 	delete(m.store, old)
@@ -306,6 +307,7 @@ type Request struct {
 	setKind  bool            // SetBrowserSession changed the kind
 	identity *string         // IdentityKey: the value as loaded or last committed (nil: none)
 	setKeys  map[string]bool // keys the request set, across its commits and Reloads
+	dirty    bool            // a value or setting changed since the last commit: a Regenerate is not ID-only
 	late     bool            // a change, or the first read, after the headers went out
 	written  bool            // the headers went out
 	commits  bool            // a commit answered already
@@ -401,6 +403,7 @@ func (r *Request) load() {
 
 // change moves the state on a change of values or settings.
 func (r *Request) change() {
+	r.dirty = true
 	switch r.state {
 	case fresh, destroyed:
 		r.state = created
@@ -537,6 +540,7 @@ func (r *Request) Regenerate(keep bool) {
 	r.rec.ID = r.m.newID()
 	if !keep {
 		clear(r.vals)
+		r.dirty = true
 	}
 	r.noteLate()
 }
@@ -738,7 +742,7 @@ func (r *Request) commit() {
 				r.old = 0
 			}
 		case regenerate:
-			m.Retire(r.old, &s)
+			m.Retire(r.old, &s, !r.dirty)
 			r.old = 0
 		case refresh:
 			if st, ok := m.store[s.ID]; ok {
@@ -799,7 +803,7 @@ func (r *Request) maxAge(s *Session) int64 {
 
 func (r *Request) settle(to state) {
 	r.noteIdentity()
-	r.state, r.touched, r.commits, r.setLife, r.setKind, r.stale = to, false, true, false, false, false
+	r.state, r.touched, r.commits, r.setLife, r.setKind, r.stale, r.dirty = to, false, true, false, false, false, false
 }
 
 // ceilS rounds d up to whole seconds.

@@ -499,7 +499,7 @@ func (w *world) checkServerGroup(c *client, s0 *Session, reqs []*groupRequest, l
 		survivor.ID = m.NewID()
 		stamp(survivor, true)
 		w.bind(survivor.ID, p.id)
-		m.Retire(s0.ID, survivor)
+		m.Retire(s0.ID, survivor, true) // a group's Regenerate changes nothing else
 		m.Adopt(survivor)
 		c.tok[0] = w.tokenFor(survivor, last)
 		if w.tokenOf(last.res) != t {

@@ -18,7 +18,7 @@ import (
 )
 
 // The memory store's configuration string: "memory", or with parameters
-// "memory?crumbs_max_entries=10000&crumbs_raw_ids=true&crumbs_client_details=true&crumbs_grace=30s".
+// "memory?crumbs_max_entries=10000&crumbs_raw_ids=true&crumbs_client_details=true&crumbs_grace=10s".
 func init() {
 	driver.Register("memory", func(_ context.Context, cfg string, secrets [][]byte) (driver.Store, error) {
 		rest, ok := strings.CutPrefix(cfg, "memory")

@@ -204,23 +204,28 @@ type config struct {
 	grace   time.Duration
 }
 
-// DefaultGrace is how long, by default, a session ID that a Regenerate
-// retired keeps reading its successor when both belong to the same user
-// (WithGrace).
-const DefaultGrace = 30 * time.Second
+// DefaultGrace is how long, by default, a session ID that an ID-only
+// Regenerate retired keeps reading its successor (WithGrace).
+const DefaultGrace = 10 * time.Second
 
 // WithGrace sets how long a request that still carries a session's old ID
-// after a Regenerate of the same signed-in user (an ID rotation, a
-// password change) reads the session the ID moved to: requests the browser
-// sent before the Regenerate's response arrived then see the user still
-// signed in, instead of a fresh session. Such a request reads only: its
-// changes are dropped (the log says so), and its response neither sets
-// nor expires the cookie, so the newer one stands; a Destroy through it
-// ends the new session. A Regenerate that changes the user — a sign-in, a
-// sign-out, another user — never resolves, whatever the grace: the old ID
-// may be one an attacker planted (session fixation), and gets a fresh
-// session. The default is DefaultGrace (30 s, in-flight requests on a slow
-// network); 0 turns it off; at most TombstoneTTL.
+// after an ID-only Regenerate — a rotation of the ID of a signed-in user
+// (session.WithIdentityKey) in a request that changed nothing else: no
+// value, deadline or cookie kind — reads the session the ID moved to:
+// requests the browser sent before the Regenerate's response arrived then
+// see the user still signed in, instead of a fresh session. Such a request
+// reads only: its changes are dropped (the log says so), its response
+// neither sets nor expires the cookie, so the newer one stands, and
+// devices.Index.Handle names the new session. A Destroy through it ends
+// the new session. Any other Regenerate never resolves, whatever the
+// grace: a sign-in, a sign-out, another user, and a same-user Regenerate
+// that raises the session's privilege (a second factor: a value set in the
+// same request), since the old ID may be one an attacker planted (session
+// fixation). The grace needs a backend that keeps bindings (a UserIndex:
+// memory, Redis, PostgreSQL). The default is DefaultGrace (10 s: requests
+// in flight, not a thief's; rotate with WithGrace(0), or end the session,
+// when the point is to shut out whoever holds the old ID); 0 turns it off;
+// at most TombstoneTTL.
 func WithGrace(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 || d > TombstoneTTL {
@@ -326,8 +331,8 @@ func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*d
 	if errors.Is(err, ErrMoved) {
 		// Retired by a Regenerate: it names no session now, unless the
 		// grace of a same-user Regenerate lets it read its successor.
-		if rec := s.resolve(ctx, e, now); rec != nil {
-			rec.ID = id
+		if rec, key := s.resolve(ctx, e, now); rec != nil {
+			rec.ID, rec.Handle = id, s.handleOfKey(key)
 			return rec, ErrMoved
 		}
 		return &driver.Record{ID: id}, ErrMoved
@@ -458,23 +463,23 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 // resolve reads the successor a tombstone names, when the tombstone is of
 // a same-user Regenerate less than the grace ago (spec/server-id-v1.md
 // §4.3); nil otherwise.
-func (s *Store) resolve(ctx context.Context, e *Entry, now time.Time) *driver.Record {
+func (s *Store) resolve(ctx context.Context, e *Entry, now time.Time) (*driver.Record, string) {
 	if e == nil || s.grace <= 0 {
-		return nil
+		return nil, ""
 	}
 	key, at, ok := parseTombstone(e.Successor)
 	if !ok || now.Before(at) || now.Sub(at) >= s.grace {
-		return nil
+		return nil, ""
 	}
 	next, err := s.backend.Get(ctx, key)
 	if err != nil {
-		return nil // gone, moved again, or the backend failed: moved all the same
+		return nil, "" // gone, moved again, or the backend failed: moved all the same
 	}
 	rec, err := s.decode(next)
 	if err != nil {
-		return nil
+		return nil, ""
 	}
-	return rec
+	return rec, key
 }
 
 // tombstone is what a tombstone holds (spec/server-id-v1.md §4.3): the
@@ -510,7 +515,7 @@ func parseTombstone(v string) (key string, at time.Time, marked bool) {
 // retried after an error whose reply was lost: nil, nil.
 func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, now time.Time) (*driver.Record, error) {
 	successor := s.Key(next.ID)
-	value := tombstone(successor, now, s.grace > 0 && old.User != "" && old.User == next.User)
+	value := tombstone(successor, now, s.grace > 0 && next.IDOnly && old.User != "" && old.User == next.User)
 	e, err := s.backend.Retire(ctx, s.Key(old.ID), value, now.Add(TombstoneTTL))
 	if errors.Is(err, ErrMoved) && e != nil {
 		if key, _, _ := parseTombstone(e.Successor); key == successor {

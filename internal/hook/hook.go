@@ -3,7 +3,8 @@
 // at init.
 package hook
 
-// StoredID returns the ID under which a *session.Session is stored now: its
-// old ID while a Regenerate or Destroy of the request is pending (the new
-// one is not stored yet), else its ID.
-var StoredID func(s any) string
+// Stored returns the ID under which a *session.Session is stored now (its
+// old ID while a Regenerate or Destroy of the request is pending: the new
+// one is not stored yet), or, for a session its retired ID read within a
+// grace, the store's handle of the session read.
+var Stored func(s any) (id, handle string)

@@ -37,7 +37,7 @@
 //	crumbs_create=false    do not create the table and index (see Schema)
 //	crumbs_raw_ids=true    serverstore.WithRawIDs
 //	crumbs_client_details=true serverstore.WithClientDetails
-//	crumbs_grace=30s       serverstore.WithGrace
+//	crumbs_grace=10s       serverstore.WithGrace
 //	crumbs_cleanup=10m     StartCleanup at that interval (1s or more); its
 //	                       failures are logged with slog.Default
 //	crumbs_open_timeout=2s how long OpenStore waits for PostgreSQL (OpenTimeout, 5 s)

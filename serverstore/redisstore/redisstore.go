@@ -53,7 +53,7 @@
 //	crumbs_prefix=app:        the key prefix (default "crumbs:"); prefix= is an alias
 //	crumbs_raw_ids=true       serverstore.WithRawIDs
 //	crumbs_client_details=true serverstore.WithClientDetails
-//	crumbs_grace=30s          serverstore.WithGrace
+//	crumbs_grace=10s          serverstore.WithGrace
 //	crumbs_cluster=true       a Cluster, whatever the addresses
 //	crumbs_wait=1             WithWait: each write waits for 1 replica …
 //	crumbs_wait_timeout=100ms … this long at most (DefaultWaitTimeout)

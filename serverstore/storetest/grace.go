@@ -57,10 +57,10 @@ func testGrace(t *testing.T, newBackend newFunc) {
 		g := setup(t)
 		g.br.do(func(s *session.Session) { s.Set("user", "ada"); s.Set("cart", 3) })
 		old := g.br.current()
-		g.br.do(func(s *session.Session) { s.Regenerate(true) }) // an ID rotation, a password change
-		g.ahead(10 * time.Second)
+		g.br.do(func(s *session.Session) { s.Regenerate(true) }) // an ID rotation
+		g.ahead(serverstore.DefaultGrace / 2)
 		if v := look(g.br, old, func(s *session.Session) { s.Set("theme", "dark") }); v.user != "ada" || v.cart != 3 || v.isNew || v.set {
-			t.Fatalf("the old ID 10 s after a same-user Regenerate: %+v; want the signed-in session, read only, the cookie left alone", v)
+			t.Fatalf("the old ID, half the grace after an ID rotation: %+v; want the signed-in session, read only, the cookie left alone", v)
 		}
 		var theme string
 		g.br.do(func(s *session.Session) { theme, _ = session.Get[string](s, "theme") })
@@ -73,6 +73,19 @@ func testGrace(t *testing.T, newBackend newFunc) {
 		}
 		if v := look(g.br, g.br.current(), nil); v.user != "ada" || v.cart != 3 {
 			t.Fatalf("the new session: %+v", v)
+		}
+	})
+	t.Run("PrivilegeRaiseNeverResolves", func(t *testing.T) {
+		// A second factor: the same user, a value set in the rotating
+		// request. The pre-MFA ID (perhaps planted by whoever knows the
+		// password) must not read the raised session.
+		t.Parallel()
+		g := setup(t)
+		g.br.do(func(s *session.Session) { s.Set("user", "ada"); s.Set("cart", 1) })
+		planted := g.br.current()
+		g.br.do(func(s *session.Session) { s.Set("cart", 2); s.Regenerate(true) })
+		if v := look(g.br, planted, nil); v.user != "" || !v.isNew || v.set {
+			t.Fatalf("the ID from before a same-user Regenerate that changed a value: %+v; want a fresh session, the cookie left alone", v)
 		}
 	})
 	t.Run("SignInNeverResolves", func(t *testing.T) {
