@@ -35,8 +35,8 @@ var backends = []struct {
 	{fuzz.Backend{Name: "cookie", Open: openCookie}, false},
 	{fuzz.Backend{Name: "memory", Server: true, EngineClock: true, Open: openMemory(true)}, false},
 	{fuzz.Backend{Name: "memory (real engine clock)", Server: true, Open: openMemory(false)}, false},
-	{fuzz.Backend{Name: "redis", Server: true, Open: openRedis}, true},
-	{fuzz.Backend{Name: "postgres", Server: true, Open: openPostgres}, true},
+	{fuzz.Backend{Name: "redis", Server: true, Shared: true, Open: openRedis}, true},
+	{fuzz.Backend{Name: "postgres", Server: true, Shared: true, Open: openPostgres}, true},
 	{fuzz.Backend{Name: "express", Server: true, Express: true, Open: openExpress}, true},
 	{fuzz.Backend{Name: "express (from its configuration string)", Server: true, Express: true, Open: openExpressString}, true},
 }
