@@ -848,9 +848,9 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (string, error) {
 	b := s.t.binding()
 	// An ID-only Regenerate (an ID rotation of a signed-in user, nothing
-	// else changed by the request) is the one whose old ID a store may let
+	// else changed by the request, in any of its commits) is the one whose old ID a store may let
 	// read the new session for a grace (driver.Record.IDOnly).
-	idOnly := m.cfg.identityKey != "" && s.old != nil && s.old.User != "" &&
+	idOnly := m.cfg.identityKey != "" && s.old != nil && s.old.User != "" && !s.changedAny &&
 		len(s.changes) == 0 && len(s.updates) == 0 && !s.cleared && !s.setLife && !s.setKind
 	if m.cfg.identityKey != "" && s.nextStored == s.rec.ID && s.nextUser != m.identityText(s, true) {
 		// An earlier attempt stored the new ID bound to another user (the

@@ -135,6 +135,7 @@ func (s *Session) planInput(now time.Time) planInput {
 
 // change moves s to the state that follows a change of values or settings.
 func (s *Session) change() {
+	s.changedAny = true
 	switch s.state {
 	case fresh, destroyed:
 		s.state = created

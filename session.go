@@ -86,6 +86,10 @@ type exchange struct {
 	// set names the keys this request set (Set, Update, AddFlash), across
 	// its commits: what an identity change keeps (WithIdentityKey).
 	set map[string]bool
+	// changedAny records that the request changed a value or a setting,
+	// in any of its commits: its Regenerate is not ID-only (a second factor
+	// saved before the rotation is a privilege raise all the same).
+	changedAny bool
 }
 
 // track records a key-level change.
@@ -218,6 +222,7 @@ func (s *Session) Keys() []string {
 func (s *Session) Len() int { s.load(); return len(s.raw) }
 
 func (s *Session) clearValues() {
+	s.changedAny = true
 	clear(s.raw)
 	clear(s.vals)
 	clear(s.changes)

@@ -118,3 +118,24 @@ func TestGraceCommitSaysMoved(t *testing.T) {
 		t.Fatalf("Commit of a session read through the grace = %q, %v; want the old token and ErrMoved", tok, err)
 	}
 }
+
+// A second factor saved in an earlier commit of the request, then a
+// rotation: a privilege raise all the same, so the pre-MFA ID must not
+// read the raised session (the ID-only test looked at the last commit's
+// changes only).
+func TestGraceSaveThenRegenerate(t *testing.T) {
+	a := newApp(t, nil)
+	planted := a.do("", nil, func(s *session.Session) { s.Set("user", "ada"); s.Set("mfa", false) })
+	a.do(planted, nil, func(s *session.Session) {
+		s.Set("mfa", true)
+		if err := s.Save(); err != nil {
+			t.Fatal(err)
+		}
+		s.Regenerate(true)
+	})
+	var mfa bool
+	a.do(planted, nil, func(s *session.Session) { mfa, _ = session.Get[bool](s, "mfa") })
+	if mfa {
+		t.Fatal("the pre-MFA ID reads the raised session after a Save, then a Regenerate")
+	}
+}

@@ -307,7 +307,7 @@ type Request struct {
 	setKind  bool            // SetBrowserSession changed the kind
 	identity *string         // IdentityKey: the value as loaded or last committed (nil: none)
 	setKeys  map[string]bool // keys the request set, across its commits and Reloads
-	dirty    bool            // a value or setting changed since the last commit: a Regenerate is not ID-only
+	dirty    bool            // the request changed a value or setting, in any commit: its Regenerate is not ID-only
 	late     bool            // a change, or the first read, after the headers went out
 	written  bool            // the headers went out
 	commits  bool            // a commit answered already
@@ -554,6 +554,7 @@ func (r *Request) Destroy() {
 		r.old = r.from // a logout through a retired token ends its successor too, whatever came before
 	}
 	clear(r.vals)
+	r.dirty = true
 	r.freshRecord()
 	r.state = destroyed
 	r.noteLate()
@@ -593,7 +594,7 @@ func (r *Request) Deadline() time.Time { r.load(); return r.rec.deadline() }
 // Reload drops the request's changes and reads the session again, through
 // the token of the request's last commit, or the request's own.
 func (r *Request) Reload() {
-	*r = Request{m: r.m, carried: r.carried, saved: r.saved, commits: r.commits, written: r.written, setKeys: r.setKeys,
+	*r = Request{m: r.m, carried: r.carried, saved: r.saved, commits: r.commits, written: r.written, setKeys: r.setKeys, dirty: r.dirty,
 		Out: r.Out, OutToken: r.OutToken, MaxAge: r.MaxAge, Late: r.Late, Used: r.Used}
 	r.load()
 }
@@ -803,7 +804,7 @@ func (r *Request) maxAge(s *Session) int64 {
 
 func (r *Request) settle(to state) {
 	r.noteIdentity()
-	r.state, r.touched, r.commits, r.setLife, r.setKind, r.stale, r.dirty = to, false, true, false, false, false, false
+	r.state, r.touched, r.commits, r.setLife, r.setKind, r.stale = to, false, true, false, false, false
 }
 
 // ceilS rounds d up to whole seconds.
