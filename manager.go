@@ -614,6 +614,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		// response carries the new token, which this one must not undo.
 		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: moved to a new ID by another request; this request's changes are dropped", s.where())
 		s.discard()
+		s.dropped = true // Commit and Save say so
 		return false, nil
 	case errors.Is(err, ErrTooLarge):
 		return false, fmt.Errorf("session: save: %w", err)
@@ -891,6 +892,9 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 	s.nextStored, s.nextToken, s.nextUser = s.rec.ID, token, s.rec.User
 	next := s.rec
 	next.IDOnly = idOnly && next.User == s.old.User
+	if next.IDOnly {
+		next.Values = s.raw // what the old ID could read: the store's grace compares them
+	}
 	cur, err := m.store.Retire(s.ctx, b, s.old, &next, now)
 	switch {
 	case errors.Is(err, driver.ErrNotFound), errors.Is(err, ErrMoved):

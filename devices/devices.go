@@ -131,7 +131,11 @@ func (i *Index) End(ctx context.Context, user, handle string) (bool, error) {
 // EndAll ends every session of user except the one named by keep, and
 // returns how many it ended: keep = Handle(s) signs out everywhere else;
 // keep = "" signs out everywhere (the request's own session included:
-// Destroy it too, so that its cookie goes).
+// Destroy it too, so that its cookie goes). When keep names none of the
+// user's sessions — a parallel request moved the request's session to a
+// new ID (a rotation) or ended it — EndAll ends nothing and returns an
+// error wrapping session.ErrMoved: the browser holds the new session,
+// which ending all would sign out; reload and try again.
 func (i *Index) EndAll(ctx context.Context, user, keep string) (int, error) {
 	if user == "" {
 		return 0, errors.New("devices: EndAll(ctx, \"\", …): give the user whose sessions end")

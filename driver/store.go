@@ -111,11 +111,13 @@ type Record struct {
 	// (serverstore.WithClientDetails).
 	Agent, Addr string
 	// IDOnly is set by the Manager on the record a Regenerate moves a
-	// session to (Retire's next) when that Regenerate changed nothing but
-	// the ID: the same bound user, and no value, deadline or cookie kind
-	// changed by the request. Only then may a store let the old ID read the
-	// new session for a grace (serverstore.WithGrace); a Regenerate that
-	// raises the session's privilege (a sign-in, a second factor) never.
+	// session to (Retire's next, whose Values it then sets too) when that
+	// Regenerate changed nothing but the ID: the same bound user, and no
+	// value, deadline or cookie kind changed by the request in any of its
+	// commits. Only then may a store let the old ID read the new session
+	// for a grace (serverstore.WithGrace), and only while it holds those
+	// Values; a Regenerate that raises the session's privilege (a sign-in,
+	// a second factor) never.
 	IDOnly bool
 	// Handle is set by an Indexer's Load on a record it returns with
 	// ErrMoved because it resolved the retired ID within a grace: the

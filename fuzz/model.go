@@ -127,8 +127,9 @@ type Token struct {
 type tomb struct {
 	to    int
 	until time.Time
-	at    time.Time // when the Regenerate retired it
-	same  bool      // the old and the new session are bound to the same user: the grace applies
+	at    time.Time         // when the Regenerate retired it
+	same  bool              // an ID-only Regenerate of a bound session: the grace applies
+	vals  map[string]string // the values then: the grace reads the new session only while it holds them
 }
 
 // Grace is how long an ID-only Regenerate's old ID reads the session it
@@ -146,10 +147,16 @@ func (m *Model) SameUser(old, next map[string]string) bool {
 	return u != "" && u == boundTo(next[c.IdentityKey])
 }
 
-// Resolves reports whether a retired ID reads its successor now.
+// Resolves reports whether a retired ID reads its successor now: within
+// the grace of an ID-only Regenerate, while the successor holds the values
+// it had then.
 func (m *Model) Resolves(id int) bool {
 	t, ok := m.retired[id]
-	return ok && t.same && m.Now.Sub(t.at) < Grace
+	if !ok || !t.same || m.Now.Sub(t.at) >= Grace {
+		return false
+	}
+	s, ok := m.store[t.to]
+	return ok && maps.Equal(s.Values, t.vals)
 }
 
 // Model is the world: the clock, the secret epoch (each rotation puts a
@@ -259,7 +266,7 @@ func (m *Model) Retire(old int, next *Session, idOnly bool) {
 		same = m.SameUser(o.Values, next.Values)
 	}
 	delete(m.store, old)
-	m.retired[old] = tomb{to: next.ID, until: m.Now.Add(TombstoneTTL), at: m.Now, same: same}
+	m.retired[old] = tomb{to: next.ID, until: m.Now.Add(TombstoneTTL), at: m.Now, same: same, vals: maps.Clone(next.Values)}
 }
 
 // state is where a request's session stands (request.go in the root).

@@ -107,16 +107,22 @@ func (s *Store) Sessions(ctx context.Context, user string, now time.Time) ([]dri
 
 // End deletes the session of user named by handle.
 func (s *Store) End(ctx context.Context, user, handle string, now time.Time) (bool, error) {
-	n, err := s.end(ctx, user, func(h string) bool { return h == handle })
+	n, err := s.end(ctx, user, func(h string) bool { return h == handle }, "")
 	return n > 0, err
 }
 
-// EndAll deletes every session of user except the one named by keep.
+// EndAll deletes every session of user except the one named by keep. A
+// keep that names none of user's sessions (a parallel request moved or
+// ended the session to keep, so that its request holds a retired ID) ends
+// nothing, and returns an error wrapping driver.ErrMoved: ending all would
+// end the session the browser now holds.
 func (s *Store) EndAll(ctx context.Context, user, keep string, now time.Time) (int, error) {
-	return s.end(ctx, user, func(h string) bool { return keep == "" || h != keep })
+	return s.end(ctx, user, func(h string) bool { return keep == "" || h != keep }, keep)
 }
 
-func (s *Store) end(ctx context.Context, user string, match func(handle string) bool) (int, error) {
+// end deletes user's sessions whose handle matches; keep, if not "", must
+// name one of them.
+func (s *Store) end(ctx context.Context, user string, match func(handle string) bool, keep string) (int, error) {
 	x, err := s.index()
 	if err != nil {
 		return 0, err
@@ -127,6 +133,15 @@ func (s *Store) end(ctx context.Context, user string, match func(handle string) 
 	bound, err := x.Bound(ctx, user)
 	if err != nil {
 		return 0, err
+	}
+	if keep != "" {
+		found := false
+		for key, b := range bound {
+			found = found || b.User == user && s.handleOfKey(key) == keep
+		}
+		if !found {
+			return 0, fmt.Errorf("serverstore: the session to keep is not one of %q's sessions (another request moved or ended it): %w", user, driver.ErrMoved)
+		}
 	}
 	n := 0
 	for key, b := range bound {
@@ -144,7 +159,7 @@ func (s *Store) end(ctx context.Context, user string, match func(handle string) 
 			if raw == "" {
 				break
 			}
-			next, _, _ = parseTombstone(raw)
+			next = parseTombstone(raw).key
 		}
 		n++
 	}

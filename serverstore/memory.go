@@ -450,7 +450,7 @@ func (m *Memory) Retire(_ context.Context, key, successor string, until time.Tim
 	m.rerank(e, rankTombstone)
 	e.meta, e.values, e.moved, e.next, e.expires = nil, nil, true, successor, until
 	heap.Fix(&m.byTime, e.index)
-	next, _, _ := parseTombstone(successor) // the key, without a grace mark
+	next := parseTombstone(successor).key // the key, without a grace mark
 	if s := m.live(next, now); s != nil && !s.moved {
 		m.rerank(s, rankSignedIn) // a login: the last to be evicted
 		// Signed-in sessions keep at most half the bound, so that one

@@ -47,32 +47,33 @@ func TestRetireWhileTheClockTicks(t *testing.T) {
 	}
 }
 
-// TestTombstoneValues: the marked tombstone of a same-user Regenerate
+// TestTombstoneValues: the marked tombstone of an ID-only Regenerate
 // (spec/server-id-v1.md §4.3) and what readers make of odd ones.
 func TestTombstoneValues(t *testing.T) {
 	at := time.UnixMilli(1764201600123)
-	if v := tombstone("KEY", at, true); v != "~1764201600123~KEY" {
-		t.Fatalf("marked tombstone %q", v)
+	d := valuesDigest(map[string][]byte{"user": []byte(`"ada"`)})
+	if len(d) != 22 || d == valuesDigest(map[string][]byte{"user": []byte(`"ada"`), "mfa": []byte("true")}) {
+		t.Fatalf("digest %q", d)
 	}
-	if v := tombstone("KEY", at, false); v != "KEY" {
-		t.Fatalf("plain tombstone %q", v)
+	if v := tombstone("KEY", at, d); v != "~1764201600123~"+d+"~KEY" {
+		t.Fatalf("marked tombstone %q", v)
 	}
 	for _, tc := range []struct {
 		v, key string
 		marked bool
 	}{
 		{"KEY", "KEY", false},
-		{"~1764201600123~KEY", "KEY", true},
-		{"~x~KEY", "KEY", false},
-		{"~0~KEY", "KEY", false},
-		{"~-5~KEY", "KEY", false},
+		{"~1764201600123~" + d + "~KEY", "KEY", true},
+		{"~x~" + d + "~KEY", "KEY", false},
+		{"~0~" + d + "~KEY", "KEY", false},
+		{"~1764201600123~short~KEY", "KEY", false},
+		{"~1764201600123~KEY", "KEY", false},
 		{"~KEY", "~KEY", false},
-		{"~~KEY", "KEY", false},
 		{"", "", false},
 	} {
-		key, when, marked := parseTombstone(tc.v)
-		if key != tc.key || marked != tc.marked || marked && !when.Equal(at) {
-			t.Errorf("parseTombstone(%q) = %q, %v, %v; want %q, %v", tc.v, key, when, marked, tc.key, tc.marked)
+		got := parseTombstone(tc.v)
+		if got.key != tc.key || got.marked != tc.marked || got.marked && (!got.at.Equal(at) || got.digest != d) {
+			t.Errorf("parseTombstone(%q) = %+v; want key %q, marked %v", tc.v, got, tc.key, tc.marked)
 		}
 	}
 }

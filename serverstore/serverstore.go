@@ -30,10 +30,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -211,9 +214,11 @@ const DefaultGrace = 10 * time.Second
 // WithGrace sets how long a request that still carries a session's old ID
 // after an ID-only Regenerate — a rotation of the ID of a signed-in user
 // (session.WithIdentityKey) in a request that changed nothing else: no
-// value, deadline or cookie kind — reads the session the ID moved to:
-// requests the browser sent before the Regenerate's response arrived then
-// see the user still signed in, instead of a fresh session. Such a request
+// value, deadline or cookie kind, in any of its commits — reads the
+// session the ID moved to, as long as that holds the values it held then
+// (the old ID never reads a value it could not read before): requests the
+// browser sent before the Regenerate's response arrived then see the user
+// still signed in, instead of a fresh session. Such a request
 // reads only: its changes are dropped (the log says so), its response
 // neither sets nor expires the cookie, so the newer one stands, and
 // devices.Index.Handle names the new session. A Destroy through it ends
@@ -467,47 +472,76 @@ func (s *Store) resolve(ctx context.Context, e *Entry, now time.Time) (*driver.R
 	if e == nil || s.grace <= 0 {
 		return nil, ""
 	}
-	key, at, ok := parseTombstone(e.Successor)
-	if !ok || now.Before(at) || now.Sub(at) >= s.grace {
+	t := parseTombstone(e.Successor)
+	if !t.marked || now.Before(t.at) || now.Sub(t.at) >= s.grace {
 		return nil, ""
 	}
-	next, err := s.backend.Get(ctx, key)
+	next, err := s.backend.Get(ctx, t.key)
 	if err != nil {
 		return nil, "" // gone, moved again, or the backend failed: moved all the same
 	}
 	rec, err := s.decode(next)
-	if err != nil {
+	if err != nil || rec.Values == nil || valuesDigest(rec.Values) != t.digest {
+		// Its values changed since the rotation (a value merged in, a
+		// privilege raised): the old ID could not read them before.
 		return nil, ""
 	}
-	return rec, key
+	return rec, t.key
 }
 
-// tombstone is what a tombstone holds (spec/server-id-v1.md §4.3): the
-// successor's key, marked with the time of the Regenerate when the old and
-// the new session belong to the same user (the grace applies).
-func tombstone(successor string, at time.Time, sameUser bool) string {
-	if !sameUser {
-		return successor
+// valuesDigest names a session's values (the codec's bytes by key): 22
+// base64url characters of SHA-256 over the sorted keys and values, each
+// preceded by its length (spec/server-id-v1.md §4.3).
+func valuesDigest(values map[string][]byte) string {
+	h := sha256.New()
+	var n [4]byte
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		binary.BigEndian.PutUint32(n[:], uint32(len(k)))
+		h.Write(n[:])
+		h.Write([]byte(k))
+		binary.BigEndian.PutUint32(n[:], uint32(len(values[k])))
+		h.Write(n[:])
+		h.Write(values[k])
 	}
-	return "~" + strconv.FormatInt(at.UnixMilli(), 10) + "~" + successor
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16])
 }
 
-// parseTombstone reads a tombstone: the successor's key, and for a marked
-// one the time of its Regenerate.
-func parseTombstone(v string) (key string, at time.Time, marked bool) {
+// tombstone is the marked tombstone of an ID-only Regenerate
+// (spec/server-id-v1.md §4.3): the time of the Regenerate, the digest of
+// the values the old ID could read, and the successor's key. Other
+// tombstones hold the successor's key alone.
+func tombstone(successor string, at time.Time, digest string) string {
+	return "~" + strconv.FormatInt(at.UnixMilli(), 10) + "~" + digest + "~" + successor
+}
+
+// A tomb is a tombstone as read.
+type tomb struct {
+	key    string    // the successor's key
+	marked bool      // an ID-only Regenerate's: at and digest are set
+	at     time.Time // when the Regenerate retired the ID
+	digest string    // valuesDigest of the values then
+}
+
+// parseTombstone reads a tombstone. A value that starts with "~" but does
+// not parse as marked is the key after its last "~" (or, without another,
+// the whole value), unmarked.
+func parseTombstone(v string) tomb {
 	rest, ok := strings.CutPrefix(v, "~")
 	if !ok {
-		return v, time.Time{}, false
+		return tomb{key: v}
 	}
-	ms, key, ok := strings.Cut(rest, "~")
-	if !ok {
-		return v, time.Time{}, false
+	parts := strings.SplitN(rest, "~", 3)
+	if len(parts) != 3 {
+		if i := strings.LastIndexByte(v, '~'); i > 0 {
+			return tomb{key: v[i+1:]}
+		}
+		return tomb{key: v}
 	}
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if err != nil || n <= 0 {
-		return key, time.Time{}, false
+	n, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || n <= 0 || len(parts[1]) != 22 {
+		return tomb{key: parts[2]}
 	}
-	return key, time.UnixMilli(n), true
+	return tomb{key: parts[2], marked: true, at: time.UnixMilli(n), digest: parts[1]}
 }
 
 // Retire tombstones the old ID of a Regenerate and returns its values. A
@@ -515,10 +549,13 @@ func parseTombstone(v string) (key string, at time.Time, marked bool) {
 // retried after an error whose reply was lost: nil, nil.
 func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, now time.Time) (*driver.Record, error) {
 	successor := s.Key(next.ID)
-	value := tombstone(successor, now, s.grace > 0 && next.IDOnly && old.User != "" && old.User == next.User)
+	value := successor
+	if s.grace > 0 && next.IDOnly && old.User != "" && old.User == next.User {
+		value = tombstone(successor, now, valuesDigest(next.Values))
+	}
 	e, err := s.backend.Retire(ctx, s.Key(old.ID), value, now.Add(TombstoneTTL))
 	if errors.Is(err, ErrMoved) && e != nil {
-		if key, _, _ := parseTombstone(e.Successor); key == successor {
+		if t := parseTombstone(e.Successor); t.key == successor {
 			return nil, nil
 		}
 	}
@@ -540,7 +577,7 @@ func (s *Store) Delete(ctx context.Context, _ string, rec *driver.Record) error 
 		if err != nil || next == "" {
 			return err
 		}
-		key, _, _ = parseTombstone(next)
+		key = parseTombstone(next).key
 	}
 	return nil
 }

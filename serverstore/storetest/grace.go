@@ -88,6 +88,23 @@ func testGrace(t *testing.T, newBackend newFunc) {
 			t.Fatalf("the ID from before a same-user Regenerate that changed a value: %+v; want a fresh session, the cookie left alone", v)
 		}
 	})
+	t.Run("AChangeAfterTheRotationEndsTheGrace", func(t *testing.T) {
+		// The old ID reads only what it could read before the rotation:
+		// once the new session holds another value (a second factor, a
+		// value merged in), the grace is over for it.
+		t.Parallel()
+		g := setup(t)
+		g.br.do(func(s *session.Session) { s.Set("user", "ada"); s.Set("cart", 1) })
+		old := g.br.current()
+		g.br.do(func(s *session.Session) { s.Regenerate(true) })
+		if v := look(g.br, old, nil); v.user != "ada" || v.cart != 1 {
+			t.Fatalf("the old ID right after an ID rotation: %+v; want the signed-in session", v)
+		}
+		g.br.do(func(s *session.Session) { s.Set("cart", 2) })
+		if v := look(g.br, old, nil); v.user != "" || !v.isNew || v.set {
+			t.Fatalf("the old ID after the new session changed: %+v; want a fresh session, the cookie left alone", v)
+		}
+	})
 	t.Run("SignInNeverResolves", func(t *testing.T) {
 		t.Parallel()
 		g := setup(t)
