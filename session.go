@@ -385,9 +385,7 @@ func (s *Session) Deadline() time.Time {
 }
 
 // Save commits the session now, before the response is written, and returns
-// what went wrong (for example an error wrapping ErrTooLarge, or ErrMoved
-// when another request's Regenerate moved the session first, so that its
-// changes were dropped). The
+// what went wrong (for example an error wrapping ErrTooLarge). The
 // middleware commits on its own before the headers go out; Save is for
 // handlers that want the error in hand. Changes after Save are committed
 // again with the headers.
@@ -395,14 +393,7 @@ func (s *Session) Save() error {
 	if s.w != nil && s.w.wroteHeader {
 		return ErrHeadersWritten
 	}
-	dropped := s.dropped
-	if err := s.m.commit(s); err != nil {
-		return err
-	}
-	if s.dropped && !dropped {
-		return fmt.Errorf("session: the session moved to a new ID (another request's Regenerate) before this save; its changes were not saved: %w", ErrMoved)
-	}
-	return nil
+	return s.m.commit(s)
 }
 
 func earliest(a, b time.Time) time.Time {
