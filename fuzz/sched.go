@@ -117,7 +117,7 @@ func (w *world) parallel(st Step) []Observed {
 	if _, ok := w.serial[s0.ID]; !ok {
 		// The session got its ID at a commit's own Regenerate (an identity
 		// change), which no handler has seen yet: learn it.
-		w.bind(s0.ID, w.probe(w.held(c)).id)
+		w.bind(s0.ID, w.probeJar(c).id)
 	}
 	w.pause()
 	k := len(st.Group)
@@ -570,6 +570,16 @@ func (w *world) bind(id int, real string) {
 	w.sameID(func(f string, a ...any) { w.fatalf(f, a...) }, "after a parallel group", id, real)
 }
 
+// probeJar reads the session through everything the client holds: in
+// cookie mode every chunk cookie of its jar (a probe with the base cookie
+// alone read a multi-chunk session as absent, and learnt a fresh ID).
+func (w *world) probeJar(c *client) probed {
+	if w.sc.Header {
+		return w.probe(c.header)
+	}
+	return w.probeCookies(w.cookies(c))
+}
+
 // probed is what a read through one token saw.
 type probed struct {
 	isNew bool
@@ -583,6 +593,16 @@ func (p *probed) keys() []string { return slices.Sorted(maps.Keys(p.vals)) }
 // own. Its response is thrown away: at the group's instant a refresh it
 // might store changes no deadline.
 func (w *world) probe(token string) probed {
+	if token == "" || w.sc.Header {
+		return w.probeWith(token, "")
+	}
+	return w.probeCookies(w.sc.Names[0] + "=" + token)
+}
+
+// probeCookies reads the session a Cookie header carries.
+func (w *world) probeCookies(header string) probed { return w.probeWith("", header) }
+
+func (w *world) probeWith(token, cookies string) probed {
 	store, err := w.open(secrets(w.model.Epoch))
 	if err != nil {
 		w.fatalf("store: %v", err)
@@ -598,11 +618,10 @@ func (w *world) probe(token string) probed {
 	}))
 	r := httptest.NewRequest(http.MethodGet, "http://localhost/", nil)
 	switch {
-	case token == "":
-	case w.sc.Header:
+	case token != "":
 		r.Header.Set("Authorization", "Bearer "+token)
-	default:
-		r.Header.Set("Cookie", w.sc.Names[0]+"="+token)
+	case cookies != "":
+		r.Header.Set("Cookie", cookies)
 	}
 	h.ServeHTTP(httptest.NewRecorder(), r)
 	return p
