@@ -81,4 +81,4 @@ func (nopStore) Save(context.Context, string, *driver.Commit, time.Time) (string
 func (nopStore) Retire(context.Context, string, *driver.Record, *driver.Record, time.Time) (*driver.Record, error) {
 	return nil, nil
 }
-func (nopStore) Delete(context.Context, string, *driver.Record) error { return nil }
+func (nopStore) Delete(context.Context, string, *driver.Record, time.Time) error { return nil }

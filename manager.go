@@ -19,6 +19,7 @@ import (
 
 	"github.com/crumbs-go/session/chunking"
 	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/internal/errs"
 	"github.com/crumbs-go/session/internal/sid"
 	"github.com/crumbs-go/session/internal/timex"
 )
@@ -382,6 +383,10 @@ func (m *Manager) read(s *Session, now time.Time) (*driver.Record, error) {
 		token = *s.saved
 	}
 	rec, err := m.store.Load(s.ctx, s.t.binding(), token, now)
+	if u := (*errs.Unchecked)(nil); errors.As(err, &u) && rec != nil {
+		m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
+		err = nil
+	}
 	if err != nil {
 		return rec, err
 	}
@@ -585,7 +590,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 			s.old = &old
 		}
 		if s.old != nil {
-			if err := m.store.Delete(s.ctx, s.t.binding(), s.old); err != nil {
+			if err := m.store.Delete(s.ctx, s.t.binding(), m.gone(s.old, now), now); err != nil {
 				return false, fmt.Errorf("session: destroy: %w: %w", ErrBackend, err)
 			}
 			s.old = nil
@@ -654,7 +659,7 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 		c.Op = driver.OpUpdate
 	case doCreate:
 		if s.old != nil { // Destroy, then a value: the old session goes
-			if err := m.store.Delete(s.ctx, s.t.binding(), s.old); err != nil {
+			if err := m.store.Delete(s.ctx, s.t.binding(), m.gone(s.old, now), now); err != nil {
 				return "", err
 			}
 			s.old = nil
@@ -866,7 +871,7 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 		// that move first, so the old ID names a record that exists, then
 		// move on from there.
 		prev := &driver.Record{ID: s.nextStored}
-		if _, err := m.store.Retire(s.ctx, b, s.old, prev, now); err != nil {
+		if _, err := m.store.Retire(s.ctx, b, m.gone(s.old, now), prev, now); err != nil {
 			if errors.Is(err, driver.ErrNotFound) || errors.Is(err, ErrMoved) {
 				m.dropRecord(s, prev.ID)
 				s.nextStored = ""
@@ -895,7 +900,7 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 	if next.IDOnly {
 		next.Values = s.raw // what the old ID could read: the store's grace compares them
 	}
-	cur, err := m.store.Retire(s.ctx, b, s.old, &next, now)
+	cur, err := m.store.Retire(s.ctx, b, m.gone(s.old, now), &next, now)
 	switch {
 	case errors.Is(err, driver.ErrNotFound), errors.Is(err, ErrMoved):
 		m.dropRecord(s, s.rec.ID) // refused: the old session was destroyed, or moved by another login
@@ -942,9 +947,22 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 	return token, nil
 }
 
+// gone is rec as a store's Delete or Retire gets it: with the idle
+// deadline a copy of its token can have now (a parallel request may have
+// refreshed it since this one loaded it), for a store that records the
+// session as revoked until then (cookiestore.WithRevocation).
+func (m *Manager) gone(rec *driver.Record, now time.Time) *driver.Record {
+	if m.cfg.idle <= 0 {
+		return rec
+	}
+	r := *rec
+	r.IdleExpires = now.Add(m.cfg.idle).Truncate(time.Second)
+	return &r
+}
+
 // dropRecord deletes a record a Regenerate created and must not keep.
 func (m *Manager) dropRecord(s *Session, id string) {
-	if err := m.store.Delete(s.ctx, s.t.binding(), &driver.Record{ID: id}); err != nil {
+	if err := m.store.Delete(s.ctx, s.t.binding(), &driver.Record{ID: id}, m.now()); err != nil {
 		m.log.LogAttrs(s.ctx, slog.LevelError, "session: could not delete the session a refused Regenerate created; it expires at its deadline",
 			slog.String("error", err.Error()), s.where())
 	}

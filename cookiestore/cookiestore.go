@@ -23,18 +23,30 @@ import (
 	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/errs"
 	"github.com/crumbs-go/session/internal/sid"
+	"github.com/crumbs-go/session/internal/timex"
+	"github.com/crumbs-go/session/serverstore"
 )
 
 // A Store seals sessions into cookie values. It is immutable and safe for
 // concurrent use.
 type Store struct {
 	ring *crypto.Ring
+	rev  *revocation // WithRevocation; nil without
 }
 
-var _ driver.Store = (*Store)(nil)
+var (
+	_ driver.Store   = (*Store)(nil)
+	_ driver.Indexer = (*Store)(nil)
+)
 
 type config struct {
 	ring []crypto.Option
+
+	rev      serverstore.Backend
+	interval *time.Duration
+	timeout  time.Duration
+	failOpen bool
+	grace    *time.Duration
 }
 
 // An Option configures a Store.
@@ -77,7 +89,11 @@ func New(secrets [][]byte, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("cookiestore: %w (cookie mode cannot run in FIPS 140-only mode; server mode can)", err)
 		}
 	}
-	return &Store{ring: ring}, nil
+	rev, err := newRevocation(&c)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{ring: ring, rev: rev}, nil
 }
 
 func init() {
@@ -90,21 +106,25 @@ func init() {
 }
 
 // The sealed data of a session (spec/cookie-v1.md §10):
-// flags(1) || u8(len(id)) || id || [u16(len(cookie)) || cookie] || values,
-// the cookie attributes present when flagCookie is set.
+// flags(1) || u8(len(id)) || id || [u16(len(cookie)) || cookie] ||
+// [u8(len(user)) || user || u64(bound) || u64(checked)] || values, the
+// cookie attributes present when flagCookie is set, the binding when
+// flagBinding is.
 const (
 	flagBrowserSession = 1 << 0
 	flagCookie         = 1 << 1
+	flagBinding        = 1 << 2
+	flagsKnown         = flagBrowserSession | flagCookie | flagBinding
 )
 
 // Load opens the sealed value. The ring enforces the sealed deadlines.
-func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*driver.Record, error) {
+func (s *Store) Load(ctx context.Context, name, value string, now time.Time) (*driver.Record, error) {
 	p, stale, err := s.ring.Open(name, value, now)
 	if err != nil {
 		return nil, err
 	}
 	d := p.Data
-	if len(d) < 2 || d[0]&^(flagBrowserSession|flagCookie) != 0 {
+	if len(d) < 2 || d[0]&^flagsKnown != 0 {
 		return nil, errs.Reason("cookiestore: malformed session data")
 	}
 	n := int(d[1])
@@ -123,6 +143,23 @@ func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*dri
 		}
 		cookie, values = values[2:2+m:2+m], values[2+m:]
 	}
+	var user string
+	var bound, checked uint64
+	if d[0]&flagBinding != 0 {
+		if len(values) < 1 {
+			return nil, errs.Reason("cookiestore: malformed binding")
+		}
+		m := int(values[0])
+		if m == 0 || len(values) < 1+m+16 {
+			return nil, errs.Reason("cookiestore: malformed binding")
+		}
+		user = string(values[1 : 1+m])
+		bound, checked = binary.BigEndian.Uint64(values[1+m:]), binary.BigEndian.Uint64(values[9+m:])
+		if bound == 0 || bound >= 1<<62 || checked >= 1<<62 {
+			return nil, errs.Reason("cookiestore: malformed binding")
+		}
+		values = values[17+m:]
+	}
 	// The ID and the values are views of d, the plaintext Open allocated
 	// for this call alone: nothing writes it again, so the string may
 	// share its memory (no copy on the load path).
@@ -130,7 +167,7 @@ func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*dri
 	if !sid.Readable(id) {
 		return nil, errs.Reason("cookiestore: malformed session ID")
 	}
-	return &driver.Record{
+	rec := &driver.Record{
 		ID:             id,
 		Data:           values,
 		Expires:        p.Expires,
@@ -138,7 +175,13 @@ func (s *Store) Load(_ context.Context, name, value string, now time.Time) (*dri
 		BrowserSession: d[0]&flagBrowserSession != 0,
 		Cookie:         cookie,
 		Stale:          stale,
-	}, nil
+		User:           user,
+		Created:        timex.FromUnix(bound),
+	}
+	if s.rev == nil || user == "" {
+		return rec, nil // Seen stays zero: no check to seal again
+	}
+	return s.rev.check(ctx, rec, bound, time.Unix(int64(checked), 0), now)
 }
 
 // Save seals the whole session, whatever the commit's Op: the cookie is the
@@ -149,10 +192,13 @@ func (s *Store) Save(_ context.Context, name string, c *driver.Commit, now time.
 	if !sid.Readable(rec.ID) {
 		return "", fmt.Errorf("cookiestore: session ID %q: it must be 1 to %d base64url characters", rec.ID, sid.MaxLen)
 	}
+	if len(rec.User) > driver.MaxUser {
+		return "", fmt.Errorf("cookiestore: binding of %d bytes, over %d", len(rec.User), driver.MaxUser)
+	}
 	if len(rec.Cookie) > driver.MaxCookieAttributes {
 		return "", fmt.Errorf("cookiestore: cookie attributes of %d bytes, over %d", len(rec.Cookie), driver.MaxCookieAttributes)
 	}
-	data := make([]byte, 0, 2+len(rec.ID)+2+len(rec.Cookie)+len(rec.Data))
+	data := make([]byte, 0, 2+len(rec.ID)+2+len(rec.Cookie)+17+len(rec.User)+len(rec.Data))
 	var flags byte
 	if rec.BrowserSession {
 		flags |= flagBrowserSession
@@ -160,11 +206,31 @@ func (s *Store) Save(_ context.Context, name string, c *driver.Commit, now time.
 	if len(rec.Cookie) > 0 {
 		flags |= flagCookie
 	}
+	if rec.User != "" {
+		flags |= flagBinding
+	}
 	data = append(data, flags, byte(len(rec.ID)))
 	data = append(data, rec.ID...)
 	if len(rec.Cookie) > 0 {
 		data = binary.BigEndian.AppendUint16(data, uint16(len(rec.Cookie)))
 		data = append(data, rec.Cookie...)
+	}
+	if rec.User != "" {
+		// Bound when the Manager created (or bound) the record; checked
+		// when the revocation check last ran, else now.
+		bound, checked := rec.Created, rec.Seen
+		if bound.IsZero() {
+			bound = now
+		}
+		if checked.IsZero() || s.rev == nil {
+			checked = now
+		}
+		b, _ := timex.Unix(bound)
+		c, _ := timex.Unix(checked)
+		data = append(data, byte(len(rec.User)))
+		data = append(data, rec.User...)
+		data = binary.BigEndian.AppendUint64(data, max(b, 1))
+		data = binary.BigEndian.AppendUint64(data, c)
 	}
 	data = append(data, rec.Data...)
 	v, err := s.ring.Seal(name, crypto.Payload{Data: data, IssuedAt: now, Expires: rec.Expires, IdleExpires: rec.IdleExpires})
@@ -174,15 +240,26 @@ func (s *Store) Save(_ context.Context, name string, c *driver.Commit, now time.
 	return v, nil
 }
 
-// Retire does nothing and returns no values: the cookie is the only copy of
-// a session, and the Manager seals it under the new ID.
-func (s *Store) Retire(context.Context, string, *driver.Record, *driver.Record, time.Time) (*driver.Record, error) {
+// Retire returns no values: the cookie is the only copy of a session, and
+// the Manager seals it under the new ID. With WithRevocation, it records
+// the old session of a user as revoked (superseded, for the grace, when
+// next is bound to the same user).
+func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, now time.Time) (*driver.Record, error) {
+	if s.rev != nil && old.User != "" {
+		return nil, s.rev.revoke(ctx, old, next, now)
+	}
 	return nil, nil
 }
 
-// Delete does nothing: a cookie store keeps nothing to delete. The Manager
-// expires the cookies.
-func (s *Store) Delete(context.Context, string, *driver.Record) error { return nil }
+// Delete keeps nothing to delete: the Manager expires the cookies. With
+// WithRevocation, it records a session bound to a user as revoked until
+// the latest deadline a copy of its cookie can have.
+func (s *Store) Delete(ctx context.Context, _ string, rec *driver.Record, now time.Time) error {
+	if s.rev != nil && rec.User != "" {
+		return s.rev.revoke(ctx, rec, nil, now)
+	}
+	return nil
+}
 
 // Close does nothing: cookie mode holds no connection. It makes every
 // store session.OpenStore returns an io.Closer.

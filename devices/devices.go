@@ -34,8 +34,13 @@
 // of the user's sessions. An ended session is gone at its next request,
 // which gets a fresh session.
 //
-// Cookie mode keeps no server state and has no index: New refuses a cookie
-// store. So does the Express format, whose records hold no binding.
+// Cookie mode keeps no list of sessions. With a revocation store
+// (cookiestore.WithRevocation) New accepts a cookie store: Handle, End and
+// EndAll work — EndAll records a "not before" time for the user, which
+// every cookie bound earlier meets at its next check, and returns 0, since
+// nothing counts the cookies out there — and List reports
+// errors.ErrUnsupported. Without one, New refuses a cookie store. So it
+// does the Express format, whose records hold no binding.
 package devices
 
 import (
@@ -51,8 +56,16 @@ import (
 
 // An Index lists and ends the sessions of users, in one store.
 type Index struct {
-	x driver.Indexer
+	x   driver.Indexer
+	now func() time.Time
 }
+
+// An Option configures an Index.
+type Option func(*Index)
+
+// WithClock makes the Index read the time from now instead of time.Now:
+// give it the clock given to session.WithClock.
+func WithClock(now func() time.Time) Option { return func(i *Index) { i.now = now } }
 
 // A Device is one session of a user, as an "active sessions" page shows it.
 type Device struct {
@@ -68,7 +81,7 @@ type Device struct {
 
 // New returns the index of store, which must keep one: a server store over
 // a backend with a per-user index (memory, Redis, PostgreSQL).
-func New(store session.Store) (*Index, error) {
+func New(store session.Store, opts ...Option) (*Index, error) {
 	x, ok := store.(driver.Indexer)
 	if !ok {
 		return nil, fmt.Errorf("devices: a %T keeps no per-user index: use a server store (memory, Redis or PostgreSQL)", store)
@@ -79,7 +92,11 @@ func New(store session.Store) (*Index, error) {
 		}
 		return nil, err
 	}
-	return &Index{x: x}, nil
+	i := &Index{x: x, now: time.Now}
+	for _, o := range opts {
+		o(i)
+	}
+	return i, nil
 }
 
 // List returns the live sessions bound to user, oldest first.
@@ -87,7 +104,7 @@ func (i *Index) List(ctx context.Context, user string) ([]Device, error) {
 	if user == "" {
 		return nil, errors.New("devices: List(ctx, \"\"): give the user the sessions are bound to")
 	}
-	ls, err := i.x.Sessions(ctx, user, time.Now())
+	ls, err := i.x.Sessions(ctx, user, i.now())
 	if err != nil {
 		return nil, fmt.Errorf("devices: list: %w", err)
 	}
@@ -121,7 +138,7 @@ func (i *Index) End(ctx context.Context, user, handle string) (bool, error) {
 	if user == "" || handle == "" {
 		return false, nil
 	}
-	ok, err := i.x.End(ctx, user, handle, time.Now())
+	ok, err := i.x.End(ctx, user, handle, i.now())
 	if err != nil {
 		return ok, fmt.Errorf("devices: end: %w", err)
 	}
@@ -140,7 +157,7 @@ func (i *Index) EndAll(ctx context.Context, user, keep string) (int, error) {
 	if user == "" {
 		return 0, errors.New("devices: EndAll(ctx, \"\", …): give the user whose sessions end")
 	}
-	n, err := i.x.EndAll(ctx, user, keep, time.Now())
+	n, err := i.x.EndAll(ctx, user, keep, i.now())
 	if err != nil {
 		return n, fmt.Errorf("devices: end all: %w", err)
 	}

@@ -155,7 +155,8 @@ func TestClientDetails(t *testing.T) {
 	}
 }
 
-// TestNewRefusesStoresWithoutAnIndex: cookie mode keeps no index.
+// TestNewRefusesStoresWithoutAnIndex: cookie mode keeps no index, and
+// without a revocation store it cannot end sessions either.
 func TestNewRefusesStoresWithoutAnIndex(t *testing.T) {
 	cs, err := cookiestore.New(secrets)
 	if err != nil {

@@ -56,8 +56,9 @@ type Store interface {
 
 	// Delete removes rec, and the session a Regenerate moved it to if it
 	// was retired. Deleting a record that does not exist is not an error.
-	// The cookie store has nothing to delete and returns nil.
-	Delete(ctx context.Context, name string, rec *Record) error
+	// The cookie store has nothing to delete (but records a revoked
+	// session with cookiestore.WithRevocation). now is the Manager's clock.
+	Delete(ctx context.Context, name string, rec *Record, now time.Time) error
 }
 
 // A Record is a session as a Store keeps it: plain data.

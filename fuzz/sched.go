@@ -92,8 +92,8 @@ func (g *gated) Retire(ctx context.Context, name string, old, next *driver.Recor
 	return rec, err
 }
 
-func (g *gated) Delete(ctx context.Context, name string, rec *driver.Record) (err error) {
-	g.at("Delete", rec.ID, func() error { return g.Store.Delete(ctx, name, rec) })
+func (g *gated) Delete(ctx context.Context, name string, rec *driver.Record, now time.Time) (err error) {
+	g.at("Delete", rec.ID, func() error { return g.Store.Delete(ctx, name, rec, now) })
 	return err
 }
 

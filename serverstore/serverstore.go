@@ -570,7 +570,7 @@ const maxChain = 8
 
 // Delete removes the record, and the sessions a chain of Regenerates moved
 // it to.
-func (s *Store) Delete(ctx context.Context, _ string, rec *driver.Record) error {
+func (s *Store) Delete(ctx context.Context, _ string, rec *driver.Record, _ time.Time) error {
 	key := s.Key(rec.ID)
 	for range maxChain {
 		next, err := s.backend.Delete(ctx, key)

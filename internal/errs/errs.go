@@ -36,3 +36,12 @@ var ErrNotFound = errors.New("session: not found")
 // ErrMoved is returned when a session was retired by another request's
 // Regenerate.
 var ErrMoved = errors.New("session: the session moved to a new ID meanwhile")
+
+// Unchecked is returned by a Store's Load together with a usable record
+// when a check it was configured to make could not run and its operator
+// chose to accept the session anyway (cookiestore.WithFailOpen): the
+// Manager logs it as a warning and goes on with the record.
+type Unchecked struct{ Err error }
+
+func (u *Unchecked) Error() string { return u.Err.Error() }
+func (u *Unchecked) Unwrap() error { return u.Err }

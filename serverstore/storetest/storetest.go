@@ -99,6 +99,7 @@ func run(t *testing.T, newBackend newFunc) {
 	t.Run("RegenerateFailures", func(t *testing.T) { testRegenerateFailures(t, newBackend) })
 	t.Run("Devices", func(t *testing.T) { testDevices(t, newBackend) })
 	t.Run("Grace", func(t *testing.T) { testGrace(t, newBackend) })
+	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newBackend) })
 }
 
 var ctx = context.Background()

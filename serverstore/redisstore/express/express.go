@@ -507,7 +507,7 @@ return {0, redis.call('GET', KEYS[2])}
 // a Regenerate retired it, the sessions it moved to, up to 8 moves (a
 // logout that raced the logins wins). Each step reads the tombstone and
 // deletes the key in one script, so a Regenerate cannot slip in between.
-func (s *Store) Delete(ctx context.Context, _ string, rec *driver.Record) error {
+func (s *Store) Delete(ctx context.Context, _ string, rec *driver.Record, _ time.Time) error {
 	id := rec.ID
 	for range 8 {
 		key := s.cfg.Prefix + id

@@ -1,0 +1,574 @@
+package cookiestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"time"
+
+	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/internal/errs"
+	"github.com/crumbs-go/session/internal/timex"
+	"github.com/crumbs-go/session/serverstore"
+)
+
+// Revocation (spec/cookie-v1.md §10.2 and §10.3): a sealed cookie stays
+// valid until its deadline, so a copy of it outlives a sign-out. With
+// WithRevocation, a session bound to a user (session.WithIdentityKey)
+// carries, sealed, when it was bound and when it was last checked; once
+// per check interval its cookie is checked against a record per user in a
+// server backend, which Destroy, a sign-out and devices.Index.EndAll
+// write. Between checks the cookie stays stateless, as ASP.NET Core's
+// security stamp does.
+
+const (
+	// DefaultCheckInterval is how long, by default, a checked cookie goes
+	// on without another check (WithCheckInterval).
+	DefaultCheckInterval = time.Minute
+	// MaxCheckInterval is the longest check interval: a copied cookie works
+	// at most this long after its session was revoked.
+	MaxCheckInterval = 10 * time.Minute
+	// DefaultCheckTimeout bounds a check's round trip by default
+	// (WithCheckTimeout).
+	DefaultCheckTimeout = 500 * time.Millisecond
+	// DefaultGrace is how long, by default, a cookie that a Regenerate of
+	// the same user superseded keeps reading its own session (WithGrace).
+	DefaultGrace = 10 * time.Second
+	// MaxRevoked is the most revoked sessions a user's record lists. A
+	// revocation beyond it ends every session of the user instead (a
+	// not-before time), which covers all that the record listed.
+	MaxRevoked = 1000
+)
+
+type revocation struct {
+	b        serverstore.Backend
+	interval time.Duration
+	timeout  time.Duration
+	failOpen bool
+	grace    time.Duration
+}
+
+// WithRevocation checks the cookies of sessions bound to a user
+// (session.WithIdentityKey) against b, any server backend
+// (serverstore.NewMemory for one process; a redisstore or pgstore backend,
+// or session.OpenStore(…).(*serverstore.Store).Backend(), for several), so
+// that a copy of a cookie stops working after a sign-out:
+//
+//   - Session.Destroy records the session there, until the latest deadline
+//     a copy of its cookie can have;
+//   - a Regenerate that changes or removes the identity value (a sign-out,
+//     another user) records the old session the same way; one that keeps
+//     it (an ID rotation) lets the old cookie read its own session, without
+//     saving, for a grace (WithGrace), then records it too;
+//   - devices.Index.EndAll records a "not before" time for the user: every
+//     session bound before it is refused, but the one it keeps;
+//     devices.Index.End records one session by its handle.
+//
+// A cookie is checked on its first load after the check interval
+// (WithCheckInterval); the time of the check is sealed in the cookie, which
+// the response writes again, so that requests before the next interval
+// make no round trip. A check is one Get of the user's record, bounded by
+// WithCheckTimeout. A refused cookie gives a fresh session, its cookie is
+// expired, and the log says why. When the check cannot run (the backend is
+// down, or slower than the timeout) the request fails closed by default:
+// the Manager answers with its error handler (503), as server mode does
+// when its store is down, and leaves the cookie alone; WithFailOpen
+// accepts the cookie unchecked instead, with a warning in the log.
+//
+// Sessions bound to no user, and Stores without WithRevocation, never make
+// a round trip. Each user with a revocation has one record, which lists
+// the revoked sessions until their cookies' deadlines (at most
+// MaxRevoked), and a not-before time for 400 days.
+func WithRevocation(b serverstore.Backend) Option {
+	return func(c *config) error {
+		if b == nil {
+			return errors.New("cookiestore: WithRevocation(nil): give a server backend, such as serverstore.NewMemory()")
+		}
+		c.rev = b
+		return nil
+	}
+}
+
+// WithCheckInterval sets how long a cookie checked against the revocation
+// backend goes on without another check: 0 checks on every request; at
+// most MaxCheckInterval; DefaultCheckInterval (1 minute) by default. A
+// revoked session's copies stop working at most this long after the
+// revocation. Needs WithRevocation.
+func WithCheckInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > MaxCheckInterval {
+			return fmt.Errorf("cookiestore: WithCheckInterval(%v): give 0 (every request) to %v", d, MaxCheckInterval)
+		}
+		c.interval = &d
+		return nil
+	}
+}
+
+// WithCheckTimeout bounds the round trip of a revocation check:
+// DefaultCheckTimeout (500 ms) by default, at most 10 s. A check that takes
+// longer counts as the backend being down (WithFailOpen). Needs
+// WithRevocation.
+func WithCheckTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > 10*time.Second {
+			return fmt.Errorf("cookiestore: WithCheckTimeout(%v): give more than 0, at most 10s", d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithFailOpen accepts a cookie whose revocation check cannot run (the
+// backend is down or slower than WithCheckTimeout), with a warning in the
+// Manager's log, and checks it again on its next request. By default the
+// request fails closed: the Manager's error handler answers it (503). Only
+// checks fail open: a Destroy or a sign-out whose revocation cannot be
+// recorded still fails, with the session kept. Needs WithRevocation.
+func WithFailOpen() Option {
+	return func(c *config) error { c.failOpen = true; return nil }
+}
+
+// WithGrace sets how long a cookie superseded by a Regenerate that kept the
+// user (an ID rotation of a signed-in session) keeps loading: requests the
+// browser sent before the Regenerate's response arrived then still see the
+// user signed in. Such a request reads its own session and saves nothing;
+// its response neither sets nor expires the cookie, so the newer one
+// stands; a Destroy through it ends the new session too. The old cookie is
+// recognised at its check, so only a cookie due for a check (every request
+// with WithCheckInterval(0)) is held to this. DefaultGrace (10 s) by
+// default; 0 refuses the old cookie at once; at most 1 minute. Needs
+// WithRevocation.
+func WithGrace(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > time.Minute {
+			return fmt.Errorf("cookiestore: WithGrace(%v): give 0 to 1m", d)
+		}
+		c.grace = &d
+		return nil
+	}
+}
+
+func newRevocation(c *config) (*revocation, error) {
+	if c.rev == nil {
+		if c.interval != nil || c.timeout != 0 || c.failOpen || c.grace != nil {
+			return nil, errors.New("cookiestore: WithCheckInterval, WithCheckTimeout, WithFailOpen and WithGrace configure revocation: add WithRevocation(backend)")
+		}
+		return nil, nil
+	}
+	r := &revocation{b: c.rev, interval: DefaultCheckInterval, timeout: DefaultCheckTimeout, failOpen: c.failOpen, grace: DefaultGrace}
+	if c.interval != nil {
+		r.interval = *c.interval
+	}
+	if c.timeout != 0 {
+		r.timeout = c.timeout
+	}
+	if c.grace != nil {
+		r.grace = *c.grace
+	}
+	return r, nil
+}
+
+// The record of a user (spec/cookie-v1.md §10.3): values by key.
+const (
+	keyVersion    = "v"  // u64, raised by every write (the compare-and-set)
+	keyNotBefore  = "nb" // u64 not-before || [16-byte hash of the kept session]
+	prefixEntry   = "s:" // "s:" || handle: one revoked session
+	userKeyPrefix = "crumbs-revoked:"
+
+	kindEnded      = 1 // u8 kind || u64 until
+	kindSuperseded = 2 // u8 kind || u64 until || u64 at || 16-byte hash of the successor
+	hashSize       = 16
+	handleLabel    = "github.com/crumbs-go/session/v1/cookie-handle"
+	writeTimeout   = 5 * time.Second // how long a revocation retries its compare-and-set
+)
+
+// revocationMeta is the header of a user's record: format 2 of
+// server-id-v1.md §4.1, no flags, no deadlines (the backend expires the
+// record by the expiry of each write).
+var revocationMeta = []byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+// RevocationKey is the backend key of user's record: "crumbs-revoked:"
+// and the base64url SHA-256 of the user, cut to 16 bytes.
+func RevocationKey(user string) string {
+	h := sha256.Sum256([]byte(user))
+	return userKeyPrefix + base64.RawURLEncoding.EncodeToString(h[:hashSize])
+}
+
+// sessionHash names a session in a record: SHA-256 of a label and its ID,
+// cut to 16 bytes. It depends on the ID alone, so that a revocation
+// outlives a rotation of the secrets.
+func sessionHash(id string) [hashSize]byte {
+	h := sha256.New()
+	h.Write([]byte(handleLabel))
+	h.Write([]byte(id))
+	var out [hashSize]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+func handleOf(h [hashSize]byte) string { return base64.RawURLEncoding.EncodeToString(h[:]) }
+
+// A verdict is what a user's record says of one cookie.
+type verdict struct {
+	revoked    string // why the cookie is refused; "" when it is not
+	superseded bool   // within the grace of a same-user Regenerate
+	successor  [hashSize]byte
+}
+
+// decodeRecord reads a user's record; an error means it is malformed.
+type record struct {
+	version   uint64
+	hasNB     bool
+	notBefore uint64
+	keep      []byte // nil, or 16 bytes
+	entries   map[[hashSize]byte]entry
+}
+
+type entry struct {
+	kind      byte
+	until, at uint64
+	successor [hashSize]byte
+}
+
+func decodeRecord(values map[string][]byte) (*record, error) {
+	r := &record{entries: make(map[[hashSize]byte]entry, len(values))}
+	for k, v := range values {
+		switch {
+		case k == keyVersion:
+			if len(v) != 8 {
+				return nil, errors.New("cookiestore: malformed revocation record (version)")
+			}
+			r.version = binary.BigEndian.Uint64(v)
+		case k == keyNotBefore:
+			if len(v) != 8 && len(v) != 8+hashSize {
+				return nil, errors.New("cookiestore: malformed revocation record (not-before)")
+			}
+			r.hasNB, r.notBefore = true, binary.BigEndian.Uint64(v)
+			if len(v) > 8 {
+				r.keep = v[8:]
+			}
+		case len(k) == len(prefixEntry)+22 && k[:len(prefixEntry)] == prefixEntry:
+			raw, err := base64.RawURLEncoding.DecodeString(k[len(prefixEntry):])
+			if err != nil || len(raw) != hashSize || base64.RawURLEncoding.EncodeToString(raw) != k[len(prefixEntry):] {
+				return nil, errors.New("cookiestore: malformed revocation record (entry name)")
+			}
+			var e entry
+			switch {
+			case len(v) == 9 && v[0] == kindEnded:
+			case len(v) == 9+8+hashSize && v[0] == kindSuperseded:
+				e.at = binary.BigEndian.Uint64(v[9:])
+				copy(e.successor[:], v[17:])
+			default:
+				return nil, errors.New("cookiestore: malformed revocation record (entry)")
+			}
+			e.kind, e.until = v[0], binary.BigEndian.Uint64(v[1:])
+			r.entries[[hashSize]byte(raw)] = e
+		default:
+			return nil, errors.New("cookiestore: malformed revocation record (unknown value)")
+		}
+	}
+	if r.notBefore >= 1<<62 {
+		return nil, errors.New("cookiestore: malformed revocation record (not-before)")
+	}
+	return r, nil
+}
+
+// judge says what r makes of the session hashed h, bound at created (Unix
+// seconds), at now.
+func (r *record) judge(h [hashSize]byte, created uint64, now time.Time, grace time.Duration) verdict {
+	sec := uint64(now.Unix())
+	if r.hasNB && created < r.notBefore && (r.keep == nil || [hashSize]byte(r.keep) != h) {
+		return verdict{revoked: "cookiestore: revoked: every session of its user bound before " + time.Unix(int64(r.notBefore), 0).UTC().Format(time.RFC3339) + " was ended"}
+	}
+	e, ok := r.entries[h]
+	if !ok || e.until <= sec {
+		return verdict{}
+	}
+	if e.kind == kindSuperseded {
+		if e.at <= sec && now.Before(time.Unix(int64(e.at), 0).Add(grace)) {
+			return verdict{superseded: true, successor: e.successor}
+		}
+		return verdict{revoked: "cookiestore: revoked: a Regenerate superseded the session (past the grace)"}
+	}
+	return verdict{revoked: "cookiestore: revoked: the session was destroyed or ended"}
+}
+
+// check is the revocation check of a loaded cookie bound to user. It sets
+// rec.Seen (the check time, sealed again) and returns ErrMoved with rec for
+// a superseded cookie within the grace, an ErrInvalid reason for a revoked
+// one, and the backend's failure (as *errs.Unchecked with WithFailOpen).
+func (r *revocation) check(ctx context.Context, rec *driver.Record, created uint64, checked time.Time, now time.Time) (*driver.Record, error) {
+	if since := now.Sub(checked); r.interval > 0 && since < r.interval && since > -r.interval {
+		rec.Seen = checked
+		return rec, nil
+	}
+	e, err := r.get(ctx, RevocationKey(rec.User))
+	var rd *record
+	switch {
+	case errors.Is(err, serverstore.ErrNotFound):
+		rd, err = &record{}, nil
+	case err == nil:
+		rd, err = decodeRecord(e.Values)
+	}
+	if err != nil {
+		err = fmt.Errorf("cookiestore: revocation check: %w", err)
+		if r.failOpen {
+			rec.Seen = checked
+			return rec, &errs.Unchecked{Err: fmt.Errorf("%w; accepted the cookie unchecked (WithFailOpen)", err)}
+		}
+		return nil, err
+	}
+	v := rd.judge(sessionHash(rec.ID), created, now, r.grace)
+	switch {
+	case v.revoked != "":
+		return nil, errs.Reason(v.revoked)
+	case v.superseded:
+		rec.Seen, rec.Handle = checked, handleOf(v.successor)
+		return rec, driver.ErrMoved
+	}
+	rec.Seen = now.Truncate(time.Second)
+	rec.Stale = rec.Stale || r.interval > 0 // seal the check's time
+	return rec, nil
+}
+
+// get is the check's one round trip, bounded by the check timeout even
+// when the backend does not end a call at its context's deadline (a
+// go-redis client does not unless its ContextTimeoutEnabled is set): the
+// call then finishes in the background, by the client's own timeouts.
+func (r *revocation) get(ctx context.Context, key string) (*serverstore.Entry, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	type result struct {
+		e   *serverstore.Entry
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer cancel()
+		e, err := r.b.Get(ctx, key)
+		done <- result{e, err}
+	}()
+	select {
+	case res := <-done:
+		return res.e, res.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("no answer within %v (WithCheckTimeout): %w", r.timeout, context.Cause(ctx))
+	}
+}
+
+// until is the latest deadline a copy of rec's cookie can have: the Manager
+// hands Delete and Retire its idle deadline as of now.
+func until(rec *driver.Record, now time.Time) uint64 {
+	d := rec.Expires
+	if !rec.IdleExpires.IsZero() && (d.IsZero() || rec.IdleExpires.Before(d)) {
+		d = rec.IdleExpires
+	}
+	if d.IsZero() || d.Sub(now) > timex.MaxAge {
+		d = now.Add(timex.MaxAge)
+	}
+	return uint64(d.Unix()) + 1
+}
+
+// write changes user's record as f says, with a compare-and-set on its
+// version, dropping what has expired.
+func (r *revocation) write(ctx context.Context, user string, now time.Time, f func(rd *record)) error {
+	key := RevocationKey(user)
+	sec := uint64(now.Unix())
+	wait := time.Millisecond
+	deadline := time.Now().Add(writeTimeout)
+	for try := 0; ; try++ {
+		if try > 0 {
+			// Another write of the user's record came first: back off, with
+			// jitter, so that parallel sign-outs of one user all land.
+			if time.Now().After(deadline) {
+				return fmt.Errorf("cookiestore: revocation: the record of the user kept changing for %v; gave up", writeTimeout)
+			}
+			t := time.NewTimer(rand.N(wait) + wait/2)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("cookiestore: revocation: %w", ctx.Err())
+			case <-t.C:
+			}
+			wait = min(2*wait, 32*time.Millisecond)
+		}
+		e, err := r.b.Get(ctx, key)
+		exists := err == nil
+		rd := &record{entries: map[[hashSize]byte]entry{}}
+		switch {
+		case errors.Is(err, serverstore.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("cookiestore: revocation: %w", err)
+		default:
+			if rd, err = decodeRecord(e.Values); err != nil {
+				return err
+			}
+		}
+		old := &record{version: rd.version, hasNB: rd.hasNB, notBefore: rd.notBefore, keep: rd.keep, entries: maps.Clone(rd.entries)}
+		maps.DeleteFunc(rd.entries, func(_ [hashSize]byte, e entry) bool { return e.until <= sec })
+		if rd.hasNB && rd.notBefore+uint64(timex.MaxAge/time.Second) <= sec {
+			rd.hasNB, rd.notBefore, rd.keep = false, 0, nil
+		}
+		f(rd)
+		if len(rd.entries) > MaxRevoked {
+			// Every session it lists was bound before now: a not-before
+			// time covers them all.
+			rd.hasNB, rd.notBefore, rd.keep = true, sec+1, nil
+			clear(rd.entries)
+		}
+		rd.version = old.version + 1
+		values, changes, expires := rd.encode(old, now)
+		if !exists {
+			err = r.b.Create(ctx, key, &serverstore.Entry{Meta: revocationMeta, Values: values}, expires)
+			if errors.Is(err, serverstore.ErrExists) {
+				continue
+			}
+		} else {
+			_, err = r.b.Apply(ctx, key, &serverstore.Write{Meta: revocationMeta, Changes: changes, Expires: expires})
+			var conflict *driver.ConflictError
+			if errors.As(err, &conflict) || errors.Is(err, serverstore.ErrNotFound) {
+				continue // another write came first, or the record expired meanwhile
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("cookiestore: revocation: %w", err)
+		}
+		return nil
+	}
+}
+
+// encode returns rd's values, the changes from old, and the expiry of the
+// record: the latest of its entries and its not-before time.
+func (rd *record) encode(old *record, now time.Time) (map[string][]byte, []driver.Change, time.Time) {
+	values := map[string][]byte{keyVersion: binary.BigEndian.AppendUint64(nil, rd.version)}
+	var changes []driver.Change
+	oldV := binary.BigEndian.AppendUint64(nil, old.version)
+	changes = append(changes, driver.Change{Key: keyVersion, Value: values[keyVersion], Check: true, Old: oldV, HadOld: old.version > 0})
+	latest := uint64(0)
+	if rd.hasNB {
+		v := binary.BigEndian.AppendUint64(nil, rd.notBefore)
+		v = append(v, rd.keep...)
+		values[keyNotBefore] = v
+		changes = append(changes, driver.Change{Key: keyNotBefore, Value: v})
+		latest = rd.notBefore + uint64(timex.MaxAge/time.Second)
+	} else if old.hasNB {
+		changes = append(changes, driver.Change{Key: keyNotBefore, Delete: true})
+	}
+	for h, e := range rd.entries {
+		v := []byte{e.kind}
+		v = binary.BigEndian.AppendUint64(v, e.until)
+		if e.kind == kindSuperseded {
+			v = binary.BigEndian.AppendUint64(v, e.at)
+			v = append(v, e.successor[:]...)
+		}
+		k := prefixEntry + handleOf(h)
+		values[k] = v
+		if o, ok := old.entries[h]; !ok || o != e {
+			changes = append(changes, driver.Change{Key: k, Value: v})
+		}
+		latest = max(latest, e.until)
+	}
+	for h := range old.entries {
+		if _, ok := rd.entries[h]; !ok {
+			changes = append(changes, driver.Change{Key: prefixEntry + handleOf(h), Delete: true})
+		}
+	}
+	expires := time.Unix(int64(latest), 0)
+	if latest == 0 {
+		expires = now.Add(time.Second) // nothing left to keep
+	}
+	return values, changes, expires
+}
+
+// Handle returns the handle of the session whose ID is id: what
+// devices.Index.Handle shows, and End takes. It is not the ID, and cannot
+// be replayed as a cookie.
+func (s *Store) Handle(id string) string { return handleOf(sessionHash(id)) }
+
+// Sessions reports errors.ErrUnsupported: a cookie store keeps no list of
+// a user's sessions, only the ones revoked. With WithRevocation, it
+// returns nil for the user "" (what devices.New and the Manager probe), so
+// that End and EndAll can be reached through devices.Index.
+func (s *Store) Sessions(_ context.Context, user string, _ time.Time) ([]driver.Listing, error) {
+	if s.rev == nil {
+		return nil, fmt.Errorf("cookiestore: cookie mode ends sessions before their deadline only with a revocation store (WithRevocation), and lists them only as a server store (memory, Redis or PostgreSQL) does: %w", errors.ErrUnsupported)
+	}
+	if user == "" {
+		return nil, nil
+	}
+	return nil, fmt.Errorf("cookiestore: cookie mode keeps no list of a user's sessions, only of the revoked ones; End and EndAll work: %w", errors.ErrUnsupported)
+}
+
+// End revokes the session of user named by handle, until 400 days from
+// now (a handle does not say when its cookie expires); it reports false
+// when the record already revoked it.
+func (s *Store) End(ctx context.Context, user, handle string, now time.Time) (bool, error) {
+	if s.rev == nil {
+		return false, fmt.Errorf("cookiestore: End needs WithRevocation: %w", errors.ErrUnsupported)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(handle)
+	if err != nil || len(raw) != hashSize || handleOf([hashSize]byte(raw)) != handle {
+		return false, nil
+	}
+	ended := false
+	err = s.rev.write(ctx, user, now, func(rd *record) {
+		h := [hashSize]byte(raw)
+		if e, ok := rd.entries[h]; ok && e.kind == kindEnded {
+			ended = false
+			return
+		}
+		rd.entries[h] = entry{kind: kindEnded, until: uint64(now.Add(timex.MaxAge).Unix())}
+		ended = true
+	})
+	return ended && err == nil, err
+}
+
+// EndAll records a not-before time of now for user: every cookie bound to
+// user before now is refused at its next check, except the session named
+// by keep ("" keeps none). A cookie store cannot count the sessions it
+// ends: EndAll returns 0.
+func (s *Store) EndAll(ctx context.Context, user, keep string, now time.Time) (int, error) {
+	if s.rev == nil {
+		return 0, fmt.Errorf("cookiestore: EndAll needs WithRevocation: %w", errors.ErrUnsupported)
+	}
+	var kept []byte
+	if keep != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(keep)
+		if err != nil || len(raw) != hashSize {
+			return 0, fmt.Errorf("cookiestore: EndAll: keep %q is not a handle", keep)
+		}
+		kept = raw
+	}
+	return 0, s.rev.write(ctx, user, now, func(rd *record) {
+		rd.hasNB, rd.notBefore, rd.keep = true, uint64(now.Unix()), kept
+	})
+}
+
+// revoke records rec (Destroy) or its supersession by next (Retire).
+func (r *revocation) revoke(ctx context.Context, rec, next *driver.Record, now time.Time) error {
+	h := sessionHash(rec.ID)
+	u := until(rec, now)
+	return r.write(ctx, rec.User, now, func(rd *record) {
+		prev, had := rd.entries[h]
+		switch {
+		case next != nil && next.User == rec.User && r.grace > 0:
+			if had && prev.kind == kindEnded {
+				return // destroyed already: it stays so
+			}
+			rd.entries[h] = entry{kind: kindSuperseded, until: u, at: uint64(now.Unix()), successor: sessionHash(next.ID)}
+		default:
+			rd.entries[h] = entry{kind: kindEnded, until: max(u, prev.until)}
+			if next == nil && had && prev.kind == kindSuperseded {
+				// A Destroy through a cookie that a Regenerate of the same
+				// user superseded ends the session it moved to as well (a
+				// logout that raced the rotation wins).
+				n := rd.entries[prev.successor]
+				rd.entries[prev.successor] = entry{kind: kindEnded, until: max(u, n.until)}
+			}
+		}
+	})
+}

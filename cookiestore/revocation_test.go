@@ -1,0 +1,265 @@
+package cookiestore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/devices"
+	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/serverstore"
+)
+
+// outage is the memory backend behind a switch that makes every call fail,
+// as a revocation store that went down.
+type outage struct {
+	serverstore.Backend
+	down atomic.Bool
+}
+
+var errDown = errors.New("connection refused")
+
+func (o *outage) Get(ctx context.Context, k string) (*serverstore.Entry, error) {
+	if o.down.Load() {
+		return nil, errDown
+	}
+	return o.Backend.Get(ctx, k)
+}
+
+func (o *outage) Apply(ctx context.Context, k string, w *serverstore.Write) ([]byte, error) {
+	if o.down.Load() {
+		return nil, errDown
+	}
+	return o.Backend.Apply(ctx, k, w)
+}
+
+func (o *outage) Create(ctx context.Context, k string, e *serverstore.Entry, exp time.Time) error {
+	if o.down.Load() {
+		return errDown
+	}
+	return o.Backend.Create(ctx, k, e, exp)
+}
+
+type site struct {
+	h    http.Handler
+	logs *bytes.Buffer
+}
+
+func newSite(t testing.TB, b serverstore.Backend, opts ...cookiestore.Option) *site {
+	t.Helper()
+	st, err := cookiestore.New([][]byte{bytes.Repeat([]byte{7}, 32)}, append([]cookiestore.Option{cookiestore.WithRevocation(b)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &bytes.Buffer{}
+	m, err := session.New(st, session.WithIdentityKey("user"), session.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &site{logs: logs, h: m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		switch r.URL.Path {
+		case "/in":
+			s.Set("user", "ann")
+		case "/cart":
+			s.Set("cart", 1)
+		case "/out":
+			s.Destroy()
+		}
+		u, _ := session.Get[string](s, "user")
+		io.WriteString(w, u)
+	}))}
+}
+
+// get sends cookie to path: the status, the user the handler saw, and the
+// session cookie the response set ("" for none).
+func (s *site) get(path string, cookie *http.Cookie) (int, string, *http.Cookie) {
+	r := httptest.NewRequest("GET", "http://localhost"+path, nil)
+	if cookie != nil {
+		r.AddCookie(cookie)
+	}
+	w := httptest.NewRecorder()
+	s.h.ServeHTTP(w, r)
+	var out *http.Cookie
+	for _, c := range w.Result().Cookies() {
+		out = c
+	}
+	return w.Code, w.Body.String(), out
+}
+
+func TestRevocationFailsClosedByDefault(t *testing.T) {
+	t.Parallel()
+	b := &outage{Backend: serverstore.NewMemory()}
+	s := newSite(t, b, cookiestore.WithCheckInterval(0))
+	_, _, c := s.get("/in", nil)
+	b.down.Store(true)
+	code, user, set := s.get("/", c)
+	if code != http.StatusServiceUnavailable || user == "ann" || set != nil {
+		t.Fatalf("with the revocation store down: %d, user %q, cookie %v; want 503, nobody, the cookie left alone", code, user, set)
+	}
+	if !strings.Contains(s.logs.String(), "revocation check: connection refused") {
+		t.Fatalf("the log does not say why:\n%s", s.logs)
+	}
+	b.down.Store(false)
+	if code, user, _ := s.get("/", c); code != 200 || user != "ann" {
+		t.Fatalf("with the store back: %d, user %q; want 200, ann (still signed in)", code, user)
+	}
+}
+
+func TestRevocationFailOpen(t *testing.T) {
+	t.Parallel()
+	b := &outage{Backend: serverstore.NewMemory()}
+	s := newSite(t, b, cookiestore.WithFailOpen())
+	_, _, c := s.get("/in", nil)
+	b.down.Store(true)
+	for range 2 { // checked again on the next request
+		if code, user, _ := s.get("/", c); code != 200 || user != "ann" {
+			t.Fatalf("fail open with the store down: %d, user %q; want 200, ann", code, user)
+		}
+	}
+	if n := strings.Count(s.logs.String(), "accepted the cookie unchecked"); n != 0 {
+		t.Fatalf("a cookie checked less than the interval ago made a check (%d warnings):\n%s", n, s.logs)
+	}
+	// Due for a check: a cookie checked long ago.
+	s2 := newSite(t, b, cookiestore.WithFailOpen(), cookiestore.WithCheckInterval(0))
+	b.down.Store(false)
+	_, _, c = s2.get("/in", nil)
+	b.down.Store(true)
+	for range 2 {
+		if code, user, _ := s2.get("/", c); code != 200 || user != "ann" {
+			t.Fatalf("fail open, due for a check, store down: %d, user %q; want 200, ann", code, user)
+		}
+	}
+	if n := strings.Count(s2.logs.String(), "level=WARN msg=\"session: cookiestore: revocation check: connection refused; accepted the cookie unchecked"); n != 2 {
+		t.Fatalf("want one warning per unchecked request, got %d:\n%s", n, s2.logs)
+	}
+	// A sign-out that cannot be recorded fails, whatever the fail mode:
+	// the session stays, and the client is told.
+	if code, _, set := s2.get("/out", c); code != http.StatusServiceUnavailable || set != nil {
+		t.Fatalf("Destroy with the store down: %d, cookie %v; want 503 and the cookie left alone", code, set)
+	}
+}
+
+// TestUnboundSessionsMakeNoRoundTrip: sessions bound to no user never meet
+// the revocation store: with it down, they work.
+func TestUnboundSessionsMakeNoRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := &outage{Backend: serverstore.NewMemory()}
+	b.down.Store(true)
+	s := newSite(t, b, cookiestore.WithCheckInterval(0))
+	code, _, c := s.get("/cart", nil)
+	if code != 200 || c == nil {
+		t.Fatalf("an anonymous cart: %d, cookie %v", code, c)
+	}
+	if code, _, set := s.get("/cart", c); code != 200 || set == nil {
+		t.Fatalf("an anonymous session, store down: %d, cookie %v; want 200 and a cookie", code, set)
+	}
+	if code, _, set := s.get("/out", c); code != 200 || set == nil || set.MaxAge >= 0 {
+		t.Fatalf("Destroy of an anonymous session, store down: %d, %v; want 200 and an expired cookie", code, set)
+	}
+}
+
+func TestRevocationOptions(t *testing.T) {
+	t.Parallel()
+	secrets := [][]byte{bytes.Repeat([]byte{7}, 32)}
+	for _, tc := range []struct {
+		opts []cookiestore.Option
+		want string
+	}{
+		{[]cookiestore.Option{cookiestore.WithCheckInterval(time.Minute)}, "add WithRevocation"},
+		{[]cookiestore.Option{cookiestore.WithFailOpen()}, "add WithRevocation"},
+		{[]cookiestore.Option{cookiestore.WithRevocation(nil)}, "give a server backend"},
+		{[]cookiestore.Option{cookiestore.WithRevocation(serverstore.NewMemory()), cookiestore.WithCheckInterval(11 * time.Minute)}, "give 0 (every request) to 10m0s"},
+		{[]cookiestore.Option{cookiestore.WithRevocation(serverstore.NewMemory()), cookiestore.WithCheckInterval(-1)}, "give 0"},
+		{[]cookiestore.Option{cookiestore.WithRevocation(serverstore.NewMemory()), cookiestore.WithCheckTimeout(0)}, "more than 0"},
+		{[]cookiestore.Option{cookiestore.WithRevocation(serverstore.NewMemory()), cookiestore.WithGrace(2 * time.Minute)}, "give 0 to 1m"},
+	} {
+		if _, err := cookiestore.New(secrets, tc.opts...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New = %v, want an error saying %q", err, tc.want)
+		}
+	}
+	plain, _ := cookiestore.New(secrets)
+	if _, err := devices.New(plain); err == nil || !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("devices.New(a cookie store without revocation) = %v, want ErrUnsupported", err)
+	}
+}
+
+// TestBindingRoundTrip: the binding is sealed with the session, and a
+// store without revocation reads it too.
+func TestBindingRoundTrip(t *testing.T) {
+	t.Parallel()
+	secrets := [][]byte{bytes.Repeat([]byte{7}, 32)}
+	for _, st := range []*cookiestore.Store{must(cookiestore.New(secrets)), must(cookiestore.New(secrets, cookiestore.WithRevocation(serverstore.NewMemory())))} {
+		in := driver.Record{ID: strings.Repeat("a", 43), Data: []byte(`{"user":"ann"}`), Expires: t0.Add(time.Hour), User: "ann", Created: t0.Add(-time.Hour)}
+		v, err := st.Save(context.Background(), "s", &driver.Commit{Op: driver.OpCreate, Record: in}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := st.Load(context.Background(), "s", v, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.User != "ann" || !out.Created.Equal(in.Created) || string(out.Data) != string(in.Data) {
+			t.Fatalf("Load(Save) = user %q created %v data %s", out.User, out.Created, out.Data)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// BenchmarkRevocationCheck is the cost of a check per request: a signed-in
+// request that reads one value, without a revocation store, with one
+// checked every request (over the memory backend: the cost of the check
+// less the network), and with the default interval (no round trip between
+// checks). redisstore's BenchmarkCookieRevocationCheck adds the round trip.
+func BenchmarkRevocationCheck(b *testing.B) {
+	secrets := [][]byte{bytes.Repeat([]byte{7}, 32)}
+	for _, tc := range []struct {
+		name string
+		opts []cookiestore.Option
+	}{
+		{"none", nil},
+		{"every-request", []cookiestore.Option{cookiestore.WithRevocation(serverstore.NewMemory()), cookiestore.WithCheckInterval(0)}},
+		{"interval-1m", []cookiestore.Option{cookiestore.WithRevocation(serverstore.NewMemory())}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			st := must(cookiestore.New(secrets, tc.opts...))
+			m := must(session.New(st, session.WithIdentityKey("user"), session.WithLogger(slog.New(slog.DiscardHandler))))
+			h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s := session.From(r)
+				if r.URL.Path == "/in" {
+					s.Set("user", "ann")
+				}
+				_, _ = session.Get[string](s, "user")
+			}))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest("GET", "http://localhost/in", nil))
+			c := w.Result().Cookies()[0]
+			r := httptest.NewRequest("GET", "http://localhost/", nil)
+			r.AddCookie(c)
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
+	}
+}

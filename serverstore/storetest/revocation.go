@@ -1,0 +1,284 @@
+package storetest
+
+import (
+	"bytes"
+	"crypto/fips140"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/devices"
+	"github.com/crumbs-go/session/serverstore"
+)
+
+// revoking is cookie mode with the backend under test as its revocation
+// store (cookiestore.WithRevocation), sessions bound to the identity
+// value "user".
+type revoking struct {
+	t     *testing.T
+	b     serverstore.Backend
+	clock clock
+	h     *browser
+	idx   *devices.Index
+	logs  *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func newRevoking(t *testing.T, newBackend newFunc, opts []cookiestore.Option, mopts ...session.Option) *revoking {
+	t.Helper()
+	b, c := backend(t, newBackend)
+	store, err := cookiestore.New(secrets, append([]cookiestore.Option{cookiestore.WithRevocation(b)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := devices.New(store, devices.WithClock(c.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	h := newBrowser(t, store, c, append([]session.Option{session.WithIdentityKey("user"),
+		session.WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, mopts...)...)
+	return &revoking{t: t, b: b, clock: c, h: h, idx: idx, logs: logs}
+}
+
+func (g *revoking) browser() *browser { return &browser{h: g.h.h} }
+
+// user is who cookie's session is signed in as ("" for nobody), and
+// whether the response set or expired the cookie.
+func (g *revoking) user(cookie string) (user string, wrote bool) {
+	g.t.Helper()
+	w, _ := (&browser{h: g.h.h}).send(cookie, func(s *session.Session) { user, _ = session.Get[string](s, "user") })
+	if w.Code != 200 {
+		g.t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	return user, len(w.Result().Cookies()) > 0
+}
+
+func (g *revoking) wantUser(cookie, want, why string) {
+	g.t.Helper()
+	if got, _ := g.user(cookie); got != want {
+		g.t.Fatalf("%s: signed in as %q, want %q\nlog:\n%s", why, got, want, g.logs)
+	}
+}
+
+func (g *revoking) handle(br *browser) (h string) {
+	br.do(func(s *session.Session) { h = g.idx.Handle(s) })
+	return h
+}
+
+func testRevocation(t *testing.T, newBackend newFunc) {
+	if fips140.Enforced() {
+		// Cookie mode seals with XChaCha20-Poly1305: under
+		// GODEBUG=fips140=only it refuses to start, revocation or not.
+		b, _ := backend(t, newBackend)
+		if _, err := cookiestore.New(secrets, cookiestore.WithRevocation(b)); err == nil {
+			t.Fatal("cookiestore.New in FIPS 140-only mode: no error")
+		}
+		return
+	}
+	every := []cookiestore.Option{cookiestore.WithCheckInterval(0)}
+	t.Run("CopyRefusedAfterDestroyAfterTheInterval", func(t *testing.T) {
+		g := newRevoking(t, newBackend, []cookiestore.Option{cookiestore.WithCheckInterval(2 * time.Second)})
+		br := g.browser()
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		copied := br.current()
+		br.do(func(s *session.Session) { s.Destroy() })
+		if br.current() != "" {
+			t.Fatal("Destroy left the cookie")
+		}
+		g.wantUser(copied, "ann", "a copy within the check interval (not checked yet)")
+		g.clock.sleep(3 * time.Second)
+		g.wantUser(copied, "", "a copy after the check interval")
+		if !strings.Contains(g.logs.String(), "revoked: the session was destroyed") {
+			t.Fatalf("the log does not say why:\n%s", g.logs)
+		}
+		g.wantUser(copied, "", "the copy again")
+	})
+	t.Run("IntervalZeroRefusesAtOnce", func(t *testing.T) {
+		g := newRevoking(t, newBackend, every)
+		br := g.browser()
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		copied := br.current()
+		g.wantUser(copied, "ann", "before the Destroy")
+		br.do(func(s *session.Session) { s.Destroy() })
+		g.wantUser(copied, "", "a copy after Destroy")
+	})
+	t.Run("SignOutByRemovingTheIdentity", func(t *testing.T) {
+		g := newRevoking(t, newBackend, every)
+		br := g.browser()
+		br.do(func(s *session.Session) { s.Set("user", "ann"); s.Set("theme", "dark") })
+		copied := br.current()
+		br.do(func(s *session.Session) { s.Delete("user") })
+		g.wantUser(br.current(), "", "the browser after its sign-out")
+		g.wantUser(copied, "", "a copy after the sign-out (no grace: the identity changed)")
+		// And a user switch: the old user's cookie is refused at once.
+		br.do(func(s *session.Session) { s.Set("user", "bob") })
+		bob := br.current()
+		br.do(func(s *session.Session) { s.Set("user", "cid") })
+		g.wantUser(br.current(), "cid", "the browser after the switch")
+		g.wantUser(bob, "", "bob's cookie after the switch to cid")
+	})
+	t.Run("EndAllKeepsTheCurrentSession", func(t *testing.T) {
+		g := newRevoking(t, newBackend, every)
+		a, b, c, other := g.browser(), g.browser(), g.browser(), g.browser()
+		for _, br := range []*browser{a, b, c} {
+			br.do(func(s *session.Session) { s.Set("user", "ann") })
+		}
+		other.do(func(s *session.Session) { s.Set("user", "bob") })
+		copyB := b.current()
+		g.clock.sleep(time.Second) // bound in an earlier second than the call
+		keep := g.handle(a)
+		if _, err := g.idx.EndAll(ctx, "ann", keep); err != nil {
+			t.Fatal(err)
+		}
+		g.wantUser(a.current(), "ann", "the session EndAll kept")
+		g.wantUser(b.current(), "", "another session of the user")
+		g.wantUser(copyB, "", "a copy of it")
+		g.wantUser(c.current(), "", "a third")
+		g.wantUser(other.current(), "bob", "another user's session")
+		a.do(func(s *session.Session) { s.Regenerate(true) }) // the kept session rotates: still kept
+		g.wantUser(a.current(), "ann", "the kept session after an ID rotation")
+		g.clock.sleep(time.Second)
+		b.do(func(s *session.Session) { s.Set("user", "ann") })
+		g.wantUser(b.current(), "ann", "a sign-in after EndAll")
+	})
+	t.Run("EndOne", func(t *testing.T) {
+		g := newRevoking(t, newBackend, every)
+		a, b := g.browser(), g.browser()
+		a.do(func(s *session.Session) { s.Set("user", "ann") })
+		b.do(func(s *session.Session) { s.Set("user", "ann") })
+		ok, err := g.idx.End(ctx, "ann", g.handle(b))
+		if err != nil || !ok {
+			t.Fatalf("End = %v, %v", ok, err)
+		}
+		g.wantUser(b.current(), "", "the ended session")
+		g.wantUser(a.current(), "ann", "the other one")
+		if _, err := g.idx.List(ctx, "ann"); !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("List in cookie mode = %v, want ErrUnsupported", err)
+		}
+	})
+	t.Run("GraceOfAnIDRotation", func(t *testing.T) {
+		g := newRevoking(t, newBackend, append(every, cookiestore.WithGrace(2*time.Second)))
+		br := g.browser()
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		old := br.current()
+		br.do(func(s *session.Session) { s.Regenerate(true) })
+		if br.current() == old {
+			t.Fatal("Regenerate kept the cookie")
+		}
+		user, wrote := g.user(old)
+		if user != "ann" || wrote {
+			t.Fatalf("the old cookie within the grace: user %q, wrote a cookie %v; want ann, and no cookie", user, wrote)
+		}
+		w, _ := (&browser{h: g.h.h}).send(old, func(s *session.Session) { s.Set("cart", "x") })
+		if len(w.Result().Cookies()) > 0 {
+			t.Fatal("a change through the superseded cookie wrote a cookie over the new one")
+		}
+		g.wantUser(br.current(), "ann", "the new cookie")
+		g.clock.sleep(3 * time.Second)
+		g.wantUser(old, "", "the old cookie after the grace")
+		g.wantUser(br.current(), "ann", "the new cookie after the grace")
+	})
+	t.Run("DestroyThroughASupersededCookieEndsTheNewOne", func(t *testing.T) {
+		g := newRevoking(t, newBackend, append(every, cookiestore.WithGrace(5*time.Second)))
+		br := g.browser()
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		old := br.current()
+		br.do(func(s *session.Session) { s.Regenerate(true) })
+		(&browser{h: g.h.h}).send(old, func(s *session.Session) { s.Destroy() })
+		g.wantUser(br.current(), "", "the new cookie after a Destroy through the old one")
+	})
+	t.Run("ParallelSignOuts", func(t *testing.T) {
+		// 50 sessions of one user sign out at once: every write of the
+		// user's record lands (compare-and-set), so every copy is refused.
+		g := newRevoking(t, newBackend, every)
+		const n = 50
+		copies := make([]string, n)
+		brs := make([]*browser, n)
+		for i := range brs {
+			brs[i] = g.browser()
+			brs[i].do(func(s *session.Session) { s.Set("user", "ann") })
+			copies[i] = brs[i].current()
+		}
+		var wg sync.WaitGroup
+		for _, br := range brs {
+			wg.Go(func() {
+				w := br.do(func(s *session.Session) { s.Destroy() })
+				if w.Code != 200 {
+					t.Errorf("Destroy: %d %s", w.Code, w.Body)
+				}
+			})
+		}
+		wg.Wait()
+		for i, c := range copies {
+			g.wantUser(c, "", fmt.Sprintf("copy %d after the parallel sign-outs", i))
+		}
+	})
+	t.Run("RecordExpiresWithItsCookies", func(t *testing.T) {
+		// A revocation lasts as long as the cookie could: then the user's
+		// record is gone, and nothing grows.
+		g := newRevoking(t, newBackend, every, session.WithLifetime(2*time.Second))
+		br := g.browser()
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		br.do(func(s *session.Session) { s.Destroy() })
+		if _, err := g.b.Get(ctx, cookiestore.RevocationKey("ann")); err != nil {
+			t.Fatalf("the user's record after Destroy: %v", err)
+		}
+		waitUntil(t, g.clock, 6*time.Second, func() bool {
+			_, err := g.b.Get(ctx, cookiestore.RevocationKey("ann"))
+			return errors.Is(err, serverstore.ErrNotFound)
+		}, "the record to expire")
+	})
+	t.Run("ReloadAndHeaderSeeTheSameVerdict", func(t *testing.T) {
+		g := newRevoking(t, newBackend, every)
+		br := g.browser()
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		copied := br.current()
+		br.do(func(s *session.Session) { s.Destroy() })
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", copied)
+		var user string
+		g.h.h.ServeHTTP(w, r.WithContext(contextWith(r, func(s *session.Session) {
+			s.Reload()
+			user, _ = session.Get[string](s, "user")
+		})))
+		if user != "" {
+			t.Fatalf("Reload of a revoked cookie: signed in as %q", user)
+		}
+	})
+}
+
+// waitUntil polls cond until it holds, advancing a fake clock, or fails
+// after d of real time.
+func waitUntil(t *testing.T, c clock, d time.Duration, cond func() bool, what string) {
+	t.Helper()
+	for end := time.Now().Add(d); ; {
+		if cond() {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("waited %v for %s", d, what)
+		}
+		c.sleep(250 * time.Millisecond)
+	}
+}
