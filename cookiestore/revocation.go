@@ -223,6 +223,7 @@ type verdict struct {
 // decodeRecord reads a user's record; an error means it is malformed.
 type record struct {
 	version   uint64
+	hasV      bool // the record holds a version (a value of 0 included)
 	hasNB     bool
 	notBefore uint64
 	keep      []byte // nil, or 16 bytes
@@ -243,7 +244,7 @@ func decodeRecord(values map[string][]byte) (*record, error) {
 			if len(v) != 8 {
 				return nil, errors.New("cookiestore: malformed revocation record (version)")
 			}
-			r.version = binary.BigEndian.Uint64(v)
+			r.version, r.hasV = binary.BigEndian.Uint64(v), true
 		case k == keyNotBefore:
 			if len(v) != 8 && len(v) != 8+hashSize {
 				return nil, errors.New("cookiestore: malformed revocation record (not-before)")
@@ -267,6 +268,9 @@ func decodeRecord(values map[string][]byte) (*record, error) {
 				return nil, errors.New("cookiestore: malformed revocation record (entry)")
 			}
 			e.kind, e.until = v[0], binary.BigEndian.Uint64(v[1:])
+			if e.until >= 1<<62 || e.at >= 1<<62 {
+				return nil, errors.New("cookiestore: malformed revocation record (entry time)")
+			}
 			r.entries[[hashSize]byte(raw)] = e
 		default:
 			return nil, errors.New("cookiestore: malformed revocation record (unknown value)")
@@ -342,13 +346,13 @@ func (r *revocation) check(ctx context.Context, rec *driver.Record, created uint
 // call then finishes in the background, by the client's own timeouts.
 func (r *revocation) get(ctx context.Context, key string) (*serverstore.Entry, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel() // after the answer: a cancel before it would race it in the select
 	type result struct {
 		e   *serverstore.Entry
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		defer cancel()
 		e, err := r.b.Get(ctx, key)
 		done <- result{e, err}
 	}()
@@ -408,7 +412,7 @@ func (r *revocation) write(ctx context.Context, user string, now time.Time, f fu
 				return err
 			}
 		}
-		old := &record{version: rd.version, hasNB: rd.hasNB, notBefore: rd.notBefore, keep: rd.keep, entries: maps.Clone(rd.entries)}
+		old := &record{version: rd.version, hasV: rd.hasV, hasNB: rd.hasNB, notBefore: rd.notBefore, keep: rd.keep, entries: maps.Clone(rd.entries)}
 		maps.DeleteFunc(rd.entries, func(_ [hashSize]byte, e entry) bool { return e.until <= sec })
 		if rd.hasNB && rd.notBefore+uint64(timex.MaxAge/time.Second) <= sec {
 			rd.hasNB, rd.notBefore, rd.keep = false, 0, nil
@@ -447,7 +451,7 @@ func (rd *record) encode(old *record, now time.Time) (map[string][]byte, []drive
 	values := map[string][]byte{keyVersion: binary.BigEndian.AppendUint64(nil, rd.version)}
 	var changes []driver.Change
 	oldV := binary.BigEndian.AppendUint64(nil, old.version)
-	changes = append(changes, driver.Change{Key: keyVersion, Value: values[keyVersion], Check: true, Old: oldV, HadOld: old.version > 0})
+	changes = append(changes, driver.Change{Key: keyVersion, Value: values[keyVersion], Check: true, Old: oldV, HadOld: old.hasV})
 	latest := uint64(0)
 	if rd.hasNB {
 		v := binary.BigEndian.AppendUint64(nil, rd.notBefore)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/crypto"
 	"github.com/crumbs-go/session/devices"
 	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/serverstore"
@@ -262,4 +263,76 @@ func BenchmarkRevocationCheck(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzSealedData: whatever data a value sealed under the store's key holds
+// (another tool sharing the secret), Load never panics; what it accepts
+// seals again and loads back as the same session and binding.
+func FuzzSealedData(f *testing.F) {
+	f.Add([]byte{4, 1, 'a', 3, 'a', 'n', 'n', 0, 0, 0, 0, 0x69, 0x27, 0x86, 0x34, 0, 0, 0, 0, 0x69, 0x27, 0x86, 0x34, '{', '}'})
+	f.Add([]byte{6, 1, 'a', 0, 1, 0, 1, 'u', 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{0, 1, 'a'})
+	secret := bytes.Repeat([]byte{3}, 32)
+	ring := must(crypto.New([][]byte{secret}))
+	st := must(cookiestore.New([][]byte{secret}, cookiestore.WithRevocation(serverstore.NewMemory())))
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := ring.Seal("s", crypto.Payload{Data: data, IssuedAt: t0, Expires: t0.Add(time.Hour)})
+		if err != nil {
+			return
+		}
+		rec, err := st.Load(ctx, "s", v, t0)
+		if err != nil {
+			if !errors.Is(err, driver.ErrInvalid) {
+				t.Fatalf("Load = %v: want a record or ErrInvalid", err)
+			}
+			return
+		}
+		again, err := st.Save(ctx, "s", &driver.Commit{Op: driver.OpRefresh, Record: *rec}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := st.Load(ctx, "s", again, t0)
+		if err != nil || back.ID != rec.ID || back.User != rec.User || !back.Created.Equal(rec.Created) || !bytes.Equal(back.Data, rec.Data) || !bytes.Equal(back.Cookie, rec.Cookie) {
+			t.Fatalf("Load(Save(Load(x))) = %+v, %v; want %+v", back, err, rec)
+		}
+	})
+}
+
+// FuzzRevocationRecord: whatever a user's record holds, a check never
+// panics, and a Destroy of the session then either refuses its copies or
+// fails (a malformed record), never neither.
+func FuzzRevocationRecord(f *testing.F) {
+	f.Add([]byte("v\x00\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("nb"), []byte("\x00\x00\x00\x00\x69\x27\x86\x34"))
+	f.Add([]byte("v\x00\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("s:DQlrowdwlo71WXqzjO9hEA"), []byte("\x01\x00\x00\x00\x00\x7f\x00\x00\x00"))
+	f.Add([]byte{}, []byte("x"), []byte{0})
+	ctx := context.Background()
+	id := strings.Repeat("k", 43)
+	f.Fuzz(func(t *testing.T, first, name, value []byte) {
+		b := serverstore.NewMemory(serverstore.WithClock(func() time.Time { return t0 }))
+		values := map[string][]byte{string(name): value}
+		if k, v, ok := bytes.Cut(first, []byte{0}); ok {
+			values[string(k)] = v
+		}
+		if err := b.Create(ctx, cookiestore.RevocationKey("ann"), &serverstore.Entry{Meta: make18(), Values: values}, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		st := must(cookiestore.New([][]byte{bytes.Repeat([]byte{9}, 32)}, cookiestore.WithRevocation(b), cookiestore.WithCheckInterval(0)))
+		rec := driver.Record{ID: id, Data: []byte(`{}`), Expires: t0.Add(time.Hour), User: "ann", Created: t0.Add(-time.Minute)}
+		tok, err := st.Save(ctx, "s", &driver.Commit{Op: driver.OpCreate, Record: rec}, t0.Add(-time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = st.Load(ctx, "s", tok, t0) // any verdict, no panic
+		malformed := err != nil && !errors.Is(err, driver.ErrInvalid) && !errors.Is(err, driver.ErrMoved)
+		derr := st.Delete(ctx, "s", &rec, t0)
+		if malformed != (derr != nil) {
+			t.Fatalf("check %v, Destroy %v: a Destroy fails exactly when the record is malformed", err, derr)
+		}
+		if derr == nil {
+			if _, err := st.Load(ctx, "s", tok, t0); !errors.Is(err, driver.ErrInvalid) {
+				t.Fatalf("after Destroy: Load = %v, want ErrInvalid (revoked)", err)
+			}
+		}
+	})
 }

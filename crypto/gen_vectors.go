@@ -431,8 +431,9 @@ func main() {
 	write(dir, vs)
 	write(sidDir, serverIDVectors())
 	write(headerDir, headerVectors())
-	writeRecords(recordDir, recordVectors())
-	writeIndex(indexDir, indexVectors())
+	write(recordDir, recordVectors())
+	write(indexDir, indexVectors())
+	write(revocationDir, revocationVectors())
 }
 
 const indexDir = "../testdata/index-vectors"
@@ -461,23 +462,6 @@ func (v indexVector) text() []byte {
 		fmt.Fprintf(&b, "user: %s\ncreated: %d\nagent: %s\naddr: %s\n", v.user, v.created, v.agent, v.addr)
 	}
 	return b.Bytes()
-}
-
-func writeIndex(dir string, vs []indexVector) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		log.Fatal(err)
-	}
-	for _, v := range vs {
-		path := filepath.Join(dir, v.file)
-		text := v.text()
-		if old, err := os.ReadFile(path); err == nil && !bytes.Equal(old, text) {
-			log.Fatalf("%s: released vectors are never edited; add a new one instead", path)
-		}
-		if err := os.WriteFile(path, text, 0o644); err != nil {
-			log.Fatal(err)
-		}
-	}
-	fmt.Printf("%d vectors in %s\n", len(vs), dir)
 }
 
 func indexVectors() []indexVector {
@@ -542,23 +526,6 @@ func (v recordVector) text() []byte {
 		fmt.Fprintf(&b, "cookie %x\n", v.cookie)
 	}
 	return b.Bytes()
-}
-
-func writeRecords(dir string, vs []recordVector) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		log.Fatal(err)
-	}
-	for _, v := range vs {
-		path := filepath.Join(dir, v.file)
-		text := v.text()
-		if old, err := os.ReadFile(path); err == nil && !bytes.Equal(old, text) {
-			log.Fatalf("%s: released vectors are never edited; add a new one instead", path)
-		}
-		if err := os.WriteFile(path, text, 0o644); err != nil {
-			log.Fatal(err)
-		}
-	}
-	fmt.Printf("%d vectors in %s\n", len(vs), dir)
 }
 
 func recordVectors() []recordVector {
@@ -702,17 +669,30 @@ func serverIDVectors() []vector {
 
 func withRotated(v vector) vector { v.rotated = true; return v }
 
-func write(dir string, vs []vector) {
+// A named vector is one file of a vector directory.
+type named interface {
+	fileName() string
+	text() []byte
+}
+
+func (v vector) fileName() string           { return v.file }
+func (v indexVector) fileName() string      { return v.file }
+func (v recordVector) fileName() string     { return v.file }
+func (v revocationVector) fileName() string { return v.file }
+
+// write writes one file per vector into dir, refusing a duplicate name and
+// any change to a file already there (released vectors are never edited).
+func write[V named](dir string, vs []V) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		log.Fatal(err)
 	}
 	seen := map[string]bool{}
 	for _, v := range vs {
-		if seen[v.file] {
-			log.Fatalf("duplicate vector %s", v.file)
+		if seen[v.fileName()] {
+			log.Fatalf("duplicate vector %s", v.fileName())
 		}
-		seen[v.file] = true
-		path := filepath.Join(dir, v.file)
+		seen[v.fileName()] = true
+		path := filepath.Join(dir, v.fileName())
 		text := v.text()
 		if old, err := os.ReadFile(path); err == nil && !bytes.Equal(old, text) {
 			log.Fatalf("%s: released vectors are never edited; add a new one instead", path)
@@ -733,4 +713,122 @@ func nonCanonicalLast(v string) string {
 		log.Fatal("non-canonical vector needs a value with unused bits")
 	}
 	return v[:len(v)-1] + string(alphabet[last|1])
+}
+
+const revocationDir = "../testdata/revocation-vectors"
+
+// A revocationVector is cookie-v1.md §10.2 or §10.3: a sealed session whose
+// data carries a binding, and what a reader makes of it; or a user's
+// revocation record and what a check makes of one session with it.
+type revocationVector struct {
+	file, expect, comment string
+	// §10.2
+	cookie  string
+	data    []byte
+	id      string
+	user    string
+	bound   uint64
+	checked uint64
+	values  string
+	// §10.3
+	key, handle string
+	grace       uint64
+	record      [][2]string // key, value (hex)
+}
+
+func (v revocationVector) text() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "expect: %s\ncomment: %s\n", v.expect, v.comment)
+	if v.cookie != "" {
+		fmt.Fprintf(&b, "name: s\nsecrets: %x\nnow: %d\ndata: %x\n", secretA, now, v.data)
+		if v.expect == "ok" {
+			fmt.Fprintf(&b, "id: %s\nuser: %s\nbound: %d\nchecked: %d\nvalues: %s\n", v.id, v.user, v.bound, v.checked, v.values)
+		}
+		fmt.Fprintf(&b, "\n%s\n", v.cookie)
+		return b.Bytes()
+	}
+	fmt.Fprintf(&b, "user: %s\nkey: %s\nid: %s\nhandle: %s\nbound: %d\nnow: %d\ngrace: %d\n\n", v.user, v.key, v.id, v.handle, v.bound, now, v.grace)
+	for _, kv := range v.record {
+		fmt.Fprintf(&b, "value %s %s\n", kv[0], kv[1])
+	}
+	return b.Bytes()
+}
+
+func revocationVectors() []revocationVector {
+	id := b64.EncodeToString(bytes.Repeat([]byte{0x6b}, 32))
+	other := b64.EncodeToString(bytes.Repeat([]byte{0x6c}, 32))
+	// §10: flags || u8(len(id)) || id || [binding] || values.
+	data := func(flags byte, binding []byte, values string) []byte {
+		d := []byte{flags, byte(len(id))}
+		d = append(d, id...)
+		d = append(d, binding...)
+		return append(d, values...)
+	}
+	// §10.2: u8(len(user)) || user || u64(bound) || u64(checked).
+	bind := func(user string, bound, checked uint64) []byte {
+		b := append([]byte{byte(len(user))}, user...)
+		b = binary.BigEndian.AppendUint64(b, bound)
+		return binary.BigEndian.AppendUint64(b, checked)
+	}
+	sealed := func(label string, d []byte) string {
+		return "s=" + seal{secret: secretA, nonceLabel: "revocation " + label, name: "s", issued: issued, absolute: absolute, body: d}.value()
+	}
+	values := `{"user":"ann"}`
+	okData := data(4, bind("ann", issued-3600, issued), values)
+	var vs []revocationVector
+	add := func(file, expect, comment string, d []byte) {
+		v := revocationVector{file: file, expect: expect, comment: comment, cookie: sealed(file, d), data: d}
+		if expect == "ok" {
+			v.id, v.user, v.bound, v.checked, v.values = id, "ann", issued-3600, issued, values
+		}
+		vs = append(vs, v)
+	}
+	add("data_bound", "ok", "flag bit 2: the binding follows the ID, then the values", okData)
+	add("data_bound_with_attributes", "ok", "flag bits 1 and 2: cookie attributes (Path=/admin), then the binding",
+		append(append(data(6, nil, "")[:2+len(id)], append([]byte{0, 13}, 3, 1, 0, 0, 6, '/', 'a', 'd', 'm', 'i', 'n', 0, 0)...), append(bind("ann", issued-3600, issued), values...)...))
+	add("data_binding_cut", "invalid", "flag bit 2, the binding cut inside its times", okData[:2+len(id)+1+3+10])
+	add("data_binding_empty_user", "invalid", "flag bit 2 with a user of 0 bytes", data(4, bind("", issued-3600, issued), values))
+	add("data_binding_zero_bound", "invalid", "a bound-at time of 0", data(4, bind("ann", 0, issued), values))
+	add("data_binding_time_too_large", "invalid", "a checked-at time of 2^62", data(4, bind("ann", issued-3600, 1<<62), values))
+	add("data_flag_unknown", "invalid", "flag bit 3", data(8, nil, values))
+
+	// §10.3: the record of user "ann".
+	userHash := sha256.Sum256([]byte("ann"))
+	key := "crumbs-revoked:" + b64.EncodeToString(userHash[:16])
+	hash := func(id string) []byte {
+		h := sha256.Sum256([]byte("github.com/crumbs-go/session/v1/cookie-handle" + id))
+		return h[:16]
+	}
+	handle := b64.EncodeToString(hash(id))
+	u64 := func(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+	hx := func(b []byte) string { return hex.EncodeToString(b) }
+	entry := func(kind byte, until uint64, rest ...[]byte) string {
+		b := append([]byte{kind}, u64(until)...)
+		for _, r := range rest {
+			b = append(b, r...)
+		}
+		return hx(b)
+	}
+	rec := func(file, expect, comment string, grace uint64, kv ...[2]string) {
+		vs = append(vs, revocationVector{file: file, expect: expect, comment: comment, user: "ann", key: key, id: id,
+			handle: handle, bound: issued - 3600, grace: grace, record: append([][2]string{{"v", hx(u64(1))}}, kv...)})
+	}
+	sEntry := "s:" + handle
+	rec("record_empty", "pass", "a record that lists nothing of this session", 10)
+	rec("record_ended", "revoked", "kind 1: the session was destroyed", 10, [2]string{sEntry, entry(1, now+3600)})
+	rec("record_ended_expired", "pass", "kind 1, until now: the entry is over (its cookie has expired)", 10, [2]string{sEntry, entry(1, now)})
+	rec("record_other_session", "pass", "another session ended", 10, [2]string{"s:" + b64.EncodeToString(hash(other)), entry(1, now+3600)})
+	rec("record_not_before", "revoked", "a not-before time after the session was bound", 10, [2]string{"nb", hx(u64(issued - 3599))})
+	rec("record_not_before_equal", "pass", "a not-before time equal to the bound-at time", 10, [2]string{"nb", hx(u64(issued - 3600))})
+	rec("record_not_before_kept", "pass", "a not-before time that keeps this session", 10, [2]string{"nb", hx(append(u64(now), hash(id)...))})
+	rec("record_not_before_keeps_other", "revoked", "a not-before time that keeps another session", 10, [2]string{"nb", hx(append(u64(now), hash(other)...))})
+	rec("record_superseded_in_grace", "superseded", "kind 2, 5 s ago, grace 10 s", 10, [2]string{sEntry, entry(2, now+3600, u64(now-5), hash(other))})
+	rec("record_superseded_past_grace", "revoked", "kind 2, 10 s ago, grace 10 s", 10, [2]string{sEntry, entry(2, now+3600, u64(now-10), hash(other))})
+	rec("record_superseded_no_grace", "revoked", "kind 2, now, grace 0", 0, [2]string{sEntry, entry(2, now+3600, u64(now), hash(other))})
+	rec("record_malformed_kind", "malformed", "kind 3", 10, [2]string{sEntry, entry(3, now+3600)})
+	rec("record_malformed_length", "malformed", "kind 2 without its successor", 10, [2]string{sEntry, entry(2, now+3600)})
+	rec("record_malformed_name", "malformed", "an entry name that is not a handle", 10, [2]string{"s:abc", entry(1, now+3600)})
+	rec("record_malformed_unknown", "malformed", "an unknown value", 10, [2]string{"x", "00"})
+	rec("record_malformed_not_before", "malformed", "a not-before of 9 bytes", 10, [2]string{"nb", "000000000000000000"})
+	return vs
 }
