@@ -610,7 +610,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 	case errors.Is(err, driver.ErrNotFound):
 		// Another request destroyed the session meanwhile: the destruction
 		// wins over this request's changes.
-		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: destroyed by another request; this request's changes are dropped", s.where())
+		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: destroyed by another request; this request's changes are dropped", slog.String("reason", err.Error()), s.where())
 		s.discard()
 		s.t.expire(s)
 		return true, nil
@@ -809,6 +809,10 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 			c.Changes = s.changeSet()
 		}
 		token, err := m.store.Save(s.ctx, s.t.binding(), c, now)
+		if u := (*errs.Unchecked)(nil); errors.As(err, &u) && token != "" {
+			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
+			err = nil
+		}
 		var conflict *driver.ConflictError
 		if !errors.As(err, &conflict) {
 			if err == nil {

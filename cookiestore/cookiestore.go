@@ -186,8 +186,12 @@ func (s *Store) Load(ctx context.Context, name, value string, now time.Time) (*d
 
 // Save seals the whole session, whatever the commit's Op: the cookie is the
 // only copy. Its error wraps session.ErrTooLarge when the data is over the
-// maximum data size.
-func (s *Store) Save(_ context.Context, name string, c *driver.Commit, now time.Time) (string, error) {
+// maximum data size. With WithRevocation, a session bound to a user that
+// this request has not checked yet is checked before it is sealed again
+// (not a new one): ErrNotFound when it was revoked, ErrMoved when a
+// Regenerate superseded it, so that a response never writes a revoked or
+// older cookie over the browser's.
+func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now time.Time) (string, error) {
 	rec := &c.Record
 	if !sid.Readable(rec.ID) {
 		return "", fmt.Errorf("cookiestore: session ID %q: it must be 1 to %d base64url characters", rec.ID, sid.MaxLen)
@@ -197,6 +201,19 @@ func (s *Store) Save(_ context.Context, name string, c *driver.Commit, now time.
 	}
 	if len(rec.Cookie) > driver.MaxCookieAttributes {
 		return "", fmt.Errorf("cookiestore: cookie attributes of %d bytes, over %d", len(rec.Cookie), driver.MaxCookieAttributes)
+	}
+	var unchecked error
+	if s.rev != nil && rec.User != "" && c.Op != driver.OpCreate {
+		// A cookie due for no check at its load may have been revoked or
+		// superseded since its last one: it is checked before it is written
+		// back over the browser's cookie, which may be newer.
+		if err := s.rev.checkWrite(ctx, rec, now); err != nil {
+			var u *errs.Unchecked
+			if !errors.As(err, &u) {
+				return "", err
+			}
+			unchecked = err
+		}
 	}
 	data := make([]byte, 0, 2+len(rec.ID)+2+len(rec.Cookie)+17+len(rec.User)+len(rec.Data))
 	var flags byte
@@ -222,8 +239,11 @@ func (s *Store) Save(_ context.Context, name string, c *driver.Commit, now time.
 		if bound.IsZero() {
 			bound = now
 		}
-		if checked.IsZero() || s.rev == nil {
-			checked = now
+		switch {
+		case s.rev == nil:
+			checked = time.Time{} // never checked: due at once where a store checks
+		case checked.IsZero():
+			checked = now // a session bound now has nothing to be checked against
 		}
 		b, _ := timex.Unix(bound)
 		c, _ := timex.Unix(checked)
@@ -237,7 +257,7 @@ func (s *Store) Save(_ context.Context, name string, c *driver.Commit, now time.
 	if err != nil {
 		return "", fmt.Errorf("cookiestore: %w", err)
 	}
-	return v, nil
+	return v, unchecked
 }
 
 // Retire returns no values: the cookie is the only copy of a session, and

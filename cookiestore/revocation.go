@@ -1,6 +1,7 @@
 package cookiestore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/crumbs-go/session/driver"
@@ -66,13 +68,18 @@ type revocation struct {
 //     it (an ID rotation) lets the old cookie read its own session, without
 //     saving, for a grace (WithGrace), then records it too;
 //   - devices.Index.EndAll records a "not before" time for the user: every
-//     session bound before it is refused, but the one it keeps;
-//     devices.Index.End records one session by its handle.
+//     session bound before it (in whole seconds) is refused, but the one it
+//     keeps and that one's rotations; devices.Index.End records one
+//     session by its handle.
 //
 // A cookie is checked on its first load after the check interval
 // (WithCheckInterval); the time of the check is sealed in the cookie, which
 // the response writes again, so that requests before the next interval
-// make no round trip. A check is one Get of the user's record, bounded by
+// make no round trip. A response that would write the cookie of a session
+// this request did not check (a change of values, an idle refresh) checks
+// it first, so that it never writes a revoked or superseded cookie back
+// over the browser's newer one, and a copy cannot regenerate itself out of
+// its revocation. A check is one Get of the user's record, bounded by
 // WithCheckTimeout. A refused cookie gives a fresh session, its cookie is
 // expired, and the log says why. When the check cannot run (the backend is
 // down, or slower than the timeout) the request fails closed by default:
@@ -84,6 +91,15 @@ type revocation struct {
 // a round trip. Each user with a revocation has one record, which lists
 // the revoked sessions until their cookies' deadlines (at most
 // MaxRevoked), and a not-before time for 400 days.
+//
+// What it does not cover: a cookie sealed before the session was bound (a
+// sign-in before WithIdentityKey was set) carries no binding, so its
+// copies are never checked; they end at their own deadline. A copy whose
+// absolute deadline a later SetLifetime shortened outlives the revocation
+// by the difference. The records must not be evicted: give a memory
+// backend of its own (not one bounded by WithMaxEntries and shared with
+// sessions), and Redis a policy that evicts no keys without a TTL
+// (noeviction or volatile-*), as server mode needs anyway.
 func WithRevocation(b serverstore.Backend) Option {
 	return func(c *config) error {
 		if b == nil {
@@ -185,6 +201,7 @@ const (
 	hashSize       = 16
 	handleLabel    = "github.com/crumbs-go/session/v1/cookie-handle"
 	writeTimeout   = 5 * time.Second // how long a revocation retries its compare-and-set
+	maxTime        = 1 << 62
 )
 
 // revocationMeta is the header of a user's record: format 2 of
@@ -220,14 +237,13 @@ type verdict struct {
 	successor  [hashSize]byte
 }
 
-// decodeRecord reads a user's record; an error means it is malformed.
+// A record is a user's record, decoded.
 type record struct {
-	version   uint64
-	hasV      bool // the record holds a version (a value of 0 included)
 	hasNB     bool
 	notBefore uint64
 	keep      []byte // nil, or 16 bytes
 	entries   map[[hashSize]byte]entry
+	other     map[string][]byte // values of names this version does not know: kept as they are
 }
 
 type entry struct {
@@ -236,6 +252,8 @@ type entry struct {
 	successor [hashSize]byte
 }
 
+// decodeRecord reads a user's record; an error means it is malformed.
+// Names it does not know (a later version's) are kept, not refused.
 func decodeRecord(values map[string][]byte) (*record, error) {
 	r := &record{entries: make(map[[hashSize]byte]entry, len(values))}
 	for k, v := range values {
@@ -244,7 +262,6 @@ func decodeRecord(values map[string][]byte) (*record, error) {
 			if len(v) != 8 {
 				return nil, errors.New("cookiestore: malformed revocation record (version)")
 			}
-			r.version, r.hasV = binary.BigEndian.Uint64(v), true
 		case k == keyNotBefore:
 			if len(v) != 8 && len(v) != 8+hashSize {
 				return nil, errors.New("cookiestore: malformed revocation record (not-before)")
@@ -253,7 +270,10 @@ func decodeRecord(values map[string][]byte) (*record, error) {
 			if len(v) > 8 {
 				r.keep = v[8:]
 			}
-		case len(k) == len(prefixEntry)+22 && k[:len(prefixEntry)] == prefixEntry:
+			if r.notBefore >= maxTime {
+				return nil, errors.New("cookiestore: malformed revocation record (not-before)")
+			}
+		case strings.HasPrefix(k, prefixEntry):
 			raw, err := base64.RawURLEncoding.DecodeString(k[len(prefixEntry):])
 			if err != nil || len(raw) != hashSize || base64.RawURLEncoding.EncodeToString(raw) != k[len(prefixEntry):] {
 				return nil, errors.New("cookiestore: malformed revocation record (entry name)")
@@ -268,16 +288,16 @@ func decodeRecord(values map[string][]byte) (*record, error) {
 				return nil, errors.New("cookiestore: malformed revocation record (entry)")
 			}
 			e.kind, e.until = v[0], binary.BigEndian.Uint64(v[1:])
-			if e.until >= 1<<62 || e.at >= 1<<62 {
+			if e.until >= maxTime || e.at >= maxTime {
 				return nil, errors.New("cookiestore: malformed revocation record (entry time)")
 			}
 			r.entries[[hashSize]byte(raw)] = e
 		default:
-			return nil, errors.New("cookiestore: malformed revocation record (unknown value)")
+			if r.other == nil {
+				r.other = map[string][]byte{}
+			}
+			r.other[k] = v
 		}
-	}
-	if r.notBefore >= 1<<62 {
-		return nil, errors.New("cookiestore: malformed revocation record (not-before)")
 	}
 	return r, nil
 }
@@ -302,43 +322,92 @@ func (r *record) judge(h [hashSize]byte, created uint64, now time.Time, grace ti
 	return verdict{revoked: "cookiestore: revoked: the session was destroyed or ended"}
 }
 
-// check is the revocation check of a loaded cookie bound to user. It sets
-// rec.Seen (the check time, sealed again) and returns ErrMoved with rec for
-// a superseded cookie within the grace, an ErrInvalid reason for a revoked
-// one, and the backend's failure (as *errs.Unchecked with WithFailOpen).
-func (r *revocation) check(ctx context.Context, rec *driver.Record, created uint64, checked time.Time, now time.Time) (*driver.Record, error) {
-	if since := now.Sub(checked); r.interval > 0 && since < r.interval && since > -r.interval {
-		rec.Seen = checked
-		return rec, nil
-	}
+// lookup is one check: the verdict of the user's record on rec, bound at
+// created. Its error is the backend's failure, or a malformed record.
+func (r *revocation) lookup(ctx context.Context, rec *driver.Record, created uint64, now time.Time) (verdict, error) {
 	e, err := r.get(ctx, RevocationKey(rec.User))
-	var rd *record
-	switch {
-	case errors.Is(err, serverstore.ErrNotFound):
-		rd, err = &record{}, nil
-	case err == nil:
-		rd, err = decodeRecord(e.Values)
+	if errors.Is(err, serverstore.ErrNotFound) {
+		return verdict{}, nil
 	}
 	if err != nil {
-		err = fmt.Errorf("cookiestore: revocation check: %w", err)
+		return verdict{}, fmt.Errorf("cookiestore: revocation check: %w", err)
+	}
+	rd, err := decodeRecord(e.Values)
+	if err != nil {
+		return verdict{}, fmt.Errorf("cookiestore: revocation check: %w (a Destroy, End or EndAll of the user rewrites it)", err)
+	}
+	return rd.judge(sessionHash(rec.ID), created, now, r.grace), nil
+}
+
+// due reports whether a cookie checked at checked needs a check at now: an
+// interval has passed, or checked is in the future (another server's clock
+// ran ahead), or it was never checked.
+func (r *revocation) due(checked, now time.Time) bool {
+	since := now.Sub(checked)
+	return since >= r.interval || since < 0 || checked.Unix() <= 0
+}
+
+// check is the revocation check of a loaded cookie bound to a user, when
+// one is due. It sets rec.Seen (the check time, sealed again) and returns
+// ErrMoved with rec for a superseded cookie within the grace, an ErrInvalid
+// reason for a revoked one, and the backend's failure (as *errs.Unchecked
+// with WithFailOpen).
+func (r *revocation) check(ctx context.Context, rec *driver.Record, created uint64, checked time.Time, now time.Time) (*driver.Record, error) {
+	rec.Seen = checked
+	if !r.due(checked, now) {
+		return rec, nil
+	}
+	v, err := r.lookup(ctx, rec, created, now)
+	if err != nil {
 		if r.failOpen {
-			rec.Seen = checked
 			return rec, &errs.Unchecked{Err: fmt.Errorf("%w; accepted the cookie unchecked (WithFailOpen)", err)}
 		}
 		return nil, err
 	}
-	v := rd.judge(sessionHash(rec.ID), created, now, r.grace)
 	switch {
 	case v.revoked != "":
 		return nil, errs.Reason(v.revoked)
 	case v.superseded:
-		rec.Seen, rec.Handle = checked, handleOf(v.successor)
+		rec.Handle = handleOf(v.successor)
 		return rec, driver.ErrMoved
 	}
-	rec.Seen = now.Truncate(time.Second)
+	rec.Seen = now                          // with its fraction of a second: checked in this request (checkedHere)
 	rec.Stale = rec.Stale || r.interval > 0 // seal the check's time
 	return rec, nil
 }
+
+// checkWrite checks a bound session before its cookie is written again,
+// unless this request checked it already (rec.Seen is now): a response
+// to a request sent with a cookie that was revoked or superseded since
+// its last check must not write it back over the browser's newer cookie.
+// It returns ErrNotFound for a revoked session (the Manager drops the
+// changes and expires the cookie, as for a destroyed one), ErrMoved for a
+// superseded one (the changes are dropped, the cookie left alone).
+func (r *revocation) checkWrite(ctx context.Context, rec *driver.Record, now time.Time) error {
+	if checkedHere(rec) {
+		return nil
+	}
+	created, _ := timex.Unix(rec.Created)
+	v, err := r.lookup(ctx, rec, created, now)
+	switch {
+	case err != nil && r.failOpen:
+		return &errs.Unchecked{Err: fmt.Errorf("%w; wrote the cookie unchecked (WithFailOpen)", err)}
+	case err != nil:
+		return err
+	case v.revoked != "":
+		return fmt.Errorf("%s: %w", v.revoked, driver.ErrNotFound)
+	case v.superseded:
+		return fmt.Errorf("cookiestore: a Regenerate superseded the session moments ago: %w", driver.ErrMoved)
+	}
+	rec.Seen = now
+	return nil
+}
+
+// checkedHere reports whether this request checked rec already: a check
+// sets Seen to the time it ran, fraction of a second included, where the
+// checked-at time sealed in a cookie is in whole seconds. A clock without
+// fractions makes a write check again: one round trip more, never one less.
+func checkedHere(rec *driver.Record) bool { return rec.Seen.Nanosecond() != 0 }
 
 // get is the check's one round trip, bounded by the check timeout even
 // when the backend does not end a call at its context's deadline (a
@@ -364,12 +433,21 @@ func (r *revocation) get(ctx context.Context, key string) (*serverstore.Entry, e
 	}
 }
 
-// until is the latest deadline a copy of rec's cookie can have: the Manager
-// hands Delete and Retire its idle deadline as of now.
-func until(rec *driver.Record, now time.Time) uint64 {
+// until is the latest deadline a copy of rec's cookie can have, plus a
+// second: its absolute deadline, or sooner its idle deadline as of now
+// (the Manager hands Delete and Retire the idle deadline a copy refreshed
+// now would have), but no sooner than a check interval from now: a copy
+// refreshed between checks reaches its next check by then.
+func (r *revocation) until(rec *driver.Record, now time.Time) uint64 {
 	d := rec.Expires
-	if !rec.IdleExpires.IsZero() && (d.IsZero() || rec.IdleExpires.Before(d)) {
-		d = rec.IdleExpires
+	if !rec.IdleExpires.IsZero() {
+		idle := rec.IdleExpires
+		if late := now.Add(r.interval); idle.Before(late) {
+			idle = late
+		}
+		if d.IsZero() || idle.Before(d) {
+			d = idle
+		}
 	}
 	if d.IsZero() || d.Sub(now) > timex.MaxAge {
 		d = now.Add(timex.MaxAge)
@@ -377,9 +455,18 @@ func until(rec *driver.Record, now time.Time) uint64 {
 	return uint64(d.Unix()) + 1
 }
 
+// errRefused aborts a write: the record refuses what it was asked to do.
+type errRefused struct{ err error }
+
+func (e errRefused) Error() string { return e.err.Error() }
+
 // write changes user's record as f says, with a compare-and-set on its
-// version, dropping what has expired.
-func (r *revocation) write(ctx context.Context, user string, now time.Time, f func(rd *record)) error {
+// version, dropping what has expired. A record that does not decode is
+// replaced by a not-before of now + 1 s, which refuses every session it
+// could have listed, but keep (nil: none). So is a record that would list
+// more than MaxRevoked sessions. An error f returns aborts the write and is
+// returned as it is.
+func (r *revocation) write(ctx context.Context, user string, now time.Time, keep *[hashSize]byte, f func(rd *record) error) error {
 	key := RevocationKey(user)
 	sec := uint64(now.Unix())
 	wait := time.Millisecond
@@ -401,37 +488,61 @@ func (r *revocation) write(ctx context.Context, user string, now time.Time, f fu
 			wait = min(2*wait, 32*time.Millisecond)
 		}
 		e, err := r.b.Get(ctx, key)
-		exists := err == nil
-		rd := &record{entries: map[[hashSize]byte]entry{}}
+		var stored map[string][]byte
 		switch {
 		case errors.Is(err, serverstore.ErrNotFound):
 		case err != nil:
 			return fmt.Errorf("cookiestore: revocation: %w", err)
 		default:
-			if rd, err = decodeRecord(e.Values); err != nil {
-				return err
+			stored = e.Values
+		}
+		rd, err := decodeRecord(stored)
+		if err != nil {
+			rd = &record{hasNB: true, notBefore: sec + 1, entries: map[[hashSize]byte]entry{}}
+			if keep != nil {
+				rd.keep = keep[:]
 			}
 		}
-		old := &record{version: rd.version, hasV: rd.hasV, hasNB: rd.hasNB, notBefore: rd.notBefore, keep: rd.keep, entries: maps.Clone(rd.entries)}
 		maps.DeleteFunc(rd.entries, func(_ [hashSize]byte, e entry) bool { return e.until <= sec })
 		if rd.hasNB && rd.notBefore+uint64(timex.MaxAge/time.Second) <= sec {
 			rd.hasNB, rd.notBefore, rd.keep = false, 0, nil
 		}
-		f(rd)
+		if err := f(rd); err != nil {
+			return err
+		}
 		if len(rd.entries) > MaxRevoked {
 			// Every session it lists was bound before now: a not-before
 			// time covers them all.
 			rd.hasNB, rd.notBefore, rd.keep = true, sec+1, nil
+			if keep != nil {
+				rd.keep = keep[:]
+			}
 			clear(rd.entries)
 		}
-		rd.version = old.version + 1
-		values, changes, expires := rd.encode(old, now)
-		if !exists {
+		values, expires := rd.encode(now)
+		var version uint64
+		oldV, hadV := stored[keyVersion]
+		if len(oldV) == 8 {
+			version = binary.BigEndian.Uint64(oldV)
+		}
+		values[keyVersion] = binary.BigEndian.AppendUint64(nil, version+1)
+		if e == nil {
 			err = r.b.Create(ctx, key, &serverstore.Entry{Meta: revocationMeta, Values: values}, expires)
 			if errors.Is(err, serverstore.ErrExists) {
 				continue
 			}
 		} else {
+			changes := []driver.Change{{Key: keyVersion, Value: values[keyVersion], Check: true, Old: oldV, HadOld: hadV}}
+			for k, v := range values {
+				if old, ok := stored[k]; k != keyVersion && (!ok || !bytes.Equal(old, v)) {
+					changes = append(changes, driver.Change{Key: k, Value: v})
+				}
+			}
+			for k := range stored {
+				if _, ok := values[k]; !ok {
+					changes = append(changes, driver.Change{Key: k, Delete: true})
+				}
+			}
 			_, err = r.b.Apply(ctx, key, &serverstore.Write{Meta: revocationMeta, Changes: changes, Expires: expires})
 			var conflict *driver.ConflictError
 			if errors.As(err, &conflict) || errors.Is(err, serverstore.ErrNotFound) {
@@ -445,22 +556,16 @@ func (r *revocation) write(ctx context.Context, user string, now time.Time, f fu
 	}
 }
 
-// encode returns rd's values, the changes from old, and the expiry of the
+// encode returns rd's values, but the version, and the expiry of the
 // record: the latest of its entries and its not-before time.
-func (rd *record) encode(old *record, now time.Time) (map[string][]byte, []driver.Change, time.Time) {
-	values := map[string][]byte{keyVersion: binary.BigEndian.AppendUint64(nil, rd.version)}
-	var changes []driver.Change
-	oldV := binary.BigEndian.AppendUint64(nil, old.version)
-	changes = append(changes, driver.Change{Key: keyVersion, Value: values[keyVersion], Check: true, Old: oldV, HadOld: old.hasV})
+func (rd *record) encode(now time.Time) (map[string][]byte, time.Time) {
+	values := make(map[string][]byte, len(rd.entries)+len(rd.other)+2)
+	maps.Copy(values, rd.other)
 	latest := uint64(0)
 	if rd.hasNB {
 		v := binary.BigEndian.AppendUint64(nil, rd.notBefore)
-		v = append(v, rd.keep...)
-		values[keyNotBefore] = v
-		changes = append(changes, driver.Change{Key: keyNotBefore, Value: v})
+		values[keyNotBefore] = append(v, rd.keep...)
 		latest = rd.notBefore + uint64(timex.MaxAge/time.Second)
-	} else if old.hasNB {
-		changes = append(changes, driver.Change{Key: keyNotBefore, Delete: true})
 	}
 	for h, e := range rd.entries {
 		v := []byte{e.kind}
@@ -469,23 +574,13 @@ func (rd *record) encode(old *record, now time.Time) (map[string][]byte, []drive
 			v = binary.BigEndian.AppendUint64(v, e.at)
 			v = append(v, e.successor[:]...)
 		}
-		k := prefixEntry + handleOf(h)
-		values[k] = v
-		if o, ok := old.entries[h]; !ok || o != e {
-			changes = append(changes, driver.Change{Key: k, Value: v})
-		}
+		values[prefixEntry+handleOf(h)] = v
 		latest = max(latest, e.until)
 	}
-	for h := range old.entries {
-		if _, ok := rd.entries[h]; !ok {
-			changes = append(changes, driver.Change{Key: prefixEntry + handleOf(h), Delete: true})
-		}
-	}
-	expires := time.Unix(int64(latest), 0)
 	if latest == 0 {
-		expires = now.Add(time.Second) // nothing left to keep
+		return values, now.Add(time.Second) // nothing left to keep
 	}
-	return values, changes, expires
+	return values, time.Unix(int64(latest), 0)
 }
 
 // Handle returns the handle of the session whose ID is id: what
@@ -507,9 +602,11 @@ func (s *Store) Sessions(_ context.Context, user string, _ time.Time) ([]driver.
 	return nil, fmt.Errorf("cookiestore: cookie mode keeps no list of a user's sessions, only of the revoked ones; End and EndAll work: %w", errors.ErrUnsupported)
 }
 
-// End revokes the session of user named by handle, until 400 days from
-// now (a handle does not say when its cookie expires); it reports false
-// when the record already revoked it.
+// End revokes the session named by handle in user's record, until 400
+// days from now (a handle does not say when its cookie expires). It
+// reports false when the record had ended it already. Cookie mode cannot
+// tell whose session a handle names: End with another user's handle
+// records it under user, where it has no effect.
 func (s *Store) End(ctx context.Context, user, handle string, now time.Time) (bool, error) {
 	if s.rev == nil {
 		return false, fmt.Errorf("cookiestore: End needs WithRevocation: %w", errors.ErrUnsupported)
@@ -519,60 +616,89 @@ func (s *Store) End(ctx context.Context, user, handle string, now time.Time) (bo
 		return false, nil
 	}
 	ended := false
-	err = s.rev.write(ctx, user, now, func(rd *record) {
+	err = s.rev.write(ctx, user, now, nil, func(rd *record) error {
 		h := [hashSize]byte(raw)
 		if e, ok := rd.entries[h]; ok && e.kind == kindEnded {
 			ended = false
-			return
+			return nil
 		}
 		rd.entries[h] = entry{kind: kindEnded, until: uint64(now.Add(timex.MaxAge).Unix())}
 		ended = true
+		return nil
 	})
 	return ended && err == nil, err
 }
 
 // EndAll records a not-before time of now for user: every cookie bound to
-// user before now is refused at its next check, except the session named
-// by keep ("" keeps none). A cookie store cannot count the sessions it
-// ends: EndAll returns 0.
+// user before now (in whole seconds: one bound in the same second is
+// kept) is refused at its next check or write, except the session named by
+// keep ("" keeps none), which cookie mode cannot check is one of the
+// user's. A cookie store cannot count the sessions it ends: EndAll
+// returns 0.
 func (s *Store) EndAll(ctx context.Context, user, keep string, now time.Time) (int, error) {
 	if s.rev == nil {
 		return 0, fmt.Errorf("cookiestore: EndAll needs WithRevocation: %w", errors.ErrUnsupported)
 	}
-	var kept []byte
+	var kept *[hashSize]byte
 	if keep != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(keep)
-		if err != nil || len(raw) != hashSize {
+		if err != nil || len(raw) != hashSize || handleOf([hashSize]byte(raw)) != keep {
 			return 0, fmt.Errorf("cookiestore: EndAll: keep %q is not a handle", keep)
 		}
-		kept = raw
+		kept = (*[hashSize]byte)(raw)
 	}
-	return 0, s.rev.write(ctx, user, now, func(rd *record) {
-		rd.hasNB, rd.notBefore, rd.keep = true, uint64(now.Unix()), kept
+	return 0, s.rev.write(ctx, user, now, kept, func(rd *record) error {
+		rd.hasNB, rd.notBefore, rd.keep = true, uint64(now.Unix()), nil
+		if kept != nil {
+			rd.keep = kept[:]
+		}
+		return nil
 	})
 }
 
-// revoke records rec (Destroy) or its supersession by next (Retire).
+// revoke records rec as ended (Destroy: next is nil), or as superseded by
+// next (Retire). A Retire of a session the record refuses fails with
+// ErrNotFound (a copy of a revoked cookie cannot regenerate itself into a
+// session the record does not name), or ErrMoved when a Regenerate
+// superseded it moments ago.
 func (r *revocation) revoke(ctx context.Context, rec, next *driver.Record, now time.Time) error {
 	h := sessionHash(rec.ID)
-	u := until(rec, now)
-	return r.write(ctx, rec.User, now, func(rd *record) {
+	u := r.until(rec, now)
+	var keep *[hashSize]byte
+	if next != nil && next.User == rec.User {
+		n := sessionHash(next.ID)
+		keep = &n
+	}
+	err := r.write(ctx, rec.User, now, keep, func(rd *record) error {
 		prev, had := rd.entries[h]
-		switch {
-		case next != nil && next.User == rec.User && r.grace > 0:
-			if had && prev.kind == kindEnded {
-				return // destroyed already: it stays so
-			}
-			rd.entries[h] = entry{kind: kindSuperseded, until: u, at: uint64(now.Unix()), successor: sessionHash(next.ID)}
-		default:
-			rd.entries[h] = entry{kind: kindEnded, until: max(u, prev.until)}
-			if next == nil && had && prev.kind == kindSuperseded {
-				// A Destroy through a cookie that a Regenerate of the same
-				// user superseded ends the session it moved to as well (a
-				// logout that raced the rotation wins).
-				n := rd.entries[prev.successor]
-				rd.entries[prev.successor] = entry{kind: kindEnded, until: max(u, n.until)}
+		if next != nil {
+			created, _ := timex.Unix(rec.Created)
+			switch v := rd.judge(h, created, now, r.grace); {
+			case v.revoked != "":
+				return errRefused{fmt.Errorf("%s; the Regenerate is refused: %w", v.revoked, driver.ErrNotFound)}
+			case v.superseded:
+				return errRefused{fmt.Errorf("cookiestore: a Regenerate superseded the session moments ago: %w", driver.ErrMoved)}
 			}
 		}
+		if keep != nil && rd.keep != nil && [hashSize]byte(rd.keep) == h {
+			rd.keep = keep[:] // the session a not-before keeps moved: its successor is kept
+		}
+		if next != nil && keep != nil && r.grace > 0 {
+			rd.entries[h] = entry{kind: kindSuperseded, until: u, at: uint64(now.Unix()), successor: *keep}
+			return nil
+		}
+		rd.entries[h] = entry{kind: kindEnded, until: max(u, prev.until)}
+		if next == nil && had && prev.kind == kindSuperseded {
+			// A Destroy through a cookie that a Regenerate of the same user
+			// superseded ends the session it moved to as well (a logout
+			// that raced the rotation wins).
+			n := rd.entries[prev.successor]
+			rd.entries[prev.successor] = entry{kind: kindEnded, until: max(u, n.until)}
+		}
+		return nil
 	})
+	if refused, ok := err.(errRefused); ok {
+		return refused.err
+	}
+	return err
 }

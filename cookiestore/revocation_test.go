@@ -300,8 +300,8 @@ func FuzzSealedData(f *testing.F) {
 }
 
 // FuzzRevocationRecord: whatever a user's record holds, a check never
-// panics, and a Destroy of the session then either refuses its copies or
-// fails (a malformed record), never neither.
+// panics, and a Destroy of the session then lands (a malformed record is
+// rewritten) and refuses its copies.
 func FuzzRevocationRecord(f *testing.F) {
 	f.Add([]byte("v\x00\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("nb"), []byte("\x00\x00\x00\x00\x69\x27\x86\x34"))
 	f.Add([]byte("v\x00\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("s:DQlrowdwlo71WXqzjO9hEA"), []byte("\x01\x00\x00\x00\x00\x7f\x00\x00\x00"))
@@ -323,16 +323,132 @@ func FuzzRevocationRecord(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = st.Load(ctx, "s", tok, t0) // any verdict, no panic
-		malformed := err != nil && !errors.Is(err, driver.ErrInvalid) && !errors.Is(err, driver.ErrMoved)
-		derr := st.Delete(ctx, "s", &rec, t0)
-		if malformed != (derr != nil) {
-			t.Fatalf("check %v, Destroy %v: a Destroy fails exactly when the record is malformed", err, derr)
+		_, _ = st.Load(ctx, "s", tok, t0) // any verdict, no panic
+		if err := st.Delete(ctx, "s", &rec, t0); err != nil {
+			t.Fatalf("Destroy: %v", err)
 		}
-		if derr == nil {
-			if _, err := st.Load(ctx, "s", tok, t0); !errors.Is(err, driver.ErrInvalid) {
-				t.Fatalf("after Destroy: Load = %v, want ErrInvalid (revoked)", err)
-			}
+		if _, err := st.Load(ctx, "s", tok, t0); !errors.Is(err, driver.ErrInvalid) {
+			t.Fatalf("after Destroy: Load = %v, want ErrInvalid (revoked)", err)
 		}
 	})
+}
+
+// clocked is a site whose Manager and memory backend read a clock the test
+// moves.
+type clocked struct {
+	*site
+	now *time.Time
+	b   serverstore.Backend
+}
+
+func newClocked(t testing.TB, mopts []session.Option, opts ...cookiestore.Option) *clocked {
+	t.Helper()
+	now := time.Unix(1764201600, 500_000_000)
+	clock := func() time.Time { return now }
+	b := serverstore.NewMemory(serverstore.WithClock(clock))
+	st := must(cookiestore.New([][]byte{bytes.Repeat([]byte{7}, 32)}, append([]cookiestore.Option{cookiestore.WithRevocation(b)}, opts...)...))
+	logs := &bytes.Buffer{}
+	m := must(session.New(st, append([]session.Option{session.WithIdentityKey("user"), session.WithClock(clock),
+		session.WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, mopts...)...))
+	c := &clocked{now: &now, b: b}
+	c.site = &site{logs: logs, h: m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		switch r.URL.Path {
+		case "/in":
+			s.Set("user", "ann")
+		case "/rotate":
+			s.Regenerate(true)
+		case "/out":
+			s.Destroy()
+		}
+		u, _ := session.Get[string](s, "user")
+		io.WriteString(w, u)
+	}))}
+	return c
+}
+
+func (c *clocked) wait(d time.Duration) { *c.now = c.now.Add(d) }
+
+// TestRevocationOutlivesIdleRefreshes: with an idle timeout shorter than
+// the check interval, a copy used between its checks keeps refreshing its
+// idle deadline; the revocation must last until its next check.
+func TestRevocationOutlivesIdleRefreshes(t *testing.T) {
+	t.Parallel()
+	c := newClocked(t, []session.Option{session.WithIdleTimeout(30 * time.Second), session.WithLifetime(12 * time.Hour)})
+	_, _, cookie := c.get("/in", nil)
+	copied := cookie
+	c.get("/out", cookie)
+	for range 20 { // a request every 20 s for 400 s: refreshed each time it is half idle
+		c.wait(20 * time.Second)
+		_, user, set := c.get("/", copied)
+		if user == "ann" && set != nil {
+			copied = set
+		}
+		if user == "" {
+			return
+		}
+	}
+	t.Fatalf("a copy destroyed 400 s ago, refreshed every 20 s, is still signed in:\n%s", c.logs)
+}
+
+// TestFutureCheckedAtIsChecked: a cookie a server with a fast clock sealed
+// (checked-at ahead of this server's clock) is checked, not trusted.
+func TestFutureCheckedAtIsChecked(t *testing.T) {
+	t.Parallel()
+	c := newClocked(t, nil)
+	c.wait(9 * time.Minute) // a server 9 minutes ahead signs in
+	_, _, cookie := c.get("/in", nil)
+	c.wait(-9 * time.Minute)
+	c.get("/out", cookie)
+	if _, user, _ := c.get("/", cookie); user != "" {
+		t.Fatalf("a copy checked-at 9 min in the future is signed in after Destroy")
+	}
+}
+
+// TestOverflowKeepsTheRotatedSession: past MaxRevoked entries the record
+// turns into a not-before time, which keeps the session of the request
+// that overflowed it.
+func TestOverflowKeepsTheRotatedSession(t *testing.T) {
+	t.Parallel()
+	c := newClocked(t, nil)
+	_, _, cookie := c.get("/in", nil)
+	for i := range cookiestore.MaxRevoked + 2 {
+		_, user, set := c.get("/rotate", cookie)
+		if user != "ann" || set == nil {
+			t.Fatalf("rotation %d: user %q, cookie %v", i, user, set)
+		}
+		cookie = set
+	}
+	c.wait(time.Minute)
+	if _, user, _ := c.get("/", cookie); user != "ann" {
+		t.Fatalf("after %d rotations, the current session is signed out", cookiestore.MaxRevoked+2)
+	}
+}
+
+// TestMalformedRecordIsRepaired: a record this version cannot read makes
+// its user's checks fail (closed) until a Destroy or EndAll rewrites it.
+func TestMalformedRecordIsRepaired(t *testing.T) {
+	t.Parallel()
+	c := newClocked(t, nil, cookiestore.WithCheckInterval(0))
+	_, _, cookie := c.get("/in", nil)
+	c.wait(2 * time.Second)
+	if err := c.b.Create(context.Background(), cookiestore.RevocationKey("ann"), &serverstore.Entry{Meta: make18(),
+		Values: map[string][]byte{"s:bad": {1}}}, c.now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := c.get("/", cookie); code != http.StatusServiceUnavailable {
+		t.Fatalf("a malformed record: %d, want 503 (fail closed)", code)
+	}
+	st := must(cookiestore.New([][]byte{bytes.Repeat([]byte{7}, 32)}, cookiestore.WithRevocation(c.b)))
+	if _, err := st.EndAll(context.Background(), "ann", "", *c.now); err != nil {
+		t.Fatalf("EndAll over a malformed record: %v", err)
+	}
+	c.wait(2 * time.Second)
+	if code, user, _ := c.get("/", cookie); code != 200 || user != "" {
+		t.Fatalf("after the repair: %d, user %q; want 200 and the session ended", code, user)
+	}
+	_, _, fresh := c.get("/in", nil)
+	if code, user, _ := c.get("/", fresh); code != 200 || user != "ann" {
+		t.Fatalf("a sign-in after the repair: %d, user %q", code, user)
+	}
 }

@@ -248,6 +248,55 @@ func testRevocation(t *testing.T, newBackend newFunc) {
 			return errors.Is(err, serverstore.ErrNotFound)
 		}, "the record to expire")
 	})
+	t.Run("ARevokedCopyCannotRegenerateItself", func(t *testing.T) {
+		// A copy checked moments before the sign-out (not due for another
+		// check) calls an endpoint that rotates the ID: the Regenerate is
+		// refused, or the copy would become a session nothing names.
+		g := newRevoking(t, newBackend, []cookiestore.Option{cookiestore.WithCheckInterval(time.Minute)})
+		br := g.browser()
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		copied := br.current()
+		br.do(func(s *session.Session) { s.Destroy() })
+		w, after := (&browser{h: g.h.h}).send(copied, func(s *session.Session) { s.Regenerate(true) })
+		if w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+		if after != "" && after != copied {
+			g.wantUser(after, "", "the cookie a revoked copy's Regenerate set")
+		}
+		// Nor through EndAll, nor with a change of values (a write).
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		copied = br.current()
+		g.clock.sleep(time.Second)
+		if _, err := g.idx.EndAll(ctx, "ann", ""); err != nil {
+			t.Fatal(err)
+		}
+		_, after = (&browser{h: g.h.h}).send(copied, func(s *session.Session) { s.Regenerate(true) })
+		if after != "" && after != copied {
+			g.wantUser(after, "", "the cookie a Regenerate of a copy ended by EndAll set")
+		}
+		_, after = (&browser{h: g.h.h}).send(copied, func(s *session.Session) { s.Set("cart", 1) })
+		if after != "" {
+			t.Fatal("a write through a copy ended by EndAll set a cookie")
+		}
+	})
+	t.Run("GraceHoldsForCookiesNotDueForACheck", func(t *testing.T) {
+		// With the default interval, a request sent with the old cookie
+		// lands after an ID rotation and changes a value: its response
+		// must not put the old cookie back (the user would be signed out at
+		// its next check, past the grace).
+		g := newRevoking(t, newBackend, []cookiestore.Option{cookiestore.WithGrace(2 * time.Second)})
+		br := g.browser()
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		old := br.current()
+		br.do(func(s *session.Session) { s.Regenerate(true) })
+		w, _ := (&browser{h: g.h.h}).send(old, func(s *session.Session) { s.Set("cart", 1) })
+		if len(w.Result().Cookies()) > 0 {
+			t.Fatal("a write through the superseded cookie set a cookie over the new one")
+		}
+		g.clock.sleep(3 * time.Second)
+		g.wantUser(br.current(), "ann", "the new cookie after the grace")
+	})
 	t.Run("ReloadAndHeaderSeeTheSameVerdict", func(t *testing.T) {
 		g := newRevoking(t, newBackend, every)
 		br := g.browser()
