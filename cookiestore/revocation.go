@@ -49,6 +49,7 @@ const (
 
 type revocation struct {
 	b        serverstore.Backend
+	bound    bool // b is serverstore.ContextBound: called without a goroutine
 	interval time.Duration
 	timeout  time.Duration
 	failOpen bool
@@ -68,9 +69,9 @@ type revocation struct {
 //     it (an ID rotation) lets the old cookie read its own session, without
 //     saving, for a grace (WithGrace), then records it too;
 //   - devices.Index.EndAll records a "not before" time for the user: every
-//     session bound before it (in whole seconds) is refused, but the one it
-//     keeps and that one's rotations; devices.Index.End records one
-//     session by its handle.
+//     session bound up to then is refused, but the one it keeps and that
+//     one's rotations; devices.Index.End records one session by its
+//     handle.
 //
 // A cookie is checked on its first load after the check interval
 // (WithCheckInterval); the time of the check is sealed in the cookie, which
@@ -176,7 +177,8 @@ func newRevocation(c *config) (*revocation, error) {
 		}
 		return nil, nil
 	}
-	r := &revocation{b: c.rev, interval: DefaultCheckInterval, timeout: DefaultCheckTimeout, failOpen: c.failOpen, grace: DefaultGrace}
+	cb, ok := c.rev.(serverstore.ContextBound)
+	r := &revocation{b: c.rev, bound: ok && cb.ContextBound(), interval: DefaultCheckInterval, timeout: DefaultCheckTimeout, failOpen: c.failOpen, grace: DefaultGrace}
 	if c.interval != nil {
 		r.interval = *c.interval
 	}
@@ -412,10 +414,19 @@ func checkedHere(rec *driver.Record) bool { return rec.Seen.Nanosecond() != 0 }
 // get is the check's one round trip, bounded by the check timeout even
 // when the backend does not end a call at its context's deadline (a
 // go-redis client does not unless its ContextTimeoutEnabled is set): the
-// call then finishes in the background, by the client's own timeouts.
+// call then runs in a goroutine, which finishes in the background by the
+// client's own timeouts. A serverstore.ContextBound backend is called
+// directly.
 func (r *revocation) get(ctx context.Context, key string) (*serverstore.Entry, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel() // after the answer: a cancel before it would race it in the select
+	if r.bound {
+		e, err := r.b.Get(ctx, key)
+		if err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("no answer within %v (WithCheckTimeout): %w", r.timeout, context.Cause(ctx))
+		}
+		return e, err
+	}
 	type result struct {
 		e   *serverstore.Entry
 		err error
@@ -629,12 +640,13 @@ func (s *Store) End(ctx context.Context, user, handle string, now time.Time) (bo
 	return ended && err == nil, err
 }
 
-// EndAll records a not-before time of now for user: every cookie bound to
-// user before now (in whole seconds: one bound in the same second is
-// kept) is refused at its next check or write, except the session named by
-// keep ("" keeps none), which cookie mode cannot check is one of the
-// user's. A cookie store cannot count the sessions it ends: EndAll
-// returns 0.
+// EndAll records a not-before time for user: every cookie bound to user
+// up to now is refused at its next check or write, except the session
+// named by keep ("" keeps none; cookie mode cannot check that it is one of
+// the user's) and the sessions it rotates to. Bindings are kept in whole
+// seconds, so a session bound in the rest of this second is refused too
+// (a sign-in right after EndAll may need to be made again). A cookie store
+// cannot count the sessions it ends: EndAll returns 0.
 func (s *Store) EndAll(ctx context.Context, user, keep string, now time.Time) (int, error) {
 	if s.rev == nil {
 		return 0, fmt.Errorf("cookiestore: EndAll needs WithRevocation: %w", errors.ErrUnsupported)
@@ -648,7 +660,7 @@ func (s *Store) EndAll(ctx context.Context, user, keep string, now time.Time) (i
 		kept = (*[hashSize]byte)(raw)
 	}
 	return 0, s.rev.write(ctx, user, now, kept, func(rd *record) error {
-		rd.hasNB, rd.notBefore, rd.keep = true, uint64(now.Unix()), nil
+		rd.hasNB, rd.notBefore, rd.keep = true, uint64(now.Unix())+1, nil
 		if kept != nil {
 			rd.keep = kept[:]
 		}

@@ -170,6 +170,15 @@ type Write struct {
 	Until   time.Time
 }
 
+// A ContextBound Backend ends every call by its context's deadline or
+// cancellation, whatever it is waiting for. Optional: a caller that must
+// bound a call's time (a revocation check, cookiestore.WithCheckTimeout)
+// otherwise runs the call in a goroutine of its own, at a cost of some
+// microseconds.
+type ContextBound interface {
+	ContextBound() bool
+}
+
 // A Counter counts the live records. Optional.
 type Counter interface {
 	Count(ctx context.Context) (int, error)

@@ -14,13 +14,17 @@
 // CRUMBS_ADDR sets the listen address (default 127.0.0.1:8080). In server
 // mode, /sessions lists the signed-in user's sessions (add
 // crumbs_client_details=true to the configuration string to see their
-// browsers and addresses).
+// browsers and addresses). In cookie mode, CRUMBS_REVOCATION names a server
+// store ("memory", "redis://…", "postgres://…") that keeps what is revoked
+// (cookiestore.WithRevocation): /sessions then signs out this browser, and
+// every other one, for good.
 package main
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"log"
 	"log/slog"
 	"net/http"
@@ -29,10 +33,10 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session"
-	_ "github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/devices"
 	"github.com/crumbs-go/session/examples/demo/app"
-	_ "github.com/crumbs-go/session/serverstore"
+	"github.com/crumbs-go/session/serverstore"
 	_ "github.com/crumbs-go/session/serverstore/pgstore"
 	_ "github.com/crumbs-go/session/serverstore/redisstore"
 )
@@ -40,7 +44,14 @@ import (
 func main() {
 	addr := envOr("CRUMBS_ADDR", "127.0.0.1:8080")
 	config := envOr("CRUMBS_STORE", "cookie")
-	store, err := session.OpenStore(context.Background(), config, loadSecrets())
+	secrets := loadSecrets()
+	var store session.Store
+	var err error
+	if rev := os.Getenv("CRUMBS_REVOCATION"); rev != "" && config == "cookie" {
+		store, err = revocable(rev, secrets)
+	} else {
+		store, err = session.OpenStore(context.Background(), config, secrets)
+	}
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -55,10 +66,25 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	idx, _ := devices.New(store) // nil in cookie mode, which keeps no index: the page says so
+	idx, _ := devices.New(store) // nil in cookie mode without a revocation store: the page says so
 	srv := &http.Server{Addr: addr, Handler: m.Handler(app.Handler(name, idx)), ReadHeaderTimeout: 10 * time.Second}
 	slog.Info("crumbs demo listening", "url", "http://"+addr+"/", "store", redact(config))
 	log.Fatal(srv.ListenAndServe())
+}
+
+// revocable is cookie mode with a revocation store: the backend of the
+// server store config names.
+func revocable(config string, secrets [][]byte) (session.Store, error) {
+	srv, err := session.OpenStore(context.Background(), config, secrets)
+	if err != nil {
+		return nil, err
+	}
+	ss, ok := srv.(*serverstore.Store)
+	if !ok {
+		return nil, fmt.Errorf("CRUMBS_REVOCATION=%s: give a server store (memory, redis://…, postgres://…)", redact(config))
+	}
+	slog.Info("cookie mode with a revocation store", "store", redact(config))
+	return cookiestore.New(secrets, cookiestore.WithRevocation(ss.Backend()))
 }
 
 // redact hides a password in a configuration URL for the log.

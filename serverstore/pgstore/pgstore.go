@@ -167,6 +167,9 @@ CREATE INDEX IF NOT EXISTS %[2]s ON %[1]s (expires);
 CREATE INDEX IF NOT EXISTS %[3]s ON %[1]s (usr) WHERE usr IS NOT NULL;`, t, index, users)
 }
 
+// ContextBound reports true: pgx ends a query at its context's deadline.
+func (b *Backend) ContextBound() bool { return true }
+
 // New returns a Backend over pool, which the caller owns and closes, and
 // creates the table and index when they are absent.
 func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, error) {

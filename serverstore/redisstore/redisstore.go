@@ -102,6 +102,19 @@ type Backend struct {
 	waitTimeout  time.Duration // WithWait: how long at most
 }
 
+// ContextBound reports whether the client ends a command at its context's
+// deadline: go-redis does only with ContextTimeoutEnabled set in its
+// options (otherwise its own read and write timeouts apply).
+func (b *Backend) ContextBound() bool {
+	switch c := b.client.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
 var (
 	_ serverstore.Backend   = (*Backend)(nil)
 	_ serverstore.Counter   = (*Backend)(nil)

@@ -18,8 +18,14 @@ import (
 // cookieSite is cookie mode with a Redis revocation store behind a proxy
 // that can go down.
 func cookieSite(t testing.TB, target string, opts ...cookiestore.Option) (*session.Manager, *bytes.Buffer, *redis.Client) {
+	return cookieSiteCtx(t, target, false, opts...)
+}
+
+// cookieSiteCtx is cookieSite with the client's ContextTimeoutEnabled set
+// as bound says: the revocation check then calls Redis directly.
+func cookieSiteCtx(t testing.TB, target string, bound bool, opts ...cookiestore.Option) (*session.Manager, *bytes.Buffer, *redis.Client) {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: target, MaxRetries: -1,
+	c := redis.NewClient(&redis.Options{Addr: target, MaxRetries: -1, ContextTimeoutEnabled: bound,
 		DialTimeout: 300 * time.Millisecond, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second})
 	t.Cleanup(func() { c.Close() })
 	store, err := cookiestore.New(secrets, append([]cookiestore.Option{cookiestore.WithRevocation(newBackend(t, c))}, opts...)...)
@@ -95,13 +101,15 @@ func TestCookieRevocationCheckTimeout(t *testing.T) {
 			held = append(held, c) // never answered
 		}
 	}()
-	// Signing in makes no round trip to the revocation store.
-	m, _, _ := cookieSite(t, ln.Addr().String(), cookiestore.WithCheckInterval(0), cookiestore.WithCheckTimeout(300*time.Millisecond))
-	_, ann := serve(t, m, "", func(s *session.Session) { s.Set("user", "ann") })
-	start := time.Now()
-	w, _ := serve(t, m, ann, func(s *session.Session) { s.Get("user") })
-	if d := time.Since(start); w.Code != http.StatusServiceUnavailable || d > 2*time.Second {
-		t.Fatalf("a silent Redis: status %d after %v; want 503 within the 300ms check timeout", w.Code, d)
+	for _, bound := range []bool{false, true} { // in a goroutine, and called directly
+		// Signing in makes no round trip to the revocation store.
+		m, _, _ := cookieSiteCtx(t, ln.Addr().String(), bound, cookiestore.WithCheckInterval(0), cookiestore.WithCheckTimeout(300*time.Millisecond))
+		_, ann := serve(t, m, "", func(s *session.Session) { s.Set("user", "ann") })
+		start := time.Now()
+		w, _ := serve(t, m, ann, func(s *session.Session) { s.Get("user") })
+		if d := time.Since(start); w.Code != http.StatusServiceUnavailable || d > 2*time.Second {
+			t.Fatalf("a silent Redis (ContextTimeoutEnabled %v): status %d after %v; want 503 within the 300ms check timeout", bound, w.Code, d)
+		}
 	}
 }
 
@@ -117,6 +125,7 @@ func BenchmarkCookieRevocationCheck(b *testing.B) {
 	}{
 		{"none", nil},
 		{"every-request", []cookiestore.Option{cookiestore.WithRevocation(newBackend(b, c)), cookiestore.WithCheckInterval(0)}},
+		{"every-request-ctx", []cookiestore.Option{cookiestore.WithRevocation(newBackend(b, redis.NewClient(&redis.Options{Addr: addr(), ContextTimeoutEnabled: true}))), cookiestore.WithCheckInterval(0)}},
 		{"interval-1m", []cookiestore.Option{cookiestore.WithRevocation(newBackend(b, c))}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -53,9 +53,17 @@ type active struct{ idx *devices.Index }
 func (a *active) list(w http.ResponseWriter, r *http.Request) {
 	s := session.From(r)
 	user, _ := session.Get[string](s, "user")
-	data := map[string]any{"User": user, "Flashes": s.Flashes(), "Index": a.idx != nil}
+	data := map[string]any{"User": user, "Flashes": s.Flashes(), "Index": a.idx != nil, "Listed": true}
 	if a.idx != nil && user != "" {
 		list, err := a.idx.List(r.Context(), user)
+		if errors.Is(err, errors.ErrUnsupported) {
+			// Cookie mode with a revocation store: no list, but this
+			// browser and every other one can be signed out.
+			data["Listed"], data["Here"] = false, a.idx.Handle(s)
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			sessionsPage.Execute(w, data)
+			return
+		}
 		if err != nil {
 			http.Error(w, "The list of sessions is not available right now.", http.StatusServiceUnavailable)
 			return
@@ -100,6 +108,13 @@ func (a *active) end(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/sessions", http.StatusSeeOther)
 }
 
+// listed reports whether the store lists sessions (server mode), not only
+// ends them (cookie mode with a revocation store).
+func (a *active) listed(r *http.Request) bool {
+	_, err := a.idx.List(r.Context(), "-")
+	return !errors.Is(err, errors.ErrUnsupported)
+}
+
 // endOthers signs out everywhere else.
 func (a *active) endOthers(w http.ResponseWriter, r *http.Request) {
 	s := session.From(r)
@@ -110,7 +125,11 @@ func (a *active) endOthers(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "The sessions could not be signed out right now.", http.StatusServiceUnavailable)
 			return
 		}
-		s.AddFlash(fmt.Sprintf("Signed out %d other sessions.", n))
+		if n == 0 && !a.listed(r) {
+			s.AddFlash("Signed out every other session: each is refused at its next check.")
+		} else {
+			s.AddFlash(fmt.Sprintf("Signed out %d other sessions.", n))
+		}
 	}
 	http.Redirect(w, r, "/sessions", http.StatusSeeOther)
 }
@@ -123,9 +142,17 @@ var sessionsPage = template.Must(template.New("sessions").Parse(`<!doctype html>
 {{range .Flashes}}<p class="flash">{{.}}</p>{{end}}
 {{if not .Index}}
 <p id="no-index">This store keeps no list of sessions: cookie mode stores nothing on the server. Run the demo with
-CRUMBS_STORE=memory, redis://… or postgres://… to see it.</p>
+CRUMBS_STORE=memory, redis://… or postgres://… to see it, or keep cookie mode and add a revocation store with
+CRUMBS_REVOCATION=memory (or redis://…) to sign sessions out for good.</p>
 {{else if not .User}}
 <p id="signed-out">Sign in first.</p>
+{{else if not .Listed}}
+<p>Signed in as <b id="user">{{.User}}</b>. Cookie mode keeps no list of your sessions: each lives in its browser's
+cookie. Its revocation store keeps what is signed out, and every cookie is checked against it at least once a minute,
+so a copy of a signed-out cookie stops working.</p>
+<table><tr class="session" data-handle="{{.Here}}"><td><b class="here">this browser</b></td>
+<td><form method="post" action="/sessions/end" style="display:inline"><input type="hidden" name="handle" value="{{.Here}}"><button class="end">Sign out</button></form></td></tr></table>
+<form method="post" action="/sessions/end-others"><button id="end-others">Sign out everywhere else</button></form>
 {{else}}
 <p>Signed in as <b id="user">{{.User}}</b>, in <span id="count">{{len .Sessions}}</span> sessions:</p>
 <table>

@@ -199,3 +199,98 @@ func flows(t *testing.T, m *session.Manager, idx *devices.Index) {
 		t.Fatalf("after logout the browser holds %d cookies", n)
 	}
 }
+
+// TestDemoCookieModeRevocation: in cookie mode with a revocation store
+// (memory, and Redis), the sessions page signs out every other browser of
+// the user, and this one, and copies of their cookies stop working.
+func TestDemoCookieModeRevocation(t *testing.T) {
+	backends := map[string]string{"memory": "memory"}
+	if redisUp() {
+		backends["redis"] = "redis://127.0.0.1:6379/0?prefix=crumbs-demo-rev-test:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("no Redis at 127.0.0.1:6379 (CI=true: the service must run)")
+	}
+	secrets := [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+	for name, config := range backends {
+		t.Run(name, func(t *testing.T) {
+			srvStore, err := session.OpenStore(context.Background(), config, secrets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := srvStore.(*serverstore.Store).Backend()
+			t.Cleanup(func() {
+				if c, ok := b.(serverstore.Clearer); ok {
+					c.Clear(context.Background())
+				}
+			})
+			store, err := cookiestore.New(secrets, cookiestore.WithRevocation(b), cookiestore.WithCheckInterval(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := session.New(store, session.WithCookieName("demo"), session.WithIdentityKey("user"), session.WithErrorHandler(app.ErrorHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx, err := devices.New(store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(m.Handler(app.Handler("demo", idx)))
+			defer srv.Close()
+			u, _ := url.Parse(srv.URL)
+			browser := func() *http.Client { jar, _ := cookiejar.New(nil); return &http.Client{Jar: jar} }
+			page := func(c *http.Client, method, path string) string {
+				t.Helper()
+				var res *http.Response
+				var err error
+				if method == "POST" {
+					res, err = c.PostForm(srv.URL+path, url.Values{"name": {"Ada"}})
+				} else {
+					res, err = c.Get(srv.URL + path)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				return string(b)
+			}
+			signedIn := func(c *http.Client) bool { return strings.Contains(page(c, "GET", "/"), `id="user">Ada<`) }
+			a, other := browser(), browser()
+			page(a, "POST", "/login")
+			page(other, "POST", "/login")
+			copied := browser()
+			copied.Jar.SetCookies(u, other.Jar.Cookies(u))
+			if !signedIn(a) || !signedIn(other) || !signedIn(copied) {
+				t.Fatal("not signed in")
+			}
+			p := page(a, "GET", "/sessions")
+			if !strings.Contains(p, `class="here"`) || !strings.Contains(p, `id="end-others"`) || strings.Contains(p, `id="no-index"`) {
+				t.Fatalf("the cookie-mode sessions page: %.600q", p)
+			}
+			if p := page(a, "POST", "/sessions/end-others"); !strings.Contains(p, "Signed out every other session") {
+				t.Fatalf("after signing out everywhere else: %.600q", p)
+			}
+			if signedIn(other) || signedIn(copied) {
+				t.Fatal("another browser, or a copy of its cookie, is still signed in after 'sign out everywhere else'")
+			}
+			if !signedIn(a) {
+				t.Fatal("this browser was signed out by 'sign out everywhere else'")
+			}
+			mine := browser()
+			mine.Jar.SetCookies(u, a.Jar.Cookies(u))
+			h := regexp.MustCompile(`name="handle" value="([^"]+)"`).FindStringSubmatch(page(a, "GET", "/sessions"))
+			if h == nil {
+				t.Fatal("no handle on the page")
+			}
+			res, err := a.PostForm(srv.URL+"/sessions/end", url.Values{"handle": {h[1]}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if signedIn(a) || signedIn(mine) {
+				t.Fatal("this browser, or a copy of its cookie, is still signed in after 'sign out'")
+			}
+		})
+	}
+}
