@@ -590,7 +590,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 			s.old = &old
 		}
 		if s.old != nil {
-			if err := m.store.Delete(s.ctx, s.t.binding(), m.gone(s.old, now), now); err != nil {
+			if err := m.store.Delete(s.ctx, s.t.binding(), m.gone(s.old, now), now); err != nil && !errors.Is(err, driver.ErrNotFound) {
 				return false, fmt.Errorf("session: destroy: %w: %w", ErrBackend, err)
 			}
 			s.old = nil

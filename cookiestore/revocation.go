@@ -43,7 +43,9 @@ const (
 	DefaultGrace = 10 * time.Second
 	// MaxRevoked is the most revoked sessions a user's record lists. A
 	// revocation beyond it ends every session of the user instead (a
-	// not-before time), which covers all that the record listed.
+	// not-before time), which covers all that the record listed: all but
+	// the session a rotation moves to; a Destroy or End that overflows it
+	// signs the user out everywhere.
 	MaxRevoked = 1000
 )
 
@@ -64,10 +66,12 @@ type revocation struct {
 //
 //   - Session.Destroy records the session there, until the latest deadline
 //     a copy of its cookie can have;
-//   - a Regenerate that changes or removes the identity value (a sign-out,
-//     another user) records the old session the same way; one that keeps
-//     it (an ID rotation) lets the old cookie read its own session, without
-//     saving, for a grace (WithGrace), then records it too;
+//   - a Regenerate records the old session as superseded: requests still
+//     carrying its cookie get a fresh session that is not saved, and their
+//     responses leave the browser's newer cookie alone (as server mode's
+//     retired ID); after a Regenerate that keeps the identity value (an
+//     ID rotation) the old cookie reads its own session, without saving,
+//     for a grace (WithGrace);
 //   - devices.Index.EndAll records a "not before" time for the user: every
 //     session bound up to then is refused, but the one it keeps and that
 //     one's rotations; devices.Index.End records one session by its
@@ -89,15 +93,23 @@ type revocation struct {
 // accepts the cookie unchecked instead, with a warning in the log.
 //
 // Sessions bound to no user, and Stores without WithRevocation, never make
-// a round trip. Each user with a revocation has one record, which lists
-// the revoked sessions until their cookies' deadlines (at most
-// MaxRevoked), and a not-before time for 400 days.
+// a round trip. A request checks at most twice (at its load, when due, and
+// before a write it did not check): with WithRolling or WithResave, every
+// response writes, so every request checks. Each user with a revocation
+// has one record, which lists the revoked sessions until their cookies'
+// deadlines (at most MaxRevoked), and a not-before time for 400 days.
+// Records are keyed by the user alone: applications that share a
+// revocation backend share their users' revocations (give each its own
+// backend, or Redis prefix).
 //
 // What it does not cover: a cookie sealed before the session was bound (a
 // sign-in before WithIdentityKey was set) carries no binding, so its
-// copies are never checked; they end at their own deadline. A copy whose
-// absolute deadline a later SetLifetime shortened outlives the revocation
-// by the difference. The records must not be evicted: give a memory
+// copies are never checked; they end at their own deadline. A revocation
+// lasts as long as the revoking cookie could: a copy with a later absolute
+// deadline (one that called SetLifetime itself, before the revocation)
+// outlives it by the difference. A response to a request that checked its
+// cookie before a parallel request revoked it may write the cookie back;
+// it is refused at its next check. The records must not be evicted: give a memory
 // backend of its own (not one bounded by WithMaxEntries and shared with
 // sessions), and Redis a policy that evicts no keys without a TTL
 // (noeviction or volatile-*), as server mode needs anyway.
@@ -199,7 +211,8 @@ const (
 	userKeyPrefix = "crumbs-revoked:"
 
 	kindEnded      = 1 // u8 kind || u64 until
-	kindSuperseded = 2 // u8 kind || u64 until || u64 at || 16-byte hash of the successor
+	kindSuperseded = 2 // u8 kind || u64 until || u64 at || 16-byte hash of the successor (same user)
+	kindMoved      = 3 // u8 kind || u64 until || u64 at: a Regenerate to another user, or to none
 	hashSize       = 16
 	handleLabel    = "github.com/crumbs-go/session/v1/cookie-handle"
 	writeTimeout   = 5 * time.Second // how long a revocation retries its compare-and-set
@@ -235,7 +248,8 @@ func handleOf(h [hashSize]byte) string { return base64.RawURLEncoding.EncodeToSt
 // A verdict is what a user's record says of one cookie.
 type verdict struct {
 	revoked    string // why the cookie is refused; "" when it is not
-	superseded bool   // within the grace of a same-user Regenerate
+	superseded bool   // within the grace of a same-user Regenerate: read, not saved
+	moved      bool   // a Regenerate superseded it: a fresh session, not saved, the cookie left alone
 	successor  [hashSize]byte
 }
 
@@ -252,6 +266,7 @@ type entry struct {
 	kind      byte
 	until, at uint64
 	successor [hashSize]byte
+	raw       []byte // an entry of a kind this version does not know, kept as it is
 }
 
 // decodeRecord reads a user's record; an error means it is malformed.
@@ -286,6 +301,12 @@ func decodeRecord(values map[string][]byte) (*record, error) {
 			case len(v) == 9+8+hashSize && v[0] == kindSuperseded:
 				e.at = binary.BigEndian.Uint64(v[9:])
 				copy(e.successor[:], v[17:])
+			case len(v) == 9+8 && v[0] == kindMoved:
+				e.at = binary.BigEndian.Uint64(v[9:])
+			case len(v) >= 9 && v[0] > kindMoved:
+				// A later version's kind: it refuses the session, as an
+				// ended one, until its time; writers keep it.
+				e.raw = bytes.Clone(v)
 			default:
 				return nil, errors.New("cookiestore: malformed revocation record (entry)")
 			}
@@ -315,11 +336,14 @@ func (r *record) judge(h [hashSize]byte, created uint64, now time.Time, grace ti
 	if !ok || e.until <= sec {
 		return verdict{}
 	}
-	if e.kind == kindSuperseded {
-		if e.at <= sec && now.Before(time.Unix(int64(e.at), 0).Add(grace)) {
+	switch e.kind {
+	case kindSuperseded:
+		if now.Before(time.Unix(int64(e.at), 0).Add(grace)) {
 			return verdict{superseded: true, successor: e.successor}
 		}
-		return verdict{revoked: "cookiestore: revoked: a Regenerate superseded the session (past the grace)"}
+		return verdict{moved: true}
+	case kindMoved:
+		return verdict{moved: true}
 	}
 	return verdict{revoked: "cookiestore: revoked: the session was destroyed or ended"}
 }
@@ -372,6 +396,10 @@ func (r *revocation) check(ctx context.Context, rec *driver.Record, created uint
 	case v.superseded:
 		rec.Handle = handleOf(v.successor)
 		return rec, driver.ErrMoved
+	case v.moved:
+		// As server mode's retired ID: a Regenerate's response carries the
+		// newer cookie, which this request's must leave alone.
+		return &driver.Record{ID: rec.ID}, driver.ErrMoved
 	}
 	rec.Seen = now                          // with its fraction of a second: checked in this request (checkedHere)
 	rec.Stale = rec.Stale || r.interval > 0 // seal the check's time
@@ -398,8 +426,8 @@ func (r *revocation) checkWrite(ctx context.Context, rec *driver.Record, now tim
 		return err
 	case v.revoked != "":
 		return fmt.Errorf("%s: %w", v.revoked, driver.ErrNotFound)
-	case v.superseded:
-		return fmt.Errorf("cookiestore: a Regenerate superseded the session moments ago: %w", driver.ErrMoved)
+	case v.superseded, v.moved:
+		return fmt.Errorf("cookiestore: a Regenerate superseded the session: %w", driver.ErrMoved)
 	}
 	rec.Seen = now
 	return nil
@@ -465,11 +493,6 @@ func (r *revocation) until(rec *driver.Record, now time.Time) uint64 {
 	}
 	return uint64(d.Unix()) + 1
 }
-
-// errRefused aborts a write: the record refuses what it was asked to do.
-type errRefused struct{ err error }
-
-func (e errRefused) Error() string { return e.err.Error() }
 
 // write changes user's record as f says, with a compare-and-set on its
 // version, dropping what has expired. A record that does not decode is
@@ -579,11 +602,16 @@ func (rd *record) encode(now time.Time) (map[string][]byte, time.Time) {
 		latest = rd.notBefore + uint64(timex.MaxAge/time.Second)
 	}
 	for h, e := range rd.entries {
-		v := []byte{e.kind}
-		v = binary.BigEndian.AppendUint64(v, e.until)
-		if e.kind == kindSuperseded {
-			v = binary.BigEndian.AppendUint64(v, e.at)
-			v = append(v, e.successor[:]...)
+		v := e.raw
+		if v == nil {
+			v = binary.BigEndian.AppendUint64([]byte{e.kind}, e.until)
+			switch e.kind {
+			case kindSuperseded:
+				v = binary.BigEndian.AppendUint64(v, e.at)
+				v = append(v, e.successor[:]...)
+			case kindMoved:
+				v = binary.BigEndian.AppendUint64(v, e.at)
+			}
 		}
 		values[prefixEntry+handleOf(h)] = v
 		latest = max(latest, e.until)
@@ -662,17 +690,27 @@ func (s *Store) EndAll(ctx context.Context, user, keep string, now time.Time) (i
 	return 0, s.rev.write(ctx, user, now, kept, func(rd *record) error {
 		rd.hasNB, rd.notBefore, rd.keep = true, uint64(now.Unix())+1, nil
 		if kept != nil {
-			rd.keep = kept[:]
+			// A handle taken before a rotation (the request that asks still
+			// carried the old cookie) keeps the session it moved to.
+			k := *kept
+			for range 8 {
+				e, ok := rd.entries[k]
+				if !ok || e.kind != kindSuperseded {
+					break
+				}
+				k = e.successor
+			}
+			rd.keep = k[:]
 		}
 		return nil
 	})
 }
 
 // revoke records rec as ended (Destroy: next is nil), or as superseded by
-// next (Retire). A Retire of a session the record refuses fails with
-// ErrNotFound (a copy of a revoked cookie cannot regenerate itself into a
-// session the record does not name), or ErrMoved when a Regenerate
-// superseded it moments ago.
+// next (Retire). It first judges rec as a check would: a session the
+// record refuses fails with ErrNotFound (a copy of a revoked cookie cannot
+// regenerate itself, nor Destroy and set values, into a session the record
+// does not name); a Retire of a superseded one with ErrMoved.
 func (r *revocation) revoke(ctx context.Context, rec, next *driver.Record, now time.Time) error {
 	h := sessionHash(rec.ID)
 	u := r.until(rec, now)
@@ -681,22 +719,31 @@ func (r *revocation) revoke(ctx context.Context, rec, next *driver.Record, now t
 		n := sessionHash(next.ID)
 		keep = &n
 	}
+	var refused error
 	err := r.write(ctx, rec.User, now, keep, func(rd *record) error {
 		prev, had := rd.entries[h]
-		if next != nil {
-			created, _ := timex.Unix(rec.Created)
-			switch v := rd.judge(h, created, now, r.grace); {
-			case v.revoked != "":
-				return errRefused{fmt.Errorf("%s; the Regenerate is refused: %w", v.revoked, driver.ErrNotFound)}
-			case v.superseded:
-				return errRefused{fmt.Errorf("cookiestore: a Regenerate superseded the session moments ago: %w", driver.ErrMoved)}
-			}
+		created, _ := timex.Unix(rec.Created)
+		// The write goes on when the session is refused, recording nothing
+		// of it: the record may have been repaired (a malformed one).
+		switch v := rd.judge(h, created, now, r.grace); {
+		case v.revoked != "":
+			refused = fmt.Errorf("%s: %w", v.revoked, driver.ErrNotFound)
+			return nil
+		case (v.superseded || v.moved) && next != nil:
+			refused = fmt.Errorf("cookiestore: a Regenerate superseded the session: %w", driver.ErrMoved)
+			return nil
+		default:
+			refused = nil
 		}
 		if keep != nil && rd.keep != nil && [hashSize]byte(rd.keep) == h {
 			rd.keep = keep[:] // the session a not-before keeps moved: its successor is kept
 		}
-		if next != nil && keep != nil && r.grace > 0 {
+		switch {
+		case next != nil && keep != nil:
 			rd.entries[h] = entry{kind: kindSuperseded, until: u, at: uint64(now.Unix()), successor: *keep}
+			return nil
+		case next != nil:
+			rd.entries[h] = entry{kind: kindMoved, until: u, at: uint64(now.Unix())}
 			return nil
 		}
 		rd.entries[h] = entry{kind: kindEnded, until: max(u, prev.until)}
@@ -709,8 +756,8 @@ func (r *revocation) revoke(ctx context.Context, rec, next *driver.Record, now t
 		}
 		return nil
 	})
-	if refused, ok := err.(errRefused); ok {
-		return refused.err
+	if err != nil {
+		return err
 	}
-	return err
+	return refused
 }

@@ -55,7 +55,11 @@ type Store interface {
 	Retire(ctx context.Context, name string, old, next *Record, now time.Time) (*Record, error)
 
 	// Delete removes rec, and the session a Regenerate moved it to if it
-	// was retired. Deleting a record that does not exist is not an error.
+	// was retired. Deleting a record that does not exist is not an error;
+	// a store that records ended sessions (cookiestore.WithRevocation)
+	// returns ErrNotFound for one it had ended already: the Manager takes
+	// the Destroy as done, and refuses a session the request then creates
+	// (a copy of an ended cookie does not sign itself in again).
 	// The cookie store has nothing to delete (but records a revoked
 	// session with cookiestore.WithRevocation). now is the Manager's clock.
 	Delete(ctx context.Context, name string, rec *Record, now time.Time) error

@@ -33,6 +33,7 @@ var backends = []struct {
 	services bool
 }{
 	{fuzz.Backend{Name: "cookie", Open: openCookie}, false},
+	{fuzz.Backend{Name: "cookie (revocation)", Revocation: true, Open: openCookieRevocation}, false},
 	{fuzz.Backend{Name: "memory", Server: true, EngineClock: true, Open: openMemory(true)}, false},
 	{fuzz.Backend{Name: "memory (real engine clock)", Server: true, Open: openMemory(false)}, false},
 	{fuzz.Backend{Name: "redis", Server: true, Shared: true, Open: openRedis}, true},
@@ -52,6 +53,16 @@ func backend(name string) fuzz.Backend {
 
 func openCookie(testing.TB, func() time.Time) func([][]byte) (session.Store, error) {
 	return func(secrets [][]byte) (session.Store, error) { return cookiestore.New(secrets) }
+}
+
+// openCookieRevocation is cookie mode with a revocation store in a memory
+// backend on the scenario's clock, checked on every request, without grace
+// (fuzz.Config.Revocation): every epoch's store shares it.
+func openCookieRevocation(_ testing.TB, now func() time.Time) func([][]byte) (session.Store, error) {
+	rev := serverstore.NewMemory(serverstore.WithClock(now))
+	return func(secrets [][]byte) (session.Store, error) {
+		return cookiestore.New(secrets, cookiestore.WithRevocation(rev), cookiestore.WithCheckInterval(0), cookiestore.WithGrace(0))
+	}
 }
 
 // openMemory: with engineClock, the memory backend expires records and

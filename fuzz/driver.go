@@ -40,6 +40,9 @@ type Backend struct {
 	// other scenarios: the index check asks only that the scenario's live
 	// sessions are listed.
 	Shared bool
+	// Revocation: a cookie store with a revocation store checked on every
+	// request, without grace (Config.Revocation).
+	Revocation bool
 	// Open returns the constructor of this scenario's stores: every Store
 	// it builds (one per secret epoch, one per parallel instance) shares one
 	// backend. now is the scenario's clock.
@@ -125,6 +128,7 @@ func RunScenario(t testing.TB, b Backend, sc *Scenario) *History {
 	}
 	w := &world{t: t, sc: sc, b: b, clock: &clock{t: start()}, serial: map[int]string{}, real: map[string]int{},
 		order: &bytes{b: sc.Order}}
+	sc.Config.Revocation = b.Revocation && !b.Server
 	w.model = NewModel(sc.Config, w.clock.now())
 	w.open = b.Open(t, w.clock.now)
 	w.build()

@@ -24,6 +24,18 @@ func FuzzCookie(f *testing.F) {
 	})
 }
 
+// FuzzCookieRevocation holds cookie mode with a revocation store to the
+// model: copied and replayed cookies of ended sessions are refused.
+// Parallel groups stay off: a write after a parallel request ended the
+// session is checked again or not by the clock's fraction of a second
+// (cookiestore's checkedHere), which the model does not follow.
+func FuzzCookieRevocation(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, header bool, data []byte) {
+		fuzz.Run(t, backend("cookie (revocation)"), data, header, false, true)
+	})
+}
+
 // FuzzRedis and FuzzPostgres hold the real servers to the model (their
 // engines expire by their own clocks; see fuzz.Config.EngineClock).
 func FuzzRedis(f *testing.F) {

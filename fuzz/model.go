@@ -60,6 +60,16 @@ type Config struct {
 	// (_crumbsExpires) ends a session; a Go read past it deletes the
 	// record.
 	Express bool
+	// Revocation is cookie mode with a revocation store
+	// (cookiestore.WithRevocation) checked on every request, without grace:
+	// a cookie of a session bound to a user (the identity value) that a
+	// Destroy ended is refused (a fresh session, the cookie expired), one
+	// that a Regenerate superseded reads as a retired ID does in server
+	// mode (a fresh session, not saved, the cookie left alone), while the
+	// revocation lasts: until the earlier of the ending cookie's absolute
+	// deadline and, with an idle timeout, now plus it, plus a second (400
+	// days without either).
+	Revocation bool
 }
 
 // Session is a session between requests: what a server store holds, or
@@ -123,6 +133,12 @@ type Token struct {
 	JarExpires time.Time
 }
 
+// revocation is what a revocation store holds of one session.
+type revocation struct {
+	until time.Time
+	moved bool // a Regenerate superseded it; else a Destroy ended it
+}
+
 // tomb is a retired ID: it names its successor until until.
 type tomb struct {
 	to    int
@@ -135,6 +151,37 @@ type tomb struct {
 // Grace is how long an ID-only Regenerate's old ID reads the session it
 // moved to (serverstore.DefaultGrace).
 const Grace = 10 * time.Second
+
+// Revoked returns what the revocation store holds of session id now
+// (Config.Revocation): a bound session ended or superseded, while that
+// lasts.
+func (m *Model) Revoked(id int) (revocation, bool) {
+	rv, ok := m.revoked[id]
+	return rv, ok && m.Now.Unix() < rv.until.Unix()
+}
+
+// revoke ends a bound session's cookies (Config.Revocation), as a Destroy
+// or (moved) a Regenerate: rec is the session as the ending request held
+// it when it called Destroy or Regenerate.
+func (m *Model) revoke(id int, rec *Session, moved bool) {
+	if !m.Cfg.Revocation || !m.bound[id] || rec.ID != id {
+		return
+	}
+	d := rec.Expires
+	if m.Cfg.Idle > 0 {
+		if idle := m.Now.Add(m.Cfg.Idle).Truncate(time.Second); d.IsZero() || idle.Before(d) {
+			d = idle
+		}
+	}
+	if d.IsZero() || d.Sub(m.Now) > maxAge {
+		d = m.Now.Add(maxAge)
+	}
+	until := time.Unix(d.Unix()+1, 0)
+	if prev, ok := m.revoked[id]; !moved && ok && !prev.moved && prev.until.After(until) {
+		until = prev.until
+	}
+	m.revoked[id] = revocation{until: until, moved: moved}
+}
 
 // SameUser reports whether two sessions' values bind them to one user (a
 // same-user Regenerate, whose old ID reads the new session for Grace).
@@ -168,11 +215,13 @@ type Model struct {
 	store   map[int]*Session
 	retired map[int]tomb
 	serial  int
+	bound   map[int]bool       // Revocation: sessions created bound to a user
+	revoked map[int]revocation // Revocation: ended bound sessions
 }
 
 // NewModel starts a world at now.
 func NewModel(cfg Config, now time.Time) *Model {
-	return &Model{Cfg: cfg, Now: now, store: map[int]*Session{}, retired: map[int]tomb{}}
+	return &Model{Cfg: cfg, Now: now, store: map[int]*Session{}, retired: map[int]tomb{}, bound: map[int]bool{}, revoked: map[int]revocation{}}
 }
 
 func (m *Model) newID() int { m.serial++; return m.serial }
@@ -304,6 +353,7 @@ type Request struct {
 	isNew    bool
 	vals     map[string]string
 	rec      Session // ID, deadlines, kind
+	oldRec   Session // rec when Destroy or Regenerate set old
 	touched  bool
 	stale    bool
 	rejected bool
@@ -397,6 +447,14 @@ func (r *Request) load() {
 		}
 	default:
 		if s := tok.Snap; s.live(m.Now) {
+			if rv, ok := m.Revoked(s.ID); ok {
+				if rv.moved {
+					r.moved, r.from = true, s.ID
+					break
+				}
+				r.rejected = true
+				break
+			}
 			r.vals, r.rec = maps.Clone(s.Values), *s
 			r.rec.Values = nil
 			r.stale = tok.Epoch < m.Epoch
@@ -540,7 +598,7 @@ func (r *Request) Regenerate(keep bool) {
 	r.load()
 	switch r.state {
 	case loaded, changed:
-		r.old, r.state = r.rec.ID, regenerated
+		r.old, r.oldRec, r.state = r.rec.ID, r.rec, regenerated
 	case fresh, destroyed:
 		r.state = created
 	}
@@ -556,7 +614,7 @@ func (r *Request) Destroy() {
 	r.load()
 	switch {
 	case r.state == loaded || r.state == changed:
-		r.old = r.rec.ID
+		r.old, r.oldRec = r.rec.ID, r.rec
 	case r.moved:
 		r.old = r.from // a logout through a retired token ends its successor too, whatever came before
 	}
@@ -719,10 +777,13 @@ func (r *Request) commit() {
 		return
 	case destroy:
 		if r.old == 0 && r.state == changed {
-			r.old = r.rec.ID
+			r.old, r.oldRec = r.rec.ID, r.rec
 		}
 		if r.old != 0 && c.Server {
 			m.destroyChain(r.old)
+		}
+		if r.old != 0 {
+			m.revoke(r.old, &r.oldRec, false)
 		}
 		r.old = 0
 		r.expire()
@@ -758,6 +819,17 @@ func (r *Request) commit() {
 			}
 		}
 		m.store[s.ID] = s.clone()
+	}
+	if !c.Server && (act == create || act == regenerate) {
+		if r.old != 0 {
+			// Destroy, then a value: the old session ends; a Regenerate:
+			// the old session is superseded.
+			m.revoke(r.old, &r.oldRec, act == regenerate)
+			r.old = 0
+		}
+		if c.IdentityKey != "" && boundTo(s.Values[c.IdentityKey]) != "" {
+			m.bound[s.ID] = true
+		}
 	}
 	tok := Token{Kind: Valid, ID: s.ID, Epoch: m.Epoch}
 	if !c.Server {

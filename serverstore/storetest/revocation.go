@@ -279,6 +279,42 @@ func testRevocation(t *testing.T, newBackend newFunc) {
 		if after != "" {
 			t.Fatal("a write through a copy ended by EndAll set a cookie")
 		}
+		// Nor by Destroy, then setting the user again (a "reset").
+		_, after = (&browser{h: g.h.h}).send(copied, func(s *session.Session) {
+			u, _ := session.Get[string](s, "user")
+			s.Destroy()
+			s.Set("user", u)
+		})
+		if after != "" {
+			g.wantUser(after, "", "the cookie a Destroy-then-Set through a revoked copy set")
+		}
+	})
+	t.Run("AnOldCookieLeavesTheNewOneAlone", func(t *testing.T) {
+		// Requests sent with the cookie a Regenerate superseded, answered
+		// after the grace or after a sign-out, get a fresh session and
+		// leave the browser's newer cookie alone, as in server mode.
+		g := newRevoking(t, newBackend, append(every, cookiestore.WithGrace(time.Second)))
+		br := g.browser()
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		old := br.current()
+		br.do(func(s *session.Session) { s.Regenerate(true) })
+		g.clock.sleep(2 * time.Second)
+		for _, f := range []sessionFunc{nil, func(s *session.Session) { s.Set("cart", 1) }} {
+			w, _ := (&browser{h: g.h.h}).send(old, f)
+			if len(w.Result().Cookies()) > 0 {
+				t.Fatalf("a request with the superseded cookie, past the grace, set or expired the cookie: %v", w.Result().Header["Set-Cookie"])
+			}
+		}
+		g.wantUser(old, "", "the superseded cookie past the grace")
+		g.wantUser(br.current(), "ann", "the new cookie")
+		// A sign-out: the old cookie's late requests keep off the new one.
+		signedIn := br.current()
+		br.do(func(s *session.Session) { s.Delete("user"); s.Set("theme", "dark") })
+		w, _ := (&browser{h: g.h.h}).send(signedIn, func(s *session.Session) { s.Set("cart", 2) })
+		if len(w.Result().Cookies()) > 0 {
+			t.Fatal("a request with the signed-out cookie touched the cookie after the sign-out")
+		}
+		g.wantUser(signedIn, "", "the signed-out cookie")
 	})
 	t.Run("GraceHoldsForCookiesNotDueForACheck", func(t *testing.T) {
 		// With the default interval, a request sent with the old cookie
