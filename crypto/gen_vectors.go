@@ -434,6 +434,7 @@ func main() {
 	write(recordDir, recordVectors())
 	write(indexDir, indexVectors())
 	write(revocationDir, revocationVectors())
+	write(tombstoneDir, tombstoneVectors())
 }
 
 const indexDir = "../testdata/index-vectors"
@@ -679,6 +680,7 @@ func (v vector) fileName() string           { return v.file }
 func (v indexVector) fileName() string      { return v.file }
 func (v recordVector) fileName() string     { return v.file }
 func (v revocationVector) fileName() string { return v.file }
+func (v tombstoneVector) fileName() string  { return v.file }
 
 // write writes one file per vector into dir, refusing a duplicate name and
 // any change to a file already there (released vectors are never edited).
@@ -836,4 +838,69 @@ func revocationVectors() []revocationVector {
 	rec("record_unknown_value_kept", "pass", "a value of a name this version does not know (a later version's) is ignored", 10, [2]string{"x", "00"})
 	rec("record_malformed_not_before", "malformed", "a not-before of 9 bytes", 10, [2]string{"nb", "000000000000000000"})
 	return vs
+}
+
+const tombstoneDir = "../testdata/tombstone-vectors"
+
+// A tombstoneVector is server-id-v1.md §4.3: the value a Regenerate's
+// tombstone holds, and what a reader makes of it; for a marked one, the
+// values whose digest it carries.
+type tombstoneVector struct {
+	file, comment string
+	value         string
+	key           string // the successor's key a reader takes
+	marked        bool
+	at            int64       // marked: Unix milliseconds
+	digest        string      // marked
+	values        [][2]string // marked: key, value (as the codec wrote it) whose digest it is
+}
+
+func (v tombstoneVector) text() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "comment: %s\nvalue: %s\nkey: %s\nmarked: %t\n", v.comment, v.value, v.key, v.marked)
+	if v.marked {
+		fmt.Fprintf(&b, "at: %d\ndigest: %s\n\n", v.at, v.digest)
+		for _, kv := range v.values {
+			fmt.Fprintf(&b, "value %s %s\n", kv[0], hex.EncodeToString([]byte(kv[1])))
+		}
+	}
+	return b.Bytes()
+}
+
+func tombstoneVectors() []tombstoneVector {
+	// digest = base64url(SHA-256(for each key in byte order: u32(len(key))
+	// || key || u32(len(v)) || v)[0:16]).
+	digest := func(kv [][2]string) string {
+		sorted := append([][2]string(nil), kv...)
+		for i := range sorted { // insertion sort: byte order of the keys
+			for j := i; j > 0 && sorted[j][0] < sorted[j-1][0]; j-- {
+				sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
+			}
+		}
+		h := sha256.New()
+		for _, p := range sorted {
+			h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(p[0]))))
+			h.Write([]byte(p[0]))
+			h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(p[1]))))
+			h.Write([]byte(p[1]))
+		}
+		return b64.EncodeToString(h.Sum(nil)[:16])
+	}
+	key := b64.EncodeToString(bytes.Repeat([]byte{0x4e}, 32))
+	at := int64(now)*1000 + 123
+	ada := [][2]string{{"user", `"ada"`}}
+	both := [][2]string{{"user", `"ada"`}, {"mfa", "true"}, {"cart", `[1,2]`}}
+	d, d2 := digest(ada), digest(both)
+	marked := func(ms int64, dg string) string { return fmt.Sprintf("~%d~%s~%s", ms, dg, key) }
+	return []tombstoneVector{
+		{file: "plain", comment: "a tombstone of any Regenerate but an ID-only one: the successor's key", value: key, key: key},
+		{file: "marked", comment: "an ID-only Regenerate of a session holding one value", value: marked(at, d), key: key, marked: true, at: at, digest: d, values: ada},
+		{file: "marked_three_values", comment: "three values: the digest takes the keys in byte order", value: marked(at, d2), key: key, marked: true, at: at, digest: d2, values: both},
+		{file: "marked_no_values", comment: "a session without values", value: marked(at, digest(nil)), key: key, marked: true, at: at, digest: digest(nil), values: nil},
+		{file: "bad_time", comment: "a time that is not a number: the key after the second ~, unmarked", value: "~x~" + d + "~" + key, key: key},
+		{file: "zero_time", comment: "a time of 0: unmarked", value: marked(0, d), key: key},
+		{file: "short_digest", comment: "a digest of 5 characters: unmarked", value: fmt.Sprintf("~%d~short~%s", at, key), key: key},
+		{file: "two_parts", comment: "one ~ after the first: the key after the last ~", value: fmt.Sprintf("~%d~%s", at, key), key: key},
+		{file: "tilde_only", comment: "a leading ~ and nothing else to cut: the whole value", value: "~" + key, key: "~" + key},
+	}
 }
