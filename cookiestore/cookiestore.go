@@ -47,6 +47,7 @@ type config struct {
 	timeout  time.Duration
 	failOpen bool
 	grace    *time.Duration
+	signIns  bool
 }
 
 // An Option configures a Store.
@@ -203,6 +204,17 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 		return "", fmt.Errorf("cookiestore: cookie attributes of %d bytes, over %d", len(rec.Cookie), driver.MaxCookieAttributes)
 	}
 	var unchecked error
+	if s.rev != nil && rec.User == "" && s.rev.signIns && c.Op != driver.OpCreate {
+		// WithSignInGuard: an anonymous session a sign-in superseded is not
+		// written back over the browser's signed-in cookie.
+		if err := s.rev.checkSignIn(ctx, rec); err != nil {
+			var u *errs.Unchecked
+			if !errors.As(err, &u) {
+				return "", err
+			}
+			unchecked = err
+		}
+	}
 	if s.rev != nil && rec.User != "" && c.Op != driver.OpCreate {
 		// A cookie due for no check at its load may have been revoked or
 		// superseded since its last one: it is checked before it is written
@@ -265,8 +277,11 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 // the old session of a user as revoked (superseded, for the grace, when
 // next is bound to the same user).
 func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, now time.Time) (*driver.Record, error) {
-	if s.rev != nil && old.User != "" {
+	switch {
+	case s.rev != nil && old.User != "":
 		return nil, s.rev.revoke(ctx, old, next, now)
+	case s.rev != nil && s.rev.signIns:
+		return nil, s.rev.signIn(ctx, old, now)
 	}
 	return nil, nil
 }

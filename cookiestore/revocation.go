@@ -56,6 +56,7 @@ type revocation struct {
 	timeout  time.Duration
 	failOpen bool
 	grace    time.Duration
+	signIns  bool // WithSignInGuard
 }
 
 // WithRevocation checks the cookies of sessions bound to a user
@@ -182,15 +183,64 @@ func WithGrace(d time.Duration) Option {
 	}
 }
 
+// WithSignInGuard makes a sign-in hold against requests the browser sent
+// with its anonymous cookie before the sign-in's response arrived: a
+// Regenerate of a session bound to no user (a sign-in, with
+// session.WithIdentityKey) records the old session in the revocation
+// backend for SignInGuardTTL, and a response that would write a session
+// bound to no user first looks it up (one Get), and leaves the cookie alone
+// when a sign-in superseded it. Without it, such a response (a cart, a
+// flash message written while the sign-in was in flight) can replace the
+// signed-in cookie with the anonymous one: the user is signed out. It costs
+// one write per sign-in and one round trip per write of an anonymous
+// session (reads still cost nothing); a lookup that fails lets the write
+// go on (a warning in the log). Needs WithRevocation.
+func WithSignInGuard() Option {
+	return func(c *config) error { c.signIns = true; return nil }
+}
+
+// SignInGuardTTL is how long WithSignInGuard remembers a sign-in: as long
+// as server mode keeps a retired ID (serverstore.TombstoneTTL).
+const SignInGuardTTL = serverstore.TombstoneTTL
+
+// signInKey is the backend key that records a sign-in from the anonymous
+// session hashed h.
+func signInKey(h [hashSize]byte) string { return "crumbs-signed-in:" + handleOf(h) }
+
+// signIn records that a sign-in superseded the anonymous session old.
+func (r *revocation) signIn(ctx context.Context, old *driver.Record, now time.Time) error {
+	v := binary.BigEndian.AppendUint64(nil, uint64(now.Unix()))
+	err := r.b.Create(ctx, signInKey(sessionHash(old.ID)), &serverstore.Entry{Meta: revocationMeta,
+		Values: map[string][]byte{"at": v}}, now.Add(SignInGuardTTL))
+	if err != nil && !errors.Is(err, serverstore.ErrExists) {
+		return fmt.Errorf("cookiestore: recording the sign-in (WithSignInGuard): %w", err)
+	}
+	return nil
+}
+
+// checkSignIn returns ErrMoved when a sign-in superseded the anonymous
+// session rec.
+func (r *revocation) checkSignIn(ctx context.Context, rec *driver.Record) error {
+	_, err := r.get(ctx, signInKey(sessionHash(rec.ID)))
+	switch {
+	case err == nil:
+		return fmt.Errorf("cookiestore: a sign-in superseded the anonymous session (WithSignInGuard): %w", driver.ErrMoved)
+	case errors.Is(err, serverstore.ErrNotFound), errors.Is(err, serverstore.ErrMoved):
+		return nil
+	}
+	// A guard, not a check: the write goes on, with a warning.
+	return &errs.Unchecked{Err: fmt.Errorf("cookiestore: looking up a sign-in (WithSignInGuard): %w; wrote the cookie unchecked", err)}
+}
+
 func newRevocation(c *config) (*revocation, error) {
 	if c.rev == nil {
-		if c.interval != nil || c.timeout != 0 || c.failOpen || c.grace != nil {
-			return nil, errors.New("cookiestore: WithCheckInterval, WithCheckTimeout, WithFailOpen and WithGrace configure revocation: add WithRevocation(backend)")
+		if c.interval != nil || c.timeout != 0 || c.failOpen || c.grace != nil || c.signIns {
+			return nil, errors.New("cookiestore: WithCheckInterval, WithCheckTimeout, WithFailOpen, WithGrace and WithSignInGuard configure revocation: add WithRevocation(backend)")
 		}
 		return nil, nil
 	}
 	cb, ok := c.rev.(serverstore.ContextBound)
-	r := &revocation{b: c.rev, bound: ok && cb.ContextBound(), interval: DefaultCheckInterval, timeout: DefaultCheckTimeout, failOpen: c.failOpen, grace: DefaultGrace}
+	r := &revocation{b: c.rev, bound: ok && cb.ContextBound(), interval: DefaultCheckInterval, timeout: DefaultCheckTimeout, failOpen: c.failOpen, grace: DefaultGrace, signIns: c.signIns}
 	if c.interval != nil {
 		r.interval = *c.interval
 	}

@@ -179,6 +179,7 @@ func TestRevocationOptions(t *testing.T) {
 	}{
 		{[]cookiestore.Option{cookiestore.WithCheckInterval(time.Minute)}, "add WithRevocation"},
 		{[]cookiestore.Option{cookiestore.WithFailOpen()}, "add WithRevocation"},
+		{[]cookiestore.Option{cookiestore.WithSignInGuard()}, "add WithRevocation"},
 		{[]cookiestore.Option{cookiestore.WithRevocation(nil)}, "give a server backend"},
 		{[]cookiestore.Option{cookiestore.WithRevocation(serverstore.NewMemory()), cookiestore.WithCheckInterval(11 * time.Minute)}, "give 0 (every request) to 10m0s"},
 		{[]cookiestore.Option{cookiestore.WithRevocation(serverstore.NewMemory()), cookiestore.WithCheckInterval(-1)}, "give 0"},

@@ -84,7 +84,7 @@ func revocable(config string, secrets [][]byte) (session.Store, error) {
 		return nil, fmt.Errorf("CRUMBS_REVOCATION=%s: give a server store (memory, redis://…, postgres://…)", redact(config))
 	}
 	slog.Info("cookie mode with a revocation store", "store", redact(config))
-	return cookiestore.New(secrets, cookiestore.WithRevocation(ss.Backend()))
+	return cookiestore.New(secrets, cookiestore.WithRevocation(ss.Backend()), cookiestore.WithSignInGuard())
 }
 
 // redact hides a password in a configuration URL for the log.

@@ -333,6 +333,27 @@ func testRevocation(t *testing.T, newBackend newFunc) {
 		g.clock.sleep(3 * time.Second)
 		g.wantUser(br.current(), "ann", "the new cookie after the grace")
 	})
+	t.Run("SignInGuard", func(t *testing.T) {
+		// WithSignInGuard: a request sent with the anonymous cookie before
+		// the sign-in's response arrived changes the session after it: its
+		// response leaves the signed-in cookie alone.
+		g := newRevoking(t, newBackend, []cookiestore.Option{cookiestore.WithSignInGuard()})
+		br := g.browser()
+		br.do(func(s *session.Session) { s.Set("cart", 1) })
+		anon := br.current()
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		w, _ := (&browser{h: g.h.h}).send(anon, func(s *session.Session) { s.Set("cart", 2) })
+		if len(w.Result().Cookies()) > 0 {
+			t.Fatal("a write through the anonymous cookie a sign-in superseded set a cookie")
+		}
+		g.wantUser(br.current(), "ann", "the signed-in cookie")
+		// Anonymous sessions no sign-in superseded write as before.
+		other := g.browser()
+		other.do(func(s *session.Session) { s.Set("cart", 1) })
+		if w := other.do(func(s *session.Session) { s.Set("cart", 2) }); len(w.Result().Cookies()) == 0 {
+			t.Fatal("an anonymous session's change set no cookie")
+		}
+	})
 	t.Run("ReloadAndHeaderSeeTheSameVerdict", func(t *testing.T) {
 		g := newRevoking(t, newBackend, every)
 		br := g.browser()
