@@ -207,15 +207,27 @@ const SignInGuardTTL = serverstore.TombstoneTTL
 // session hashed h.
 func signInKey(h [hashSize]byte) string { return "crumbs-signed-in:" + handleOf(h) }
 
-// signIn records that a sign-in superseded the anonymous session old.
+// signIn records that a Regenerate (a sign-in) superseded the anonymous
+// session old. A session a sign-in superseded already is refused
+// (ErrMoved): a request sent with its cookie before that sign-in's response
+// arrived must not Regenerate it into a cookie that replaces the signed-in
+// one. When the record cannot be written, the sign-in fails (503), or
+// with WithFailOpen goes on unguarded.
 func (r *revocation) signIn(ctx context.Context, old *driver.Record, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	v := binary.BigEndian.AppendUint64(nil, uint64(now.Unix()))
 	err := r.b.Create(ctx, signInKey(sessionHash(old.ID)), &serverstore.Entry{Meta: revocationMeta,
 		Values: map[string][]byte{"at": v}}, now.Add(SignInGuardTTL))
-	if err != nil && !errors.Is(err, serverstore.ErrExists) {
-		return fmt.Errorf("cookiestore: recording the sign-in (WithSignInGuard): %w", err)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, serverstore.ErrExists), errors.Is(err, serverstore.ErrMoved):
+		return fmt.Errorf("cookiestore: a sign-in superseded the anonymous session already (WithSignInGuard): %w", driver.ErrMoved)
+	case r.failOpen:
+		return nil
 	}
-	return nil
+	return fmt.Errorf("cookiestore: recording the sign-in (WithSignInGuard): %w", err)
 }
 
 // checkSignIn returns ErrMoved when a sign-in superseded the anonymous
@@ -386,14 +398,24 @@ func (r *record) judge(h [hashSize]byte, created uint64, now time.Time, grace ti
 	if !ok || e.until <= sec {
 		return verdict{}
 	}
+	at := time.Unix(int64(e.at), 0)
 	switch e.kind {
 	case kindSuperseded:
-		if now.Before(time.Unix(int64(e.at), 0).Add(grace)) {
+		if n, ok := r.entries[e.successor]; ok && n.until > sec && n.kind != kindSuperseded && n.kind != kindMoved {
+			return verdict{revoked: "cookiestore: revoked: the session a Regenerate moved it to was ended"}
+		}
+		if now.Before(at.Add(grace)) {
 			return verdict{superseded: true, successor: e.successor}
 		}
-		return verdict{moved: true}
+		fallthrough
 	case kindMoved:
-		return verdict{moved: true}
+		if now.Before(at.Add(serverstore.TombstoneTTL)) {
+			return verdict{moved: true}
+		}
+		// As server mode's tombstone, the "moved" answer lasts 10 minutes:
+		// then the cookie is refused, so that a browser left holding it (a
+		// lost response) is not locked out until its deadline.
+		return verdict{revoked: "cookiestore: revoked: a Regenerate superseded the session more than 10 minutes ago"}
 	}
 	return verdict{revoked: "cookiestore: revoked: the session was destroyed or ended"}
 }
@@ -782,6 +804,10 @@ func (r *revocation) revoke(ctx context.Context, rec, next *driver.Record, now t
 		case (v.superseded || v.moved) && next != nil:
 			refused = fmt.Errorf("cookiestore: a Regenerate superseded the session: %w", driver.ErrMoved)
 			return nil
+		case v.superseded || v.moved:
+			// A Destroy through a superseded cookie: it ends what it can
+			// (below), and a session the request then creates is refused.
+			refused = fmt.Errorf("cookiestore: a Regenerate superseded the session: %w", driver.ErrNotFound)
 		default:
 			refused = nil
 		}

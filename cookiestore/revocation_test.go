@@ -359,6 +359,8 @@ func newClocked(t testing.TB, mopts []session.Option, opts ...cookiestore.Option
 			s.Set("user", "ann")
 		case "/rotate":
 			s.Regenerate(true)
+		case "/out-by-identity":
+			s.Delete("user")
 		case "/out":
 			s.Destroy()
 		}
@@ -483,5 +485,58 @@ func TestEndAllKeepsThroughARotation(t *testing.T) {
 	}
 	if _, user, _ := c.get("/", other); user != "" {
 		t.Fatal("another session survived EndAll")
+	}
+}
+
+// TestLostSignOutResponseDoesNotLockOut: a browser that never got the
+// response of its sign-out (it holds the superseded cookie) can sign in
+// again after 10 minutes, as in server mode, not only at the cookie's
+// deadline.
+func TestLostSignOutResponseDoesNotLockOut(t *testing.T) {
+	t.Parallel()
+	c := newClocked(t, nil, cookiestore.WithCheckInterval(0))
+	_, _, cookie := c.get("/in", nil)
+	c.get("/out-by-identity", cookie) // its response is lost: the browser keeps cookie
+	c.wait(11 * time.Minute)
+	_, _, again := c.get("/in", cookie)
+	if again == nil {
+		t.Fatal("a sign-in 11 minutes after a lost sign-out response set no cookie")
+	}
+	if _, user, _ := c.get("/", again); user != "ann" {
+		t.Fatalf("signed in as %q after signing in again", user)
+	}
+}
+
+// TestSupersededWithEndedSuccessor: within the grace of a rotation, a copy
+// of the old cookie is refused once the session it moved to was ended.
+func TestSupersededWithEndedSuccessor(t *testing.T) {
+	t.Parallel()
+	c := newClocked(t, nil, cookiestore.WithCheckInterval(0), cookiestore.WithGrace(time.Minute))
+	_, _, cookie := c.get("/in", nil)
+	_, _, rotated := c.get("/rotate", cookie)
+	c.get("/out", rotated)
+	c.wait(5 * time.Second)
+	if _, user, _ := c.get("/", cookie); user != "" {
+		t.Fatalf("a copy from before the rotation reads %q after the rotated session was destroyed", user)
+	}
+}
+
+// TestSignInGuardFailsOpen: with WithFailOpen, a sign-in whose guard
+// record cannot be written goes on.
+func TestSignInGuardFailsOpen(t *testing.T) {
+	t.Parallel()
+	b := &outage{Backend: serverstore.NewMemory()}
+	s := newSite(t, b, cookiestore.WithSignInGuard(), cookiestore.WithFailOpen())
+	_, _, anon := s.get("/cart", nil)
+	b.down.Store(true)
+	if code, user, _ := s.get("/in", anon); code != 200 || user != "ann" {
+		t.Fatalf("a sign-in with the store down, fail open: %d %q", code, user)
+	}
+	closed := newSite(t, b, cookiestore.WithSignInGuard())
+	b.down.Store(false)
+	_, _, anon = closed.get("/cart", nil)
+	b.down.Store(true)
+	if code, _, _ := closed.get("/in", anon); code != http.StatusServiceUnavailable {
+		t.Fatalf("a sign-in with the store down, fail closed: %d, want 503", code)
 	}
 }

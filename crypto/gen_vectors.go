@@ -830,6 +830,9 @@ func revocationVectors() []revocationVector {
 	rec("record_superseded_ahead", "superseded", "kind 2 at a time 2 s ahead of the reader's clock (another server's): within the grace", 10, [2]string{sEntry, entry(2, now+3600, u64(now+2), hash(other))})
 	rec("record_moved", "moved", "kind 3: a Regenerate to another user or to none", 10, [2]string{sEntry, entry(3, now+3600, u64(now-5))})
 	rec("record_moved_expired", "pass", "kind 3, until now", 10, [2]string{sEntry, entry(3, now, u64(now-5))})
+	rec("record_moved_after_ten_minutes", "revoked", "kind 3, 600 s ago: past the 10 minutes a moved answer lasts", 10, [2]string{sEntry, entry(3, now+3600, u64(now-600))})
+	rec("record_superseded_successor_ended", "revoked", "kind 2 within the grace, its successor ended (kind 1)", 10,
+		[2]string{sEntry, entry(2, now+3600, u64(now-5), hash(other))}, [2]string{"s:" + b64.EncodeToString(hash(other)), entry(1, now+3600)})
 	rec("record_unknown_kind", "revoked", "kind 9 (a later version's): refused as an ended session until its time", 10, [2]string{sEntry, entry(9, now+3600, u64(1))})
 	rec("record_malformed_moved_length", "malformed", "kind 3 without its time", 10, [2]string{sEntry, entry(3, now+3600)})
 	rec("record_malformed_kind", "malformed", "kind 3", 10, [2]string{sEntry, entry(3, now+3600)})

@@ -136,7 +136,9 @@ type Token struct {
 // revocation is what a revocation store holds of one session.
 type revocation struct {
 	until time.Time
-	moved bool // a Regenerate superseded it; else a Destroy ended it
+	moved bool      // a Regenerate superseded it; else a Destroy ended it
+	at    time.Time // when: a moved answer lasts TombstoneTTL, then the cookie is refused
+	succ  int       // moved by a Regenerate to the same user: the session it moved to
 }
 
 // tomb is a retired ID: it names its successor until until.
@@ -180,7 +182,7 @@ func (m *Model) revoke(id int, rec *Session, moved bool) {
 	if prev, ok := m.revoked[id]; !moved && ok && !prev.moved && prev.until.After(until) {
 		until = prev.until
 	}
-	m.revoked[id] = revocation{until: until, moved: moved}
+	m.revoked[id] = revocation{until: until, moved: moved, at: m.Now}
 }
 
 // SameUser reports whether two sessions' values bind them to one user (a
@@ -354,6 +356,7 @@ type Request struct {
 	vals     map[string]string
 	rec      Session // ID, deadlines, kind
 	oldRec   Session // rec when Destroy or Regenerate set old
+	oldUser  string  // the user old is bound to, when Regenerate set it
 	touched  bool
 	stale    bool
 	rejected bool
@@ -448,7 +451,13 @@ func (r *Request) load() {
 	default:
 		if s := tok.Snap; s.live(m.Now) {
 			if rv, ok := m.Revoked(s.ID); ok {
-				if rv.moved {
+				if n, ok := m.Revoked(rv.succ); rv.succ != 0 && ok && !n.moved {
+					// The session a same-user Regenerate moved it to was
+					// ended: the old cookie is refused too.
+					r.rejected = true
+					break
+				}
+				if rv.moved && m.Now.Unix() < rv.at.Unix()+int64(TombstoneTTL/time.Second) {
 					r.moved, r.from = true, s.ID
 					break
 				}
@@ -599,6 +608,10 @@ func (r *Request) Regenerate(keep bool) {
 	switch r.state {
 	case loaded, changed:
 		r.old, r.oldRec, r.state = r.rec.ID, r.rec, regenerated
+		r.oldUser = ""
+		if r.identity != nil {
+			r.oldUser = boundTo(*r.identity)
+		}
 	case fresh, destroyed:
 		r.state = created
 	}
@@ -825,6 +838,12 @@ func (r *Request) commit() {
 			// Destroy, then a value: the old session ends; a Regenerate:
 			// the old session is superseded.
 			m.revoke(r.old, &r.oldRec, act == regenerate)
+			if act == regenerate && m.bound[r.old] && r.oldUser != "" && boundTo(s.Values[c.IdentityKey]) == r.oldUser {
+				if rv, ok := m.revoked[r.old]; ok {
+					rv.succ = s.ID
+					m.revoked[r.old] = rv
+				}
+			}
 			r.old = 0
 		}
 		if c.IdentityKey != "" && boundTo(s.Values[c.IdentityKey]) != "" {

@@ -279,7 +279,28 @@ func testRevocation(t *testing.T, newBackend newFunc) {
 		if after != "" {
 			t.Fatal("a write through a copy ended by EndAll set a cookie")
 		}
+		// Nor, after a sign-out by removing the identity value (the copy
+		// is superseded), by Destroy then setting the user again.
+		g.clock.sleep(2 * time.Second) // past the not-before of the EndAll above
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		copied = br.current()
+		br.do(func(s *session.Session) { s.Delete("user") })
+		_, after = (&browser{h: g.h.h}).send(copied, func(s *session.Session) {
+			u, _ := session.Get[string](s, "user")
+			s.Destroy()
+			s.Set("user", u)
+		})
+		if after != "" {
+			g.wantUser(after, "", "the cookie a Destroy-then-Set through a signed-out copy set")
+		}
 		// Nor by Destroy, then setting the user again (a "reset").
+		copied = br.current()
+		br.do(func(s *session.Session) { s.Set("user", "ann") })
+		copied = br.current()
+		g.clock.sleep(time.Second)
+		if _, err := g.idx.EndAll(ctx, "ann", ""); err != nil {
+			t.Fatal(err)
+		}
 		_, after = (&browser{h: g.h.h}).send(copied, func(s *session.Session) {
 			u, _ := session.Get[string](s, "user")
 			s.Destroy()
@@ -347,6 +368,12 @@ func testRevocation(t *testing.T, newBackend newFunc) {
 			t.Fatal("a write through the anonymous cookie a sign-in superseded set a cookie")
 		}
 		g.wantUser(br.current(), "ann", "the signed-in cookie")
+		// Nor does a Regenerate through it (an in-flight anonymous request).
+		w, _ = (&browser{h: g.h.h}).send(anon, func(s *session.Session) { s.Regenerate(true) })
+		if len(w.Result().Cookies()) > 0 {
+			t.Fatal("a Regenerate through the anonymous cookie a sign-in superseded set a cookie")
+		}
+		g.wantUser(br.current(), "ann", "the signed-in cookie after the anonymous Regenerate")
 		// Anonymous sessions no sign-in superseded write as before.
 		other := g.browser()
 		other.do(func(s *session.Session) { s.Set("cart", 1) })
