@@ -618,8 +618,13 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		// A Regenerate of another request (a login) moved the session: its
 		// response carries the new token, which this one must not undo.
 		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: moved to a new ID by another request; this request's changes are dropped", s.where())
+		from := s.rec.ID
 		s.discard()
 		s.dropped = true // Commit and Save say so
+		// From now on the request is one whose token names a retired ID: a
+		// later commit of it (after Save) leaves the newer cookie alone, or
+		// with a Destroy ends the session it moved to.
+		s.moved, s.from = true, &driver.Record{ID: from}
 		return false, nil
 	case errors.Is(err, ErrTooLarge):
 		return false, fmt.Errorf("session: save: %w", err)

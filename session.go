@@ -388,7 +388,11 @@ func (s *Session) Deadline() time.Time {
 // what went wrong (for example an error wrapping ErrTooLarge). The
 // middleware commits on its own before the headers go out; Save is for
 // handlers that want the error in hand. Changes after Save are committed
-// again with the headers.
+// again with the headers. When another request's Regenerate moved the
+// session since this one loaded it, Save drops the changes and returns
+// nil, and the rest of the request is as one whose token names a retired
+// ID: its changes are dropped too, and its response leaves the newer
+// cookie alone (Commit reports ErrMoved).
 func (s *Session) Save() error {
 	if s.w != nil && s.w.wroteHeader {
 		return ErrHeadersWritten

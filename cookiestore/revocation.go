@@ -192,9 +192,12 @@ func WithGrace(d time.Duration) Option {
 // when a sign-in superseded it. Without it, such a response (a cart, a
 // flash message written while the sign-in was in flight) can replace the
 // signed-in cookie with the anonymous one: the user is signed out. It costs
-// one write per sign-in and one round trip per write of an anonymous
-// session (reads still cost nothing); a lookup that fails lets the write
-// go on (a warning in the log). Needs WithRevocation.
+// one write per Regenerate of an anonymous session (a sign-in) and one
+// round trip per write of an anonymous session (reads still cost
+// nothing); a lookup that fails lets the write go on (a warning in the
+// log). Each of those writes is a key that lasts SignInGuardTTL: an
+// endpoint that regenerates anonymous sessions on request lets anyone add
+// keys at that rate. Needs WithRevocation.
 func WithSignInGuard() Option {
 	return func(c *config) error { c.signIns = true; return nil }
 }

@@ -368,6 +368,17 @@ func testRevocation(t *testing.T, newBackend newFunc) {
 			t.Fatal("a write through the anonymous cookie a sign-in superseded set a cookie")
 		}
 		g.wantUser(br.current(), "ann", "the signed-in cookie")
+		// Nor when the handler saves, then changes more.
+		w, _ = (&browser{h: g.h.h}).send(anon, func(s *session.Session) {
+			s.Set("cart", 3)
+			if err := s.Save(); err != nil {
+				t.Errorf("Save = %v, want nil (the changes are dropped)", err)
+			}
+			s.Set("cart", 4)
+		})
+		if len(w.Result().Cookies()) > 0 {
+			t.Fatalf("a Save, then a change, through the anonymous cookie a sign-in superseded touched the cookie: %v", w.Result().Header["Set-Cookie"])
+		}
 		// Nor does a Regenerate through it (an in-flight anonymous request).
 		w, _ = (&browser{h: g.h.h}).send(anon, func(s *session.Session) { s.Regenerate(true) })
 		if len(w.Result().Cookies()) > 0 {
