@@ -294,7 +294,6 @@ func testRevocation(t *testing.T, newBackend newFunc) {
 			g.wantUser(after, "", "the cookie a Destroy-then-Set through a signed-out copy set")
 		}
 		// Nor by Destroy, then setting the user again (a "reset").
-		copied = br.current()
 		br.do(func(s *session.Session) { s.Set("user", "ann") })
 		copied = br.current()
 		g.clock.sleep(time.Second)
