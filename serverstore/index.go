@@ -201,7 +201,8 @@ func DecodeBinding(p []byte, seen uint64) (*Binding, error) {
 		if len(p) < 1 || len(p) < 1+int(p[0]) {
 			return nil, bad
 		}
-		parts[i], p = string(p[1:1+p[0]]), p[1+p[0]:]
+		n := 1 + int(p[0]) // in int: 1+p[0] in byte wraps to 0 for a length of 255
+		parts[i], p = string(p[1:n]), p[n:]
 	}
 	if len(p) != 0 || parts[0] == "" {
 		return nil, bad
