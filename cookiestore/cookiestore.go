@@ -16,12 +16,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 	"unsafe"
 
 	"github.com/crumbs-go/session/crypto"
 	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/errs"
+	"github.com/crumbs-go/session/internal/params"
 	"github.com/crumbs-go/session/internal/sid"
 	"github.com/crumbs-go/session/internal/timex"
 	"github.com/crumbs-go/session/serverstore"
@@ -60,6 +63,18 @@ func WithCompressionThreshold(n int) Option {
 	return func(c *config) error { c.ring = append(c.ring, crypto.WithCompressionThreshold(n)); return nil }
 }
 
+// WithCipher sets the AEAD that seals cookies: crypto.XChaCha20Poly1305
+// (the default, spec/cookie-v1.md §3) or crypto.AES256GCM (§3.4: AES-256-GCM
+// under a key derived for each cookie with HKDF-SHA256, approved under FIPS
+// 140-3, 4 bytes longer). Cookies of either kind open whatever the setting,
+// so switching is a plain deploy: a cookie sealed before is re-sealed with
+// the new cipher on its next response. In FIPS 140-only mode
+// (GODEBUG=fips140=only) New requires crypto.AES256GCM. The configuration
+// string's form is "cookie?crumbs_cipher=aes-256-gcm".
+func WithCipher(c crypto.Cipher) Option {
+	return func(cfg *config) error { cfg.ring = append(cfg.ring, crypto.WithCipher(c)); return nil }
+}
+
 // WithMaxDataSize sets the largest encoded session, in bytes, that is sealed
 // or decompressed. The default is 128 KiB; at most 16 MiB. A compressed
 // cookie that would expand past it is rejected without allocating past it.
@@ -83,11 +98,11 @@ func New(secrets [][]byte, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cookiestore: %w", err)
 	}
-	// Cookie mode seals with XChaCha20-Poly1305: fail here, not on the
-	// first request, where it cannot (GODEBUG=fips140=only).
+	// FIPS 140-only mode (GODEBUG=fips140=only) refuses XChaCha20-Poly1305:
+	// fail here, not on the first request.
 	if fips140.Enforced() {
 		if _, err := ring.Seal("crumbs", crypto.Payload{IssuedAt: time.Unix(0, 0)}); err != nil {
-			return nil, fmt.Errorf("cookiestore: %w (cookie mode cannot run in FIPS 140-only mode; server mode can)", err)
+			return nil, fmt.Errorf("cookiestore: %w (in FIPS 140-only mode, seal with cookiestore.WithCipher(crypto.AES256GCM), or crumbs_cipher=aes-256-gcm in the configuration string)", err)
 		}
 	}
 	rev, err := newRevocation(&c)
@@ -97,12 +112,36 @@ func New(secrets [][]byte, opts ...Option) (*Store, error) {
 	return &Store{ring: ring, rev: rev}, nil
 }
 
+// The cookie store's configuration string: "cookie", or with its one
+// parameter "cookie?crumbs_cipher=aes-256-gcm" (WithCipher).
 func init() {
 	driver.Register("cookie", func(_ context.Context, config string, secrets [][]byte) (driver.Store, error) {
-		if config != "cookie" {
-			return nil, errors.New("cookiestore: the cookie store takes no parameters; write \"cookie\"")
+		const usage = "cookiestore: the cookie store's configuration string is \"cookie\" or \"cookie?crumbs_cipher=aes-256-gcm\""
+		rest, ok := strings.CutPrefix(config, "cookie")
+		if !ok || (rest != "" && rest[0] != '?') {
+			return nil, errors.New(usage)
 		}
-		return New(secrets)
+		q, err := url.ParseQuery(strings.TrimPrefix(rest, "?"))
+		if err != nil {
+			return nil, errors.New(usage)
+		}
+		var opts []Option
+		const pkg = "cookiestore"
+		err = params.Each(pkg, q, func(string) bool { return true }, func(name, v string) error {
+			if name != "crumbs_cipher" {
+				return fmt.Errorf("cookiestore: unknown parameter %q of the cookie store (its one parameter is crumbs_cipher)", name)
+			}
+			c, err := crypto.ParseCipher(v)
+			if err != nil {
+				return params.Bad(pkg, name, v, fmt.Sprintf("%q or %q", crypto.XChaCha20Poly1305, crypto.AES256GCM))
+			}
+			opts = append(opts, WithCipher(c))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return New(secrets, opts...)
 	})
 }
 

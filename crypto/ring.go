@@ -1,21 +1,26 @@
 // Package crypto seals and signs the values that crumbs puts in cookies, in the
 // format of spec/cookie-v1.md: a key ring built from a list of secrets, keys
-// derived with HKDF-SHA256 per purpose, XChaCha20-Poly1305 with a key ID in
-// the envelope, optional Zstandard compression under the seal, and issue,
-// absolute and idle times enforced on open.
+// derived with HKDF-SHA256 per purpose, an AEAD with a key ID in the
+// envelope (XChaCha20-Poly1305 by default, AES-256-GCM with WithCipher),
+// optional Zstandard compression under the seal, and issue, absolute and
+// idle times enforced on open.
 //
 // Most applications won't need this package: the cookie and server stores use
 // it. It is exported for tools that must read or write crumbs values.
 //
 // FIPS 140-3: a Ring that only signs and verifies (server mode) uses
 // HKDF-SHA256 and HMAC-SHA256, which FIPS 140-only mode
-// (GODEBUG=fips140=only) allows; XChaCha20-Poly1305 is built on the first
-// Seal or Open, which then fail in that mode.
+// (GODEBUG=fips140=only) allows. Sealing with AES256GCM (envelope version 2:
+// AES-256-GCM under a key derived for each message with HKDF-SHA256) is
+// approved too. XChaCha20-Poly1305 (envelope version 1) is not: in that mode
+// Seal fails with it, and Open reports a version 1 value as invalid.
 package crypto
 
 import (
 	"bytes"
+	"crypto/aes"
 	"crypto/cipher"
+	"crypto/fips140"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -36,9 +41,13 @@ const (
 	MinSecretSize = 32
 	// KeyIDSize is the length of a key ID in bytes.
 	KeyIDSize = 4
-	// Overhead is the number of bytes a sealed envelope adds to the data
-	// before base64url: version, key ID, nonce, flags, three times and tag.
+	// Overhead is the number of bytes a sealed envelope of version 1
+	// (XChaCha20Poly1305) adds to the data before base64url: version, key
+	// ID, nonce, flags, three times and tag.
 	Overhead = headerSize + plainHeaderSize + tagSize
+	// OverheadAES256GCM is the same for version 2 (AES256GCM): version, key
+	// ID, salt, nonce, flags, three times and tag.
+	OverheadAES256GCM = headerSizeV2 + plainHeaderSize + tagSize
 	// MaxNameSize is the longest cookie name Seal and Open accept.
 	MaxNameSize = 256
 	// DefaultMaxDataSize is the default largest data Seal accepts and Open
@@ -55,13 +64,64 @@ const (
 	plainHeaderSize = 1 + 3*8                   // flags, issued, absolute, idle
 	maxDataLimit    = 16 << 20
 
+	versionV2    = 2
+	saltSize     = 16
+	gcmNonceSize = 12
+	gcmTagSize   = 16
+	saltAt       = 1 + KeyIDSize
+	gcmNonceAt   = saltAt + saltSize
+	headerSizeV2 = gcmNonceAt + gcmNonceSize // version, key ID, salt, nonce
+
 	flagRaw  = 0
 	flagZstd = 1
 
-	labelKeyID = "github.com/crumbs-go/session/v1/key-id"
-	labelSeal  = "github.com/crumbs-go/session/v1/cookie"
-	labelSign  = "github.com/crumbs-go/session/v1/server-id"
+	labelKeyID     = "github.com/crumbs-go/session/v1/key-id"
+	labelSeal      = "github.com/crumbs-go/session/v1/cookie"
+	labelSign      = "github.com/crumbs-go/session/v1/server-id"
+	labelSealV2    = "github.com/crumbs-go/session/v2/cookie"
+	labelMessageV2 = "github.com/crumbs-go/session/v2/message"
 )
+
+// A Cipher is the AEAD that seals, and with it the envelope version of the
+// values a Ring seals. Open reads both versions whatever the Ring's Cipher,
+// so a migration is: deploy WithCipher(AES256GCM); values sealed before keep
+// opening until their deadline, and are re-sealed as version 2 on their next
+// response.
+type Cipher uint8
+
+const (
+	// XChaCha20Poly1305 seals envelope version 1 (spec/cookie-v1.md §3):
+	// XChaCha20-Poly1305 with a random 192-bit nonce. The default. FIPS
+	// 140-only mode refuses it.
+	XChaCha20Poly1305 Cipher = 1
+	// AES256GCM seals envelope version 2 (spec/cookie-v1.md §3.4):
+	// AES-256-GCM under a key derived for each message with HKDF-SHA256
+	// from a random 128-bit salt, with a random 96-bit nonce, approved under
+	// FIPS 140-3. A value is 4 bytes longer than with XChaCha20Poly1305.
+	AES256GCM Cipher = 2
+)
+
+// String returns the cipher's name as configuration strings spell it:
+// "xchacha20-poly1305" or "aes-256-gcm".
+func (c Cipher) String() string {
+	switch c {
+	case XChaCha20Poly1305:
+		return "xchacha20-poly1305"
+	case AES256GCM:
+		return "aes-256-gcm"
+	}
+	return fmt.Sprintf("Cipher(%d)", uint8(c))
+}
+
+// ParseCipher returns the Cipher that String spells s as.
+func ParseCipher(s string) (Cipher, error) {
+	for _, c := range []Cipher{XChaCha20Poly1305, AES256GCM} {
+		if s == c.String() {
+			return c, nil
+		}
+	}
+	return 0, fmt.Errorf("crypto: unknown cipher %q: write %q or %q", s, XChaCha20Poly1305, AES256GCM)
+}
 
 // b64 is the only text encoding of the format: base64url, no padding,
 // canonical. (It still skips CR and LF, which decode rejects beforehand.)
@@ -72,6 +132,7 @@ var b64 = base64.RawURLEncoding.Strict()
 // and safe for concurrent use.
 type Ring struct {
 	keys      []ringKey
+	cipher    Cipher
 	maxData   int
 	threshold int
 	maxValue  int       // longest value Open decodes, in characters
@@ -89,11 +150,15 @@ type ringKey struct {
 	// refuses; HKDF-SHA256 and HMAC-SHA256 are approved.
 	aead func() (cipher.AEAD, error)
 	mac  []byte
+	// gcm is the version 2 sealing key, from which each message's
+	// AES-256-GCM key is derived.
+	gcm []byte
 }
 
 type config struct {
 	maxData   int
 	threshold int
+	cipher    Cipher
 }
 
 // An Option configures a Ring.
@@ -129,6 +194,19 @@ func WithCompressionThreshold(n int) Option {
 	}
 }
 
+// WithCipher sets the AEAD that Seal uses, and with it the envelope version:
+// XChaCha20Poly1305 (version 1, the default) or AES256GCM (version 2, for
+// FIPS 140-3). Open reads both, whatever the setting.
+func WithCipher(c Cipher) Option {
+	return func(cfg *config) error {
+		if c != XChaCha20Poly1305 && c != AES256GCM {
+			return fmt.Errorf("crypto: WithCipher(%d): use crypto.XChaCha20Poly1305 or crypto.AES256GCM", uint8(c))
+		}
+		cfg.cipher = c
+		return nil
+	}
+}
+
 // New builds a Ring from secrets. secrets[0] seals and signs; every secret
 // opens and verifies, so rotation is: put the new secret first, keep the old
 // one after it until every value sealed under it has expired, then drop it.
@@ -136,7 +214,7 @@ func WithCompressionThreshold(n int) Option {
 // may appear twice; New reports the position of the first that is not. New
 // keeps derived keys, not the secrets.
 func New(secrets [][]byte, opts ...Option) (*Ring, error) {
-	c := config{maxData: DefaultMaxDataSize, threshold: DefaultCompressionThreshold}
+	c := config{maxData: DefaultMaxDataSize, threshold: DefaultCompressionThreshold, cipher: XChaCha20Poly1305}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
@@ -147,9 +225,10 @@ func New(secrets [][]byte, opts ...Option) (*Ring, error) {
 	}
 	r := &Ring{
 		keys:      make([]ringKey, len(secrets)),
+		cipher:    c.cipher,
 		maxData:   c.maxData,
 		threshold: c.threshold,
-		maxValue:  b64.EncodedLen(Overhead + c.maxData),
+		maxValue:  b64.EncodedLen(max(Overhead, OverheadAES256GCM) + c.maxData),
 		rand:      rand.Reader,
 	}
 	for i, s := range secrets {
@@ -217,8 +296,35 @@ func deriveKey(secret []byte) (ringKey, error) {
 	if k.mac, err = hkdf.Key(sha256.New, secret, nil, labelSign, sha256.Size); err != nil {
 		return k, fmt.Errorf("crypto: derive signing key: %w", err)
 	}
+	if k.gcm, err = hkdf.Key(sha256.New, secret, nil, labelSealV2, 32); err != nil {
+		return k, fmt.Errorf("crypto: derive sealing key (version 2): %w", err)
+	}
 	return k, nil
 }
+
+// messageGCM returns the AES-256-GCM of one version 2 message: its key is
+// HKDF-SHA256 of the version 2 sealing key with the message's salt (spec
+// §3.4). In FIPS 140-only mode it draws its own nonce (NonceSize 0, the
+// nonce before the ciphertext); elsewhere the caller gives the nonce, so
+// that tests can reproduce vectors.
+func (k *ringKey) messageGCM(salt []byte, randomNonce bool) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, k.gcm, salt, labelMessageV2, 32)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: derive message key: %w", err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: AES-256: %w", err)
+	}
+	if randomNonce {
+		return cipher.NewGCMWithRandomNonce(block)
+	}
+	return cipher.NewGCM(block)
+}
+
+// fipsOnly reports whether FIPS 140-only mode is enforced, in which
+// AES-GCM may only draw its own nonces.
+func fipsOnly() bool { return fips140.Enforced() }
 
 // key returns the ring's key with the given ID and its position.
 func (r *Ring) key(id []byte) (*ringKey, int) {
@@ -229,6 +335,9 @@ func (r *Ring) key(id []byte) (*ringKey, int) {
 	}
 	return nil, -1
 }
+
+// Cipher returns the cipher Seal uses.
+func (r *Ring) Cipher() Cipher { return r.cipher }
 
 // MaxDataSize returns the largest data Seal accepts and Open decompresses.
 func (r *Ring) MaxDataSize() int { return r.maxData }

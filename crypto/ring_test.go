@@ -17,9 +17,11 @@ func secret(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
 var t0 = time.Unix(1764201600, 0)
 
+// mustRing builds a ring that seals with testCipher unless opts say
+// otherwise.
 func mustRing(t testing.TB, secrets [][]byte, opts ...crypto.Option) *crypto.Ring {
 	t.Helper()
-	r, err := crypto.New(secrets, opts...)
+	r, err := crypto.New(secrets, append([]crypto.Option{crypto.WithCipher(testCipher)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"crypto/cipher"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -52,21 +53,21 @@ func (r *Ring) Seal(name string, p Payload) (string, error) {
 	}
 
 	// One buffer holds the envelope and, after it, the associated data:
-	// version | key ID | nonce | flags | times | body | tag | aad.
+	// version | key ID | nonce (v1) or salt and nonce (v2) | flags | times |
+	// body | tag | aad.
 	k := &r.keys[0]
-	aead, err := k.aead()
-	if err != nil {
+	hdr, ver := headerSize, byte(version)
+	var aead cipher.AEAD
+	if r.cipher == AES256GCM {
+		hdr, ver = headerSizeV2, versionV2
+	} else if aead, err = k.aead(); err != nil {
 		return "", err
 	}
-	bodyAt := headerSize + plainHeaderSize
+	bodyAt := hdr + plainHeaderSize
 	aadLen := 1 + KeyIDSize + len(name)
 	buf := make([]byte, bodyAt+len(p.Data)+tagSize+aadLen)
-	buf[0] = version
+	buf[0] = ver
 	copy(buf[1:], k.id[:])
-	nonce := buf[1+KeyIDSize : headerSize]
-	if _, err := io.ReadFull(r.rand, nonce); err != nil {
-		return "", fmt.Errorf("crypto: read nonce: %w", err)
-	}
 
 	flags, bodyLen := byte(flagRaw), len(p.Data)
 	if r.threshold > 0 && len(p.Data) >= r.threshold {
@@ -81,29 +82,62 @@ func (r *Ring) Seal(name string, p Payload) (string, error) {
 	if flags == flagRaw {
 		copy(buf[bodyAt:], p.Data)
 	}
-	buf[headerSize] = flags
-	putTimes(buf[headerSize+1:], issued, absolute, idle)
+	buf[hdr] = flags
+	putTimes(buf[hdr+1:], issued, absolute, idle)
 
 	envLen := bodyAt + bodyLen + tagSize
 	aad := buf[envLen : envLen+aadLen]
 	copy(aad, buf[:1+KeyIDSize])
 	copy(aad[1+KeyIDSize:], name)
-	// dst is capped at the envelope (three-index slice): cipher.AEAD may
-	// overwrite dst up to its capacity, and the AAD lies just after it.
-	aead.Seal(buf[headerSize:headerSize:envLen], nonce, buf[headerSize:bodyAt+bodyLen], aad)
+	plain := buf[hdr : bodyAt+bodyLen]
+	// Every dst below is capped at the envelope (three-index slice):
+	// cipher.AEAD may overwrite dst up to its capacity, and the AAD lies just
+	// after it.
+	switch {
+	case ver == version:
+		nonce := buf[1+KeyIDSize : hdr]
+		if _, err := io.ReadFull(r.rand, nonce); err != nil {
+			return "", fmt.Errorf("crypto: read nonce: %w", err)
+		}
+		aead.Seal(buf[hdr:hdr:envLen], nonce, plain, aad)
+	case fipsOnly():
+		// The approved AES-GCM draws its nonce and writes it before the
+		// ciphertext; its plaintext must start where its output does.
+		if _, err := io.ReadFull(r.rand, buf[saltAt:gcmNonceAt]); err != nil {
+			return "", fmt.Errorf("crypto: read salt: %w", err)
+		}
+		if aead, err = k.messageGCM(buf[saltAt:gcmNonceAt], true); err != nil {
+			return "", err
+		}
+		moved := buf[gcmNonceAt : gcmNonceAt+len(plain)]
+		copy(moved, plain)
+		aead.Seal(buf[gcmNonceAt:gcmNonceAt:envLen], nil, moved, aad)
+	default:
+		// Salt, then nonce, from r.rand.
+		if _, err := io.ReadFull(r.rand, buf[saltAt:hdr]); err != nil {
+			return "", fmt.Errorf("crypto: read salt and nonce: %w", err)
+		}
+		if aead, err = k.messageGCM(buf[saltAt:gcmNonceAt], false); err != nil {
+			return "", err
+		}
+		aead.Seal(buf[hdr:hdr:envLen], buf[gcmNonceAt:hdr], plain, aad)
+	}
 
 	out := make([]byte, b64.EncodedLen(envLen))
 	b64.Encode(out, buf[:envLen])
 	return stringOf(out), nil
 }
 
-// minValue is the length of the shortest value: the encoding of Overhead bytes.
-var minValue = b64.EncodedLen(Overhead)
+// minValue is the length of the shortest value: the encoding of Overhead
+// bytes (version 1; version 2 needs 4 more, checked once decoded).
+var minValue = b64.EncodedLen(min(Overhead, OverheadAES256GCM))
 
 // Open decodes, authenticates and decrypts a value sealed for the cookie
-// called name, and checks its deadlines against now. stale reports that a
-// secret other than the first opened it: re-seal the payload so the value
-// moves to the primary secret. Every failure caused by the value wraps
+// called name, and checks its deadlines against now. Values of both envelope
+// versions open, whatever the ring's Cipher. stale reports that a secret
+// other than the first opened it, or that the value is of the other
+// version: re-seal the payload so the value moves to the primary secret
+// and the ring's cipher. Every failure caused by the value wraps
 // ErrInvalid; errors.Is tells them from nothing else, and the message says
 // which check failed, for the operator. Open does not modify value, and the
 // Data it returns is its own.
@@ -127,23 +161,52 @@ func (r *Ring) Open(name, value string, now time.Time) (p Payload, stale bool, e
 	if err != nil || n != decLen {
 		return p, false, errs.Reason("crypto: value is not canonical base64url")
 	}
-	if buf[0] != version {
+	hdr := headerSize
+	switch buf[0] {
+	case version:
+	case versionV2:
+		hdr = headerSizeV2
+		if n < OverheadAES256GCM {
+			return p, false, errs.Reason("crypto: value too short")
+		}
+	default:
 		return p, false, errs.Reason("crypto: unsupported version")
 	}
 	k, idx := r.key(buf[1 : 1+KeyIDSize])
 	if k == nil {
 		return p, false, errs.Reason("crypto: unknown key ID (sealed under a secret that is not in the ring)")
 	}
-	aead, err := k.aead()
-	if err != nil {
-		return p, false, err // not the value's fault: this process cannot open any
-	}
 	aad := buf[n:]
 	copy(aad, buf[:1+KeyIDSize])
 	copy(aad[1+KeyIDSize:], name)
-	plain, err := aead.Open(buf[headerSize:headerSize:n], buf[1+KeyIDSize:headerSize], buf[headerSize:n], aad) // capped: see Seal
-	if err != nil {
-		return p, false, errs.Reason("crypto: message authentication failed")
+	// Every dst is capped at the envelope: see Seal.
+	var plain []byte
+	switch {
+	case hdr == headerSize:
+		aead, err := k.aead()
+		if err != nil {
+			// Only FIPS 140-only mode refuses XChaCha20-Poly1305, after
+			// a migration to AES256GCM: the value's version is the fault.
+			return p, false, errs.Reason("crypto: version 1 (XChaCha20-Poly1305) cannot be opened in FIPS 140-only mode")
+		}
+		plain, err = aead.Open(buf[hdr:hdr:n], buf[1+KeyIDSize:hdr], buf[hdr:n], aad)
+		if err != nil {
+			return p, false, errs.Reason("crypto: message authentication failed")
+		}
+	default:
+		randomNonce := fipsOnly()
+		aead, err := k.messageGCM(buf[saltAt:gcmNonceAt], randomNonce)
+		if err != nil {
+			return p, false, err // not the value's fault
+		}
+		if randomNonce { // the approved AES-GCM takes the nonce with the ciphertext
+			plain, err = aead.Open(buf[gcmNonceAt:gcmNonceAt:n], nil, buf[gcmNonceAt:n], aad)
+		} else {
+			plain, err = aead.Open(buf[hdr:hdr:n], buf[gcmNonceAt:hdr], buf[hdr:n], aad)
+		}
+		if err != nil {
+			return p, false, errs.Reason("crypto: message authentication failed")
+		}
 	}
 	flags := plain[0]
 	issued := binary.BigEndian.Uint64(plain[1:])
@@ -175,7 +238,7 @@ func (r *Ring) Open(name, value string, now time.Time) (p Payload, stale bool, e
 		return p, false, errs.Reason("crypto: unknown flags")
 	}
 	p.IssuedAt, p.Expires, p.IdleExpires = timex.FromUnix(issued), timex.FromUnix(absolute), timex.FromUnix(idle)
-	return p, idx != 0, nil
+	return p, idx != 0 || Cipher(buf[0]) != r.cipher, nil
 }
 
 // hasLineBreak reports whether s holds CR or LF, which the base64 decoder

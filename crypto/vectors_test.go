@@ -91,7 +91,7 @@ func resealMatches(t *testing.T, v vectors.Vector, p crypto.Payload) {
 		secret = secrets[1]
 	}
 	s, _ := hex.DecodeString(secret)
-	ring, err := crypto.New([][]byte{s})
+	ring, err := crypto.New([][]byte{s}, crypto.WithCipher(crypto.CipherOf(value)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,16 +30,30 @@ func Child(t *testing.T) bool {
 
 // Run runs the tests that pattern selects (a -test.run pattern) in a child
 // process in FIPS 140-only mode, and fails t with the child's output unless
-// they all pass and at least one ran.
-func Run(t *testing.T, pattern string) {
+// they all pass and at least one ran. env is added to the child's
+// environment ("NAME=value").
+func Run(t *testing.T, pattern string, env ...string) {
+	t.Helper()
+	run(t, "in FIPS 140-only mode", pattern, append([]string{"GODEBUG=fips140=only", childEnv + "=1"}, env...))
+}
+
+// RunPlain runs the tests that pattern selects in a child process outside
+// FIPS 140-only mode, with env added to its environment: for a package
+// whose tests read a setting from the environment.
+func RunPlain(t *testing.T, pattern string, env ...string) {
+	t.Helper()
+	run(t, "with "+strings.Join(env, " "), pattern, env)
+}
+
+func run(t *testing.T, how, pattern string, env []string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run="+pattern, "-test.count=1", "-test.v", "-test.timeout=10m")
-	cmd.Env = append(os.Environ(), "GODEBUG=fips140=only", childEnv+"=1")
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("in FIPS 140-only mode, %s: %v\n%s", pattern, err, out)
+		t.Fatalf("%s, %s: %v\n%s", how, pattern, err, out)
 	}
 	if !strings.Contains(string(out), "--- PASS") {
-		t.Fatalf("in FIPS 140-only mode, %s ran no test:\n%s", pattern, out)
+		t.Fatalf("%s, %s ran no test:\n%s", how, pattern, out)
 	}
 }

@@ -159,7 +159,14 @@ func (v Vector) Ring() (*crypto.Ring, error) {
 		}
 		secrets = append(secrets, s)
 	}
-	return crypto.New(secrets, crypto.WithMaxDataSize(int(v.Int("max-data"))))
+	// A receiver that seals what the vector holds: its rotated says only
+	// that a non-primary secret opened it (the other version would be
+	// re-sealed too).
+	cipher := crypto.XChaCha20Poly1305
+	if strings.HasPrefix(v.File, "v2_") {
+		cipher = crypto.AES256GCM
+	}
+	return crypto.New(secrets, crypto.WithCipher(cipher), crypto.WithMaxDataSize(int(v.Int("max-data"))))
 }
 
 // Codec builds the receiver's chunk codec.
