@@ -138,8 +138,12 @@ func aliased(t *testing.T, f *ast.File, expr ast.Expr) ast.Expr {
 // author writes, and prints the counts of both audiences' packages:
 //
 //	go test -run ExportedIdentifiers -v .
+//
+// The limit was 90 at the release-candidate cut; express-session's
+// req.session.cookie (CookieInfo: its type, four fields and
+// Session.Cookie) and Cookie.Priority raised it to 96.
 func TestExportedIdentifiers(t *testing.T) {
-	const limit = 90
+	const limit = 96
 	n, names := exported(t, ".")
 	d, _ := exported(t, "driver")
 	t.Logf("package session: %d exported identifiers (limit %d); package driver: %d", n, limit, d)

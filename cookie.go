@@ -53,10 +53,10 @@ type cookieTransport struct {
 }
 
 // attrs is the rendering of one set of cookie attributes, in net/http's
-// order: a line is name=value, scope, "; Max-Age=N", flags.
+// order: a line is name=value, scope, "; Expires=D; Max-Age=N", flags.
 type attrs struct {
 	scope string            // "; Path=/; Domain=…"
-	flags string            // "; HttpOnly; Secure; SameSite=Lax; Partitioned"
+	flags string            // "; HttpOnly; Secure; SameSite=Lax; Partitioned; Priority=High"
 	del   map[string]string // whole deletion lines, by chunk name (the Manager's only)
 }
 
@@ -88,7 +88,11 @@ func render(ck Cookie, secure bool) *attrs {
 	c := http.Cookie{Name: "x", Path: ck.Path, Domain: ck.Domain}
 	scope := strings.TrimPrefix(c.String(), "x=")
 	c = http.Cookie{Name: "x", HttpOnly: true, Secure: secure, SameSite: ck.SameSite, Partitioned: ck.Partitioned}
-	return &attrs{scope: scope, flags: strings.TrimPrefix(c.String(), "x=")}
+	flags := strings.TrimPrefix(c.String(), "x=")
+	if ck.Priority != "" {
+		flags += "; Priority=" + priorities[priorityOf(ck.Priority)] // net/http has no field for it
+	}
+	return &attrs{scope: scope, flags: flags}
 }
 
 // deletion renders the Set-Cookie line that expires the cookie name.
@@ -146,6 +150,7 @@ func (t cookieTransport) read(s *Session) (string, error) {
 	if t.single {
 		return t.readOne(s)
 	}
+	t.m.noteHeaderSize(s)
 	v, n, carried, err := t.m.chunks.JoinN(pairs(s.r))
 	if err == nil {
 		s.parts, s.carried = n, carried
@@ -165,6 +170,7 @@ func (t cookieTransport) readOne(s *Session) (string, error) {
 			return "", fmt.Errorf("session: cookie %q of %d bytes, over %d: %w", n, len(n)+1+len(v), chunking.MaxCookieSize, driver.ErrInvalid)
 		}
 		s.parts, s.carried = 1, 1
+		t.m.noteHeaderSize(s)
 		return v, nil
 	}
 	return "", driver.ErrNotFound
@@ -276,15 +282,17 @@ func (t cookieTransport) set(s *Session, parts []chunking.Cookie, stale []string
 	age := maxAgeOf(&s.rec, now)
 	for _, p := range parts {
 		var b strings.Builder
-		b.Grow(len(p.Name) + len(p.Value) + len(a.scope) + len(a.flags) + len("=; Max-Age=") + 8)
+		b.Grow(len(p.Name) + len(p.Value) + len(a.scope) + len(a.flags) + len("=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=") + 8)
 		b.WriteString(p.Name)
 		b.WriteByte('=')
 		b.WriteString(p.Value)
 		b.WriteString(a.scope)
 		if age > 0 {
-			var num [20]byte
+			var buf [32]byte
+			b.WriteString("; Expires=")
+			b.Write(now.Add(time.Duration(age)*time.Second).UTC().AppendFormat(buf[:0], http.TimeFormat))
 			b.WriteString("; Max-Age=")
-			b.Write(strconv.AppendInt(num[:0], age, 10))
+			b.Write(strconv.AppendInt(buf[:0], age, 10))
 		}
 		b.WriteString(a.flags)
 		w.set = append(w.set, b.String())
@@ -547,7 +555,7 @@ func loopback(host string) bool {
 // The session's own cookie attributes, as Record.Cookie holds them
 // (spec/cookie-v1.md §10.1):
 //
-//	cookie = u8(SameSite) || u8(Secure) || u8(flags: bit 0 Partitioned)
+//	cookie = u8(SameSite) || u8(Secure) || u8(flags: bit 0 Partitioned, bits 1-2 Priority)
 //	         || u16(len(path)) || path || u16(len(domain)) || domain
 //
 // A zero field is the Manager's. nil encodes a Cookie that is all zero.
@@ -556,7 +564,7 @@ func encodeCookie(ck Cookie) []byte {
 		return nil
 	}
 	b := make([]byte, 0, 7+len(ck.Path)+len(ck.Domain))
-	var flags byte
+	flags := byte(max(priorityOf(ck.Priority), 0)) << 1
 	if ck.Partitioned {
 		flags |= 1
 	}
@@ -573,10 +581,11 @@ func decodeCookie(b []byte) (ck Cookie, ok bool) {
 	if len(b) == 0 {
 		return Cookie{}, true
 	}
-	if len(b) < 7 || len(b) > driver.MaxCookieAttributes || b[2]&^1 != 0 {
+	if len(b) < 7 || len(b) > driver.MaxCookieAttributes || b[2]&^7 != 0 {
 		return Cookie{}, false
 	}
 	ck.SameSite, ck.Secure, ck.Partitioned = http.SameSite(b[0]), SecureMode(b[1]), b[2]&1 != 0
+	ck.Priority = priorities[b[2]>>1]
 	n := int(binary.BigEndian.Uint16(b[3:]))
 	if len(b) < 5+n+2 {
 		return Cookie{}, false
@@ -596,7 +605,7 @@ func decodeCookie(b []byte) (ck Cookie, ok bool) {
 
 // cookie returns the Manager's cookie attributes, every field set.
 func (c *config) cookie() Cookie {
-	return Cookie{Path: c.path, Domain: c.domain, SameSite: c.sameSite, Secure: c.secure, Partitioned: c.partitioned}
+	return Cookie{Path: c.path, Domain: c.domain, SameSite: c.sameSite, Secure: c.secure, Partitioned: c.partitioned, Priority: c.priority}
 }
 
 // cookieOf returns the attributes of a session whose own are enc: the
@@ -610,5 +619,6 @@ func (c *config) cookieOf(enc []byte) Cookie {
 	ck.Path, ck.Domain = cmp.Or(own.Path, ck.Path), cmp.Or(own.Domain, ck.Domain)
 	ck.SameSite, ck.Secure = cmp.Or(own.SameSite, ck.SameSite), cmp.Or(own.Secure, ck.Secure)
 	ck.Partitioned = ck.Partitioned || own.Partitioned
+	ck.Priority = cmp.Or(own.Priority, ck.Priority)
 	return ck
 }

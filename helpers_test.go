@@ -52,6 +52,13 @@ func newHarnessSecrets(t testing.TB, secrets [][]byte, opts ...session.Option) *
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newHarnessStore(t, store, secrets, opts...)
+}
+
+// newHarnessStore is newHarness over another store (secrets are what it
+// was built with).
+func newHarnessStore(t testing.TB, store session.Store, secrets [][]byte, opts ...session.Option) *harness {
+	t.Helper()
 	h := &harness{clock: &clock{t: time.Unix(1764201600, 0)}, log: &bytes.Buffer{}, jar: map[string]string{}, secret: secrets}
 	base := []session.Option{
 		session.WithClock(h.clock.now),

@@ -59,6 +59,8 @@ type Manager struct {
 
 	warnInsecure sync.Once // the SecureAuto warning, logged once
 	warnPlain    sync.Once // a cookie without Secure, logged once
+	warnKept     sync.Once // a re-seal that does not fit, logged once
+	warnHeader   sync.Once // a Cookie header near proxies' limits, logged once
 
 	importing  []importing    // WithImport's cookie names and deletion lines
 	migrated   []atomic.Int64 // sessions each driver.Importer migrated
@@ -109,6 +111,9 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	chunks, err := chunking.New(c.name, c.chunkOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
+	}
+	if err := partitionedFits(c.partitioned, chunks, "WithCookie"); err != nil {
+		return nil, err
 	}
 	m := &Manager{store: store, cfg: c, codec: c.codec, chunks: chunks, log: c.logger, now: c.now}
 	if m.cfg.errorHandler == nil {
@@ -227,6 +232,44 @@ func FromContext(ctx context.Context) *Session {
 // From returns the request's Session: FromContext(r.Context()).
 func From(r *http.Request) *Session { return FromContext(r.Context()) }
 
+// partitionedCap is the most bytes of partitioned cookies (names and
+// values) Chrome keeps per embedded site: CHIPS' per-partition limit.
+const partitionedCap = 10 << 10
+
+// partitionedFits refuses partitioned cookies whose largest set Chrome
+// would not keep.
+func partitionedFits(partitioned bool, chunks *chunking.Codec, where string) error {
+	if partitioned && chunks.MaxHeaderBytes() > partitionedCap {
+		return fmt.Errorf("session: %s: Partitioned: the session's cookies may take %d bytes, and Chrome keeps at most %d bytes of partitioned cookies per embedded site (it drops the excess): lower WithTotalBudget or WithMaxChunks, leaving room for the site's other partitioned cookies", where, chunks.MaxHeaderBytes(), partitionedCap)
+	}
+	return nil
+}
+
+// nearHeaderLimit is the size of a request's Cookie header from which the
+// Manager warns (once): 6 KiB, three quarters of the 8 KiB per header line
+// that a default nginx accepts (large_client_header_buffers). Other limits
+// in front of applications: fasthttp's 4 KiB for all headers
+// (ReadBufferSize), API Gateway's 10 KiB, Node's 16 KiB
+// (--max-http-header-size), 16 KiB per header on AWS ALB and on
+// Cloudflare.
+const nearHeaderLimit = 6 << 10
+
+// noteHeaderSize warns once when a request's Cookie header comes near the
+// header limits of common proxies and platforms.
+func (m *Manager) noteHeaderSize(s *Session) {
+	n := 0
+	for _, v := range s.r.Header["Cookie"] {
+		n += len(v)
+	}
+	if n < nearHeaderLimit {
+		return
+	}
+	m.warnHeader.Do(func() {
+		m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: a request carried a Cookie header near the header limits of common proxies: nginx refuses a header line over 8 KiB by default (large_client_header_buffers), API Gateway 10 KiB of headers, fasthttp 4 KiB; keep sessions smaller (server mode, or fewer values) or raise those limits",
+			slog.Int("bytes", n), s.where())
+	})
+}
+
 // RequestHeaderBytes returns the most bytes the session adds to a request's
 // headers: its cookies in the Cookie header, names and separators included
 // (at most WithTotalBudget, 8000 by default, plus 3 per chunk), or with
@@ -309,7 +352,7 @@ func (m *Manager) load(s *Session) {
 	if (errors.Is(err, driver.ErrNotFound) || errors.Is(err, driver.ErrInvalid)) && m.importOld(s) {
 		// Another library's session: it becomes a new crumbs session with
 		// its values, stored by this response.
-		s.rec = m.freshRecord(now)
+		s.rec = m.freshRecord(s.r, now)
 		s.state, s.rejected = created, false
 		return
 	}
@@ -339,7 +382,7 @@ func (m *Manager) load(s *Session) {
 		m.fail(s, s.loadErr)
 	}
 	s.raw = map[string][]byte{}
-	s.rec = m.freshRecord(now)
+	s.rec = m.freshRecord(s.r, now)
 	s.state, s.isNew = fresh, true
 }
 
@@ -409,18 +452,18 @@ func (s *Session) where() slog.Attr {
 
 // freshRecord is a new session. Deadlines are whole seconds, as every store
 // keeps them, so that the one enforced and a backend's expiry agree.
-func (m *Manager) freshRecord(now time.Time) driver.Record {
-	r := driver.Record{ID: m.generateID(), BrowserSession: m.cfg.browserSession}
+func (m *Manager) freshRecord(r *http.Request, now time.Time) driver.Record {
+	rec := driver.Record{ID: m.generateID(r), BrowserSession: m.cfg.browserSession}
 	if m.cfg.lifetime > 0 {
-		r.Expires = now.Add(m.cfg.lifetime).Truncate(time.Second)
+		rec.Expires = now.Add(m.cfg.lifetime).Truncate(time.Second)
 	}
-	return r
+	return rec
 }
 
-// generateID draws a new session ID.
-func (m *Manager) generateID() string {
+// generateID draws a new session ID for the request r.
+func (m *Manager) generateID(r *http.Request) string {
 	if m.cfg.newID != nil {
-		if id := m.cfg.newID(); sid.Valid(id) {
+		if id := m.cfg.newID(r); sid.Valid(id) {
 			return id
 		}
 		m.log.Error("session: the ID generator returned an invalid ID; using a random one")
@@ -626,18 +669,38 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		// with a Destroy ends the session it moved to.
 		s.moved, s.from = true, &driver.Record{ID: from}
 		return false, nil
+	case errors.Is(err, ErrTooLarge) && m.keepOld(s, act):
+		return s.t.tidy(s), nil
 	case errors.Is(err, ErrTooLarge):
 		return false, fmt.Errorf("session: save: %w", err)
 	case err != nil:
 		return false, fmt.Errorf("session: save: %w: %w", ErrBackend, err)
 	}
 	if err := s.t.write(s, token, now); err != nil {
+		if errors.Is(err, ErrTooLarge) && m.keepOld(s, act) {
+			return s.t.tidy(s), nil
+		}
 		return false, err
 	}
 	s.saved = &token
 	m.counted(s)
 	s.settle(loaded)
 	return true, nil
+}
+
+// keepOld reports whether a session that no longer fits may keep the
+// token its request carried: a refresh of a session whose values did not
+// change, which only a cookie store's re-seal under another cipher makes
+// longer (cookiestore.WithCipher: 4 bytes), while the old cookie still
+// opens. The first is logged.
+func (m *Manager) keepOld(s *Session, act action) bool {
+	if act != doRefresh || s.state != loaded || !s.rec.Stale {
+		return false
+	}
+	m.warnKept.Do(func() {
+		m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: a session re-sealed under the store's current cipher or secret does not fit its cookies; it keeps its old cookie, which still opens, until it changes (raise WithCookieBudget, WithMaxChunks or WithTotalBudget)", s.where())
+	})
+	return true
 }
 
 // persist hands the session to the store.
@@ -687,7 +750,7 @@ func (m *Manager) create(s *Session, c *driver.Commit, now time.Time) (string, e
 		// changes: drop that one, and store the session under a new ID
 		// (nobody has its token yet).
 		m.dropRecord(s, s.rec.ID)
-		s.rec.ID = m.generateID()
+		s.rec.ID = m.generateID(s.r)
 	}
 	c.Record.ID, c.Record.User, c.Record.Created, c.Record.Seen = s.rec.ID, s.rec.User, s.rec.Created, s.rec.Seen
 	c.Record.Agent, c.Record.Addr = s.rec.Agent, s.rec.Addr
@@ -872,7 +935,7 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 		// identity changed since), and whether it retired the old ID is
 		// unknown: as for a second Regenerate, finish that move, then move
 		// on to another new ID, bound anew.
-		s.rec.ID = m.generateID()
+		s.rec.ID = m.generateID(s.r)
 	}
 	if s.nextStored != "" && s.nextStored != s.rec.ID {
 		// An earlier attempt stored another new ID, and whether it retired
@@ -1039,7 +1102,7 @@ func (s *Session) ended() {
 // moved the session, leaving a fresh, unsaved one.
 func (s *Session) discard() {
 	s.clearValues()
-	s.rec = s.m.freshRecord(s.m.now())
+	s.rec = s.m.freshRecord(s.r, s.m.now())
 	s.old = nil
 	s.isNew, s.rejected = true, false
 	s.ended()

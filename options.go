@@ -56,12 +56,13 @@ type config struct {
 	trustProxy        bool
 	sameSite          http.SameSite
 	partitioned       bool
+	priority          string
 	lifetime, idle    time.Duration
 	browserSession    bool
 	rolling           bool
 	resave            bool
 	saveUninitialized bool
-	newID             func() string
+	newID             func(*http.Request) string
 	destroyEmpty      bool
 	identityKey       string
 	errorHandler      func(http.ResponseWriter, *http.Request, error)
@@ -92,8 +93,8 @@ func WithCookieName(name string) Option {
 }
 
 // A Cookie holds the session cookie's attributes, for WithCookie (every
-// session's) and Session.SetCookie (one session's: SameSite, Secure and
-// Partitioned; its Path and Domain are the Manager's). A zero field means
+// session's) and Session.SetCookie (one session's: SameSite, Secure,
+// Partitioned and Priority; its Path and Domain are the Manager's). A zero field means
 // the default: for WithCookie, crumbs' own; for SetCookie, the Manager's.
 // The cookie is always HttpOnly: no session cookie should be readable by
 // JavaScript, so there is no field to turn it off.
@@ -111,8 +112,30 @@ type Cookie struct {
 	Secure SecureMode
 	// Partitioned sets the Partitioned attribute (CHIPS), for a session in
 	// an embedded third-party context; it makes the cookie Secure. Chrome
-	// keeps at most 10 KiB of partitioned cookies per embedded site.
+	// keeps at most 10 KiB of partitioned cookies per embedded site: New
+	// and SetCookie refuse it when the session's cookies may take more
+	// (WithTotalBudget, WithMaxChunks).
 	Partitioned bool
+	// Priority sets the Priority attribute, which Chrome reads (as
+	// express-session's priority option): "Low", "Medium" or "High", in
+	// any case; which cookies of a site Chrome evicts last when it holds
+	// too many. None by default (Chrome's Medium).
+	Priority string
+}
+
+// priorities are the Priority attribute's values, by their code in a
+// session's own attributes (spec/cookie-v1.md §10.1).
+var priorities = [...]string{"", "Low", "Medium", "High"}
+
+// priorityOf returns the code of a Priority value, any case; -1 for none
+// of them.
+func priorityOf(p string) int {
+	for i, v := range priorities {
+		if strings.EqualFold(p, v) {
+			return i
+		}
+	}
+	return -1
 }
 
 // check refuses what browsers would refuse or silently drop.
@@ -131,22 +154,29 @@ func (ck Cookie) check(where string) error {
 	if ck.Secure < SecureAuto || ck.Secure > SecureNever {
 		return fmt.Errorf("session: %s: Secure %d: use SecureAuto, SecureAlways or SecureNever", where, ck.Secure)
 	}
+	if priorityOf(ck.Priority) < 0 {
+		return fmt.Errorf("session: %s: Priority %q: use \"Low\", \"Medium\" or \"High\", or \"\" for none", where, ck.Priority)
+	}
 	return nil
 }
 
 // WithCookie sets the session cookie's attributes (see Cookie); a zero
 // field keeps crumbs' default. The defaults are Path=/, no Domain,
-// SameSite=Lax, SecureAuto and no Partitioned, and the cookie is always
-// HttpOnly. A cookie name (WithCookieName) that starts with "__Host-"
-// requires Path=/ and no Domain, as browsers do; "__Host-" and "__Secure-"
-// names, SameSite=None and Partitioned make the cookie Secure, and New
-// fails if Secure is SecureNever beside them.
+// SameSite=Lax, SecureAuto, no Partitioned and no Priority, and the cookie
+// is always HttpOnly. A persistent cookie carries both Max-Age and the
+// Expires date it stands for (as gorilla/sessions and scs send them; older
+// clients read only Expires); a browser-session cookie neither. A cookie
+// name (WithCookieName) that starts with "__Host-" requires Path=/ and no
+// Domain, as browsers do; "__Host-" and "__Secure-" names, SameSite=None
+// and Partitioned make the cookie Secure, and New fails if Secure is
+// SecureNever beside them.
 func WithCookie(ck Cookie) Option {
 	return func(c *config) error {
 		if err := ck.check("WithCookie"); err != nil {
 			return err
 		}
 		c.path, c.domain, c.sameSite, c.secure, c.partitioned = cmp.Or(ck.Path, "/"), ck.Domain, cmp.Or(ck.SameSite, http.SameSiteLaxMode), ck.Secure, ck.Partitioned
+		c.priority = priorities[priorityOf(ck.Priority)]
 		return nil
 	}
 }
@@ -216,16 +246,24 @@ func WithResave(on bool) Option {
 	return func(c *config) error { c.resave = on; return nil }
 }
 
-// WithIDGenerator replaces the generator of session IDs. Each ID must be 22
-// to 64 base64url characters (at least 128 bits when random; the default
-// draws 256 bits from crypto/rand). New calls it once to check; an invalid
-// ID later is logged and replaced by a default one.
-func WithIDGenerator(gen func() string) Option {
+// WithIDGenerator replaces the generator of session IDs, as express-session's
+// genid(req): gen gets the request that creates the session (a new visit, a
+// Regenerate, a sign-in), to put a tenant, a region or a shard in the ID.
+// Each ID must be 22 to 64 base64url characters, unique, and unguessable
+// (at least 128 random bits: build it on crypto/rand, never on the request
+// alone); the default draws 256 bits. New calls gen once, with a request for
+// "GET /" without headers, to check its output; an invalid ID later is
+// logged and replaced by a default one. gen must be safe for concurrent use.
+func WithIDGenerator(gen func(r *http.Request) string) Option {
 	return func(c *config) error {
 		if gen == nil {
 			return fmt.Errorf("session: WithIDGenerator(nil): give a function")
 		}
-		if id := gen(); !sid.Valid(id) {
+		probe, err := http.NewRequest(http.MethodGet, "/", nil)
+		if err != nil {
+			return err
+		}
+		if id := gen(probe); !sid.Valid(id) {
 			return fmt.Errorf("session: WithIDGenerator: the generator returned %q; IDs must be 22 to 64 base64url characters", id)
 		}
 		c.newID = gen

@@ -30,26 +30,27 @@ type Session struct {
 	// The session as this request loaded and changed it: Reload starts it
 	// anew.
 	state      state
-	isNew      bool   // the request brought no valid session (or Destroy ended it)
-	touched    bool   // Touch was called
-	rejected   bool   // the request's token was rejected or names no session: expire it
-	late       bool   // changed after the headers were written
-	lateRead   bool   // first read after the headers were written
-	loadErr    error  // the store failure of the load, for Manager.Load
-	parts      int    // cookies the request's token took (cookie transport)
-	carried    int    // the session's cookies the request carried, ignored ones included
-	setLife    bool   // SetLifetime: the store writes the absolute deadline
-	setKind    bool   // SetBrowserSession, SetCookie: the store writes the cookie kind and attributes
-	sentCookie []byte // the attributes the request's cookies were set with (rec.Cookie as loaded)
-	dropped    bool   // changes were dropped: the token names an ID a login retired
-	moved      bool   // the request's token names an ID a Regenerate retired
-	nextStored string // the new ID a Regenerate stored, before its old one is retired
-	bindDue    bool   // a session with an identity value but no binding: the commit binds it
-	graceRead  bool   // the token's ID is retired; the store let it read its successor (a grace)
-	badKey     error  // a key Set that no store keeps faithfully
-	foreign    []int  // the Importers whose cookies the response expires
-	migrated   int    // 1 + the driver.Importer whose session this is, until its first save
-	identity   []byte // WithIdentityKey: the identity's encoded value as loaded or last saved; nil: none
+	isNew      bool          // the request brought no valid session (or Destroy ended it)
+	touched    bool          // Touch was called
+	rejected   bool          // the request's token was rejected or names no session: expire it
+	late       bool          // changed after the headers were written
+	lateRead   bool          // first read after the headers were written
+	loadErr    error         // the store failure of the load, for Manager.Load
+	parts      int           // cookies the request's token took (cookie transport)
+	carried    int           // the session's cookies the request carried, ignored ones included
+	setLife    bool          // SetLifetime: the store writes the absolute deadline
+	lifetime   time.Duration // the span SetLifetime gave, for Cookie
+	setKind    bool          // SetBrowserSession, SetCookie: the store writes the cookie kind and attributes
+	sentCookie []byte        // the attributes the request's cookies were set with (rec.Cookie as loaded)
+	dropped    bool          // changes were dropped: the token names an ID a login retired
+	moved      bool          // the request's token names an ID a Regenerate retired
+	nextStored string        // the new ID a Regenerate stored, before its old one is retired
+	bindDue    bool          // a session with an identity value but no binding: the commit binds it
+	graceRead  bool          // the token's ID is retired; the store let it read its successor (a grace)
+	badKey     error         // a key Set that no store keeps faithfully
+	foreign    []int         // the Importers whose cookies the response expires
+	migrated   int           // 1 + the driver.Importer whose session this is, until its first save
+	identity   []byte        // WithIdentityKey: the identity's encoded value as loaded or last saved; nil: none
 
 	rec  driver.Record     // ID, deadlines, flags; Values and Data are consumed on load
 	raw  map[string][]byte // every key: its encoded value, nil when set in this request
@@ -262,7 +263,7 @@ func (s *Session) Regenerate(keep bool) {
 	case fresh, destroyed:
 		s.state = created
 	}
-	s.rec.ID = s.m.generateID()
+	s.rec.ID = s.m.generateID(s.r)
 	if !keep {
 		s.clearValues()
 	}
@@ -286,7 +287,7 @@ func (s *Session) Destroy() {
 		s.old = s.from
 	}
 	s.clearValues()
-	s.rec = s.m.freshRecord(s.m.now())
+	s.rec = s.m.freshRecord(s.r, s.m.now())
 	s.state, s.isNew = destroyed, true
 	s.noteLate()
 }
@@ -349,6 +350,9 @@ func (s *Session) SetCookie(ck Cookie) error {
 	if eff := cfg.cookieOf(encodeCookie(ck)); eff.Secure == SecureNever && (eff.SameSite == http.SameSiteNoneMode || eff.Partitioned) {
 		return errors.New("session: SetCookie: SameSite=None and Partitioned need Secure cookies, which the Manager's configuration (SecureNever) forbids")
 	}
+	if err := partitionedFits(ck.Partitioned, s.m.chunks, "SetCookie"); err != nil {
+		return err
+	}
 	if ck.Path != "" && ck.Path != cfg.path || ck.Domain != "" && ck.Domain != cfg.domain {
 		return fmt.Errorf("session: SetCookie: Path %q, Domain %q: a session's scope is the Manager's (Path %q, Domain %q); with its own, the browser would hold two cookies of one name that no request can tell apart: use a Manager per path", ck.Path, ck.Domain, cfg.path, cfg.domain)
 	}
@@ -373,8 +377,66 @@ func (s *Session) SetLifetime(d time.Duration) {
 	if d > 0 {
 		s.rec.Expires = s.m.now().Add(min(d, maxAge)).Truncate(time.Second)
 	}
-	s.setLife = true
+	s.setLife, s.lifetime = true, min(d, maxAge)
 	s.change()
+}
+
+// A CookieInfo is a session's cookie as this request sees it, the way
+// express-session's req.session.cookie shows it: its attributes and its
+// times. Session.Cookie returns it.
+type CookieInfo struct {
+	// Cookie holds the attributes in effect, every field set: the
+	// Manager's (WithCookie) with the session's own (SetCookie) over them.
+	// Secure is SecureAlways where the cookie name, SameSite=None or
+	// Partitioned require it.
+	Cookie
+	// OriginalMaxAge is the span a response that refreshes the session
+	// gives its cookie, express-session's cookie.originalMaxAge: the idle
+	// timeout (WithIdleTimeout), or without one the lifetime (WithLifetime,
+	// or SetLifetime called in this request; a SetLifetime of an earlier
+	// request shows in Expires). 0 for a browser-session cookie.
+	OriginalMaxAge time.Duration
+	// Expires is the cookie's Expires: the session's deadline (Deadline;
+	// for a new session, the one its first write gives it), which a
+	// response that refreshes the session may extend. Zero for a
+	// browser-session cookie (SetBrowserSession), which has none.
+	Expires time.Time
+	// MaxAge is the time left until Expires as of now, never negative:
+	// express-session's cookie.maxAge. 0 when Expires is zero.
+	MaxAge time.Duration
+}
+
+// Cookie returns the session's cookie as this request sees it: its
+// attributes, the span a refresh gives it, its expiry and the time left
+// (see CookieInfo). With header tokens (WithHeaderToken) no cookie is sent;
+// the times apply to the token.
+func (s *Session) Cookie() CookieInfo {
+	s.load()
+	m := s.m
+	info := CookieInfo{Cookie: m.cfg.cookieOf(s.rec.Cookie)}
+	if info.SameSite == http.SameSiteNoneMode || info.Partitioned {
+		info.Secure = SecureAlways
+	}
+	if s.rec.BrowserSession {
+		return info
+	}
+	switch {
+	case m.cfg.idle > 0:
+		info.OriginalMaxAge = m.cfg.idle
+	case s.setLife:
+		info.OriginalMaxAge = s.lifetime
+	default:
+		info.OriginalMaxAge = m.cfg.lifetime
+	}
+	now := m.now()
+	idle := s.rec.IdleExpires
+	if idle.IsZero() && m.cfg.idle > 0 {
+		idle = now.Add(m.cfg.idle).Truncate(time.Second) // a new session: its first write sets it so
+	}
+	if info.Expires = earliest(s.rec.Expires, idle); !info.Expires.IsZero() {
+		info.MaxAge = max(info.Expires.Sub(now), 0)
+	}
+	return info
 }
 
 // Deadline returns the time the session ends if nothing extends it: the

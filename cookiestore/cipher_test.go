@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -123,7 +124,7 @@ func TestCipherConfigurationString(t *testing.T) {
 		{"cookie?crumbs_cipher=", 0, `"aes-256-gcm"`},
 		{"cookie?crumbs_ciphers=aes-256-gcm", 0, "crumbs_cipher"},
 		{"cookie?crumbs_cipher=aes-256-gcm&crumbs_cipher=aes-256-gcm", 0, "crumbs_cipher"},
-		{"cookie?%zz", 0, `"cookie?crumbs_cipher=aes-256-gcm"`},
+		{"cookie?%zz", 0, "cookie?crumbs_cipher=aes-256-gcm&crumbs_padding=256"},
 	} {
 		store, err := session.OpenStore(context.Background(), tt.config, secrets)
 		if tt.want == 0 {
@@ -138,6 +139,96 @@ func TestCipherConfigurationString(t *testing.T) {
 		cookies := newBrowser(t).visit(must(session.New(store)), func(s *session.Session) { s.Set("n", 1) })
 		if v := versionOf(t, cookies); v != tt.want {
 			t.Errorf("OpenStore(%q) sealed version %d, want %d", tt.config, v, tt.want)
+		}
+	}
+}
+
+// TestCipherMigrationAtTheBudget: a session that fits its cookies as
+// version 1 but not as version 2 (4 bytes longer) keeps its version 1
+// cookie on requests that only read it, instead of failing them: nothing
+// changed, and the old cookie still opens. A change that fits moves it.
+func TestCipherMigrationAtTheBudget(t *testing.T) {
+	t.Parallel()
+	secrets := [][]byte{bytes.Repeat([]byte{7}, 32)}
+	var logs bytes.Buffer
+	chacha := must(session.New(must(cookiestore.New(secrets)), session.WithLogger(slog.New(slog.DiscardHandler))))
+	aes := must(session.New(must(cookiestore.New(secrets, cookiestore.WithCipher(crypto.AES256GCM))),
+		session.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))))
+	raw := make([]byte, 6000)
+	rand.Read(raw)
+	fits := func(m *session.Manager, cart string) bool {
+		b := newBrowser(t)
+		b.handler = m.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { session.From(r).Set("cart", cart) }))
+		resp, err := b.client.Get(b.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	// The largest cart that fits as version 1 (random, so incompressible).
+	lo, hi := 3000, 6000
+	for lo+1 < hi {
+		mid := (lo + hi) / 2
+		if fits(chacha, base64.RawURLEncoding.EncodeToString(raw[:mid])) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	cart := base64.RawURLEncoding.EncodeToString(raw[:lo])
+	if fits(aes, cart) {
+		t.Fatalf("a cart of %d characters fits as version 2 too", len(cart))
+	}
+	b := newBrowser(t)
+	before := b.visit(chacha, func(s *session.Session) { s.Set("cart", cart) })
+	for i := range 2 {
+		var got string
+		after := b.visit(aes, func(s *session.Session) { got, _ = session.Get[string](s, "cart") })
+		if got != cart || versionOf(t, after) != 1 || len(after) != len(before) {
+			t.Fatalf("read %d after the switch: cart of %d characters, %d cookies of version %d; want the cart, the version 1 cookies kept",
+				i, len(got), len(after), versionOf(t, after))
+		}
+	}
+	if n := strings.Count(logs.String(), "keeps its old cookie"); n != 1 {
+		t.Fatalf("the kept cookie was logged %d times, want once:\n%s", n, logs.String())
+	}
+	after := b.visit(aes, func(s *session.Session) { s.Set("cart", cart[:len(cart)-100]) })
+	if versionOf(t, after) != 2 {
+		t.Fatalf("a change that fits left version %d", versionOf(t, after))
+	}
+}
+
+// TestPaddingHidesLength: with crumbs_padding=256, sessions whose data
+// differ in length by up to a bucket send cookies of one length; without,
+// their lengths differ. Each reads back.
+func TestPaddingHidesLength(t *testing.T) {
+	t.Parallel()
+	secrets := [][]byte{bytes.Repeat([]byte{7}, 32)}
+	for _, tt := range []struct {
+		config  string
+		lengths int // distinct cookie lengths for the values below
+	}{{"cookie", 5}, {"cookie?crumbs_padding=256", 1}, {"cookie?crumbs_cipher=aes-256-gcm&crumbs_padding=256", 1}} {
+		m := must(session.New(must(session.OpenStore(context.Background(), tt.config, secrets)), session.WithLogger(slog.New(slog.DiscardHandler))))
+		lengths := map[int]bool{}
+		for _, n := range []int{1, 20, 40, 80, 120} {
+			b := newBrowser(t)
+			want := strings.Repeat("k", n)
+			cookies := b.visit(m, func(s *session.Session) { s.Set("secret", want) })
+			lengths[len(cookies[0].Value)] = true
+			var got string
+			b.visit(m, func(s *session.Session) { got, _ = session.Get[string](s, "secret") })
+			if got != want {
+				t.Fatalf("%s: read back %q", tt.config, got)
+			}
+		}
+		if len(lengths) != tt.lengths {
+			t.Fatalf("%s: %d distinct cookie lengths, want %d", tt.config, len(lengths), tt.lengths)
+		}
+	}
+	for _, bad := range []string{"cookie?crumbs_padding=8", "cookie?crumbs_padding=x", "cookie?crumbs_padding=5000"} {
+		if _, err := session.OpenStore(context.Background(), bad, secrets); err == nil || !strings.Contains(err.Error(), "4096") {
+			t.Errorf("%s: %v, want an error naming the range", bad, err)
 		}
 	}
 }

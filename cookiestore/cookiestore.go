@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -68,11 +69,26 @@ func WithCompressionThreshold(n int) Option {
 // under a key derived for each cookie with HKDF-SHA256, approved under FIPS
 // 140-3, 4 bytes longer). Cookies of either kind open whatever the setting,
 // so switching is a plain deploy: a cookie sealed before is re-sealed with
-// the new cipher on its next response. In FIPS 140-only mode
-// (GODEBUG=fips140=only) New requires crypto.AES256GCM. The configuration
+// the new cipher on its next response (a session within 6 bytes of the
+// cookie budget that no longer fits keeps its old cookie until it changes).
+// In FIPS 140-only mode (GODEBUG=fips140=only) New requires
+// crypto.AES256GCM, and an XChaCha20-Poly1305 cookie yields a fresh
+// session. The configuration
 // string's form is "cookie?crumbs_cipher=aes-256-gcm".
 func WithCipher(c crypto.Cipher) Option {
 	return func(cfg *config) error { cfg.ring = append(cfg.ring, crypto.WithCipher(c)); return nil }
+}
+
+// WithPadding pads every sealed session to a multiple of bucket bytes
+// (16 to 4096; 0, the default, pads nothing), so that the cookie's length
+// tells a network observer, or the client, the length of the session's
+// compressed data only to within bucket bytes: against guessing a secret
+// value from the length of its compressed form when the session also holds
+// data an attacker chooses (SECURITY.md). A cookie grows by up to bucket+1
+// bytes. Cookies open whatever the setting. The configuration string's form
+// is "cookie?crumbs_padding=256".
+func WithPadding(bucket int) Option {
+	return func(c *config) error { c.ring = append(c.ring, crypto.WithPadding(bucket)); return nil }
 }
 
 // WithMaxDataSize sets the largest encoded session, in bytes, that is sealed
@@ -112,11 +128,12 @@ func New(secrets [][]byte, opts ...Option) (*Store, error) {
 	return &Store{ring: ring, rev: rev}, nil
 }
 
-// The cookie store's configuration string: "cookie", or with its one
-// parameter "cookie?crumbs_cipher=aes-256-gcm" (WithCipher).
+// The cookie store's configuration string: "cookie", or with parameters
+// "cookie?crumbs_cipher=aes-256-gcm&crumbs_padding=256" (WithCipher,
+// WithPadding).
 func init() {
 	driver.Register("cookie", func(_ context.Context, config string, secrets [][]byte) (driver.Store, error) {
-		const usage = "cookiestore: the cookie store's configuration string is \"cookie\" or \"cookie?crumbs_cipher=aes-256-gcm\""
+		const usage = "cookiestore: the cookie store's configuration string is \"cookie\", or with parameters \"cookie?crumbs_cipher=aes-256-gcm&crumbs_padding=256\" (crumbs_cipher: xchacha20-poly1305 or aes-256-gcm)"
 		rest, ok := strings.CutPrefix(config, "cookie")
 		if !ok || (rest != "" && rest[0] != '?') {
 			return nil, errors.New(usage)
@@ -128,8 +145,17 @@ func init() {
 		var opts []Option
 		const pkg = "cookiestore"
 		err = params.Each(pkg, q, func(string) bool { return true }, func(name, v string) error {
-			if name != "crumbs_cipher" {
-				return fmt.Errorf("cookiestore: unknown parameter %q of the cookie store (its one parameter is crumbs_cipher)", name)
+			switch name {
+			case "crumbs_padding":
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return params.Bad(pkg, name, v, "a bucket in bytes, 16 to 4096, or 0")
+				}
+				opts = append(opts, WithPadding(n))
+				return nil
+			case "crumbs_cipher":
+			default:
+				return fmt.Errorf("cookiestore: unknown parameter %q of the cookie store (its parameters are crumbs_cipher and crumbs_padding)", name)
 			}
 			c, err := crypto.ParseCipher(v)
 			if err != nil {

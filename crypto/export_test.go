@@ -3,7 +3,7 @@ package crypto
 import "io"
 
 // SetRandForTest replaces the nonce source, so tests can reproduce vectors.
-func (r *Ring) SetRandForTest(rd io.Reader) { r.rand = rd }
+func (r *Ring) SetRandForTest(rd io.Reader) { r.rand, r.testRand = rd, true }
 
 // NonceOf returns what Seal read from its random source for a canonical
 // sealed value: the nonce (version 1), or the salt and the nonce (version 2).

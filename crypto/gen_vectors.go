@@ -202,6 +202,7 @@ type vector struct {
 	cookie  string
 	sid     string // server-id vectors: the ID
 	header  string // header-token vectors: the request header
+	padding int    // the sealer's padding bucket (spec §3.1), for re-sealing; 0: none
 }
 
 func (v vector) text() []byte {
@@ -232,6 +233,9 @@ func (v vector) text() []byte {
 	fmt.Fprintf(&b, "now: %d\n", v.now)
 	fmt.Fprintf(&b, "max-chunks: %d\n", v.maxCh)
 	fmt.Fprintf(&b, "max-data: %d\n", v.maxData)
+	if v.padding != 0 {
+		fmt.Fprintf(&b, "padding: %d\n", v.padding)
+	}
 	if v.header != "" {
 		fmt.Fprintf(&b, "header: %s\n", v.header)
 	}
@@ -427,6 +431,31 @@ func main() {
 	ch("chunk_mixed_sessions", "chunk 1 taken from another session sealed under the same key", 4, [][2]string{three[0], other[1], three[2]})
 	over := split("s", std("s", big, 0, "over").value(), 4100)
 	ch("chunk_over_4096", "a base cookie of 4100 bytes: over what any browser stores", 4, over)
+
+	// Padding (spec §3.1, flag bit 1): zeros, then u16 of their count with
+	// the two bytes of the count, the body a multiple of the bucket.
+	padded := func(body []byte, bucket int) []byte {
+		n := (len(body)+2+bucket-1)/bucket*bucket - len(body)
+		out := append(append([]byte{}, body...), make([]byte, n-2)...)
+		return binary.BigEndian.AppendUint16(out, uint16(n))
+	}
+	vs = append(vs, vector{file: "ok_padded_raw", expect: "ok", data: small, times: times, padding: 256,
+		comment: "flags 2: the raw data padded to a multiple of 256 bytes", cookie: "s=" + std("s", padded(small, 256), 2, "padded").value()})
+	vs = append(vs, vector{file: "ok_padded_compressed", expect: "ok", data: typ, times: times, padding: 64,
+		comment: "flags 3: the Zstandard frame padded to a multiple of 64 bytes", cookie: "s=" + std("s", padded(compressed(typ), 64), 3, "padded-zstd").value()})
+	badPad := func(file, comment string, body []byte) {
+		vs = append(vs, vector{file: file, expect: "invalid", comment: comment, cookie: "s=" + std("s", body, 2, file).value()})
+	}
+	nonzero := padded(small, 256)
+	nonzero[len(nonzero)-3] = 1
+	badPad("padding_nonzero", "flags 2 with a padding byte that is not zero", nonzero)
+	badPad("padding_count_over_body", "flags 2 whose padding count is larger than the body", binary.BigEndian.AppendUint16([]byte("ab"), 5))
+	badPad("padding_count_1", "flags 2 whose padding count is 1: the count's own two bytes are not counted", binary.BigEndian.AppendUint16(append([]byte{}, small...), 1))
+	badPad("padding_count_over_max", "flags 2 with 4098 bytes of padding, over the 4097 a bucket of 4096 leaves",
+		binary.BigEndian.AppendUint16(append(append([]byte{}, small...), make([]byte, 4096)...), 4098))
+	badPad("padding_short_body", "flags 2 with a body of one byte: no room for the count", []byte{0})
+	vs = append(vs, vector{file: "flags_unknown_4", expect: "invalid",
+		comment: "sealed correctly with flags 4, which version 1 does not define", cookie: "s=" + std("s", small, 4, "flags4").value()})
 
 	write(dir, vs)
 	write(sidDir, serverIDVectors())

@@ -144,6 +144,16 @@ add('key_not_per_message', 'invalid', 'AES-256-GCM under the version 2 sealing k
   single(seal({ label: 'nokdf', body: SMALL, key: (s) => sealKey(s) })));
 add('key_version_1', 'invalid', 'AES-256-GCM under the version 1 sealing key (info v1/cookie)',
   single(seal({ label: 'v1key', body: SMALL, key: (s) => hkdf(s, Buffer.alloc(0), 'github.com/crumbs-go/session/v1/cookie', 32) })));
+// §3.1 padding (flag bit 1): zeros, then u16 of their count with its own
+// two bytes; the body a multiple of the bucket.
+function padded(body, bucket) {
+  const n = Math.ceil((body.length + 2) / bucket) * bucket - body.length;
+  const pad = Buffer.alloc(n);
+  pad.writeUInt16BE(n, n - 2);
+  return Buffer.concat([body, pad]);
+}
+add('ok_padded_compressed', 'ok', 'version 2, flags 3: the Zstandard frame padded to a multiple of 128 bytes',
+  single(seal({ label: 'padded', flags: 3, body: padded(CART_FRAME, 128) })), ok(CART, { padding: 128 }));
 add('version_3', 'invalid', 'a version 2 envelope with version byte 3 in the envelope and the AAD: unknown version',
   single(seal({ label: 'v3', version: 3, body: SMALL })));
 
@@ -157,6 +167,7 @@ function text(v) {
     'max-chunks: 2',
     'max-data: 131072',
   ];
+  if (v.padding) lines.push('padding: ' + v.padding);
   if (v.expect === 'ok') {
     lines.push('data: ' + v.data.toString('utf8'), 'issued: ' + v.issued, 'absolute: ' + v.absolute, 'idle: ' + v.idle, 'rotated: ' + v.rotated);
   }

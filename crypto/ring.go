@@ -72,8 +72,15 @@ const (
 	gcmNonceAt   = saltAt + saltSize
 	headerSizeV2 = gcmNonceAt + gcmNonceSize // version, key ID, salt, nonce
 
-	flagRaw  = 0
-	flagZstd = 1
+	flagRaw    = 0
+	flagZstd   = 1
+	flagPadded = 2 // with either: the body ends with padding (spec §3.1)
+
+	// MaxPadding is the largest bucket WithPadding takes, in bytes.
+	MaxPadding = 4096
+	// maxPadLen is the most padding bytes a body ends with: a bucket of
+	// MaxPadding, less one byte, and the two of the length.
+	maxPadLen = MaxPadding + 1
 
 	labelKeyID     = "github.com/crumbs-go/session/v1/key-id"
 	labelSeal      = "github.com/crumbs-go/session/v1/cookie"
@@ -83,10 +90,10 @@ const (
 )
 
 // A Cipher is the AEAD that seals, and with it the envelope version of the
-// values a Ring seals. Open reads both versions whatever the Ring's Cipher,
-// so a migration is: deploy WithCipher(AES256GCM); values sealed before keep
-// opening until their deadline, and are re-sealed as version 2 on their next
-// response.
+// values a Ring seals. Open reads both versions whatever the Ring's Cipher
+// (except in FIPS 140-only mode, which refuses version 1), so a migration
+// is: deploy WithCipher(AES256GCM); values sealed before keep opening until
+// their deadline, and are re-sealed as version 2 on their next response.
 type Cipher uint8
 
 const (
@@ -135,8 +142,10 @@ type Ring struct {
 	cipher    Cipher
 	maxData   int
 	threshold int
+	pad       int       // WithPadding's bucket; 0: none
 	maxValue  int       // longest value Open decodes, in characters
 	rand      io.Reader // nonce source; crypto/rand unless a test sets it
+	testRand  bool      // a test set rand: AES-GCM takes its nonce from it too
 
 	encoder func() *zstd.Encoder // built on first use
 	decoder func() *zstd.Decoder
@@ -159,6 +168,7 @@ type config struct {
 	maxData   int
 	threshold int
 	cipher    Cipher
+	pad       int
 }
 
 // An Option configures a Ring.
@@ -196,13 +206,32 @@ func WithCompressionThreshold(n int) Option {
 
 // WithCipher sets the AEAD that Seal uses, and with it the envelope version:
 // XChaCha20Poly1305 (version 1, the default) or AES256GCM (version 2, for
-// FIPS 140-3). Open reads both, whatever the setting.
+// FIPS 140-3). Open reads both, whatever the setting, except version 1 in
+// FIPS 140-only mode.
 func WithCipher(c Cipher) Option {
 	return func(cfg *config) error {
 		if c != XChaCha20Poly1305 && c != AES256GCM {
 			return fmt.Errorf("crypto: WithCipher(%d): use crypto.XChaCha20Poly1305 or crypto.AES256GCM", uint8(c))
 		}
 		cfg.cipher = c
+		return nil
+	}
+}
+
+// WithPadding pads every sealed body (compressed or not) to a multiple of
+// bucket bytes, so that a value's length tells a network observer (and the
+// client) the length of the session's data only to within bucket bytes:
+// against guessing values from the length of their compressed form, when a
+// session holds both a secret and data an attacker chooses. The default is
+// 0, no padding; a bucket is 16 to MaxPadding (4096) bytes. A padded value
+// is up to bucket+1 bytes longer. Open reads padded values whatever the
+// setting (spec/cookie-v1.md §3.1).
+func WithPadding(bucket int) Option {
+	return func(c *config) error {
+		if bucket != 0 && (bucket < 16 || bucket > MaxPadding) {
+			return fmt.Errorf("crypto: WithPadding(%d): a bucket is 16 to %d bytes, or 0 for no padding", bucket, MaxPadding)
+		}
+		c.pad = bucket
 		return nil
 	}
 }
@@ -228,7 +257,8 @@ func New(secrets [][]byte, opts ...Option) (*Ring, error) {
 		cipher:    c.cipher,
 		maxData:   c.maxData,
 		threshold: c.threshold,
-		maxValue:  b64.EncodedLen(max(Overhead, OverheadAES256GCM) + c.maxData),
+		pad:       c.pad,
+		maxValue:  b64.EncodedLen(max(Overhead, OverheadAES256GCM) + c.maxData + maxPadLen),
 		rand:      rand.Reader,
 	}
 	for i, s := range secrets {
@@ -260,11 +290,15 @@ func New(secrets [][]byte, opts ...Option) (*Ring, error) {
 		}
 		return e
 	})
+	// The encoder declares a window of at least 1 KiB, 2 KiB from 1 KiB of
+	// data: a smaller maximum data size must still let the decoder hold
+	// it. The output stays bounded by the declared size, checked first.
 	maxData := uint64(r.maxData)
+	window := max(maxData, 2*zstd.MinWindowSize)
 	r.decoder = sync.OnceValue(func() *zstd.Decoder {
 		d, err := zstd.NewReader(nil,
-			zstd.WithDecoderMaxMemory(maxData),
-			zstd.WithDecoderMaxWindow(max(maxData, zstd.MinWindowSize)),
+			zstd.WithDecoderMaxMemory(window),
+			zstd.WithDecoderMaxWindow(window),
 			zstd.WithDecodeAllCapLimit(true),
 			zstd.WithDecoderLowmem(true))
 		if err != nil {
@@ -304,9 +338,10 @@ func deriveKey(secret []byte) (ringKey, error) {
 
 // messageGCM returns the AES-256-GCM of one version 2 message: its key is
 // HKDF-SHA256 of the version 2 sealing key with the message's salt (spec
-// §3.4). In FIPS 140-only mode it draws its own nonce (NonceSize 0, the
-// nonce before the ciphertext); elsewhere the caller gives the nonce, so
-// that tests can reproduce vectors.
+// §3.4). With randomNonce it draws its own nonce in the Go Cryptographic
+// Module (NonceSize 0, the nonce before the ciphertext), as FIPS 140-3
+// approves; otherwise the caller gives the nonce: a test reproducing
+// vectors, or Open outside FIPS 140-only mode.
 func (k *ringKey) messageGCM(salt []byte, randomNonce bool) (cipher.AEAD, error) {
 	key, err := hkdf.Key(sha256.New, k.gcm, salt, labelMessageV2, 32)
 	if err != nil {

@@ -337,3 +337,93 @@ func TestSignVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallMaxDataSize: under a maximum data size below the compressor's
+// window (2 KiB), every compressed value opens again (before, a frame of
+// 1 KiB or more declared a window the decoder refused: the session was
+// lost on its next request).
+func TestSmallMaxDataSize(t *testing.T) {
+	t.Parallel()
+	for _, maxData := range []int{64, 600, 1024, 1025, 2047, 2048, 2049, 3000, 4095, 4096, 5000} {
+		r := mustRing(t, [][]byte{secret(1)}, crypto.WithMaxDataSize(maxData), crypto.WithCompressionThreshold(1))
+		for n := 1; n <= maxData; n += 1 + n/16 {
+			for _, data := range [][]byte{bytes.Repeat([]byte("a"), n), []byte(strings.Repeat(`{"k":"v"}`, n)[:n])} {
+				v, err := r.Seal("s", crypto.Payload{Data: data, IssuedAt: t0})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p, _, err := r.Open("s", v, t0); err != nil || !bytes.Equal(p.Data, data) {
+					t.Fatalf("max %d, %d bytes: Open = %v", maxData, n, err)
+				}
+			}
+		}
+		// n = maxData exactly.
+		data := bytes.Repeat([]byte("a"), maxData)
+		v, _ := r.Seal("s", crypto.Payload{Data: data, IssuedAt: t0})
+		if _, _, err := r.Open("s", v, t0); err != nil {
+			t.Fatalf("max %d, %d bytes: Open = %v", maxData, maxData, err)
+		}
+	}
+}
+
+// TestPadding: a padded value's length is the same for every data length
+// within a bucket, compressed or not; every ring opens it; the bucket is
+// 16 to 4096 bytes.
+func TestPadding(t *testing.T) {
+	t.Parallel()
+	plain := mustRing(t, [][]byte{secret(1)})
+	for _, bucket := range []int{16, 256, 1024, crypto.MaxPadding} {
+		r := mustRing(t, [][]byte{secret(1)}, crypto.WithPadding(bucket))
+		lengths := map[int]bool{}
+		for _, n := range []int{0, 1, 13, 14, 200, 254} { // one bucket of 256 for raw bodies (2 bytes of length)
+			data := bytes.Repeat([]byte{'x'}, n)
+			v, err := r.Seal("s", crypto.Payload{Data: data, IssuedAt: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := len(decode(t, v)) - crypto.Overhead
+			if testCipher == crypto.AES256GCM {
+				body = len(decode(t, v)) - crypto.OverheadAES256GCM
+			}
+			if body%bucket != 0 || body < n+2 {
+				t.Fatalf("bucket %d, %d bytes: a body of %d bytes", bucket, n, body)
+			}
+			if bucket == 256 {
+				lengths[len(v)] = true
+			}
+			for _, o := range []*crypto.Ring{r, plain} {
+				if p, _, err := o.Open("s", v, t0); err != nil || !bytes.Equal(p.Data, data) {
+					t.Fatalf("bucket %d, %d bytes: Open = %v", bucket, n, err)
+				}
+			}
+			if env, _, err := plain.Inspect("s", v, t0); err != nil || !env.Padded {
+				t.Fatalf("Inspect: %+v, %v", env, err)
+			}
+		}
+		if bucket == 256 && len(lengths) != 1 {
+			t.Fatalf("bucket 256: data of 0 to 254 bytes sealed to %d lengths, want 1", len(lengths))
+		}
+		// Compressed data is padded after compression.
+		v, _ := r.Seal("s", crypto.Payload{Data: fixtures.Large, IssuedAt: t0})
+		if env, p, err := plain.Inspect("s", v, t0); err != nil || !env.Compressed || !env.Padded || !bytes.Equal(p.Data, fixtures.Large) {
+			t.Fatalf("bucket %d, LARGE: %+v, %v", bucket, env, err)
+		}
+	}
+	// The largest data with the largest padding still opens under the
+	// default limits.
+	r := mustRing(t, [][]byte{secret(1)}, crypto.WithPadding(crypto.MaxPadding), crypto.WithCompressionThreshold(0))
+	big := make([]byte, crypto.DefaultMaxDataSize)
+	rand.Read(big)
+	v, err := r.Seal("s", crypto.Payload{Data: big, IssuedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := plain.Open("s", v, t0); err != nil {
+		t.Fatalf("the largest padded value: %v", err)
+	}
+	for _, bad := range []int{-1, 1, 15, crypto.MaxPadding + 1} {
+		if _, err := crypto.New([][]byte{secret(1)}, crypto.WithPadding(bad)); err == nil || !strings.Contains(err.Error(), "WithPadding") {
+			t.Errorf("WithPadding(%d) = %v", bad, err)
+		}
+	}
+}

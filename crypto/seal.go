@@ -65,7 +65,11 @@ func (r *Ring) Seal(name string, p Payload) (string, error) {
 	}
 	bodyAt := hdr + plainHeaderSize
 	aadLen := 1 + KeyIDSize + len(name)
-	buf := make([]byte, bodyAt+len(p.Data)+tagSize+aadLen)
+	room := 0
+	if r.pad > 0 {
+		room = r.pad + 1 // the most padding a body takes
+	}
+	buf := make([]byte, bodyAt+len(p.Data)+room+tagSize+aadLen)
 	buf[0] = ver
 	copy(buf[1:], k.id[:])
 
@@ -75,12 +79,20 @@ func (r *Ring) Seal(name string, p Payload) (string, error) {
 		// only if it fits there with room to spare (smaller than the data).
 		room := buf[bodyAt : bodyAt : bodyAt+len(p.Data)]
 		c := r.encoder().EncodeAll(p.Data, room)
-		if len(c) < len(p.Data) && len(c) > 0 && &c[0] == &buf[bodyAt] {
+		if len(c) < len(p.Data) && len(c) > 0 && &c[0] == &buf[bodyAt] && declares(c, len(p.Data)) {
 			flags, bodyLen = flagZstd, len(c)
 		}
 	}
 	if flags == flagRaw {
 		copy(buf[bodyAt:], p.Data)
+	}
+	if r.pad > 0 {
+		// Zeros, then the padding's length: the body's length becomes a
+		// multiple of the bucket.
+		n := (bodyLen+2+r.pad-1)/r.pad*r.pad - bodyLen
+		clear(buf[bodyAt+bodyLen : bodyAt+bodyLen+n-2])
+		binary.BigEndian.PutUint16(buf[bodyAt+bodyLen+n-2:], uint16(n))
+		flags, bodyLen = flags|flagPadded, bodyLen+n
 	}
 	buf[hdr] = flags
 	putTimes(buf[hdr+1:], issued, absolute, idle)
@@ -100,8 +112,9 @@ func (r *Ring) Seal(name string, p Payload) (string, error) {
 			return "", fmt.Errorf("crypto: read nonce: %w", err)
 		}
 		aead.Seal(buf[hdr:hdr:envLen], nonce, plain, aad)
-	case fipsOnly():
-		// The approved AES-GCM draws its nonce and writes it before the
+	case !r.testRand:
+		// The approved AES-GCM (FIPS 140-3, whenever the module is in FIPS
+		// mode) draws its nonce in the module and writes it before the
 		// ciphertext; its plaintext must start where its output does.
 		if _, err := io.ReadFull(r.rand, buf[saltAt:gcmNonceAt]); err != nil {
 			return "", fmt.Errorf("crypto: read salt: %w", err)
@@ -113,7 +126,8 @@ func (r *Ring) Seal(name string, p Payload) (string, error) {
 		copy(moved, plain)
 		aead.Seal(buf[gcmNonceAt:gcmNonceAt:envLen], nil, moved, aad)
 	default:
-		// Salt, then nonce, from r.rand.
+		// A test's source (SetRandForTest): salt, then nonce, from r.rand,
+		// so that vectors can be reproduced.
 		if _, err := io.ReadFull(r.rand, buf[saltAt:hdr]); err != nil {
 			return "", fmt.Errorf("crypto: read salt and nonce: %w", err)
 		}
@@ -134,7 +148,8 @@ var minValue = b64.EncodedLen(min(Overhead, OverheadAES256GCM))
 
 // Open decodes, authenticates and decrypts a value sealed for the cookie
 // called name, and checks its deadlines against now. Values of both envelope
-// versions open, whatever the ring's Cipher. stale reports that a secret
+// versions open, whatever the ring's Cipher (in FIPS 140-only mode, version
+// 2 only). stale reports that a secret
 // other than the first opened it, or that the value is of the other
 // version: re-seal the payload so the value moves to the primary secret
 // and the ring's cipher. Every failure caused by the value wraps
@@ -142,24 +157,30 @@ var minValue = b64.EncodedLen(min(Overhead, OverheadAES256GCM))
 // which check failed, for the operator. Open does not modify value, and the
 // Data it returns is its own.
 func (r *Ring) Open(name, value string, now time.Time) (p Payload, stale bool, err error) {
+	p, stale, _, err = r.open(name, value, now)
+	return p, stale, err
+}
+
+// open is Open, which also returns the plaintext's flags, for Inspect.
+func (r *Ring) open(name, value string, now time.Time) (p Payload, stale bool, flags byte, err error) {
 	if err := checkName(name); err != nil {
-		return p, false, fmt.Errorf("%w: %w", err, errs.ErrInvalid)
+		return p, false, 0, fmt.Errorf("%w: %w", err, errs.ErrInvalid)
 	}
 	if len(value) > r.maxValue {
-		return p, false, errs.Reason("crypto: value longer than the maximum data size allows")
+		return p, false, 0, errs.Reason("crypto: value longer than the maximum data size allows")
 	}
 	if len(value) < minValue {
-		return p, false, errs.Reason("crypto: value too short")
+		return p, false, 0, errs.Reason("crypto: value too short")
 	}
 	// The decoder skips CR and LF; canonical text has neither.
 	if hasLineBreak(value) {
-		return p, false, errs.Reason("crypto: value is not canonical base64url")
+		return p, false, 0, errs.Reason("crypto: value is not canonical base64url")
 	}
 	decLen := b64.DecodedLen(len(value))
 	buf := make([]byte, decLen+1+KeyIDSize+len(name))
 	n, err := b64.Decode(buf, bytesOf(value))
 	if err != nil || n != decLen {
-		return p, false, errs.Reason("crypto: value is not canonical base64url")
+		return p, false, 0, errs.Reason("crypto: value is not canonical base64url")
 	}
 	hdr := headerSize
 	switch buf[0] {
@@ -167,14 +188,14 @@ func (r *Ring) Open(name, value string, now time.Time) (p Payload, stale bool, e
 	case versionV2:
 		hdr = headerSizeV2
 		if n < OverheadAES256GCM {
-			return p, false, errs.Reason("crypto: value too short")
+			return p, false, 0, errs.Reason("crypto: value too short")
 		}
 	default:
-		return p, false, errs.Reason("crypto: unsupported version")
+		return p, false, 0, errs.Reason("crypto: unsupported version")
 	}
 	k, idx := r.key(buf[1 : 1+KeyIDSize])
 	if k == nil {
-		return p, false, errs.Reason("crypto: unknown key ID (sealed under a secret that is not in the ring)")
+		return p, false, 0, errs.Reason("crypto: unknown key ID (sealed under a secret that is not in the ring)")
 	}
 	aad := buf[n:]
 	copy(aad, buf[:1+KeyIDSize])
@@ -187,17 +208,17 @@ func (r *Ring) Open(name, value string, now time.Time) (p Payload, stale bool, e
 		if err != nil {
 			// Only FIPS 140-only mode refuses XChaCha20-Poly1305, after
 			// a migration to AES256GCM: the value's version is the fault.
-			return p, false, errs.Reason("crypto: version 1 (XChaCha20-Poly1305) cannot be opened in FIPS 140-only mode")
+			return p, false, 0, errs.Reason("crypto: version 1 (XChaCha20-Poly1305) cannot be opened in FIPS 140-only mode")
 		}
 		plain, err = aead.Open(buf[hdr:hdr:n], buf[1+KeyIDSize:hdr], buf[hdr:n], aad)
 		if err != nil {
-			return p, false, errs.Reason("crypto: message authentication failed")
+			return p, false, 0, errs.Reason("crypto: message authentication failed")
 		}
 	default:
 		randomNonce := fipsOnly()
 		aead, err := k.messageGCM(buf[saltAt:gcmNonceAt], randomNonce)
 		if err != nil {
-			return p, false, err // not the value's fault
+			return p, false, 0, err // not the value's fault
 		}
 		if randomNonce { // the approved AES-GCM takes the nonce with the ciphertext
 			plain, err = aead.Open(buf[gcmNonceAt:gcmNonceAt:n], nil, buf[gcmNonceAt:n], aad)
@@ -205,40 +226,64 @@ func (r *Ring) Open(name, value string, now time.Time) (p Payload, stale bool, e
 			plain, err = aead.Open(buf[hdr:hdr:n], buf[gcmNonceAt:hdr], buf[hdr:n], aad)
 		}
 		if err != nil {
-			return p, false, errs.Reason("crypto: message authentication failed")
+			return p, false, 0, errs.Reason("crypto: message authentication failed")
 		}
 	}
-	flags := plain[0]
+	flags = plain[0]
 	issued := binary.BigEndian.Uint64(plain[1:])
 	absolute := binary.BigEndian.Uint64(plain[9:])
 	idle := binary.BigEndian.Uint64(plain[17:])
 	body := plain[plainHeaderSize:]
 	if issued > maxTime || absolute > maxTime || idle > maxTime {
-		return p, false, errs.Reason("crypto: time out of range")
+		return p, false, 0, errs.Reason("crypto: time out of range")
 	}
 	sec := now.Unix()
 	if absolute != 0 && (sec < 0 || uint64(sec) >= absolute) {
-		return p, false, errs.Reason("crypto: expired (absolute deadline)")
+		return p, false, 0, errs.Reason("crypto: expired (absolute deadline)")
 	}
 	if idle != 0 && (sec < 0 || uint64(sec) >= idle) {
-		return p, false, errs.Reason("crypto: expired (idle deadline)")
+		return p, false, 0, errs.Reason("crypto: expired (idle deadline)")
+	}
+	if flags&flagPadded != 0 {
+		if body, err = unpad(body); err != nil {
+			return p, false, 0, err
+		}
+		flags &^= flagPadded
 	}
 	switch flags {
 	case flagRaw:
 		// body already within maxData: the length check above bounds it.
 		if len(body) > r.maxData {
-			return p, false, errs.Reason("crypto: data over the maximum data size")
+			return p, false, 0, errs.Reason("crypto: data over the maximum data size")
 		}
 		p.Data = body[:len(body):len(body)]
 	case flagZstd:
 		if p.Data, err = r.decompress(body); err != nil {
-			return p, false, err
+			return p, false, 0, err
 		}
 	default:
-		return p, false, errs.Reason("crypto: unknown flags")
+		return p, false, 0, errs.Reason("crypto: unknown flags")
 	}
 	p.IssuedAt, p.Expires, p.IdleExpires = timex.FromUnix(issued), timex.FromUnix(absolute), timex.FromUnix(idle)
-	return p, idx != 0 || Cipher(buf[0]) != r.cipher, nil
+	return p, idx != 0 || Cipher(buf[0]) != r.cipher, plain[0], nil
+}
+
+// unpad returns a padded body without its padding: zeros, then their
+// count with the two bytes of the count itself, 2 to maxPadLen.
+func unpad(body []byte) ([]byte, error) {
+	if len(body) < 2 {
+		return nil, errs.Reason("crypto: malformed padding")
+	}
+	n := int(binary.BigEndian.Uint16(body[len(body)-2:]))
+	if n < 2 || n > maxPadLen || n > len(body) {
+		return nil, errs.Reason("crypto: malformed padding")
+	}
+	for _, b := range body[len(body)-n : len(body)-2] {
+		if b != 0 {
+			return nil, errs.Reason("crypto: malformed padding")
+		}
+	}
+	return body[:len(body)-n], nil
 }
 
 // hasLineBreak reports whether s holds CR or LF, which the base64 decoder
@@ -302,10 +347,18 @@ func (r *Ring) Compress(data []byte) ([]byte, bool) {
 		return nil, false
 	}
 	c := r.encoder().EncodeAll(data, make([]byte, 0, len(data)))
-	if len(c) == 0 || len(c) >= len(data) {
+	if len(c) == 0 || len(c) >= len(data) || !declares(c, len(data)) {
 		return nil, false
 	}
 	return c, true
+}
+
+// declares reports whether frame declares its content size, n, as spec
+// §3.2 requires and Open checks: the encoder leaves it out of some frames
+// of a few bytes, which then stay raw.
+func declares(frame []byte, n int) bool {
+	var h zstd.Header
+	return h.Decode(frame) == nil && h.HasFCS && h.FrameContentSize == uint64(n)
 }
 
 // Decompress inflates one Zstandard frame, bounded as Open bounds a sealed

@@ -91,7 +91,11 @@ func resealMatches(t *testing.T, v vectors.Vector, p crypto.Payload) {
 		secret = secrets[1]
 	}
 	s, _ := hex.DecodeString(secret)
-	ring, err := crypto.New([][]byte{s}, crypto.WithCipher(crypto.CipherOf(value)))
+	opts := []crypto.Option{crypto.WithCipher(crypto.CipherOf(value))}
+	if _, ok := v.Header["padding"]; ok {
+		opts = append(opts, crypto.WithPadding(int(v.Int("padding"))))
+	}
+	ring, err := crypto.New([][]byte{s}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -402,14 +402,16 @@ func TestBrowserOverBudget(t *testing.T) {
 // SameSite=Lax.
 func TestBrowserAttributes(t *testing.T) {
 	tests := []struct {
-		name   string
-		cookie string
-		opts   []session.Option
-		secure bool
+		name     string
+		cookie   string
+		opts     []session.Option
+		secure   bool
+		priority network.CookiePriority
 	}{
-		{"auto", "demo", nil, false},
-		{"always", "demo", []session.Option{session.WithCookie(session.Cookie{Secure: session.SecureAlways})}, true},
-		{"host prefix", "__Host-demo", nil, true},
+		{"auto", "demo", nil, false, network.CookiePriorityMedium},
+		{"always", "demo", []session.Option{session.WithCookie(session.Cookie{Secure: session.SecureAlways})}, true, network.CookiePriorityMedium},
+		{"host prefix", "__Host-demo", nil, true, network.CookiePriorityMedium},
+		{"priority", "demo", []session.Option{session.WithCookie(session.Cookie{Priority: "high"})}, false, network.CookiePriorityHigh},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -438,8 +440,14 @@ func TestBrowserAttributes(t *testing.T) {
 				if c == nil {
 					t.Fatalf("%s: the browser holds no %s cookie", host, tt.cookie)
 				}
-				if c.Secure != tt.secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || c.Path != "/" {
-					t.Fatalf("%s: %s: Secure %t HttpOnly %t SameSite %s Path %s", host, tt.cookie, c.Secure, c.HTTPOnly, c.SameSite, c.Path)
+				if c.Secure != tt.secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || c.Path != "/" || c.Priority != tt.priority {
+					t.Fatalf("%s: %s: Secure %t HttpOnly %t SameSite %s Path %s Priority %s", host, tt.cookie, c.Secure, c.HTTPOnly, c.SameSite, c.Path, c.Priority)
+				}
+				// Expires beside Max-Age: a persistent cookie, kept until
+				// the session's deadline (the demo's idle timeout or
+				// lifetime), not dropped as malformed.
+				if left := time.Until(time.Unix(int64(c.Expires), 0)); c.Session || left < time.Minute || left > 400*24*time.Hour {
+					t.Fatalf("%s: %s: session cookie %t, expires in %v", host, tt.cookie, c.Session, left)
 				}
 				if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
 					t.Fatal(err)

@@ -70,6 +70,14 @@ func goAppOn(t *testing.T, store session.Store) string {
 		}
 		answer(w, s)
 	})
+	mux.HandleFunc("POST /priority", func(w http.ResponseWriter, r *http.Request) { // this session's own Priority
+		s := session.From(r)
+		if err := s.SetCookie(session.Cookie{Priority: r.URL.Query().Get("p")}); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		answer(w, s)
+	})
 	mux.HandleFunc("POST /regenerate", func(w http.ResponseWriter, r *http.Request) {
 		s := session.From(r)
 		s.Regenerate(true)

@@ -104,6 +104,7 @@ type expressApp struct {
 	Resave            bool     `json:"resave,omitempty"`
 	Secure            bool     `json:"secure,omitempty"`
 	SameSite          string   `json:"sameSite,omitempty"`
+	Priority          string   `json:"priority,omitempty"`
 }
 
 type nodeConfig struct {

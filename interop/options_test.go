@@ -140,3 +140,47 @@ func TestExpressSecureStrict(t *testing.T) {
 		})
 	}
 }
+
+// TestExpressPriority: express-session's cookie.priority is shared both
+// ways. An Express app with priority: 'high' and a Go store configured
+// alike: a session either side creates goes out with Priority=High from
+// both; a session's own Priority set in Go (SetCookie) goes into its cookie
+// object, and Express's Set-Cookie for it follows.
+func TestExpressPriority(t *testing.T) {
+	_, prefix := redisClient(t)
+	node := startNode(t, nodeConfig{Redis: "redis://" + redisAddr, Express: []expressApp{
+		{Name: "high", Secrets: []string{oldSecret}, Prefix: prefix, MaxAge: maxAge.Milliseconds(), Priority: "high"}}})
+	store, err := session.OpenStore(context.Background(), "express+redis://"+redisAddr+"/0?crumbs_prefix="+prefix+
+		"&crumbs_max_age=1h&crumbs_cookie_priority=high", [][]byte{[]byte(oldSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.(io.Closer).Close() })
+	gosvc := goAppOn(t, store)
+
+	// Created in Go: both sides send Priority=High.
+	line := raw(t, "POST", gosvc, "/set?k=user&v=alice", "", false)
+	if attr(line, "Priority") != "High" {
+		t.Fatalf("Go's Set-Cookie for a session Go created: %q", line)
+	}
+	cookie := strings.SplitN(line, ";", 2)[0]
+	if ex := raw(t, "POST", node["high"], "/set?k=theme&v=dark", cookie, false); attr(ex, "Priority") != "High" {
+		t.Fatalf("Express's Set-Cookie for a session Go created: %q", ex)
+	}
+	// Created in Express: Go follows its cookie object.
+	ex := raw(t, "POST", node["high"], "/set?k=user&v=bob", "", false)
+	if attr(ex, "Priority") != "High" {
+		t.Fatalf("Express's own Set-Cookie: %q", ex)
+	}
+	cookie = strings.SplitN(ex, ";", 2)[0]
+	if line := raw(t, "POST", gosvc, "/set?k=theme&v=light", cookie, false); attr(line, "Priority") != "High" {
+		t.Fatalf("Go's Set-Cookie for a session Express created: %q", line)
+	}
+	// A session's own Priority, set in Go: Express follows it.
+	if line := raw(t, "POST", gosvc, "/priority?p=low", cookie, false); attr(line, "Priority") != "Low" {
+		t.Fatalf("Go's Set-Cookie after SetCookie(Priority: low): %q", line)
+	}
+	if ex := raw(t, "POST", node["high"], "/set?k=n&v=1", cookie, false); attr(ex, "Priority") != "Low" {
+		t.Fatalf("Express's Set-Cookie after Go set Priority low: %q", ex)
+	}
+}

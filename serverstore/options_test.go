@@ -62,7 +62,7 @@ func TestResave(t *testing.T) {
 func TestIDGenerator(t *testing.T) {
 	store, _ := serverstore.New(serverstore.NewMemory(), [][]byte{bytes.Repeat([]byte("k"), 32)})
 	n := 0
-	gen := func() string { n++; return strings.Repeat("A", 30) + string(rune('A'+n%26)) }
+	gen := func(*http.Request) string { n++; return strings.Repeat("A", 30) + string(rune('A'+n%26)) }
 	m, err := session.New(store, session.WithIDGenerator(gen))
 	if err != nil {
 		t.Fatal(err)
@@ -74,13 +74,13 @@ func TestIDGenerator(t *testing.T) {
 	if !strings.HasPrefix(id, strings.Repeat("A", 30)) || again != id {
 		t.Fatalf("IDs %q then %q, want the generator's, kept", id, again)
 	}
-	if _, err := session.New(store, session.WithIDGenerator(func() string { return "short" })); err == nil {
+	if _, err := session.New(store, session.WithIDGenerator(func(*http.Request) string { return "short" })); err == nil {
 		t.Fatal("a generator of 5-character IDs was accepted")
 	}
 	var logs bytes.Buffer
 	bad := false
 	m, _ = session.New(store, session.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
-		session.WithIDGenerator(func() string {
+		session.WithIDGenerator(func(*http.Request) string {
 			if bad {
 				return "bad id!"
 			}

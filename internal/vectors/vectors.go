@@ -166,7 +166,11 @@ func (v Vector) Ring() (*crypto.Ring, error) {
 	if strings.HasPrefix(v.File, "v2_") {
 		cipher = crypto.AES256GCM
 	}
-	return crypto.New(secrets, crypto.WithCipher(cipher), crypto.WithMaxDataSize(int(v.Int("max-data"))))
+	opts := []crypto.Option{crypto.WithCipher(cipher), crypto.WithMaxDataSize(int(v.Int("max-data")))}
+	if _, ok := v.Header["padding"]; ok {
+		opts = append(opts, crypto.WithPadding(int(v.Int("padding"))))
+	}
+	return crypto.New(secrets, opts...)
 }
 
 // Codec builds the receiver's chunk codec.

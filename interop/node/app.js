@@ -3,7 +3,7 @@
 //   {"redis": "redis://127.0.0.1:6379",
 //    "express": [{"name": "default", "secrets": ["…"], "prefix": "sess:", "maxAge": 3600000,
 //                 "saveUninitialized": false, "rolling": false, "resave": false,
-//                 "secure": false, "sameSite": "lax"}, …],
+//                 "secure": false, "sameSite": "lax", "priority": "high"}, …],
 //    "cookieSession": {"keys": ["…"]}}
 // Each listens on 127.0.0.1, on a port of its own; when all listen, one
 // line of JSON on stdout maps their names to their ports.
@@ -40,7 +40,7 @@ async function main() {
       resave: !!c.resave,
       rolling: !!c.rolling,
       saveUninitialized: !!c.saveUninitialized,
-      cookie: { maxAge: c.maxAge || undefined, sameSite: c.sameSite || 'lax', secure: !!c.secure },
+      cookie: { maxAge: c.maxAge || undefined, sameSite: c.sameSite || 'lax', secure: !!c.secure, priority: c.priority || undefined },
     }));
     if (c.secure) app.set('trust proxy', 1); // X-Forwarded-Proto: https makes req.secure
     // POST /remember?ms=…: this session's own cookie.maxAge ("remember me").

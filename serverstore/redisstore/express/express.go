@@ -47,14 +47,17 @@ type Config struct {
 	// it on every request). 0 means the application sets none: then it is
 	// the Manager's idle timeout when it has one, else its lifetime.
 	MaxAge time.Duration
-	// Path, Domain, Secure and SameSite are express-session's cookie
-	// options, written into the cookie object of the sessions crumbs
+	// Path, Domain, Secure, SameSite and Priority are express-session's
+	// cookie options, written into the cookie object of the sessions crumbs
 	// creates, which express-session then uses for their cookie. Path is
 	// "/" when empty; SameSite is "", "lax", "strict" or "none". httpOnly
 	// is always true.
 	Path, Domain string
 	Secure       bool
 	SameSite     string
+	// Priority is express-session's cookie.priority: "", "low", "medium"
+	// or "high" (the Priority attribute Chrome reads).
+	Priority string
 	// TombstonePrefix starts the keys of the tombstones a Regenerate
 	// leaves (see Store): "crumbs-moved:" when empty. They are kept
 	// outside Prefix so that connect-redis's all() and length(), which
@@ -180,6 +183,11 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	case "", "lax", "strict", "none":
 	default:
 		return nil, fmt.Errorf("express: New: SameSite %q: give \"\", \"lax\", \"strict\" or \"none\"", cfg.SameSite)
+	}
+	switch cfg.Priority {
+	case "", "low", "medium", "high":
+	default:
+		return nil, fmt.Errorf("express: New: Priority %q: give \"\", \"low\", \"medium\" or \"high\"", cfg.Priority)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -566,6 +574,9 @@ func checkValues(c *driver.Commit) error {
 func (s *Store) newCookie() *record {
 	c := &record{}
 	c.set("originalMaxAge", []byte("null"))
+	if s.cfg.Priority != "" {
+		c.set("priority", jsString(s.cfg.Priority))
+	}
 	c.set("expires", []byte("null"))
 	if s.cfg.Secure {
 		c.set("secure", []byte("true"))
@@ -874,6 +885,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.client.Ping(ctx).Err(
 //	crumbs_cookie_domain=…     Config.Domain
 //	crumbs_cookie_secure=true  Config.Secure
 //	crumbs_cookie_samesite=strict   Config.SameSite (lax, strict, none)
+//	crumbs_cookie_priority=high     Config.Priority (low, medium, high)
 //	crumbs_tombstone_prefix=…  Config.TombstonePrefix
 //
 // OpenStore's secrets are express-session's secret option, in its order, of
@@ -928,7 +940,7 @@ func parseConfig(cfg string) (string, *Config, error) {
 	}
 	own := func(name string) bool {
 		switch name {
-		case "crumbs_max_age", "crumbs_cookie_path", "crumbs_cookie_domain", "crumbs_cookie_secure", "crumbs_cookie_samesite", "crumbs_tombstone_prefix":
+		case "crumbs_max_age", "crumbs_cookie_path", "crumbs_cookie_domain", "crumbs_cookie_secure", "crumbs_cookie_samesite", "crumbs_cookie_priority", "crumbs_tombstone_prefix":
 			return true
 		}
 		return false
@@ -953,6 +965,8 @@ func parseConfig(cfg string) (string, *Config, error) {
 			ex.Secure = on
 		case "crumbs_cookie_samesite":
 			ex.SameSite = strings.ToLower(v)
+		case "crumbs_cookie_priority":
+			ex.Priority = strings.ToLower(v)
 		case "crumbs_tombstone_prefix":
 			ex.TombstonePrefix = v
 		}
@@ -965,8 +979,8 @@ func parseConfig(cfg string) (string, *Config, error) {
 	return u.String(), ex, nil
 }
 
-// attributes encodes a cookie object's path, domain, sameSite, secure and
-// partitioned as a session's own cookie attributes (driver.Record.Cookie,
+// attributes encodes a cookie object's path, domain, sameSite, secure,
+// partitioned and priority as a session's own cookie attributes (driver.Record.Cookie,
 // spec/cookie-v1.md §10.1), so that Go's Set-Cookie for the session is the
 // one express-session would send. What a cookie cannot carry is left to
 // the Manager.
@@ -993,6 +1007,14 @@ func attributes(c *record) []byte {
 	}
 	if truth("partitioned") {
 		flags |= 1
+	}
+	switch strings.ToLower(str("priority")) { // express-session 1.18's priority: bits 1-2
+	case "low":
+		flags |= 1 << 1
+	case "medium":
+		flags |= 2 << 1
+	case "high":
+		flags |= 3 << 1
 	}
 	path, domain := str("path"), str("domain")
 	if !strings.HasPrefix(path, "/") || len(path) > 1024 || (&http.Cookie{Name: "x", Path: path}).Valid() != nil {
@@ -1032,6 +1054,9 @@ func applyAttributes(c *record, enc []byte) {
 	if enc[2]&1 != 0 {
 		c.set("partitioned", []byte("true"))
 	}
+	if p := enc[2] >> 1 & 3; p != 0 {
+		c.set("priority", jsString([]string{"", "low", "medium", "high"}[p]))
+	}
 	n := int(binary.BigEndian.Uint16(enc[3:]))
 	if len(enc) < 5+n+2 {
 		return
@@ -1051,7 +1076,7 @@ func applyAttributes(c *record, enc []byte) {
 // cookies for one session.
 func (s *Store) compare(c *record) {
 	want := s.newCookie()
-	for _, k := range []string{"path", "domain", "secure", "sameSite", "httpOnly"} {
+	for _, k := range []string{"path", "domain", "secure", "sameSite", "httpOnly", "priority"} {
 		got, _ := c.get(k)
 		exp, _ := want.get(k)
 		if k == "secure" && string(got) == "false" {
