@@ -280,7 +280,9 @@ func (t cookieTransport) set(s *Session, parts []chunking.Cookie, stale []string
 		}
 	}
 	age := maxAgeOf(&s.rec, now)
+	s.sentBytes, s.sentCookies = 0, len(parts)
 	for _, p := range parts {
+		s.sentBytes += len(p.Name) + len(p.Value)
 		var b strings.Builder
 		b.Grow(len(p.Name) + len(p.Value) + len(a.scope) + len(a.flags) + len("=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=") + 8)
 		b.WriteString(p.Name)

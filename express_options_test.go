@@ -147,6 +147,13 @@ func TestCookieInfo(t *testing.T) {
 		if info.SameSite != http.SameSiteNoneMode || info.Secure != session.SecureAlways {
 			t.Fatalf("%s: SameSite=None: %+v, want Secure always", mode, info)
 		}
+		// Touch: the response extends the idle deadline; Cookie says so in
+		// the same request, as express-session's touch() does.
+		h.clock.add(40 * time.Minute)
+		h.do(t, func(_ http.ResponseWriter, r *http.Request) { session.From(r).Touch(); read(r) })
+		if want := h.clock.now().Add(time.Hour); !info.Expires.Equal(want) || info.MaxAge != time.Hour {
+			t.Fatalf("%s: after Touch: expires %v, maxAge %v; want %v and 1h", mode, info.Expires, info.MaxAge, want)
+		}
 		h.do(t, func(_ http.ResponseWriter, r *http.Request) { session.From(r).SetBrowserSession(true); read(r) })
 		if info.OriginalMaxAge != 0 || !info.Expires.IsZero() || info.MaxAge != 0 {
 			t.Fatalf("%s: browser-session cookie: %+v, want no times", mode, info)
@@ -168,6 +175,20 @@ func TestCookieInfo(t *testing.T) {
 	})
 	if info.OriginalMaxAge != 30*24*time.Hour || info.MaxAge != 30*24*time.Hour {
 		t.Fatalf("after SetLifetime(30 days): %+v", info)
+	}
+	// A lifetime shorter than the idle timeout bounds what a refresh gives.
+	h = newHarness(t, session.WithLifetime(24*time.Hour), session.WithIdleTimeout(time.Hour))
+	h.do(t, func(_ http.ResponseWriter, r *http.Request) {
+		s := session.From(r)
+		s.Set("n", 1)
+		s.SetLifetime(10 * time.Minute)
+		info = s.Cookie()
+	})
+	if info.OriginalMaxAge != 10*time.Minute || info.MaxAge != 10*time.Minute {
+		t.Fatalf("SetLifetime(10m) under a 1h idle timeout: %+v", info)
+	}
+	if c := h.do(t, counter).Cookies(); len(c) == 0 || c[0].MaxAge != 600 {
+		t.Fatalf("the refresh sent %v", c)
 	}
 }
 
@@ -201,5 +222,31 @@ func TestIDGeneratorSeesTheRequest(t *testing.T) {
 		if again != id {
 			t.Fatalf("%s: the next request reads ID %q, want %q", mode, again, id)
 		}
+	}
+}
+
+// TestIDGeneratorWithoutRequest: sessions of Manager.Load have no HTTP
+// request; the generator gets a placeholder ("GET /", no headers), as in
+// New, never nil (a generator that reads a header panicked before).
+func TestIDGeneratorWithoutRequest(t *testing.T) {
+	t.Parallel()
+	gen := func(r *http.Request) string {
+		return "g" + r.Header.Get("X-Region") + strings.Repeat("A", 30) + r.Method
+	}
+	m, err := session.New(mustCookieStore(t), session.WithHeaderToken("", ""), session.WithIDGenerator(gen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.Load(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Set("n", 1)
+	s.Regenerate(true)
+	if _, _, err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if id := s.ID(); id != "g"+strings.Repeat("A", 30)+"GET" {
+		t.Fatalf("ID %q", id)
 	}
 }

@@ -82,6 +82,7 @@ func (t headerTransport) write(s *Session, token string, _ time.Time) error {
 func (t headerTransport) expire(s *Session) { t.set(s, "") }
 
 func (t headerTransport) set(s *Session, token string) {
+	s.sentBytes, s.sentCookies = len(token), 1
 	h := s.w.rw.Header()
 	h[t.response] = []string{token}
 	if !headerHasToken(h, "Access-Control-Expose-Headers", t.response) && !headerHasToken(h, "Access-Control-Expose-Headers", "*") {

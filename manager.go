@@ -22,6 +22,7 @@ import (
 	"github.com/crumbs-go/session/internal/errs"
 	"github.com/crumbs-go/session/internal/sid"
 	"github.com/crumbs-go/session/internal/timex"
+	"github.com/crumbs-go/session/metrics"
 )
 
 // maxBackoff caps the wait between two attempts of a conflicting commit.
@@ -56,6 +57,7 @@ type Manager struct {
 	log    *slog.Logger
 	now    func() time.Time // injectable clock
 	http   transport        // the middleware's: the cookie, or a header token
+	rec    metrics.Recorder // WithMetrics; nil without
 
 	warnInsecure sync.Once // the SecureAuto warning, logged once
 	warnPlain    sync.Once // a cookie without Secure, logged once
@@ -115,7 +117,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if err := partitionedFits(c.partitioned, chunks, "WithCookie"); err != nil {
 		return nil, err
 	}
-	m := &Manager{store: store, cfg: c, codec: c.codec, chunks: chunks, log: c.logger, now: c.now}
+	m := &Manager{store: store, cfg: c, codec: c.codec, chunks: chunks, log: c.logger, now: c.now, rec: c.recorder}
 	if m.cfg.errorHandler == nil {
 		m.cfg.errorHandler = defaultErrorHandler
 	}
@@ -336,6 +338,7 @@ func (m *Manager) load(s *Session) {
 				s.identity = s.raw[m.cfg.identityKey]
 			}
 			m.expireOld(s)
+			m.recordLoad(s, metrics.Loaded, nil)
 			return
 		}
 		err = fmt.Errorf("session: stored values do not decode (%w): %w", err, driver.ErrInvalid)
@@ -354,6 +357,7 @@ func (m *Manager) load(s *Session) {
 		// its values, stored by this response.
 		s.rec = m.freshRecord(s.r, now)
 		s.state, s.rejected = created, false
+		m.recordLoad(s, metrics.Imported, nil)
 		return
 	}
 	switch {
@@ -362,14 +366,21 @@ func (m *Manager) load(s *Session) {
 		// this request was sent: its response carries the new token, which
 		// this one must neither expire nor replace.
 		s.moved, s.from = true, &driver.Record{ID: rec.ID}
+		m.recordLoad(s, metrics.Moved, nil)
 		if (rec.Values != nil || rec.Data != nil) && m.readMoved(s, rec, now) {
 			return
 		}
 		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: the token names an ID another request's Regenerate retired; this request gets a fresh session that is not saved", s.where())
 	case errors.Is(err, driver.ErrNotFound):
 		s.rejected = s.saved == nil && s.t.carried(s) // a session the store no longer has
+		if s.rejected {
+			m.recordLoad(s, metrics.Refused, err)
+		} else {
+			m.recordLoad(s, metrics.New, nil)
+		}
 	case errors.Is(err, driver.ErrInvalid):
 		s.rejected = true
+		m.recordLoad(s, metrics.Refused, err)
 		if m.sharesName && len(s.foreign) > 0 {
 			break // the cookie was the other library's: its importer logged why
 		}
@@ -379,6 +390,7 @@ func (m *Manager) load(s *Session) {
 		// The store failed: answer with the error handler now, and give the
 		// handler an empty session so that it runs to its end harmlessly.
 		s.loadErr = fmt.Errorf("session: load: %w: %w", ErrBackend, err)
+		m.recordLoad(s, metrics.Failed, err)
 		m.fail(s, s.loadErr)
 	}
 	s.raw = map[string][]byte{}
@@ -425,7 +437,9 @@ func (m *Manager) read(s *Session, now time.Time) (*driver.Record, error) {
 	default:
 		token = *s.saved
 	}
+	start := m.started()
 	rec, err := m.store.Load(s.ctx, s.t.binding(), token, now)
+	m.recordBackend(s, metrics.BackendLoad, start, err)
 	if u := (*errs.Unchecked)(nil); errors.As(err, &u) && rec != nil {
 		m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
 		err = nil
@@ -463,6 +477,9 @@ func (m *Manager) freshRecord(r *http.Request, now time.Time) driver.Record {
 // generateID draws a new session ID for the request r.
 func (m *Manager) generateID(r *http.Request) string {
 	if m.cfg.newID != nil {
+		if r == nil { // a session of Manager.Load: no HTTP request
+			r = placeholderRequest()
+		}
 		if id := m.cfg.newID(r); sid.Valid(id) {
 			return id
 		}
@@ -633,18 +650,23 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 			s.old = &old
 		}
 		if s.old != nil {
-			if err := m.store.Delete(s.ctx, s.t.binding(), m.gone(s.old, now), now); err != nil && !errors.Is(err, driver.ErrNotFound) {
+			start := m.started()
+			err := m.store.Delete(s.ctx, s.t.binding(), m.gone(s.old, now), now)
+			m.recordBackend(s, metrics.BackendDelete, start, err)
+			if err != nil && !errors.Is(err, driver.ErrNotFound) {
 				return false, fmt.Errorf("session: destroy: %w: %w", ErrBackend, err)
 			}
 			s.old = nil
 		}
 		s.t.expire(s)
 		s.ended()
+		m.recordCommit(s, doDestroy)
 		return true, nil
 	}
 	if err := s.encode(); err != nil {
 		return false, err
 	}
+	idleWas := s.rec.IdleExpires
 	if m.cfg.idle > 0 {
 		s.rec.IdleExpires = now.Add(m.cfg.idle).Truncate(time.Second)
 	}
@@ -669,7 +691,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		// with a Destroy ends the session it moved to.
 		s.moved, s.from = true, &driver.Record{ID: from}
 		return false, nil
-	case errors.Is(err, ErrTooLarge) && m.keepOld(s, act):
+	case errors.Is(err, ErrTooLarge) && m.keepOld(s, act, idleWas, now):
 		return s.t.tidy(s), nil
 	case errors.Is(err, ErrTooLarge):
 		return false, fmt.Errorf("session: save: %w", err)
@@ -677,13 +699,14 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		return false, fmt.Errorf("session: save: %w: %w", ErrBackend, err)
 	}
 	if err := s.t.write(s, token, now); err != nil {
-		if errors.Is(err, ErrTooLarge) && m.keepOld(s, act) {
+		if errors.Is(err, ErrTooLarge) && m.keepOld(s, act, idleWas, now) {
 			return s.t.tidy(s), nil
 		}
 		return false, err
 	}
 	s.saved = &token
 	m.counted(s)
+	m.recordCommit(s, act)
 	s.settle(loaded)
 	return true, nil
 }
@@ -692,9 +715,15 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 // token its request carried: a refresh of a session whose values did not
 // change, which only a cookie store's re-seal under another cipher makes
 // longer (cookiestore.WithCipher: 4 bytes), while the old cookie still
-// opens. The first is logged.
-func (m *Manager) keepOld(s *Session, act action) bool {
-	if act != doRefresh || s.state != loaded || !s.rec.Stale {
+// opens, and need not extend its idle deadline yet (idle, the deadline as
+// loaded: more than half the idle timeout left) nor was asked to (Touch).
+// The first is logged. A refresh that is due fails as too large, as a
+// session that outgrew its cookies does.
+func (m *Manager) keepOld(s *Session, act action, idle, now time.Time) bool {
+	if act != doRefresh || s.state != loaded || !s.rec.Stale || s.touched {
+		return false
+	}
+	if m.cfg.idle > 0 && (idle.IsZero() || idle.Sub(now) < m.cfg.idle/2) {
 		return false
 	}
 	m.warnKept.Do(func() {
@@ -727,7 +756,10 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 		c.Op = driver.OpUpdate
 	case doCreate:
 		if s.old != nil { // Destroy, then a value: the old session goes
-			if err := m.store.Delete(s.ctx, s.t.binding(), m.gone(s.old, now), now); err != nil {
+			start := m.started()
+			err := m.store.Delete(s.ctx, s.t.binding(), m.gone(s.old, now), now)
+			m.recordBackend(s, metrics.BackendDelete, start, err)
+			if err != nil {
 				return "", err
 			}
 			s.old = nil
@@ -862,6 +894,7 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 	}
 	var deadline time.Time
 	backoff := time.Millisecond
+	retries := 0
 	for {
 		data, err := m.codec.EncodeMap(s.raw)
 		if err != nil {
@@ -876,13 +909,19 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 		} else {
 			c.Changes = s.changeSet()
 		}
+		s.recordBytes = len(data)
+		start := m.started()
 		token, err := m.store.Save(s.ctx, s.t.binding(), c, now)
+		m.recordBackend(s, metrics.BackendSave, start, err)
 		if u := (*errs.Unchecked)(nil); errors.As(err, &u) && token != "" {
 			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
 			err = nil
 		}
 		var conflict *driver.ConflictError
 		if !errors.As(err, &conflict) {
+			if retries > 0 && m.rec != nil {
+				m.rec.Conflict(s.ctx, retries, err == nil)
+			}
 			if err == nil {
 				// The token goes out with what the store holds.
 				s.rec.Expires, s.rec.IdleExpires = c.Record.Expires, c.Record.IdleExpires
@@ -897,8 +936,12 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 				deadline = d
 			}
 		}
+		retries++
 		wait := rand.N(backoff + 1) // full jitter: parallel requests spread out
 		if time.Now().Add(wait).After(deadline) {
+			if m.rec != nil {
+				m.rec.Conflict(s.ctx, retries, false)
+			}
 			return "", fmt.Errorf("still conflicting after %v of retries (WithConflictTimeout): %w", m.cfg.conflictTimeout, err)
 		}
 		t := time.NewTimer(wait)
@@ -943,7 +986,10 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 		// that move first, so the old ID names a record that exists, then
 		// move on from there.
 		prev := &driver.Record{ID: s.nextStored}
-		if _, err := m.store.Retire(s.ctx, b, m.gone(s.old, now), prev, now); err != nil {
+		start := m.started()
+		_, err := m.store.Retire(s.ctx, b, m.gone(s.old, now), prev, now)
+		m.recordBackend(s, metrics.BackendRetire, start, err)
+		if err != nil {
 			if errors.Is(err, driver.ErrNotFound) || errors.Is(err, ErrMoved) {
 				m.dropRecord(s, prev.ID)
 				s.nextStored = ""
@@ -972,7 +1018,9 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 	if next.IDOnly {
 		next.Values = s.raw // what the old ID could read: the store's grace compares them
 	}
+	start := m.started()
 	cur, err := m.store.Retire(s.ctx, b, m.gone(s.old, now), &next, now)
+	m.recordBackend(s, metrics.BackendRetire, start, err)
 	switch {
 	case errors.Is(err, driver.ErrNotFound), errors.Is(err, ErrMoved):
 		m.dropRecord(s, s.rec.ID) // refused: the old session was destroyed, or moved by another login

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/crumbs-go/session/chunking"
 	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/sid"
+	"github.com/crumbs-go/session/metrics"
 )
 
 // SecureMode chooses when the session cookie carries the Secure attribute.
@@ -73,6 +75,7 @@ type config struct {
 	now               func() time.Time
 	header            *headerConfig
 	importers         []driver.Importer
+	recorder          metrics.Recorder
 }
 
 type headerConfig struct {
@@ -252,23 +255,36 @@ func WithResave(on bool) Option {
 // Each ID must be 22 to 64 base64url characters, unique, and unguessable
 // (at least 128 random bits: build it on crypto/rand, never on the request
 // alone); the default draws 256 bits. New calls gen once, with a request for
-// "GET /" without headers, to check its output; an invalid ID later is
+// "GET /" without headers, to check its output (sessions of Manager.Load,
+// which have no request, get the same); an invalid ID later is
 // logged and replaced by a default one. gen must be safe for concurrent use.
 func WithIDGenerator(gen func(r *http.Request) string) Option {
 	return func(c *config) error {
 		if gen == nil {
 			return fmt.Errorf("session: WithIDGenerator(nil): give a function")
 		}
-		probe, err := http.NewRequest(http.MethodGet, "/", nil)
-		if err != nil {
-			return err
-		}
-		if id := gen(probe); !sid.Valid(id) {
+		if id := gen(placeholderRequest()); !sid.Valid(id) {
 			return fmt.Errorf("session: WithIDGenerator: the generator returned %q; IDs must be 22 to 64 base64url characters", id)
 		}
 		c.newID = gen
 		return nil
 	}
+}
+
+// WithMetrics gives the Manager a Recorder of what it does (package
+// metrics): loads by outcome and refusal reason, commits by operation with
+// their sizes, Update conflicts, and the duration of each store call. The
+// adapters metrics/prommetrics and metrics/otelmetrics export them to
+// Prometheus and OpenTelemetry. Without it (the default) the Manager pays a
+// nil check per event.
+func WithMetrics(r metrics.Recorder) Option {
+	return func(c *config) error { c.recorder = r; return nil }
+}
+
+// placeholderRequest is what the ID generator gets where there is no
+// request: "GET /" without headers.
+func placeholderRequest() *http.Request {
+	return &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}, Header: http.Header{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
 }
 
 // WithSaveUninitialized saves a new session even when the handler stored

@@ -29,28 +29,30 @@ type Session struct {
 
 	// The session as this request loaded and changed it: Reload starts it
 	// anew.
-	state      state
-	isNew      bool          // the request brought no valid session (or Destroy ended it)
-	touched    bool          // Touch was called
-	rejected   bool          // the request's token was rejected or names no session: expire it
-	late       bool          // changed after the headers were written
-	lateRead   bool          // first read after the headers were written
-	loadErr    error         // the store failure of the load, for Manager.Load
-	parts      int           // cookies the request's token took (cookie transport)
-	carried    int           // the session's cookies the request carried, ignored ones included
-	setLife    bool          // SetLifetime: the store writes the absolute deadline
-	lifetime   time.Duration // the span SetLifetime gave, for Cookie
-	setKind    bool          // SetBrowserSession, SetCookie: the store writes the cookie kind and attributes
-	sentCookie []byte        // the attributes the request's cookies were set with (rec.Cookie as loaded)
-	dropped    bool          // changes were dropped: the token names an ID a login retired
-	moved      bool          // the request's token names an ID a Regenerate retired
-	nextStored string        // the new ID a Regenerate stored, before its old one is retired
-	bindDue    bool          // a session with an identity value but no binding: the commit binds it
-	graceRead  bool          // the token's ID is retired; the store let it read its successor (a grace)
-	badKey     error         // a key Set that no store keeps faithfully
-	foreign    []int         // the Importers whose cookies the response expires
-	migrated   int           // 1 + the driver.Importer whose session this is, until its first save
-	identity   []byte        // WithIdentityKey: the identity's encoded value as loaded or last saved; nil: none
+	state                  state
+	isNew                  bool          // the request brought no valid session (or Destroy ended it)
+	touched                bool          // Touch was called
+	rejected               bool          // the request's token was rejected or names no session: expire it
+	late                   bool          // changed after the headers were written
+	lateRead               bool          // first read after the headers were written
+	loadErr                error         // the store failure of the load, for Manager.Load
+	parts                  int           // cookies the request's token took (cookie transport)
+	carried                int           // the session's cookies the request carried, ignored ones included
+	setLife                bool          // SetLifetime: the store writes the absolute deadline
+	lifetime               time.Duration // the span SetLifetime gave, for Cookie
+	sentBytes, sentCookies int           // what the last token written took (WithMetrics)
+	recordBytes            int           // the encoded values the last save stored (WithMetrics)
+	setKind                bool          // SetBrowserSession, SetCookie: the store writes the cookie kind and attributes
+	sentCookie             []byte        // the attributes the request's cookies were set with (rec.Cookie as loaded)
+	dropped                bool          // changes were dropped: the token names an ID a login retired
+	moved                  bool          // the request's token names an ID a Regenerate retired
+	nextStored             string        // the new ID a Regenerate stored, before its old one is retired
+	bindDue                bool          // a session with an identity value but no binding: the commit binds it
+	graceRead              bool          // the token's ID is retired; the store let it read its successor (a grace)
+	badKey                 error         // a key Set that no store keeps faithfully
+	foreign                []int         // the Importers whose cookies the response expires
+	migrated               int           // 1 + the driver.Importer whose session this is, until its first save
+	identity               []byte        // WithIdentityKey: the identity's encoded value as loaded or last saved; nil: none
 
 	rec  driver.Record     // ID, deadlines, flags; Values and Data are consumed on load
 	raw  map[string][]byte // every key: its encoded value, nil when set in this request
@@ -392,14 +394,16 @@ type CookieInfo struct {
 	Cookie
 	// OriginalMaxAge is the span a response that refreshes the session
 	// gives its cookie, express-session's cookie.originalMaxAge: the idle
-	// timeout (WithIdleTimeout), or without one the lifetime (WithLifetime,
-	// or SetLifetime called in this request; a SetLifetime of an earlier
-	// request shows in Expires). 0 for a browser-session cookie.
+	// timeout (WithIdleTimeout) or the lifetime (WithLifetime, or
+	// SetLifetime called in this request; a SetLifetime of an earlier
+	// request shows in Expires), whichever is shorter. 0 for a
+	// browser-session cookie.
 	OriginalMaxAge time.Duration
-	// Expires is the cookie's Expires: the session's deadline (Deadline;
-	// for a new session, the one its first write gives it), which a
-	// response that refreshes the session may extend. Zero for a
-	// browser-session cookie (SetBrowserSession), which has none.
+	// Expires is the cookie's Expires: the session's deadline as this
+	// request's response will leave it (Deadline, or later when the
+	// response writes or refreshes the session: a change, Touch, a due idle
+	// refresh). Zero for a browser-session cookie (SetBrowserSession),
+	// which has none.
 	Expires time.Time
 	// MaxAge is the time left until Expires as of now, never negative:
 	// express-session's cookie.maxAge. 0 when Expires is zero.
@@ -420,18 +424,20 @@ func (s *Session) Cookie() CookieInfo {
 	if s.rec.BrowserSession {
 		return info
 	}
-	switch {
-	case m.cfg.idle > 0:
+	life := m.cfg.lifetime
+	if s.setLife {
+		life = s.lifetime
+	}
+	info.OriginalMaxAge = life
+	if m.cfg.idle > 0 && (life == 0 || m.cfg.idle < life) {
 		info.OriginalMaxAge = m.cfg.idle
-	case s.setLife:
-		info.OriginalMaxAge = s.lifetime
-	default:
-		info.OriginalMaxAge = m.cfg.lifetime
 	}
 	now := m.now()
 	idle := s.rec.IdleExpires
-	if idle.IsZero() && m.cfg.idle > 0 {
-		idle = now.Add(m.cfg.idle).Truncate(time.Second) // a new session: its first write sets it so
+	if m.cfg.idle > 0 && (idle.IsZero() || s.touched || m.cfg.rolling || s.rec.Stale || s.state != loaded || idle.Sub(now) < m.cfg.idle/2) {
+		// This response writes the session, or refreshes it: its idle
+		// deadline moves, as the Manager will move it.
+		idle = now.Add(m.cfg.idle).Truncate(time.Second)
 	}
 	if info.Expires = earliest(s.rec.Expires, idle); !info.Expires.IsZero() {
 		info.MaxAge = max(info.Expires.Sub(now), 0)

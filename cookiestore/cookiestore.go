@@ -69,8 +69,12 @@ func WithCompressionThreshold(n int) Option {
 // under a key derived for each cookie with HKDF-SHA256, approved under FIPS
 // 140-3, 4 bytes longer). Cookies of either kind open whatever the setting,
 // so switching is a plain deploy: a cookie sealed before is re-sealed with
-// the new cipher on its next response (a session within 6 bytes of the
-// cookie budget that no longer fits keeps its old cookie until it changes).
+// the new cipher on its next response. A session within 6 bytes of the
+// cookie budget no longer fits: it keeps its old cookie on requests that
+// only read it, until it changes or its idle deadline needs refreshing, when
+// it fails as too large (as a session that outgrew its cookies does): raise
+// the budget (session.WithTotalBudget) before switching if sessions run
+// that close to it.
 // In FIPS 140-only mode (GODEBUG=fips140=only) New requires
 // crypto.AES256GCM, and an XChaCha20-Poly1305 cookie yields a fresh
 // session. The configuration

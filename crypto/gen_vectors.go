@@ -454,6 +454,9 @@ func main() {
 	badPad("padding_count_over_max", "flags 2 with 4098 bytes of padding, over the 4097 a bucket of 4096 leaves",
 		binary.BigEndian.AppendUint16(append(append([]byte{}, small...), make([]byte, 4096)...), 4098))
 	badPad("padding_short_body", "flags 2 with a body of one byte: no room for the count", []byte{0})
+	badPad("padding_no_bucket", "flags 2, one byte of data and a count of 2: 3 bytes, a multiple of no bucket of 16 to 4096", []byte{'x', 0, 2})
+	badPad("padding_not_canonical", "flags 2 with 4097 bytes of padding after 16 of data: 4113 bytes, which no bucket of 4096 or more divides",
+		binary.BigEndian.AppendUint16(append(bytes.Repeat([]byte{'x'}, 16), make([]byte, 4095)...), 4097))
 	vs = append(vs, vector{file: "flags_unknown_4", expect: "invalid",
 		comment: "sealed correctly with flags 4, which version 1 does not define", cookie: "s=" + std("s", small, 4, "flags4").value()})
 

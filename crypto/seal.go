@@ -283,7 +283,14 @@ func unpad(body []byte) ([]byte, error) {
 			return nil, errs.Reason("crypto: malformed padding")
 		}
 	}
-	return body[:len(body)-n], nil
+	// Canonical: what a sealer writes for some bucket B of 16 to
+	// MaxPadding, the smallest n that makes the body a multiple of B.
+	for b := max(16, n-1); b <= MaxPadding; b++ {
+		if len(body)%b == 0 {
+			return body[:len(body)-n], nil
+		}
+	}
+	return nil, errs.Reason("crypto: padding no bucket produces")
 }
 
 // hasLineBreak reports whether s holds CR or LF, which the base64 decoder

@@ -33,8 +33,11 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/chunking"
@@ -151,6 +154,10 @@ func (f secretFlags) read(e *env) ([][]byte, error) {
 		}
 		list, from = strings.TrimSpace(string(b)), *f.file
 	} else {
+		if !envName(*f.envName) {
+			// Never echo it: a secret given here by mistake would be printed.
+			return nil, errors.New("secrets: --secrets-env (or --proposed-env) takes the name of an environment variable (letters, digits, _), not a secret")
+		}
 		list, from = e.getenv(*f.envName), "$"+*f.envName
 		if list == "" {
 			return nil, fmt.Errorf("secrets: %s is empty or unset: export the application's secrets there, or name a file with --secrets-file", from)
@@ -161,6 +168,19 @@ func (f secretFlags) read(e *env) ([][]byte, error) {
 		return nil, fmt.Errorf("secrets in %s: %w", from, err)
 	}
 	return secrets, nil
+}
+
+func envName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // fail prints err for a command and returns code.
@@ -310,14 +330,17 @@ func (t *token) binding(name string) string {
 // readInput returns the positional argument, or standard input.
 func (e *env) readInput(fs *flag.FlagSet) (string, error) {
 	if fs.NArg() > 1 {
-		return "", fmt.Errorf("one token at a time; got %d arguments (quote a Cookie header: it holds spaces)", fs.NArg())
+		return "", fmt.Errorf("one token at a time; got %d arguments: quote a Cookie header (it holds spaces), and give the flags before the token", fs.NArg())
 	}
 	if fs.NArg() == 1 && fs.Arg(0) != "-" {
 		return fs.Arg(0), nil
 	}
-	b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<20+1))
 	if err != nil {
 		return "", err
+	}
+	if len(b) > 1<<20 {
+		return "", errors.New("the input is over 1 MiB: no session token is that large")
 	}
 	return string(b), nil
 }
@@ -337,6 +360,7 @@ type inspection struct {
 	Chunks     []chunkInfo       `json:"chunks,omitempty"`
 	ValueBytes int               `json:"value_bytes"`
 	Compressed bool              `json:"compressed,omitempty"`
+	Padded     bool              `json:"padded,omitempty"`
 	DataBytes  int               `json:"data_bytes,omitempty"`
 	Issued     *time.Time        `json:"issued,omitempty"`
 	Absolute   *time.Time        `json:"absolute_deadline,omitempty"`
@@ -397,6 +421,9 @@ printed), 2 when the command could not run.
 	if err != nil {
 		return e.fail("inspect", exitUsage, err)
 	}
+	if unreachable(*store) {
+		return e.fail("inspect", exitUsage, errors.New(`--store memory: the memory store lives in the application's process, which this command cannot reach; give a Redis or PostgreSQL configuration string`))
+	}
 	cookieMode := *store == "cookie" || strings.HasPrefix(*store, "cookie?")
 	out := inspection{Name: *name, Transport: "cookie", Kind: "signed"}
 	if cookieMode {
@@ -431,7 +458,7 @@ printed), 2 when the command could not run.
 		envl, p, err = ring.Inspect(bind, value, now)
 		if !p.IssuedAt.IsZero() {
 			out.Issued, out.Absolute, out.Idle = timePtr(p.IssuedAt), timePtr(p.Expires), timePtr(p.IdleExpires)
-			out.Compressed, out.DataBytes = envl.Compressed, len(p.Data)
+			out.Compressed, out.Padded, out.DataBytes = envl.Compressed, envl.Padded, len(p.Data)
 		}
 	} else {
 		envl, _, err = ring.InspectSigned(bind, value)
@@ -457,6 +484,7 @@ printed), 2 when the command could not run.
 	defer cancel()
 	st, err := session.OpenStore(ctx, *store, secrets)
 	if err != nil {
+		out.Reason = "the store could not be opened: " + err.Error()
 		return e.fail("inspect", exitUsage, err)
 	}
 	if c, ok := st.(io.Closer); ok {
@@ -466,6 +494,7 @@ printed), 2 when the command could not run.
 	if err != nil {
 		out.Reason = explain(err, envl, tok, *name, true)
 		if !errors.Is(err, driver.ErrInvalid) && !errors.Is(err, driver.ErrNotFound) {
+			out.Reason = "the store failed: " + err.Error()
 			return e.fail("inspect", exitUsage, err)
 		}
 		return exitNo
@@ -491,12 +520,26 @@ printed), 2 when the command could not run.
 	return exitOK
 }
 
+// unreachable reports the memory store, which lives in the application.
+func unreachable(config string) bool {
+	return config == "memory" || strings.HasPrefix(config, "memory?")
+}
+
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
 	t = t.UTC()
 	return &t
+}
+
+// printable returns s, or s quoted when it holds a control character or
+// invalid UTF-8 (a key or value that would forge lines or move the cursor).
+func printable(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // explain turns a refusal into what the operator should know.
@@ -508,7 +551,7 @@ func explain(err error, envl crypto.Envelope, tok *token, name string, fromStore
 	case errors.Is(err, chunking.ErrNotFound):
 		return "no session cookie: " + msg
 	case envl.Version == 0:
-		return "not a crumbs value: " + msg
+		return "not a crumbs value: " + msg + " (a server-mode cookie? give its store with --store)"
 	case strings.Contains(msg, "unsupported version"):
 		return fmt.Sprintf("not a crumbs value, or of a later format: version byte %d (%s)", envl.Version, msg)
 	case envl.Secret < 0:
@@ -557,6 +600,9 @@ func (e *env) printInspection(o inspection) {
 		if o.Compressed {
 			fmt.Fprint(w, ", compressed")
 		}
+		if o.Padded {
+			fmt.Fprint(w, ", padded")
+		}
 	}
 	fmt.Fprintln(w)
 	for _, t := range []struct {
@@ -579,6 +625,6 @@ func (e *env) printInspection(o inspection) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(w, "  %s = %s\n", k, o.Values[k])
+		fmt.Fprintf(w, "  %s = %s\n", printable(k), printable(o.Values[k]))
 	}
 }

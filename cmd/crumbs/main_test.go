@@ -276,6 +276,16 @@ func TestRotate(t *testing.T) {
 	if r := crumbs(t, byA+"\n"+byB+"\n", env, "rotate", "--proposed-file", file); r.code != 0 || !strings.Contains(r.stdout, "2 tokens: 0 keep, 2 re-sealed") {
 		t.Fatalf("rotate keeping a: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// Header tokens: bare values with --header; without it, none opens
+	// today, and the command says the sample answers nothing (exit 2).
+	hm := must(session.New(must(cookiestore.New([][]byte{a})), session.WithHeaderToken("", "")))
+	tok := visit(t, hm, "", true, func(s *session.Session) { s.Set("n", 1) })
+	if r := crumbs(t, tok+"\n", env, "rotate", "--header", "--proposed-env", "NEXT"); r.code != 1 || !strings.Contains(r.stdout, "1 signed out") {
+		t.Fatalf("rotate --header: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := crumbs(t, tok+"\n", env, "rotate", "--proposed-env", "NEXT"); r.code != 2 || !strings.Contains(r.stderr, "--header") {
+		t.Fatalf("rotate of header tokens without --header: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	// Server mode: signed IDs.
 	st := must(serverstore.New(serverstore.NewMemory(), [][]byte{a}))
 	signed := visit(t, must(session.New(st)), "", false, func(s *session.Session) { s.Set("n", 1) })
@@ -307,7 +317,7 @@ func TestSessions(t *testing.T) {
 	if len(devs) != 3 {
 		t.Fatalf("sessions list: %d sessions, want 3", len(devs))
 	}
-	handle := devs[0]["Handle"].(string)
+	handle := devs[0]["handle"].(string)
 	if r := crumbs(t, "", env, "sessions", "end", "--store", config, "--user", "ada", "--secrets-env", "APP_SECRETS", "--handle", handle); r.code != 0 || !strings.Contains(r.stdout, "ended session") {
 		t.Fatalf("sessions end --handle: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -347,6 +357,9 @@ func TestUsage(t *testing.T) {
 		{[]string{"inspect", "session=x"}, []string{"CRUMBS_SECRETS=c2hvcnQ="}, "5 bytes"},
 		{[]string{"rotate"}, []string{"CRUMBS_SECRETS=" + b64(newSecret())}, "--proposed-env"},
 		{[]string{"sessions", "end", "--store", "cookie", "--user", "a"}, nil, "--handle"},
+		{[]string{"sessions", "list", "--store", "memory", "--user", "a"}, nil, "cannot reach"},
+		{[]string{"inspect", "--store", "memory", "session=x"}, []string{"CRUMBS_SECRETS=" + b64(newSecret())}, "cannot reach"},
+		{[]string{"inspect", "session=x", "extra"}, []string{"CRUMBS_SECRETS=" + b64(newSecret())}, "flags before the token"},
 	} {
 		r := crumbs(t, "", tt.env, tt.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
@@ -354,8 +367,16 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	secret := b64(newSecret())
-	r := crumbs(t, "garbage", []string{"CRUMBS_SECRETS=" + secret}, "inspect")
-	if strings.Contains(r.stdout+r.stderr, secret) || strings.Contains(r.stdout+r.stderr, secret[:20]) {
-		t.Fatal("a secret was printed")
+	for _, args := range [][]string{{"inspect"}, {"inspect", "--secrets-env", secret}, {"rotate", "--proposed-env", secret}} {
+		r := crumbs(t, "garbage", []string{"CRUMBS_SECRETS=" + secret}, args...)
+		if strings.Contains(r.stdout+r.stderr, secret[:20]) {
+			t.Fatalf("%v: a secret was printed:\n%s%s", args[:2], r.stdout, r.stderr)
+		}
+	}
+	// A value's key that would forge a line is quoted.
+	primary := newSecret()
+	cookie := visit(t, cookieManager(t, [][]byte{primary}), "", false, func(s *session.Session) { s.Set("x\nopens: yes", 1) })
+	if r := crumbs(t, cookie, []string{"CRUMBS_SECRETS=" + b64(primary)}, "inspect"); r.code != 0 || !strings.Contains(r.stdout, `"x\nopens: yes" = 1`) {
+		t.Fatalf("a key with a line break: exit %d\n%s", r.code, r.stdout)
 	}
 }

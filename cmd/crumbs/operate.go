@@ -58,6 +58,7 @@ would, 2 when the command could not run.
 `)
 	name := fs.String("name", "session", "the session cookie's name (session.WithCookieName)")
 	server := fs.Bool("server", false, "the tokens are server mode's signed IDs, not sealed sessions")
+	header := fs.Bool("header", false, "bare values are header tokens (session.WithHeaderToken); \"Authorization: Bearer …\" lines are read as such anyway")
 	maxChunks := fs.Int("max-chunks", 2, "the Manager's session.WithMaxChunks")
 	proposedEnv := fs.String("proposed-env", "", "the environment variable that holds the proposed secrets")
 	proposedFile := fs.String("proposed-file", "", "a file that holds the proposed secrets")
@@ -79,7 +80,7 @@ would, 2 when the command could not run.
 	}
 	proposed, err := secretFlags{envName: &envName, file: proposedFile}.read(e)
 	if err != nil {
-		return e.fail("rotate", exitUsage, fmt.Errorf("proposed %w", err))
+		return e.fail("rotate", exitUsage, fmt.Errorf("proposed %s", strings.ReplaceAll(err.Error(), "--secrets-file", "--proposed-file")))
 	}
 	now := time.Now()
 	rings := make([]*crypto.Ring, 2)
@@ -99,7 +100,7 @@ would, 2 when the command could not run.
 		out.Tokens++
 		line := rotationLine{Line: n}
 		opens := make([]int, 2) // the 1-based secret that opens it under each list; 0: none
-		tok, err := parseToken(text, *name, false)
+		tok, err := parseToken(text, *name, *header)
 		var value string
 		if err == nil {
 			value, err = tok.join(*name, *maxChunks)
@@ -155,6 +156,13 @@ would, 2 when the command could not run.
 	if out.Tokens == 0 {
 		return e.fail("rotate", exitUsage, errors.New("no tokens on standard input: give one per line"))
 	}
+	if out.Invalid == out.Tokens {
+		// Nothing opens today: the sample says nothing about the rotation.
+		if *asJSON {
+			e.printJSON(out)
+		}
+		return e.fail("rotate", exitUsage, fmt.Errorf("none of the %d tokens opens under the current secrets, so the sample answers nothing: check --name, --server (server mode) or --header (header tokens), and the secrets (first reason: %s)", out.Tokens, out.Lines[0].Today))
+	}
 	if *asJSON {
 		e.printJSON(out)
 	} else {
@@ -163,6 +171,9 @@ would, 2 when the command could not run.
 		}
 		fmt.Fprintf(e.stdout, "%d tokens: %d keep, %d re-sealed on their next response, %d signed out, %d invalid today\n",
 			out.Tokens, out.Keep, out.Reseal, out.SignOut, out.Invalid)
+		if out.Invalid > 0 {
+			fmt.Fprintf(e.stdout, "%d tokens do not open today: expired, or not of this application (--name, --server, --header)\n", out.Invalid)
+		}
 	}
 	if out.SignOut > 0 {
 		return exitNo
@@ -216,6 +227,8 @@ command could not run.
 		return e.fail("sessions", exitUsage, errors.New("end: give --handle HANDLE or --all (one of them)"))
 	case verb == "list" && (*handle != "" || *all || *keep != ""):
 		return e.fail("sessions", exitUsage, errors.New("list takes --store and --user only"))
+	case unreachable(*store):
+		return e.fail("sessions", exitUsage, errors.New("--store memory: the memory store lives in the application's process, which this command cannot reach; give a Redis or PostgreSQL configuration string"))
 	}
 	secrets, err := sf.read(e)
 	if err != nil {
@@ -241,15 +254,23 @@ command could not run.
 			return e.fail("sessions", exitUsage, err)
 		}
 		if *asJSON {
-			if list == nil {
-				list = []devices.Device{}
+			type device struct {
+				Handle    string    `json:"handle"`
+				Created   time.Time `json:"created"`
+				LastSeen  time.Time `json:"last_seen"`
+				UserAgent string    `json:"user_agent,omitempty"`
+				Addr      string    `json:"addr,omitempty"`
 			}
-			e.printJSON(list)
+			out := []device{}
+			for _, d := range list {
+				out = append(out, device{d.Handle, d.Created.UTC(), d.LastSeen.UTC(), d.UserAgent, d.Addr})
+			}
+			e.printJSON(out)
 		} else {
 			for _, d := range list {
 				fmt.Fprintf(e.stdout, "%s  created %s  last seen %s", d.Handle, d.Created.UTC().Format(time.RFC3339), d.LastSeen.UTC().Format(time.RFC3339))
 				if d.UserAgent != "" || d.Addr != "" {
-					fmt.Fprintf(e.stdout, "  %s %s", d.Addr, d.UserAgent)
+					fmt.Fprintf(e.stdout, "  %s %s", printable(d.Addr), printable(d.UserAgent))
 				}
 				fmt.Fprintln(e.stdout)
 			}

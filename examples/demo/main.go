@@ -18,6 +18,10 @@
 // store ("memory", "redis://…", "postgres://…") that keeps what is revoked
 // (cookiestore.WithRevocation): /sessions then signs out this browser, and
 // every other one, for good.
+//
+// /metrics serves the Manager's metrics in Prometheus' format
+// (metrics/prommetrics): sessions loaded and refused by reason, commits,
+// token sizes, store latency.
 package main
 
 import (
@@ -32,10 +36,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/devices"
 	"github.com/crumbs-go/session/examples/demo/app"
+	"github.com/crumbs-go/session/metrics/prommetrics"
 	"github.com/crumbs-go/session/serverstore"
 	_ "github.com/crumbs-go/session/serverstore/pgstore"
 	_ "github.com/crumbs-go/session/serverstore/redisstore"
@@ -43,6 +51,18 @@ import (
 
 func main() {
 	addr := envOr("CRUMBS_ADDR", "127.0.0.1:8080")
+	h, err := setup()
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	slog.Info("crumbs demo listening", "url", "http://"+addr+"/", "store", redact(envOr("CRUMBS_STORE", "cookie")))
+	log.Fatal(srv.ListenAndServe())
+}
+
+// setup builds the demo's handler from the environment: the pages, under
+// the session middleware, and /metrics beside them.
+func setup() (http.Handler, error) {
 	config := envOr("CRUMBS_STORE", "cookie")
 	secrets := loadSecrets()
 	var store session.Store
@@ -53,10 +73,16 @@ func main() {
 		store, err = session.OpenStore(context.Background(), config, secrets)
 	}
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	rec, err := prommetrics.New(reg)
+	if err != nil {
+		return nil, err
 	}
 	const name = "demo"
 	m, err := session.New(store,
+		session.WithMetrics(rec),
 		session.WithCookieName(name),
 		session.WithMaxChunks(4), // room to show chunking in cookie mode; the default is 2
 		session.WithIdleTimeout(2*time.Hour),
@@ -64,12 +90,13 @@ func main() {
 		session.WithErrorHandler(app.ErrorHandler),
 	)
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	idx, _ := devices.New(store) // nil in cookie mode without a revocation store: the page says so
-	srv := &http.Server{Addr: addr, Handler: m.Handler(app.Handler(name, idx)), ReadHeaderTimeout: 10 * time.Second}
-	slog.Info("crumbs demo listening", "url", "http://"+addr+"/", "store", redact(config))
-	log.Fatal(srv.ListenAndServe())
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", m.Handler(app.Handler(name, idx)))
+	return mux, nil
 }
 
 // revocable is cookie mode with a revocation store: the backend of the

@@ -1,0 +1,69 @@
+package otelmetrics
+
+import (
+	"context"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/crumbs-go/session/metrics/metricstest"
+)
+
+// TestRecorder: after real requests through a Manager, the SDK's
+// in-memory reader holds what they did.
+func TestRecorder(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	rec, err := New(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricstest.Drive(t, rec, "set", "read", "set", "destroy")
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]metricdata.Metrics{}
+	for _, sm := range rm.ScopeMetrics {
+		if sm.Scope.Name != scope {
+			t.Errorf("scope %q", sm.Scope.Name)
+		}
+		for _, m := range sm.Metrics {
+			found[m.Name] = m
+		}
+	}
+	sum := func(name string, kv attribute.KeyValue) int64 {
+		t.Helper()
+		m, ok := found[name]
+		if !ok {
+			t.Fatalf("no metric %s among %d", name, len(found))
+		}
+		var n int64
+		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+			if v, ok := dp.Attributes.Value(kv.Key); ok && v == kv.Value {
+				n += dp.Value
+			}
+		}
+		return n
+	}
+	if n := sum("crumbs.session.loads", attribute.String("crumbs.session.outcome", "loaded")); n != 3 {
+		t.Errorf("loads loaded = %d, want 3", n)
+	}
+	if n := sum("crumbs.session.commits", attribute.String("crumbs.session.operation", "created")); n != 1 {
+		t.Errorf("commits created = %d, want 1", n)
+	}
+	if n := sum("crumbs.session.commits", attribute.String("crumbs.session.operation", "destroyed")); n != 1 {
+		t.Errorf("commits destroyed = %d, want 1", n)
+	}
+	tok := found["crumbs.session.token.size"]
+	if tok.Unit != "By" || tok.Data.(metricdata.Histogram[int64]).DataPoints[0].Count != 2 {
+		t.Errorf("token size: %+v", tok)
+	}
+	dur := found["crumbs.store.operation.duration"]
+	if dur.Unit != "s" || len(dur.Data.(metricdata.Histogram[float64]).DataPoints) < 3 { // load, save, delete
+		t.Errorf("store durations: %+v", dur)
+	}
+}

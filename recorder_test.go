@@ -1,0 +1,214 @@
+package session_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/metrics"
+	"github.com/crumbs-go/session/serverstore"
+)
+
+// events records what a Manager reports, as "kind:detail" lines.
+type events struct {
+	mu   sync.Mutex
+	list []string
+	cmt  []metrics.Sizes
+}
+
+func (e *events) add(line string) { e.mu.Lock(); e.list = append(e.list, line); e.mu.Unlock() }
+
+func (e *events) Load(_ context.Context, o metrics.Outcome, r metrics.Reason) {
+	e.add(fmt.Sprintf("load:%s:%s", o, r))
+}
+
+func (e *events) Commit(_ context.Context, op metrics.Op, s metrics.Sizes) {
+	e.mu.Lock()
+	e.cmt = append(e.cmt, s)
+	e.mu.Unlock()
+	e.add("commit:" + string(op))
+}
+
+func (e *events) Conflict(_ context.Context, retries int, ok bool) {
+	e.add(fmt.Sprintf("conflict:%t", ok && retries > 0))
+}
+
+func (e *events) Backend(_ context.Context, op metrics.BackendOp, d time.Duration, err error) {
+	if d < 0 {
+		e.add("backend:negative")
+	}
+	e.add(fmt.Sprintf("backend:%s:%t", op, err == nil))
+}
+
+// take returns the lines recorded since the last take.
+func (e *events) take() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := e.list
+	e.list = nil
+	return l
+}
+
+// TestMetrics: each request's load outcome and refusal reason, each
+// commit's operation and sizes, and in server mode each store call, as
+// the Recorder hears them, in cookie and server mode.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	ev := map[string]*events{"cookie": {}, "memory": {}}
+	hs := map[string]*harness{}
+	for mode := range ev {
+		hs[mode] = modes(t, session.WithMetrics(ev[mode]), session.WithIdleTimeout(time.Hour))[mode]
+	}
+	for mode, h := range hs {
+		e := ev[mode]
+		server := mode == "memory"
+		step := func(name string, f http.HandlerFunc, want ...string) {
+			t.Helper()
+			h.do(t, f)
+			got := e.take()
+			if !server { // cookie mode makes no store calls worth timing: drop them
+				got = slices.DeleteFunc(got, func(l string) bool { return strings.HasPrefix(l, "backend:") })
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: %s: recorded %q, want %q", mode, name, got, want)
+			}
+		}
+		b := func(op string) []string {
+			if server {
+				return []string{"backend:" + op + ":true"}
+			}
+			return nil
+		}
+		step("first visit", counter, append([]string{"load:new:"}, append(b("save"), "commit:created")...)...)
+		if s := ev[mode].cmt[len(ev[mode].cmt)-1]; s.Cookies != 1 || s.TokenBytes < 50 || s.RecordBytes != len(`{"n":1}`) {
+			t.Fatalf("%s: created sizes %+v", mode, s)
+		}
+		step("a change", counter, slices.Concat([]string{}, b("load"), []string{"load:loaded:"}, b("save"), []string{"commit:saved"})...)
+		step("a touch", func(_ http.ResponseWriter, r *http.Request) { session.From(r).Touch() },
+			slices.Concat([]string{}, b("load"), []string{"load:loaded:"}, b("save"), []string{"commit:refreshed"})...)
+		step("a regenerate", func(_ http.ResponseWriter, r *http.Request) { session.From(r).Regenerate(true) },
+			slices.Concat([]string{}, b("load"), []string{"load:loaded:"}, b("save"), b("retire"), []string{"commit:regenerated"})...)
+		saved := h.jar["session"]
+		step("a destroy", func(_ http.ResponseWriter, r *http.Request) { session.From(r).Destroy() },
+			slices.Concat([]string{}, b("load"), []string{"load:loaded:"}, b("delete"), []string{"commit:destroyed"})...)
+		// A flipped character of the tag (the last but one: the last has
+		// unused bits).
+		i, c := len(saved)-2, "A"
+		if saved[i] == 'A' {
+			c = "B"
+		}
+		h.jar["session"] = saved[:i] + c + saved[i+1:]
+		step("a tampered token", counter, slices.Concat(b("load"), []string{"load:refused:bad_seal"}, b("save"), []string{"commit:created"})...)
+		if server {
+			h.jar["session"] = saved // destroyed: the store no longer has it
+			step("a destroyed session's token", counter, slices.Concat(b("load"), []string{"load:refused:not_found"}, b("save"), []string{"commit:created"})...)
+		}
+		h.clock.add(2 * time.Hour)
+		wantExpired := []string{"load:refused:expired"}
+		if server {
+			wantExpired = []string{"backend:load:true", "load:refused:not_found"} // the store expired it first
+		}
+		step("an expired session", counter, slices.Concat(wantExpired, b("save"), []string{"commit:created"})...)
+	}
+	// Refusal reasons from other secrets and chunk sets (cookie mode).
+	h := newHarness(t, session.WithMetrics(ev["cookie"]))
+	other := newHarnessSecrets(t, [][]byte{secret(9)})
+	other.do(t, counter)
+	h.jar["session"] = other.jar["session"]
+	h.do(t, func(http.ResponseWriter, *http.Request) {})
+	h.do(t, func(_ http.ResponseWriter, r *http.Request) { session.From(r).Has("x") })
+	if got := ev["cookie"].take(); !slices.Contains(got, "load:refused:unknown_key") {
+		t.Fatalf("a cookie of another secret: %q", got)
+	}
+	delete(h.jar, "session")
+	h.do(t, func(_ http.ResponseWriter, r *http.Request) { session.From(r).Has("x") }, func(r *http.Request) { r.Header.Set("Cookie", "session.1=AAAA") })
+	if got := ev["cookie"].take(); !slices.Contains(got, "load:refused:forged_chunk") {
+		t.Fatalf("a chunk without its base: %q", got)
+	}
+}
+
+// TestMetricsConflict: Update under parallel requests in server mode
+// reports its conflicts, and every one ends in success.
+func TestMetricsConflict(t *testing.T) {
+	t.Parallel()
+	ev := &events{}
+	h := modes(t, session.WithMetrics(ev))["memory"]
+	h.do(t, counter)
+	ev.take()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			h.do(t, func(_ http.ResponseWriter, r *http.Request) {
+				session.Update(session.From(r), "views", func(n int) int { return n + 1 })
+			})
+		})
+	}
+	wg.Wait()
+	var views int
+	h.do(t, func(_ http.ResponseWriter, r *http.Request) { views, _ = session.Get[int](session.From(r), "views") })
+	got := ev.take()
+	if views != 20 || slices.Contains(got, "conflict:false") {
+		t.Fatalf("views %d; recorded %q", views, got)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// nop is a Recorder that does nothing: what the hook itself costs.
+type nop struct{}
+
+func (nop) Load(context.Context, metrics.Outcome, metrics.Reason)            {}
+func (nop) Commit(context.Context, metrics.Op, metrics.Sizes)                {}
+func (nop) Conflict(context.Context, int, bool)                              {}
+func (nop) Backend(context.Context, metrics.BackendOp, time.Duration, error) {}
+
+// BenchmarkMetricsHook: one request that loads, changes and saves a SMALL
+// session, in cookie mode and in server mode (memory), without a Recorder
+// and with one that does nothing: the hook's cost per request.
+//
+//	go test -run '^$' -bench MetricsHook -count 5 .
+func BenchmarkMetricsHook(b *testing.B) {
+	for _, mode := range []string{"cookie", "memory"} {
+		for _, rec := range []metrics.Recorder{nil, nop{}} {
+			var opts []session.Option
+			name := mode + "/none"
+			if rec != nil {
+				opts, name = append(opts, session.WithMetrics(rec)), mode+"/nop"
+			}
+			var store session.Store = must(cookiestore.New([][]byte{secret(1)}))
+			if mode == "memory" {
+				store = must(serverstore.New(serverstore.NewMemory(), [][]byte{secret(1)}))
+			}
+			m := must(session.New(store, append(opts, session.WithLogger(discard()))...))
+			h := m.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				s := session.From(r)
+				n, _ := session.Get[int](s, "n")
+				s.Set("n", n+1)
+			}))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest("GET", "https://example.com/", nil))
+			cookie := strings.Split(w.Header().Get("Set-Cookie"), ";")[0]
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					r := httptest.NewRequest("GET", "https://example.com/", nil)
+					r.Header.Set("Cookie", cookie)
+					h.ServeHTTP(httptest.NewRecorder(), r)
+				}
+			})
+		}
+	}
+}
