@@ -666,7 +666,6 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 	if err := s.encode(); err != nil {
 		return false, err
 	}
-	idleWas := s.rec.IdleExpires
 	if m.cfg.idle > 0 {
 		s.rec.IdleExpires = now.Add(m.cfg.idle).Truncate(time.Second)
 	}
@@ -691,7 +690,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		// with a Destroy ends the session it moved to.
 		s.moved, s.from = true, &driver.Record{ID: from}
 		return false, nil
-	case errors.Is(err, ErrTooLarge) && m.keepOld(s, act, idleWas, now):
+	case errors.Is(err, ErrTooLarge) && m.keepOld(s, act):
 		return s.t.tidy(s), nil
 	case errors.Is(err, ErrTooLarge):
 		return false, fmt.Errorf("session: save: %w", err)
@@ -699,7 +698,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		return false, fmt.Errorf("session: save: %w: %w", ErrBackend, err)
 	}
 	if err := s.t.write(s, token, now); err != nil {
-		if errors.Is(err, ErrTooLarge) && m.keepOld(s, act, idleWas, now) {
+		if errors.Is(err, ErrTooLarge) && m.keepOld(s, act) {
 			return s.t.tidy(s), nil
 		}
 		return false, err
@@ -715,19 +714,16 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 // token its request carried: a refresh of a session whose values did not
 // change, which only a cookie store's re-seal under another cipher makes
 // longer (cookiestore.WithCipher: 4 bytes), while the old cookie still
-// opens, and need not extend its idle deadline yet (idle, the deadline as
-// loaded: more than half the idle timeout left) nor was asked to (Touch).
-// The first is logged. A refresh that is due fails as too large, as a
-// session that outgrew its cookies does.
-func (m *Manager) keepOld(s *Session, act action, idle, now time.Time) bool {
-	if act != doRefresh || s.state != loaded || !s.rec.Stale || s.touched {
-		return false
-	}
-	if m.cfg.idle > 0 && (idle.IsZero() || idle.Sub(now) < m.cfg.idle/2) {
+// opens. Its idle deadline then stays as it was: such a session ends there
+// unless a change that fits re-seals it first (the warning says to raise
+// the budget). The first is logged. Failing instead would answer every
+// request with an error until that same deadline.
+func (m *Manager) keepOld(s *Session, act action) bool {
+	if act != doRefresh || s.state != loaded || !s.rec.Stale {
 		return false
 	}
 	m.warnKept.Do(func() {
-		m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: a session re-sealed under the store's current cipher or secret does not fit its cookies; it keeps its old cookie, which still opens, until it changes (raise WithCookieBudget, WithMaxChunks or WithTotalBudget)", s.where())
+		m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: a session re-sealed under the store's current cipher does not fit its cookies; it keeps its old cookie, which still opens, and its idle deadline is not extended: raise WithTotalBudget (or WithCookieBudget, WithMaxChunks)", s.where())
 	})
 	return true
 }
@@ -936,7 +932,6 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 				deadline = d
 			}
 		}
-		retries++
 		wait := rand.N(backoff + 1) // full jitter: parallel requests spread out
 		if time.Now().Add(wait).After(deadline) {
 			if m.rec != nil {
@@ -948,13 +943,20 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 		select {
 		case <-s.ctx.Done():
 			t.Stop()
+			if m.rec != nil {
+				m.rec.Conflict(s.ctx, retries, false)
+			}
 			return "", s.ctx.Err()
 		case <-t.C:
 		}
 		backoff = min(2*backoff, maxBackoff)
 		if err := s.rebase(conflict.Values); err != nil {
+			if m.rec != nil {
+				m.rec.Conflict(s.ctx, retries, false)
+			}
 			return "", err
 		}
+		retries++
 	}
 }
 

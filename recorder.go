@@ -36,7 +36,7 @@ func refusal(err error) metrics.Reason {
 		return metrics.UnknownKey
 	case strings.Contains(msg, "authentication failed"), strings.Contains(msg, "does not verify"):
 		return metrics.BadSeal
-	case strings.Contains(msg, "over 4096 bytes"), strings.Contains(msg, "longer than the maximum"), strings.Contains(msg, "over the maximum data size"):
+	case strings.Contains(msg, "over 4096"), strings.Contains(msg, "over 8000"), strings.Contains(msg, "longer than the maximum"), strings.Contains(msg, "over the maximum data size"):
 		return metrics.TooLarge
 	case strings.Contains(msg, "chunking:"):
 		return metrics.ForgedChunk
@@ -68,6 +68,14 @@ func (m *Manager) recordCommit(s *Session, act action) {
 	m.rec.Commit(s.ctx, op, metrics.Sizes{TokenBytes: s.sentBytes, Cookies: s.sentCookies, RecordBytes: s.recordBytes})
 }
 
+// notFailure reports an error of a store call that is an answer, not the
+// store's failure.
+func notFailure(err error) bool {
+	var conflict *driver.ConflictError
+	return errors.Is(err, driver.ErrNotFound) || errors.Is(err, driver.ErrInvalid) || errors.Is(err, driver.ErrMoved) ||
+		errors.Is(err, driver.ErrExists) || errors.Is(err, driver.ErrTooLarge) || errors.As(err, &conflict)
+}
+
 // started returns the time a store call starts, when it is recorded.
 func (m *Manager) started() time.Time {
 	if m.rec == nil {
@@ -82,9 +90,7 @@ func (m *Manager) recordBackend(s *Session, op metrics.BackendOp, start time.Tim
 	if m.rec == nil {
 		return
 	}
-	var conflict *driver.ConflictError
-	if errors.Is(err, driver.ErrNotFound) || errors.Is(err, driver.ErrInvalid) || errors.Is(err, driver.ErrMoved) ||
-		errors.Is(err, driver.ErrExists) || errors.Is(err, driver.ErrTooLarge) || errors.As(err, &conflict) {
+	if err != nil && notFailure(err) {
 		err = nil
 	}
 	m.rec.Backend(s.ctx, op, time.Since(start), err)

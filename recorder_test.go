@@ -143,12 +143,19 @@ func TestMetricsConflict(t *testing.T) {
 	h := modes(t, session.WithMetrics(ev))["memory"]
 	h.do(t, counter)
 	ev.take()
+	// 20 parallel requests on the one session (the harness's jar is for
+	// one request at a time: these carry its cookie themselves).
+	cookie := "session=" + h.jar["session"]
+	handler := h.m.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		session.Update(session.From(r), "views", func(n int) int { return n + 1 })
+	}))
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			h.do(t, func(_ http.ResponseWriter, r *http.Request) {
-				session.Update(session.From(r), "views", func(n int) int { return n + 1 })
-			})
+			r := httptest.NewRequest("GET", "http://localhost/", nil)
+			r.RemoteAddr = "127.0.0.1:50000"
+			r.Header.Set("Cookie", cookie)
+			handler.ServeHTTP(httptest.NewRecorder(), r)
 		})
 	}
 	wg.Wait()
@@ -210,5 +217,28 @@ func BenchmarkMetricsHook(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestMetricsManagerLoad: a commit of a session Manager.Load read reports
+// the token it returned (it reported none before).
+func TestMetricsManagerLoad(t *testing.T) {
+	t.Parallel()
+	ev := &events{}
+	m := must(session.New(mustCookieStore(t), session.WithMetrics(ev)))
+	s, err := m.Load(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Set("n", 1)
+	tok, _, err := s.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.take(); !slices.Equal(got, []string{"load:new:", "backend:save:true", "commit:created"}) {
+		t.Fatalf("recorded %q", got)
+	}
+	if c := ev.cmt[len(ev.cmt)-1]; c.TokenBytes != len(tok) || c.Cookies != 1 {
+		t.Fatalf("sizes %+v, want the token's %d bytes", c, len(tok))
 	}
 }

@@ -434,7 +434,7 @@ func (s *Session) Cookie() CookieInfo {
 	}
 	now := m.now()
 	idle := s.rec.IdleExpires
-	if m.cfg.idle > 0 && (idle.IsZero() || s.touched || m.cfg.rolling || s.rec.Stale || s.state != loaded || idle.Sub(now) < m.cfg.idle/2) {
+	if m.cfg.idle > 0 && (idle.IsZero() || s.touched || m.cfg.rolling || m.cfg.resave || s.rec.Stale || s.state != loaded || idle.Sub(now) < m.cfg.idle/2) {
 		// This response writes the session, or refreshes it: its idle
 		// deadline moves, as the Manager will move it.
 		idle = now.Add(m.cfg.idle).Truncate(time.Second)

@@ -81,11 +81,12 @@ func (t *tokenTransport) read(*Session) (string, error) {
 
 func (t *tokenTransport) carried(*Session) bool { return t.in != "" }
 
-func (t *tokenTransport) write(_ *Session, token string, _ time.Time) error {
+func (t *tokenTransport) write(s *Session, token string, _ time.Time) error {
 	if len(token) > MaxTokenSize {
 		return fmt.Errorf("session: the session's token is %d bytes, over %d: %w", len(token), MaxTokenSize, ErrTooLarge)
 	}
 	t.out, t.ended = token, false
+	s.sentBytes, s.sentCookies = len(token), 1
 	return nil
 }
 

@@ -70,11 +70,10 @@ func WithCompressionThreshold(n int) Option {
 // 140-3, 4 bytes longer). Cookies of either kind open whatever the setting,
 // so switching is a plain deploy: a cookie sealed before is re-sealed with
 // the new cipher on its next response. A session within 6 bytes of the
-// cookie budget no longer fits: it keeps its old cookie on requests that
-// only read it, until it changes or its idle deadline needs refreshing, when
-// it fails as too large (as a session that outgrew its cookies does): raise
-// the budget (session.WithTotalBudget) before switching if sessions run
-// that close to it.
+// cookie budget no longer fits: it keeps its old cookie, which still opens,
+// without an idle refresh (it ends at its idle deadline unless a change
+// that fits re-seals it; the Manager warns once): raise the budget
+// (session.WithTotalBudget) before switching if sessions run that close.
 // In FIPS 140-only mode (GODEBUG=fips140=only) New requires
 // crypto.AES256GCM, and an XChaCha20-Poly1305 cookie yields a fresh
 // session. The configuration

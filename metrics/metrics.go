@@ -74,17 +74,22 @@ const (
 	UnknownKey Reason = "unknown_key"
 	// TooLarge: over a size limit before any decoding.
 	TooLarge Reason = "too_large"
-	// ForgedChunk: a set of chunk cookies that is not one value (missing,
-	// repeated, extra or foreign parts).
+	// ForgedChunk: a set of chunk cookies that is not one value (missing or
+	// repeated parts, a count it does not hold). Parts of another session
+	// in the right places fail as BadSeal; parts beyond the count are
+	// ignored, as the format says.
 	ForgedChunk Reason = "forged_chunk"
-	// Revoked: ended by a sign-out before its deadline (server mode, or
-	// cookiestore.WithRevocation).
+	// Revoked: a cookie-mode session ended by a sign-out before its
+	// deadline (cookiestore.WithRevocation). In server mode an ended
+	// session is NotFound.
 	Revoked Reason = "revoked"
-	// NotFound: a well-formed token for a session the store does not hold
-	// (ended, or expired there).
+	// NotFound: a well-formed token for a session the store does not hold:
+	// ended (Destroy, devices.End) or expired there.
 	NotFound Reason = "not_found"
 	// Malformed: anything else about the token: not base64url, an unknown
-	// version, malformed data inside the seal.
+	// version, malformed data inside the seal; and every refusal of a store
+	// outside this module, or of the Express format, whose reasons are
+	// not classified.
 	Malformed Reason = "malformed"
 )
 

@@ -31,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strconv"
@@ -150,9 +151,14 @@ func (f secretFlags) read(e *env) ([][]byte, error) {
 	if *f.file != "" {
 		b, err := os.ReadFile(*f.file)
 		if err != nil {
-			return nil, fmt.Errorf("secrets: %w", err)
+			// Not the path: a secret given there by mistake would be printed.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("secrets: the file that --secrets-file (or --proposed-file) names cannot be read: %w", err)
 		}
-		list, from = strings.TrimSpace(string(b)), *f.file
+		list, from = strings.TrimSpace(string(b)), "the secrets file"
 	} else {
 		if !envName(*f.envName) {
 			// Never echo it: a secret given here by mistake would be printed.

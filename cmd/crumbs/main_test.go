@@ -367,7 +367,8 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	secret := b64(newSecret())
-	for _, args := range [][]string{{"inspect"}, {"inspect", "--secrets-env", secret}, {"rotate", "--proposed-env", secret}} {
+	for _, args := range [][]string{{"inspect"}, {"inspect", "--secrets-env", secret}, {"rotate", "--proposed-env", secret},
+		{"inspect", "--secrets-file", secret}, {"rotate", "--proposed-file", secret}} {
 		r := crumbs(t, "garbage", []string{"CRUMBS_SECRETS=" + secret}, args...)
 		if strings.Contains(r.stdout+r.stderr, secret[:20]) {
 			t.Fatalf("%v: a secret was printed:\n%s%s", args[:2], r.stdout, r.stderr)

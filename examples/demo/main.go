@@ -21,26 +21,36 @@
 //
 // /metrics serves the Manager's metrics in Prometheus' format
 // (metrics/prommetrics): sessions loaded and refused by reason, commits,
-// token sizes, store latency.
+// token sizes, store latency. The home page inspects its own token (its
+// cookies against the 4 096-byte limit, format, key ID, which secret,
+// deadlines) and shows the counters; in cookie mode its "Rotate the
+// secrets" button (POST /rotate) puts a new secret first, keeping two
+// older ones, so that the next page shows the cookie re-sealed.
 package main
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/chunking"
 	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/crypto"
 	"github.com/crumbs-go/session/devices"
 	"github.com/crumbs-go/session/examples/demo/app"
 	"github.com/crumbs-go/session/metrics/prommetrics"
@@ -61,42 +71,162 @@ func main() {
 }
 
 // setup builds the demo's handler from the environment: the pages, under
-// the session middleware, and /metrics beside them.
+// the session middleware, and beside them /metrics and, in cookie mode,
+// /rotate.
 func setup() (http.Handler, error) {
-	config := envOr("CRUMBS_STORE", "cookie")
-	secrets := loadSecrets()
-	var store session.Store
-	var err error
-	if rev := os.Getenv("CRUMBS_REVOCATION"); rev != "" && config == "cookie" {
-		store, err = revocable(rev, secrets)
-	} else {
-		store, err = session.OpenStore(context.Background(), config, secrets)
-	}
-	if err != nil {
-		return nil, err
-	}
 	reg := prometheus.NewRegistry()
 	rec, err := prommetrics.New(reg)
 	if err != nil {
 		return nil, err
 	}
-	const name = "demo"
+	d := &demo{config: envOr("CRUMBS_STORE", "cookie"), reg: reg, rec: rec}
+	if err := d.build(loadSecrets()); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if d.rotatable() {
+		mux.HandleFunc("POST /rotate", d.rotate)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { d.current.Load().h.ServeHTTP(w, r) })
+	return mux, nil
+}
+
+const cookieName = "demo"
+
+// demo is the running demo: its Manager and key ring, replaced whole when
+// the secrets rotate.
+type demo struct {
+	config  string
+	reg     *prometheus.Registry
+	rec     *prommetrics.Recorder
+	mu      sync.Mutex // serialises rotations
+	current atomic.Pointer[built]
+}
+
+type built struct {
+	h       http.Handler
+	secrets [][]byte
+	ring    *crypto.Ring
+}
+
+// rotatable: cookie mode without a revocation store, where a new Manager
+// over new secrets loses nothing (the sessions are in the cookies).
+func (d *demo) rotatable() bool { return d.config == "cookie" && os.Getenv("CRUMBS_REVOCATION") == "" }
+
+func (d *demo) build(secrets [][]byte) error {
+	var store session.Store
+	var err error
+	if rev := os.Getenv("CRUMBS_REVOCATION"); rev != "" && d.config == "cookie" {
+		store, err = revocable(rev, secrets)
+	} else {
+		store, err = session.OpenStore(context.Background(), d.config, secrets)
+	}
+	if err != nil {
+		return err
+	}
 	m, err := session.New(store,
-		session.WithMetrics(rec),
-		session.WithCookieName(name),
+		session.WithMetrics(d.rec),
+		session.WithCookieName(cookieName),
 		session.WithMaxChunks(4), // room to show chunking in cookie mode; the default is 2
 		session.WithIdleTimeout(2*time.Hour),
 		session.WithIdentityKey("user"), // binds sessions to their user: the active sessions page
 		session.WithErrorHandler(app.ErrorHandler),
 	)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	ring, err := crypto.New(secrets)
+	if err != nil {
+		return err
 	}
 	idx, _ := devices.New(store) // nil in cookie mode without a revocation store: the page says so
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", m.Handler(app.Handler(name, idx)))
-	return mux, nil
+	opts := []app.Option{app.WithInspector(d.inspect), app.WithMetrics(d.summary)}
+	if d.rotatable() {
+		opts = append(opts, app.WithRotateButton())
+	}
+	d.current.Store(&built{h: m.Handler(app.Handler(cookieName, idx, opts...)), secrets: secrets, ring: ring})
+	return nil
+}
+
+// rotate puts a new secret first and keeps the two before it: cookies
+// sealed under those still open, and are re-sealed on their next response.
+func (d *demo) rotate(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fresh := make([]byte, 32)
+	rand.Read(fresh)
+	old := d.current.Load().secrets
+	if err := d.build(append([][]byte{fresh}, old[:min(len(old), 2)]...)); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	slog.Info("the demo's secrets rotated: a new one goes first")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// inspect explains the request's token with the current secrets.
+func (d *demo) inspect(r *http.Request) *app.Envelope {
+	b := d.current.Load()
+	codec, err := chunking.New(cookieName, chunking.WithMaxChunks(4))
+	if err != nil {
+		return nil
+	}
+	value, err := codec.Join(func(yield func(string, string) bool) {
+		for _, c := range r.Cookies() {
+			if !yield(c.Name, c.Value) {
+				return
+			}
+		}
+	})
+	if errors.Is(err, chunking.ErrNotFound) {
+		return nil
+	}
+	e := &app.Envelope{Mode: "cookie", Secrets: len(b.secrets)}
+	var env crypto.Envelope
+	if err == nil {
+		if strings.HasPrefix(d.config, "cookie") {
+			var p crypto.Payload
+			env, p, err = b.ring.Inspect(cookieName, value, time.Now())
+			e.Issued, e.Idle, e.Absolute = p.IssuedAt, p.IdleExpires, p.Expires
+			if env.Version == int(crypto.XChaCha20Poly1305) || env.Version == int(crypto.AES256GCM) {
+				e.Cipher = crypto.Cipher(env.Version).String()
+			}
+		} else {
+			e.Mode = "server"
+			env, _, err = b.ring.InspectSigned(cookieName, value)
+		}
+	}
+	e.Version, e.KeyID, e.Secret = env.Version, hex.EncodeToString(env.KeyID[:]), env.Secret+1
+	e.Compressed, e.Padded = env.Compressed, env.Padded
+	if err != nil {
+		e.Problem = err.Error()
+	}
+	return e
+}
+
+// summary reads the Manager's counters back from the registry.
+func (d *demo) summary() []app.Metric {
+	families, err := d.reg.Gather()
+	if err != nil {
+		return nil
+	}
+	var out []app.Metric
+	for _, f := range families {
+		if f.GetName() != "crumbs_session_loads_total" && f.GetName() != "crumbs_session_commits_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			name := strings.TrimPrefix(strings.TrimSuffix(f.GetName(), "_total"), "crumbs_session_")
+			for _, l := range m.GetLabel() {
+				if l.GetValue() != "" {
+					name += " " + l.GetValue()
+				}
+			}
+			out = append(out, app.Metric{Name: name, Value: m.GetCounter().GetValue()})
+		}
+	}
+	return out
 }
 
 // revocable is cookie mode with a revocation store: the backend of the

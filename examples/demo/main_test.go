@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -38,5 +39,54 @@ func TestMetricsPage(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s:\n%.2000s", want, b)
 		}
+	}
+}
+
+// TestInspectorAndRotate: the page inspects its own cookie (key ID, which
+// secret, version); after "Rotate the secrets" the next page sees the old
+// key as the second secret, and the one after sees a new key ID, first.
+func TestInspectorAndRotate(t *testing.T) {
+	t.Setenv("CRUMBS_STORE", "cookie")
+	t.Setenv("CRUMBS_SECRETS", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	h, err := setup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	get := func() string {
+		t.Helper()
+		res, err := c.Get(srv.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return string(b)
+	}
+	field := func(page, id string) string {
+		t.Helper()
+		m := regexp.MustCompile(`id="` + id + `">([^<]*)<`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no %s on the page:\n%s", id, page)
+		}
+		return m[1]
+	}
+	get()
+	page := get()
+	key := field(page, "key-id")
+	if s := field(page, "secret"); s != "1 of 1 (the primary)" || field(page, "version") != "1" || field(page, "mode") != "cookie" || !strings.Contains(page, `id="cookie-0"`) {
+		t.Fatalf("before the rotation: secret %q\n%s", s, page)
+	}
+	res, err := c.Post(srv.URL+"/rotate", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	page = get() // the redirect's page carried the old cookie; this one the re-sealed
+	if field(page, "secret") != "1 of 2 (the primary)" || field(page, "key-id") == key {
+		t.Fatalf("after the rotation: secret %q, key ID %q (was %q)", field(page, "secret"), field(page, "key-id"), key)
 	}
 }

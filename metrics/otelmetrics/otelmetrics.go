@@ -28,8 +28,8 @@ import (
 	"github.com/crumbs-go/session/metrics"
 )
 
-// scope is the instrumentation scope's name: the module that records.
-const scope = "github.com/crumbs-go/session"
+// scope is the instrumentation scope's name: this package, which records.
+const scope = "github.com/crumbs-go/session/metrics/otelmetrics"
 
 // A Recorder is a metrics.Recorder over OpenTelemetry instruments.
 type Recorder struct {

@@ -1,11 +1,15 @@
 package prommetrics
 
 import (
+	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/crumbs-go/session/metrics"
 	"github.com/crumbs-go/session/metrics/metricstest"
 )
 
@@ -47,5 +51,57 @@ func TestRecorder(t *testing.T) {
 	}
 	if _, err := New(reg); err == nil {
 		t.Fatal("a second Recorder on one registry was accepted")
+	}
+}
+
+// TestRecorderValues: each event lands in its own collector, with its
+// labels and values.
+func TestRecorderValues(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	rec, err := New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rec.Commit(ctx, metrics.Created, metrics.Sizes{TokenBytes: 100, Cookies: 2, RecordBytes: 30})
+	rec.Conflict(ctx, 3, false)
+	rec.Conflict(ctx, 1, true)
+	rec.Backend(ctx, metrics.BackendSave, 2*time.Millisecond, errors.New("down"))
+	rec.Backend(ctx, metrics.BackendLoad, time.Millisecond, nil)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				key += " " + l.GetName() + "=" + l.GetValue()
+			}
+			switch {
+			case m.GetCounter() != nil:
+				got[key] = m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				got[key+" count"] = float64(m.GetHistogram().GetSampleCount())
+				got[key+" sum"] = m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	for key, want := range map[string]float64{
+		"crumbs_session_token_bytes sum":                                            100,
+		"crumbs_session_record_bytes sum":                                           30,
+		"crumbs_session_cookies sum":                                                2,
+		"crumbs_session_update_conflicts_total result=timeout":                      1,
+		"crumbs_session_update_conflicts_total result=ok":                           1,
+		"crumbs_session_update_retries_total":                                       4,
+		"crumbs_store_operation_duration_seconds operation=save result=error count": 1,
+		"crumbs_store_operation_duration_seconds operation=load result=ok count":    1,
+		"crumbs_store_operation_duration_seconds operation=save result=error sum":   0.002,
+		"crumbs_session_commits_total operation=created":                            1,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v", key, got[key], want)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/devices"
@@ -29,13 +30,59 @@ type Item struct {
 	Qty  int    `json:"qty"`
 }
 
+// An Envelope is what the demo's inspector shows of the request's token:
+// see WithInspector.
+type Envelope struct {
+	Mode                   string // "cookie" (sealed) or "server" (a signed ID)
+	Version                int
+	Cipher                 string
+	KeyID                  string
+	Secret                 int // 1-based position in the secret list; 0: none of it
+	Secrets                int // how many secrets the list holds
+	Issued, Idle, Absolute time.Time
+	Compressed, Padded     bool
+	Problem                string // why it does not open; "" when it does
+}
+
+// An Option adds to the demo's page.
+type Option func(*options)
+
+type options struct {
+	inspect func(*http.Request) *Envelope
+	rotate  bool
+	metrics func() []Metric
+}
+
+// A Metric is one line of the page's metrics table.
+type Metric struct {
+	Name  string
+	Value float64
+}
+
+// WithInspector shows, for each request, what its token holds: inspect
+// returns nil when the request carried none.
+func WithInspector(inspect func(*http.Request) *Envelope) Option {
+	return func(o *options) { o.inspect = inspect }
+}
+
+// WithRotateButton shows a button that posts to /rotate, which the
+// caller serves (outside the session middleware): a new secret goes first.
+func WithRotateButton() Option { return func(o *options) { o.rotate = true } }
+
+// WithMetrics shows the Manager's metrics that read returns.
+func WithMetrics(read func() []Metric) Option { return func(o *options) { o.metrics = read } }
+
 // Handler returns the demo's routes, which the Manager's Handler must wrap.
 // idx is the store's index of active sessions (devices.New), nil when the
 // store keeps none (cookie mode): the sessions page then says so. The
 // Manager should bind sessions with session.WithIdentityKey("user").
-func Handler(cookieName string, idx *devices.Index) http.Handler {
+func Handler(cookieName string, idx *devices.Index, opts ...Option) http.Handler {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { home(w, r, cookieName) })
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { home(w, r, cookieName, &o) })
 	mux.HandleFunc("POST /login", login)
 	mux.HandleFunc("POST /logout", logout)
 	mux.HandleFunc("POST /cart/add", addItems)
@@ -190,7 +237,14 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 <p id="error">{{.}}</p>
 <p><a href="/">Back</a></p>`))
 
-func home(w http.ResponseWriter, r *http.Request, cookieName string) {
+// A chunk is one of the session's cookies, as the page draws it.
+type chunk struct {
+	Name    string
+	Bytes   int
+	Percent int // of the 4096 bytes a browser keeps per cookie
+}
+
+func home(w http.ResponseWriter, r *http.Request, cookieName string, o *options) {
 	s := session.From(r)
 	views, _ := session.Get[int](s, "views")
 	views++
@@ -200,11 +254,22 @@ func home(w http.ResponseWriter, r *http.Request, cookieName string) {
 
 	// What the browser sent: the session's cookies and their size.
 	chunks, wire := 0, 0
+	var parts []chunk
 	for _, c := range r.Cookies() {
 		if c.Name == cookieName || isChunk(c.Name, cookieName) {
 			chunks++
-			wire += len(c.Name) + len(c.Value)
+			n := len(c.Name) + len(c.Value)
+			wire += n
+			parts = append(parts, chunk{Name: c.Name, Bytes: n, Percent: min(100, n*100/4096)})
 		}
+	}
+	var env *Envelope
+	if o.inspect != nil {
+		env = o.inspect(r)
+	}
+	var ms []Metric
+	if o.metrics != nil {
+		ms = o.metrics()
 	}
 	values := map[string]any{}
 	for _, k := range s.Keys() {
@@ -215,7 +280,7 @@ func home(w http.ResponseWriter, r *http.Request, cookieName string) {
 	page.Execute(w, map[string]any{
 		"Views": views, "User": user, "Cart": cart, "Items": len(cart),
 		"Flashes": s.Flashes(), "JSONBytes": len(raw), "Chunks": chunks, "WireBytes": wire,
-		"ID": s.ID()[:8],
+		"ID": s.ID()[:8], "Parts": parts, "Envelope": env, "Rotate": o.rotate, "Metrics": ms,
 	})
 }
 
@@ -299,5 +364,22 @@ var page = template.Must(template.New("home").Parse(`<!doctype html>
 <tr><th>cookies the browser sent</th><td><span id="chunks">{{.Chunks}}</span></td></tr>
 <tr><th>their size (names and values, sealed and compressed when it pays)</th><td><span id="wire-bytes">{{.WireBytes}}</span> bytes</td></tr>
 </table>
+{{if .Parts}}<table id="cookies">{{range $i, $p := .Parts}}
+<tr><th>{{$p.Name}}</th><td><span class="bytes" id="cookie-{{$i}}">{{$p.Bytes}}</span> of 4096 bytes</td>
+<td><div style="width:12em;background:#eee"><div class="bar" style="width:{{$p.Percent}}%;background:{{if ge $p.Percent 90}}#c33{{else}}#3a7{{end}};height:.8em"></div></div></td></tr>{{end}}
+</table>{{end}}
+{{with .Envelope}}<h2>The token, inspected</h2>
+<table id="envelope">
+<tr><th>mode</th><td id="mode">{{.Mode}}</td></tr>
+{{if .Problem}}<tr><th>does not open</th><td id="problem">{{.Problem}}</td></tr>{{end}}
+<tr><th>format</th><td>version <span id="version">{{.Version}}</span>{{if .Cipher}} ({{.Cipher}}){{end}}{{if .Compressed}}, compressed{{end}}{{if .Padded}}, padded{{end}}</td></tr>
+<tr><th>key ID</th><td id="key-id">{{.KeyID}}</td></tr>
+<tr><th>secret</th><td id="secret">{{if .Secret}}{{.Secret}} of {{.Secrets}}{{if eq .Secret 1}} (the primary){{else}} (older: this response re-seals it){{end}}{{else}}none of the list{{end}}</td></tr>
+{{if not .Issued.IsZero}}<tr><th>issued</th><td>{{.Issued.UTC.Format "15:04:05 MST"}}</td></tr>{{end}}
+{{if not .Idle.IsZero}}<tr><th>idle deadline</th><td id="idle">{{.Idle.UTC.Format "15:04:05 MST"}}</td></tr>{{end}}
+{{if not .Absolute.IsZero}}<tr><th>absolute deadline</th><td>{{.Absolute.UTC.Format "2006-01-02 15:04 MST"}}</td></tr>{{end}}
+</table>{{end}}
+{{if .Rotate}}<form method="post" action="/rotate"><button id="rotate">Rotate the secrets</button> a new secret goes first; the old one still opens, and the next response re-seals under the new key ID</form>{{end}}
 <p>Figures describe the request that rendered this page, before this view was counted.</p>
+{{if .Metrics}}<h2>Metrics</h2><table id="metrics">{{range .Metrics}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>{{end}}</table><p><a href="/metrics">/metrics</a> (Prometheus)</p>{{end}}
 `))
