@@ -89,7 +89,9 @@ func setup() (http.Handler, error) {
 		mux.HandleFunc("POST /rotate", d.rotate)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { d.current.Load().h.ServeHTTP(w, r) })
-	return mux, nil
+	// Forms post to the demo (sign-in, cart, rotate): refuse cross-site
+	// POSTs, as SECURITY.md advises, since SameSite=Lax alone does not.
+	return http.NewCrossOriginProtection().Handler(mux), nil
 }
 
 const cookieName = "demo"

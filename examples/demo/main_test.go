@@ -10,8 +10,9 @@ import (
 	"testing"
 )
 
-// TestMetricsPage: the demo's /metrics shows what its pages did.
-func TestMetricsPage(t *testing.T) {
+// startDemo serves the demo in cookie mode, with a browser for it.
+func startDemo(t *testing.T) (*httptest.Server, *http.Client) {
+	t.Helper()
 	t.Setenv("CRUMBS_STORE", "cookie")
 	t.Setenv("CRUMBS_SECRETS", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	h, err := setup()
@@ -19,9 +20,33 @@ func TestMetricsPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
+	return srv, &http.Client{Jar: jar}
+}
+
+// TestCrossSiteRotateRefused: a form on another site cannot rotate the
+// demo's secrets (or post anything else to it).
+func TestCrossSiteRotateRefused(t *testing.T) {
+	srv, c := startDemo(t)
+	for _, site := range []string{"cross-site", "same-origin"} {
+		req, _ := http.NewRequest("POST", srv.URL+"/rotate", nil)
+		req.Header.Set("Sec-Fetch-Site", site)
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if want := map[string]int{"cross-site": http.StatusForbidden, "same-origin": http.StatusSeeOther}[site]; res.StatusCode != want {
+			t.Fatalf("%s POST /rotate: %d, want %d", site, res.StatusCode, want)
+		}
+	}
+}
+
+// TestMetricsPage: the demo's /metrics shows what its pages did.
+func TestMetricsPage(t *testing.T) {
+	srv, c := startDemo(t)
 	for range 2 {
 		res, err := c.Get(srv.URL + "/")
 		if err != nil {
@@ -46,16 +71,7 @@ func TestMetricsPage(t *testing.T) {
 // secret, version); after "Rotate the secrets" the next page sees the old
 // key as the second secret, and the one after sees a new key ID, first.
 func TestInspectorAndRotate(t *testing.T) {
-	t.Setenv("CRUMBS_STORE", "cookie")
-	t.Setenv("CRUMBS_SECRETS", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
-	h, err := setup()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
+	srv, c := startDemo(t)
 	get := func() string {
 		t.Helper()
 		res, err := c.Get(srv.URL + "/")

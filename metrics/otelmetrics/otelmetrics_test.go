@@ -14,16 +14,24 @@ import (
 	"github.com/crumbs-go/session/metrics/metricstest"
 )
 
-// TestRecorder: after real requests through a Manager, the SDK's
-// in-memory reader holds what they did.
-func TestRecorder(t *testing.T) {
+// newRecorder is a Recorder over an SDK meter provider with an in-memory
+// reader.
+func newRecorder(t *testing.T) (*Recorder, *sdkmetric.ManualReader) {
+	t.Helper()
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
+	t.Cleanup(func() { mp.Shutdown(context.Background()) })
 	rec, err := New(mp)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rec, reader
+}
+
+// TestRecorder: after real requests through a Manager, the SDK's
+// in-memory reader holds what they did.
+func TestRecorder(t *testing.T) {
+	rec, reader := newRecorder(t)
 	metricstest.Drive(t, rec, "set", "read", "set", "destroy")
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
@@ -74,13 +82,7 @@ func TestRecorder(t *testing.T) {
 // TestRecorderValues: each event lands in its own instrument, with its
 // attributes and values.
 func TestRecorderValues(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	rec, err := New(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, reader := newRecorder(t)
 	ctx := context.Background()
 	rec.Load(ctx, metrics.Refused, metrics.Expired)
 	rec.Commit(ctx, metrics.Created, metrics.Sizes{TokenBytes: 100, Cookies: 2, RecordBytes: 30})
