@@ -18,6 +18,7 @@ import (
 //	memory, memory?crumbs_max_entries=10000      serverstore's memory backend
 //	redis://127.0.0.1:6379/0, rediss://…         serverstore/redisstore: single node, Sentinel, Cluster
 //	postgres://user@127.0.0.1:5432/db, postgresql://…   serverstore/pgstore
+//	dynamodb://TABLE?region=eu-west-1              serverstore/dynamostore: Amazon DynamoDB
 //
 // Each store package documents its forms; crumbs' own parameters are
 // named crumbs_…, and an unknown one is an error that names it. secrets

@@ -3,6 +3,7 @@ package fuzz_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -20,6 +21,8 @@ import (
 	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/fuzz"
 	"github.com/crumbs-go/session/serverstore"
+	"github.com/crumbs-go/session/serverstore/dynamostore"
+	"github.com/crumbs-go/session/serverstore/dynamostore/dynamotest"
 	"github.com/crumbs-go/session/serverstore/pgstore"
 	"github.com/crumbs-go/session/serverstore/redisstore"
 	"github.com/crumbs-go/session/serverstore/redisstore/express"
@@ -38,6 +41,7 @@ var backends = []struct {
 	{fuzz.Backend{Name: "memory (real engine clock)", Server: true, Open: openMemory(false)}, false},
 	{fuzz.Backend{Name: "redis", Server: true, Shared: true, Open: openRedis}, true},
 	{fuzz.Backend{Name: "postgres", Server: true, Shared: true, Open: openPostgres}, true},
+	{fuzz.Backend{Name: "dynamodb", Server: true, Shared: true, Open: openDynamo}, true},
 	{fuzz.Backend{Name: "express", Server: true, Express: true, Open: openExpress}, true},
 	{fuzz.Backend{Name: "express (from its configuration string)", Server: true, Express: true, Open: openExpressString}, true},
 }
@@ -330,4 +334,37 @@ func TestSweep(t *testing.T) {
 	if n != 0 {
 		t.Error("the sweep left a dead run's schema")
 	}
+}
+
+var (
+	dynamoOnce sync.Once
+	dynamoBack *dynamostore.Backend
+	dynamoErr  error
+)
+
+// openDynamo: dynalite, started by this process (dynamotest), with one
+// table for the process's scenarios; it goes with the process.
+func openDynamo(t testing.TB, _ func() time.Time) func([][]byte) (session.Store, error) {
+	c := dynamotest.Client(t)
+	dynamoOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		table := "crumbs_fuzz_" + run
+		if dynamoErr = dynamostore.CreateTable(ctx, c, table); errors.Is(dynamoErr, errors.ErrUnsupported) {
+			dynamoErr = nil // dynalite has no TTL; reads enforce expiry
+		}
+		if dynamoErr == nil {
+			dynamoBack, dynamoErr = dynamostore.New(c, table)
+		}
+	})
+	if dynamoErr != nil {
+		t.Fatalf("dynalite: %v", dynamoErr)
+	}
+	return func(secrets [][]byte) (session.Store, error) { return serverstore.New(dynamoBack, secrets) }
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	dynamotest.Stop()
+	os.Exit(code)
 }

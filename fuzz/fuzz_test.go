@@ -71,6 +71,15 @@ func FuzzPostgres(f *testing.F) {
 	})
 }
 
+// FuzzDynamoDB holds the DynamoDB store to the model, on dynalite (the
+// store enforces expiry on read, by real time).
+func FuzzDynamoDB(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, header bool, data []byte) {
+		fuzz.Run(t, backend("dynamodb"), data, header, true, true)
+	})
+}
+
 // seed adds the seed corpus: an empty scenario, and one scenario per
 // feature (hand-made in review: each kills the one-line defect it names
 // within the CI pass, which fuzzing from nothing did not always do).
@@ -111,7 +120,7 @@ func FuzzConcurrent(f *testing.F) {
 		f.Add(s.which, data)
 	}
 	f.Fuzz(func(t *testing.T, which byte, data []byte) {
-		names := []string{"memory", "memory", "memory", "redis", "postgres"}
+		names := []string{"memory", "memory", "memory", "redis", "postgres", "dynamodb"}
 		fuzz.RunConcurrent(t, backend(names[int(which)%len(names)]), data)
 	})
 }
@@ -124,6 +133,7 @@ func FuzzDifferential(f *testing.F) {
 		{"memory (real engine clock)", "postgres"},
 		{"cookie", "memory"},
 		{"express", "express (from its configuration string)"},
+		{"memory (real engine clock)", "dynamodb"},
 	}
 	f.Fuzz(func(t *testing.T, header bool, data []byte) {
 		p := pairs[0]

@@ -3,14 +3,21 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/crumbs-go/session/examples/demo/app"
+	"github.com/crumbs-go/session/serverstore/dynamostore"
+	"github.com/crumbs-go/session/serverstore/dynamostore/dynamotest"
 )
 
 // event builds a payload format 2.0 event the way API Gateway sends it:
@@ -95,4 +102,52 @@ func TestChunkCookiesSurviveLambda(t *testing.T) {
 	if items == nil || items[1] == "0" || chunks == nil || chunks[1] != "3" {
 		t.Fatalf("the request with 3 chunks did not read the session: items %v, chunks %v", items, chunks)
 	}
+}
+
+// TestDynamoDBAcrossInstances: with CRUMBS_STORE naming a DynamoDB table,
+// a cart filled through one instance of the function is read through
+// another (a cold start elsewhere), and the cookie carries an ID only.
+func TestDynamoDBAcrossInstances(t *testing.T) {
+	c := dynamotest.Client(t)
+	ctx := context.Background()
+	table := fmt.Sprintf("crumbs_lambda_%d", time.Now().UnixNano())
+	if err := dynamostore.CreateTable(ctx, c, table); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
+	os.Setenv("CRUMBS_SECRETS", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	os.Setenv("CRUMBS_STORE", "dynamodb://"+table+"?region=us-east-1&endpoint="+url.QueryEscape(dynamotest.Start(t)))
+	defer os.Unsetenv("CRUMBS_STORE")
+	instance := func() func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		m, err := newManager(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Handle(m.Handler(app.Handler(cookieName, nil)))
+	}
+	a, b := instance(), instance()
+	res, err := a(ctx, event(t, "POST", "/cart/add", "n=7", nil))
+	if err != nil || res.StatusCode != 303 || len(res.Cookies) != 1 {
+		t.Fatalf("POST /cart/add on instance a: %d, %v, cookies %q", res.StatusCode, err, res.Cookies)
+	}
+	cookie := strings.SplitN(res.Cookies[0], ";", 2)[0]
+	if len(cookie) > 120 {
+		t.Fatalf("the cookie holds %d bytes: more than a signed ID", len(cookie))
+	}
+	res, err = b(ctx, event(t, "GET", "/", "", []string{cookie}))
+	items := regexp.MustCompile(`id="items">(\d+)<`).FindStringSubmatch(res.Body)
+	if err != nil || res.StatusCode != 200 || items == nil || items[1] != "7" {
+		t.Fatalf("GET / on instance b: %d, %v, items %v", res.StatusCode, err, items)
+	}
+	out, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: &table})
+	if err != nil || len(out.Items) != 1 {
+		t.Fatalf("the table holds %d items, %v; want the one session", len(out.Items), err)
+	}
+}
+
+func TestMain(m *testing.M) {
+	dynamotest.SetEnv()
+	code := m.Run()
+	dynamotest.Stop()
+	os.Exit(code)
 }

@@ -4,6 +4,18 @@
 // bytes or more, newest first: openssl rand -base64 32; see
 // session.ParseSecrets) in the function's configuration; CRUMBS_STORE may
 // name another backend (see the demo).
+//
+// With DynamoDB, sessions live in a table that every instance of the
+// function shares, and the cookie carries only a signed ID:
+//
+//	CRUMBS_STORE=dynamodb://crumbs_sessions?region=eu-west-1
+//
+// The function's role needs dynamodb:GetItem, PutItem, UpdateItem,
+// DeleteItem and Query on the table and its index; create the table once
+// (dynamostore.CreateTable, or the CloudFormation in its documentation).
+// The region defaults to the function's own (AWS_REGION), so
+// dynamodb://crumbs_sessions is enough. Each request that changes its
+// session costs one strongly consistent read and one write.
 package main
 
 import (
@@ -18,6 +30,7 @@ import (
 	_ "github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/examples/demo/app"
 	_ "github.com/crumbs-go/session/serverstore"
+	_ "github.com/crumbs-go/session/serverstore/dynamostore"
 )
 
 const cookieName = "demo"

@@ -63,6 +63,7 @@ import (
 
 	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/params"
+	"github.com/crumbs-go/session/internal/storeparams"
 	"github.com/crumbs-go/session/serverstore"
 )
 
@@ -266,6 +267,12 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 	timeout := OpenTimeout
 	table, schema := "", ""
 	err = params.Each(pkg, q, params.Crumbs, func(name, v string) error {
+		if opt, ok, err := storeparams.Server(pkg, name, v); ok {
+			if opt != nil {
+				sopts = append(sopts, opt)
+			}
+			return err
+		}
 		var err error
 		var on bool
 		switch name {
@@ -276,19 +283,6 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 		case "crumbs_create":
 			if on, err = params.Bool(pkg, name, v); err == nil && !on {
 				opts = append(opts, WithoutCreate())
-			}
-		case "crumbs_client_details":
-			if on, err = params.Bool(pkg, name, v); on {
-				sopts = append(sopts, serverstore.WithClientDetails())
-			}
-		case "crumbs_grace":
-			var d time.Duration
-			if d, err = params.Duration(pkg, name, v, 0); err == nil {
-				sopts = append(sopts, serverstore.WithGrace(d))
-			}
-		case "crumbs_raw_ids":
-			if on, err = params.Bool(pkg, name, v); on {
-				sopts = append(sopts, serverstore.WithRawIDs())
 			}
 		case "crumbs_cleanup":
 			cleanup, err = params.Duration(pkg, name, v, time.Second)

@@ -85,6 +85,7 @@ import (
 
 	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/internal/params"
+	"github.com/crumbs-go/session/internal/storeparams"
 	"github.com/crumbs-go/session/serverstore"
 )
 
@@ -296,25 +297,16 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 	waitN, waitT := 0, DefaultWaitTimeout
 	own := func(name string) bool { return name == "prefix" || params.Crumbs(name) }
 	err = params.Each(pkg, q, own, func(name, v string) error {
+		if opt, ok, err := storeparams.Server(pkg, name, v); ok {
+			if opt != nil {
+				sopts = append(sopts, opt)
+			}
+			return err
+		}
 		var err error
 		switch name {
 		case "prefix", "crumbs_prefix":
 			opts = append(opts, WithPrefix(v))
-		case "crumbs_raw_ids":
-			var on bool
-			if on, err = params.Bool(pkg, name, v); on {
-				sopts = append(sopts, serverstore.WithRawIDs())
-			}
-		case "crumbs_client_details":
-			var on bool
-			if on, err = params.Bool(pkg, name, v); on {
-				sopts = append(sopts, serverstore.WithClientDetails())
-			}
-		case "crumbs_grace":
-			var d time.Duration
-			if d, err = params.Duration(pkg, name, v, 0); err == nil {
-				sopts = append(sopts, serverstore.WithGrace(d))
-			}
 		case "crumbs_cluster":
 			cluster, err = params.Bool(pkg, name, v)
 		case "crumbs_open_timeout":
