@@ -149,8 +149,10 @@ func (s *Store) end(ctx context.Context, user string, match func(handle string) 
 			continue
 		}
 		// A Regenerate may have moved the session since the listing: follow
-		// the tombstone, as a Delete does.
-		next := key
+		// the tombstone, as a Delete does, but never into the session to
+		// keep (an index that lags its table, as DynamoDB's, lists an ID
+		// a rotation retired beside the one it moved to).
+		next, kept := key, false
 		for range maxChain {
 			raw, err := s.backend.Delete(ctx, next)
 			if err != nil {
@@ -160,8 +162,14 @@ func (s *Store) end(ctx context.Context, user string, match func(handle string) 
 				break
 			}
 			next = parseTombstone(raw).key
+			if keep != "" && s.handleOfKey(next) == keep {
+				kept = true
+				break
+			}
 		}
-		n++
+		if !kept {
+			n++
+		}
 	}
 	return n, nil
 }

@@ -13,6 +13,8 @@
 //	v    M  the values: one member per session key ("_" and the key), each a B
 //	ex   N  when the record expires, Unix milliseconds
 //	ttl  N  the same, in Unix seconds rounded up: DynamoDB's TTL attribute
+//	rv   N  a revision: every write makes it larger
+//	wt   S  the random mark of the last write
 //	mv   S  only in the tombstone of a retired ID: the key it moved to
 //	usr  S  the user a bound session belongs to (package devices)
 //	bd   B  its binding (spec/server-id-v1.md §7.1)
@@ -46,24 +48,31 @@
 //	                     v only, the idle deadline, ex and ttl; its condition
 //	                     is that the item is live and not a tombstone, and
 //	                     that each key session.Update read still holds what it
-//	                     read: 1 WCU per 1 KB of the item as stored afterwards
+//	                     read: 1 WCU per 1 KB of the larger of the item before
+//	                     and after
 //	Regenerate (Retire)  UpdateItem that leaves a tombstone: 1 WCU per 1 KB
-//	Destroy (Delete)     DeleteItem: 1 WCU per 1 KB
+//	Destroy (Delete)     GetItem, strongly consistent, then DeleteItem
 //
-// So a request that reads its session costs one strongly consistent read,
-// and one that changes it a read and a write: for a session of 1 KB, 1 RCU
-// and 1 WCU (on-demand pricing in us-east-1 at the time of writing:
-// $0.125 per million reads, $0.625 per million writes). A write that
-// finds its condition false consumes the write all the same, and is
-// followed by one strongly consistent GetItem that tells why (the record
-// expired, moved, or an Update lost a race).
+// So a request that reads its session costs one strongly consistent read
+// (1 RCU for a session of up to 4 KB), and one that changes it that read
+// and a write (1 WCU per KB); on-demand pricing in us-east-1 at the time
+// of writing is $0.125 per million read units and $0.625 per million
+// write units. A session bound to a user (package devices) is also in the
+// crumbs_usr index, and every write of it writes the index too: one more
+// write unit per write (its entry is small). A write that finds its
+// condition false consumes the write all the same, and is followed by one
+// strongly consistent GetItem that tells why (the record expired, moved,
+// an Update lost a race, or the SDK sent the write again after a lost
+// reply: each write carries a random mark, wt, by which it knows its own).
 //
 // Reads are strongly consistent where correctness needs them: every Get,
 // and the read that explains a failed condition. The listing of a user's
 // sessions (devices.Sessions, End, EndAll) queries the crumbs_usr index,
 // which DynamoDB updates asynchronously (within a second, typically): a
 // session created in that last moment may be missing from a listing, and
-// so survive an EndAll that ran in it. Count and Keys scan the table
+// so survive an EndAll that ran in it; an ID rotated in it may be listed
+// beside its successor (EndAll keeps the session it is told to keep all
+// the same). Count and Keys scan the table
 // (eventually consistent, 0.5 RCU per 4 KB read): for tools, not requests.
 //
 // Parallel requests that change different keys of one session never
@@ -100,7 +109,9 @@ package dynamostore
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"iter"
@@ -141,7 +152,23 @@ const (
 	aBinding  = "bd"
 	aSeen     = "sn"
 	aRevision = "rv"
+	aToken    = "wt"
 )
+
+// newToken is a write's own mark (16 random bytes, hex), stored in wt:
+// a write whose condition fails reads the item, and finds its own mark
+// when an earlier attempt of the same call succeeded and lost its reply.
+func newToken() string {
+	var b [16]byte
+	crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// wrote reports whether it was last written by the write that holds token.
+func wrote(it item, token string) bool {
+	t, ok := getS(it, aToken)
+	return ok && t == token
+}
 
 // The header's layout (spec/server-id-v1.md §4.1).
 const metaSize = 1 + 1 + 8 + 8
@@ -246,7 +273,8 @@ func (b *Backend) Close() error { return nil }
 //
 // A function's role needs dynamodb:GetItem, PutItem, UpdateItem,
 // DeleteItem and Query on the table and its index; Count, Keys and Clear
-// need Scan and BatchWriteItem too.
+// need Scan and BatchWriteItem too, and CreateTable (crumbs_create=true)
+// dynamodb:CreateTable, DescribeTable and UpdateTimeToLive.
 func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
 	if client == nil {
 		return errors.New("dynamostore: CreateTable(nil, …): give a client")
@@ -307,8 +335,14 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 
 // OpenTimeout bounds how long OpenStore waits for DynamoDB to answer a
 // configuration string, unless the string sets crumbs_open_timeout or the
-// context has an earlier deadline.
-const OpenTimeout = 5 * time.Second
+// context has an earlier deadline. CreateTableTimeout bounds, apart, the
+// creation crumbs_create=true asks for (a table with an index takes
+// DynamoDB tens of seconds; a Lambda function's init phase has 10 s:
+// create the table at deployment instead).
+const (
+	OpenTimeout        = 5 * time.Second
+	CreateTableTimeout = 2 * time.Minute
+)
 
 // Open builds a Backend from a configuration string (the forms are in the
 // package documentation), with the SDK's default configuration, and checks
@@ -369,8 +403,9 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 			loads = append(loads, config.WithRegion(v))
 		case "endpoint":
 			e, err := url.Parse(v)
-			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
-				return params.Bad(pkg, name, v, "an http or https URL, such as http://127.0.0.1:8000")
+			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" || e.User != nil {
+				// The value is not quoted: it may hold credentials.
+				return errors.New("dynamostore: parameter endpoint: give an http or https URL without user information, such as http://127.0.0.1:8000")
 			}
 			endpoint = v
 		default:
@@ -400,7 +435,12 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 		return nil, nil, err
 	}
 	if create {
-		if err := CreateTable(octx, client, table); errors.Is(err, errors.ErrUnsupported) {
+		// Creating a table and its index takes DynamoDB longer than a
+		// ping: CreateTableTimeout of its own.
+		cctx, ccancel := context.WithTimeout(ctx, CreateTableTimeout)
+		err := CreateTable(cctx, client, table)
+		ccancel()
+		if errors.Is(err, errors.ErrUnsupported) {
 			slog.Warn(err.Error())
 		} else if err != nil {
 			return nil, nil, err
@@ -408,10 +448,13 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 	}
 	if err := b.Ping(octx); err != nil {
 		var missing *types.ResourceNotFoundException
-		if errors.As(err, &missing) {
+		switch {
+		case errors.As(err, &missing):
 			return nil, nil, fmt.Errorf("dynamostore: table %s does not exist: create it (CreateTable, the CloudFormation in its documentation, or crumbs_create=true): %w", table, err)
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, nil, fmt.Errorf("dynamostore: table %s did not answer within %v: %w", table, timeout, err)
 		}
-		return nil, nil, fmt.Errorf("dynamostore: %s did not answer within %v: %w", params.Redact(u), timeout, err)
+		return nil, nil, fmt.Errorf("dynamostore: table %s: %w", table, err)
 	}
 	return b, sopts, nil
 }
@@ -611,6 +654,8 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 	// A revision no earlier item under key had: a conditional put of
 	// applyWhole that read an earlier item never matches this one.
 	it[aRevision] = n(time.Now().UnixNano())
+	token := newToken()
+	it[aToken] = s(token)
 	if bd := e.Binding; bd != nil && bd.User != "" {
 		it[aUser], it[aBinding], it[aSeen] = s(bd.User), bin(serverstore.EncodeBinding(bd)), n(bd.Seen.Unix())
 	}
@@ -624,6 +669,12 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
+		// Taken, or written by this very call: the SDK sends a request
+		// again when a reply is lost.
+		cur, rerr := b.read(ctx, key)
+		if rerr == nil && wrote(cur, token) {
+			return nil
+		}
 		return serverstore.ErrExists
 	}
 	if err != nil {
@@ -648,9 +699,9 @@ func head(it item, m []byte, flags, abs bool) {
 }
 
 // maxExpression is DynamoDB's limit on an expression's length (4 KB), less
-// a margin; maxOperators, on the operators and functions of an
-// expression (300), less those of the liveness condition and the header's
-// SET, with a margin.
+// a margin; maxOperators, on the operators and functions of one
+// expression (300), less those of the liveness condition (or the header's
+// SET), with a margin: the changes' own, counted in each expression apart.
 const (
 	maxExpression = 4000
 	maxOperators  = 250
@@ -666,11 +717,12 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 		return nil, serverstore.ErrConverted // no item is of the format-1 layout
 	}
 	changes := lastChanges(w.Changes)
+	token := newToken()
 	for range 4 {
 		now := b.now()
-		in, ok := b.update(key, w, changes, now)
+		in, ok := b.update(key, w, changes, token, now)
 		if !ok {
-			return b.applyWhole(ctx, key, w, changes)
+			return b.applyWhole(ctx, key, w, changes, token)
 		}
 		out, err := b.client.UpdateItem(ctx, in)
 		var failed *types.ConditionalCheckFailedException
@@ -678,6 +730,11 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 			it, err := b.read(ctx, key)
 			if err != nil {
 				return nil, fmt.Errorf("dynamostore: apply: %w", err)
+			}
+			if wrote(it, token) {
+				// The SDK sent the update again after a reply was lost:
+				// the first attempt wrote it.
+				return meta(it)
 			}
 			if err := b.why(it, w, changes, b.now()); err != nil {
 				return nil, err
@@ -714,12 +771,13 @@ func lastChanges(cs []driver.Change) []driver.Change {
 
 // update is the UpdateItem of w; false when it would exceed DynamoDB's
 // limits on expressions.
-func (b *Backend) update(key string, w *serverstore.Write, changes []driver.Change, now time.Time) (*dynamodb.UpdateItemInput, bool) {
+func (b *Backend) update(key string, w *serverstore.Write, changes []driver.Change, token string, now time.Time) (*dynamodb.UpdateItemInput, bool) {
 	names := liveNames()
 	values := liveValues(now)
-	names["#mv"], names["#hd"], names["#id"], names["#ttl"], names["#v"], names["#rv"] = aMoved, aHead, aIdle, aTTL, aValues, aRevision
+	names["#mv"], names["#hd"], names["#id"], names["#ttl"], names["#v"], names["#rv"], names["#wt"] = aMoved, aHead, aIdle, aTTL, aValues, aRevision, aToken
+	values[":wt"] = s(token)
 	var set, remove []string
-	ops := 0
+	setOps, condOps := 0, 0
 	hdr := item{}
 	head(hdr, w.Meta, w.Header&serverstore.HeaderFlags != 0, w.Header&serverstore.HeaderAbsolute != 0)
 	values[":id"] = hdr[aIdle]
@@ -738,13 +796,12 @@ func (b *Backend) update(key string, w *serverstore.Write, changes []driver.Chan
 		set = append(set, "#ab = if_not_exists(#ab, :zero)")
 	}
 	values[":ex"], values[":ttl"] = expiresAttrs(w.Expires)
-	set = append(set, "#ex = :ex", "#ttl = :ttl", "#rv = if_not_exists(#rv, :zero) + :one")
+	set = append(set, "#ex = :ex", "#ttl = :ttl", "#rv = if_not_exists(#rv, :zero) + :one", "#wt = :wt")
 	values[":one"] = n(1)
 	if w.User != "" && w.Binding != nil {
 		names["#usr"], names["#bd"], names["#sn"] = aUser, aBinding, aSeen
 		values[":usr"], values[":bd"], values[":sn"] = s(w.User), bin(serverstore.EncodeBinding(w.Binding)), n(w.Seen.Unix())
 		set = append(set, "#usr = if_not_exists(#usr, :usr)", "#bd = if_not_exists(#bd, :bd)", "#sn = :sn")
-		ops += 2
 	}
 	cond := []string{liveCond, "attribute_not_exists(#mv)"}
 	if w.Clear {
@@ -768,7 +825,7 @@ func (b *Backend) update(key string, w *serverstore.Write, changes []driver.Chan
 				values[vp] = bin(c.Value)
 				set = append(set, "#v."+p+" = "+vp)
 			}
-			ops++
+			setOps++
 		}
 		if c.Check {
 			if c.HadOld {
@@ -778,7 +835,7 @@ func (b *Backend) update(key string, w *serverstore.Write, changes []driver.Chan
 			} else {
 				cond = append(cond, "attribute_not_exists(#v."+p+")")
 			}
-			ops++
+			condOps += 2 // the AND, and the comparison or function
 		}
 	}
 	expr := "SET " + strings.Join(set, ", ")
@@ -786,7 +843,7 @@ func (b *Backend) update(key string, w *serverstore.Write, changes []driver.Chan
 		expr += " REMOVE " + strings.Join(remove, ", ")
 	}
 	condition := strings.Join(cond, " AND ")
-	if len(expr) > maxExpression || len(condition) > maxExpression || ops > maxOperators {
+	if len(expr) > maxExpression || len(condition) > maxExpression || setOps > maxOperators || condOps > maxOperators {
 		return nil, false
 	}
 	prune(names, values, expr+" "+condition)
@@ -837,11 +894,14 @@ func (b *Backend) why(it item, w *serverstore.Write, changes []driver.Change, no
 // applyWhole applies a Write too large for one UpdateItem: a strongly
 // consistent read, the changes applied to it, and a PutItem conditional on
 // the revision read, repeated while other writes come in between.
-func (b *Backend) applyWhole(ctx context.Context, key string, w *serverstore.Write, changes []driver.Change) ([]byte, error) {
+func (b *Backend) applyWhole(ctx context.Context, key string, w *serverstore.Write, changes []driver.Change, token string) ([]byte, error) {
 	for range 16 {
 		it, err := b.read(ctx, key)
 		if err != nil {
 			return nil, fmt.Errorf("dynamostore: apply: %w", err)
+		}
+		if wrote(it, token) {
+			return meta(it) // the put of an earlier turn, whose reply was lost
 		}
 		now := b.now()
 		if !live(it, now) {
@@ -868,6 +928,7 @@ func (b *Backend) applyWhole(ctx context.Context, key string, w *serverstore.Wri
 		it[aValues] = &types.AttributeValueMemberM{Value: vals}
 		it[aExpires], it[aTTL] = expiresAttrs(w.Expires)
 		it[aRevision] = n(rv + 1)
+		it[aToken] = s(token)
 		if w.User != "" && w.Binding != nil {
 			if _, ok := it[aUser]; !ok {
 				it[aUser], it[aBinding] = s(w.User), bin(serverstore.EncodeBinding(w.Binding))
@@ -938,15 +999,28 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 }
 
 // Delete removes the item, and returns the successor a tombstone named:
-// one DeleteItem.
+// a strongly consistent GetItem, then a DeleteItem. The read first keeps
+// the successor when the SDK sends the delete again after its reply was
+// lost (the second attempt finds nothing): otherwise a logout through a
+// retired ID would leave the session it moved to alive.
 func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
+	it, err := b.read(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("dynamostore: delete: %w", err)
+	}
+	if it == nil {
+		return "", nil
+	}
+	next, _ := getS(it, aMoved)
 	out, err := b.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: &b.table, Key: b.key(key), ReturnValues: types.ReturnValueAllOld,
 	})
 	if err != nil {
 		return "", fmt.Errorf("dynamostore: delete: %w", err)
 	}
-	next, _ := getS(out.Attributes, aMoved)
+	if moved, ok := getS(out.Attributes, aMoved); ok {
+		next = moved // retired between the read and the delete
+	}
 	return next, nil
 }
 
