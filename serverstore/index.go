@@ -154,6 +154,16 @@ func (s *Store) end(ctx context.Context, user string, match func(handle string) 
 		// a rotation retired beside the one it moved to).
 		next, kept := key, false
 		for range maxChain {
+			if keep != "" {
+				// A tombstone that names the session to keep stays: a
+				// request that overlapped the rotation must still find it
+				// moved, not gone, and leave the new cookie alone.
+				e, err := s.backend.Get(ctx, next)
+				if errors.Is(err, ErrMoved) && e != nil && s.handleOfKey(parseTombstone(e.Successor).key) == keep {
+					kept = true
+					break
+				}
+			}
 			raw, err := s.backend.Delete(ctx, next)
 			if err != nil {
 				return n, err

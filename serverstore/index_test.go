@@ -66,4 +66,7 @@ func TestEndAllKeepsAcrossALaggingIndex(t *testing.T) {
 	if _, err := mem.Get(ctx, st.Key(other)); !errors.Is(err, serverstore.ErrNotFound) {
 		t.Fatalf("the other session after EndAll: %v, want ErrNotFound", err)
 	}
+	if _, err := mem.Get(ctx, st.Key(old)); !errors.Is(err, serverstore.ErrMoved) {
+		t.Fatalf("the kept session's retired ID after EndAll: %v, want ErrMoved (a tombstone still)", err)
+	}
 }

@@ -63,7 +63,10 @@
 // condition false consumes the write all the same, and is followed by one
 // strongly consistent GetItem that tells why (the record expired, moved,
 // an Update lost a race, or the SDK sent the write again after a lost
-// reply: each write carries a random mark, wt, by which it knows its own).
+// reply: each write carries a random mark, wt, by which it knows its own;
+// only when another request's write lands between a lost reply and its
+// resend does the resend read as a conflict, and session.Update runs its
+// function again).
 //
 // Reads are strongly consistent where correctness needs them: every Get,
 // and the read that explains a failed condition. The listing of a user's
@@ -164,10 +167,14 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// wrote reports whether it was last written by the write that holds token.
-func wrote(it item, token string) bool {
+// wrote reports whether it is a live record (not a tombstone) last
+// written by the write that holds token. A mark tells only the last
+// write: if another write lands between a lost reply and the SDK's
+// resend, the resend reads as a conflict (an Update then runs again).
+func wrote(it item, token string, now time.Time) bool {
 	t, ok := getS(it, aToken)
-	return ok && t == token
+	_, moved := it[aMoved]
+	return ok && t == token && !moved && live(it, now)
 }
 
 // The header's layout (spec/server-id-v1.md §4.1).
@@ -362,7 +369,7 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 		table = DefaultTable
 	}
 	if p := strings.Trim(u.Path, "/"); p != "" {
-		return nil, nil, fmt.Errorf("dynamostore: %q: give the table as the host, dynamodb://TABLE?region=…, without a path", params.Redact(u))
+		return nil, nil, fmt.Errorf("dynamostore: the path %q: give the table as the host, dynamodb://TABLE?region=…, without a path", u.Path)
 	}
 	if err := validTable(table); err != nil {
 		return nil, nil, err
@@ -446,15 +453,17 @@ func Open(ctx context.Context, cfg string) (*Backend, []serverstore.Option, erro
 			return nil, nil, err
 		}
 	}
-	if err := b.Ping(octx); err != nil {
+	pctx, pcancel := context.WithTimeout(ctx, timeout) // after a create, which has a limit of its own
+	defer pcancel()
+	if err := b.Ping(pctx); err != nil {
 		var missing *types.ResourceNotFoundException
 		switch {
 		case errors.As(err, &missing):
 			return nil, nil, fmt.Errorf("dynamostore: table %s does not exist: create it (CreateTable, the CloudFormation in its documentation, or crumbs_create=true): %w", table, err)
-		case errors.Is(err, context.DeadlineExceeded):
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			return nil, nil, fmt.Errorf("dynamostore: table %s did not answer within %v: %w", table, timeout, err)
 		}
-		return nil, nil, fmt.Errorf("dynamostore: table %s: %w", table, err)
+		return nil, nil, err
 	}
 	return b, sopts, nil
 }
@@ -672,7 +681,7 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 		// Taken, or written by this very call: the SDK sends a request
 		// again when a reply is lost.
 		cur, rerr := b.read(ctx, key)
-		if rerr == nil && wrote(cur, token) {
+		if rerr == nil && wrote(cur, token, b.now()) {
 			return nil
 		}
 		return serverstore.ErrExists
@@ -731,7 +740,7 @@ func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) (
 			if err != nil {
 				return nil, fmt.Errorf("dynamostore: apply: %w", err)
 			}
-			if wrote(it, token) {
+			if wrote(it, token, b.now()) {
 				// The SDK sent the update again after a reply was lost:
 				// the first attempt wrote it.
 				return meta(it)
@@ -900,7 +909,7 @@ func (b *Backend) applyWhole(ctx context.Context, key string, w *serverstore.Wri
 		if err != nil {
 			return nil, fmt.Errorf("dynamostore: apply: %w", err)
 		}
-		if wrote(it, token) {
+		if wrote(it, token, b.now()) {
 			return meta(it) // the put of an earlier turn, whose reply was lost
 		}
 		now := b.now()
@@ -961,7 +970,7 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 		now := b.now()
 		names := liveNames()
 		values := liveValues(now)
-		for _, a := range []string{aMoved, aHead, aIdle, aTTL, aValues, aUser, aBinding, aSeen, aRevision} {
+		for _, a := range []string{aMoved, aHead, aIdle, aTTL, aValues, aUser, aBinding, aSeen, aRevision, aToken} {
 			names["#"+a] = a
 		}
 		values[":mv"] = s(successor)
@@ -970,7 +979,7 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 		out, err := b.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 &b.table,
 			Key:                       b.key(key),
-			UpdateExpression:          aws.String("SET #mv = :mv, #ex = :ex, #ttl = :ttl, #rv = if_not_exists(#rv, :zero) + :one REMOVE #hd, #ab, #id, #v, #usr, #bd, #sn"),
+			UpdateExpression:          aws.String("SET #mv = :mv, #ex = :ex, #ttl = :ttl, #rv = if_not_exists(#rv, :zero) + :one REMOVE #hd, #ab, #id, #v, #usr, #bd, #sn, #wt"),
 			ConditionExpression:       aws.String(liveCond + " AND attribute_not_exists(#mv)"),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: values,
@@ -999,29 +1008,48 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 }
 
 // Delete removes the item, and returns the successor a tombstone named:
-// a strongly consistent GetItem, then a DeleteItem. The read first keeps
-// the successor when the SDK sends the delete again after its reply was
-// lost (the second attempt finds nothing): otherwise a logout through a
-// retired ID would leave the session it moved to alive.
+// a strongly consistent GetItem, then a DeleteItem conditional on the
+// revision read. The read keeps the successor when the SDK sends the
+// delete again after its reply was lost (the resend finds nothing), and
+// the condition makes sure the item deleted is the one read: a Retire in
+// between makes it read again.
 func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
-	it, err := b.read(ctx, key)
-	if err != nil {
-		return "", fmt.Errorf("dynamostore: delete: %w", err)
+	for range 8 {
+		it, err := b.read(ctx, key)
+		if err != nil {
+			return "", fmt.Errorf("dynamostore: delete: %w", err)
+		}
+		if it == nil {
+			return "", nil
+		}
+		next, _ := getS(it, aMoved)
+		in := &dynamodb.DeleteItemInput{TableName: &b.table, Key: b.key(key), ReturnValues: types.ReturnValueAllOld}
+		if rv, ok := it[aRevision]; ok {
+			in.ConditionExpression = aws.String("#rv = :rv")
+			in.ExpressionAttributeNames = map[string]string{"#rv": aRevision}
+			in.ExpressionAttributeValues = item{":rv": rv}
+		} else {
+			in.ConditionExpression = aws.String("attribute_not_exists(#rv)")
+			in.ExpressionAttributeNames = map[string]string{"#rv": aRevision}
+		}
+		_, err = b.client.DeleteItem(ctx, in)
+		var failed *types.ConditionalCheckFailedException
+		if errors.As(err, &failed) {
+			// Written since the read, or gone: the resend of a delete
+			// whose reply was lost finds the item gone, and the read told
+			// what it was.
+			cur, rerr := b.read(ctx, key)
+			if rerr == nil && cur == nil {
+				return next, nil
+			}
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("dynamostore: delete: %w", err)
+		}
+		return next, nil
 	}
-	if it == nil {
-		return "", nil
-	}
-	next, _ := getS(it, aMoved)
-	out, err := b.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: &b.table, Key: b.key(key), ReturnValues: types.ReturnValueAllOld,
-	})
-	if err != nil {
-		return "", fmt.Errorf("dynamostore: delete: %w", err)
-	}
-	if moved, ok := getS(out.Attributes, aMoved); ok {
-		next = moved // retired between the read and the delete
-	}
-	return next, nil
+	return "", fmt.Errorf("dynamostore: delete: the item of %q kept changing", key)
 }
 
 // Bound returns the live records bound to user: a Query of the crumbs_usr

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"strings"
@@ -184,6 +185,7 @@ func TestOpenStoreErrors(t *testing.T) {
 		{"dynamodb://key:secret@crumbs_sessions?region=us-east-1", "never from the string"},
 		{"dynamodb://crumbs_sessions?region=us-east-1&endpoint=localhost:8000", "an http or https URL"},
 		{"dynamodb://crumbs_sessions?region=us-east-1&endpoint=" + url.QueryEscape("http://AKIAX:s3cr3tKey@127.0.0.1:8000"), "without user information"},
+		{"dynamodb://crumbs_sessions/p?region=us-east-1&endpoint=" + url.QueryEscape("http://AKIAX:s3cr3tKey@127.0.0.1:8000"), "without a path"},
 		{"dynamodb://crumbs_sessions?region=us-east-1&crumbs_grace=1h", "0 to 10m0s"},
 		{"dynamodb://crumbs_sessions?region=us-east-1&crumbs_create=maybe", "true or false"},
 		{"dynamodb://crumbs_sessions?region=us-east-1&region=eu-west-1", "given 2 times"},
@@ -377,4 +379,30 @@ func TestExpiredItemsIgnored(t *testing.T) {
 			t.Errorf("Get(%s) after Create = %v", k, err)
 		}
 	}
+}
+
+// TestOpenStoreSlowCreate: crumbs_create=true on a service that takes
+// longer to create the table than crumbs_open_timeout allows a ping (as
+// DynamoDB does with an index): the creation has CreateTableTimeout of
+// its own, and the ping after it its own crumbs_open_timeout.
+func TestOpenStoreSlowCreate(t *testing.T) {
+	u, _ := url.Parse(dynamotest.Start(t))
+	rp := httputil.NewSingleHostReverseProxy(u)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".CreateTable") {
+			time.Sleep(700 * time.Millisecond)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	c := dynamotest.Client(t)
+	var b [6]byte
+	rand.Read(b[:])
+	name := "crumbs_test_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() { c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &name}) })
+	store, err := session.OpenStore(context.Background(), "dynamodb://"+name+"?region=us-east-1&crumbs_create=true&crumbs_open_timeout=500ms&endpoint="+url.QueryEscape(slow.URL), secrets)
+	if err != nil {
+		t.Fatalf("a creation of 700 ms with crumbs_open_timeout=500ms: %v", err)
+	}
+	store.(io.Closer).Close()
 }

@@ -21,21 +21,88 @@ import (
 
 // lossy performs a request, then, once armed, loses its reply: the SDK
 // sees a connection reset and sends the request again, as it would after
-// a network fault or a 500 whose write happened.
+// a network fault or a 500 whose write happened. before and after, if
+// set, run before the request is sent and after it was served: another
+// request's write in between.
 type lossy struct {
-	op    string // the X-Amz-Target operation whose reply to lose
-	armed atomic.Bool
-	lost  atomic.Int32
+	op            string // the X-Amz-Target operation whose reply to lose
+	armed         atomic.Bool
+	lost          atomic.Int32
+	before, after func()
 }
 
 func (l *lossy) RoundTrip(r *http.Request) (*http.Response, error) {
+	match := strings.HasSuffix(r.Header.Get("X-Amz-Target"), "."+l.op) && l.armed.CompareAndSwap(true, false)
+	if match && l.before != nil {
+		l.before()
+	}
 	res, err := http.DefaultTransport.RoundTrip(r)
-	if err == nil && strings.HasSuffix(r.Header.Get("X-Amz-Target"), "."+l.op) && l.armed.CompareAndSwap(true, false) {
+	if err == nil && match {
 		l.lost.Add(1)
 		res.Body.Close()
+		if l.after != nil {
+			l.after()
+		}
 		return nil, errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer")
 	}
 	return res, err
+}
+
+// lossyPair returns two Backends on one table: one through l, the other
+// (another request's) not.
+func lossyPair(t *testing.T) (lost, other *dynamostore.Backend, l *lossy) {
+	l = &lossy{}
+	c := dynamodb.New(dynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(dynamotest.Start(t)),
+		Credentials: credentials.NewStaticCredentialsProvider(dynamotest.AccessKeyID, dynamotest.SecretAccessKey, ""),
+		HTTPClient:  &http.Client{Transport: l},
+	})
+	plain := dynamotest.Client(t)
+	name := table(t, plain)
+	lost, _ = dynamostore.New(c, name)
+	other, _ = dynamostore.New(plain, name)
+	return lost, other, l
+}
+
+// TestLostRepliesAndRaces: a lost reply with another request's write
+// between the write and its resend. An Apply whose record another request
+// then retired reports ErrMoved or success, never a malformed item; a
+// Delete whose record was retired between its read and its delete still
+// returns the successor.
+func TestLostRepliesAndRaces(t *testing.T) {
+	ctx := context.Background()
+	meta := make([]byte, 18)
+	meta[0] = 2
+	exp := time.Now().Add(time.Hour)
+	t.Run("ApplyThenRetired", func(t *testing.T) {
+		a, b, l := lossyPair(t)
+		b.Create(ctx, "k", &serverstore.Entry{Meta: meta, Values: map[string][]byte{"n": {0, '1'}}}, exp)
+		b.Create(ctx, "succ", &serverstore.Entry{Meta: meta, Values: map[string][]byte{}}, exp)
+		l.op, l.after = "UpdateItem", func() {
+			if _, err := b.Retire(ctx, "k", "succ", exp); err != nil {
+				t.Error(err)
+			}
+		}
+		l.armed.Store(true)
+		_, err := a.Apply(ctx, "k", &serverstore.Write{Meta: meta, Expires: exp, Changes: []driver.Change{{Key: "n", Value: []byte{0, '2'}}}})
+		if err != nil && !errors.Is(err, serverstore.ErrMoved) {
+			t.Fatalf("Apply (written, then retired, then resent) = %v, want success or ErrMoved", err)
+		}
+	})
+	t.Run("DeleteAfterARetire", func(t *testing.T) {
+		a, b, l := lossyPair(t)
+		b.Create(ctx, "k", &serverstore.Entry{Meta: meta, Values: map[string][]byte{}}, exp)
+		b.Create(ctx, "succ", &serverstore.Entry{Meta: meta, Values: map[string][]byte{}}, exp)
+		l.op, l.before = "DeleteItem", func() {
+			if _, err := b.Retire(ctx, "k", "succ", exp); err != nil {
+				t.Error(err)
+			}
+		}
+		l.armed.Store(true)
+		if next, err := a.Delete(ctx, "k"); err != nil || next != "succ" {
+			t.Fatalf("Delete = %q, %v; want the successor, so that a logout ends the session it moved to", next, err)
+		}
+	})
 }
 
 // TestLostReplies: a write whose reply is lost, and which the SDK sends
