@@ -252,8 +252,9 @@ func (b *Backend) Close() error { return nil }
 
 // CreateTable creates table with the key, the crumbs_usr index and
 // on-demand capacity, waits until it is active (at most 2 minutes), and
-// turns on TTL on the ttl attribute. A table that exists already is left
-// as it is, and TTL turned on. A service that creates tables but knows no
+// turns on TTL on the ttl attribute. A table that exists already is
+// checked (its key, and the index's keys and projection: an error names
+// what differs), and TTL turned on. A service that creates tables but knows no
 // TTL (some local emulators) gets its table, and an error wrapping
 // errors.ErrUnsupported that says so: expired items are then still ignored
 // by every read, but never deleted.
@@ -319,8 +320,15 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 	w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 100*time.Millisecond, 2*time.Second
 	})
-	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: &table}, 2*time.Minute); err != nil {
+	out, err := w.WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: &table}, 2*time.Minute)
+	if err != nil {
 		return fmt.Errorf("dynamostore: table %s did not become active: %w", table, err)
+	}
+	if inUse != nil {
+		// It was there already: made by hand, or by an earlier release.
+		if err := checkSchema(out.Table); err != nil {
+			return fmt.Errorf("dynamostore: table %s exists, but %w (create it as CreateTable's documentation shows)", table, err)
+		}
 	}
 	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 		TableName: &table,
@@ -338,6 +346,40 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 		return fmt.Errorf("dynamostore: turn on TTL for table %s: %w", table, err)
 	}
 	return nil
+}
+
+// checkSchema reports what an existing table lacks of what CreateTable
+// makes: the partition key k (a string), and the index crumbs_usr on usr
+// and k projecting bd, sn, ex and ab.
+func checkSchema(t *types.TableDescription) error {
+	if t == nil || len(t.KeySchema) != 1 || aws.ToString(t.KeySchema[0].AttributeName) != aKey || t.KeySchema[0].KeyType != types.KeyTypeHash {
+		return errors.New("its key is not the partition key k alone")
+	}
+	for _, ix := range t.GlobalSecondaryIndexes {
+		if aws.ToString(ix.IndexName) != UserIndex {
+			continue
+		}
+		ks := ix.KeySchema
+		if len(ks) != 2 || aws.ToString(ks[0].AttributeName) != aUser || ks[0].KeyType != types.KeyTypeHash ||
+			aws.ToString(ks[1].AttributeName) != aKey || ks[1].KeyType != types.KeyTypeRange {
+			return fmt.Errorf("its index %s is not on usr (partition) and k (sort)", UserIndex)
+		}
+		if p := ix.Projection; p == nil || p.ProjectionType != types.ProjectionTypeAll {
+			have := map[string]bool{}
+			if p != nil {
+				for _, a := range p.NonKeyAttributes {
+					have[a] = true
+				}
+			}
+			for _, a := range []string{aBinding, aSeen, aExpires, aAbsolute} {
+				if !have[a] {
+					return fmt.Errorf("its index %s does not project %s", UserIndex, a)
+				}
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("it has no index %s (listing a user's sessions needs it)", UserIndex)
 }
 
 // OpenTimeout bounds how long OpenStore waits for DynamoDB to answer a

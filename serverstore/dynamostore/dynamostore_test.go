@@ -406,3 +406,26 @@ func TestOpenStoreSlowCreate(t *testing.T) {
 	}
 	store.(io.Closer).Close()
 }
+
+// TestCreateTableChecksAnExistingTable: a table made by hand without the
+// index CreateTable makes is reported by name, not accepted.
+func TestCreateTableChecksAnExistingTable(t *testing.T) {
+	c := dynamotest.Client(t)
+	ctx := context.Background()
+	var b [6]byte
+	rand.Read(b[:])
+	name := "crumbs_test_" + hex.EncodeToString(b[:])
+	_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            &name,
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("k"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("k"), KeyType: types.KeyTypeHash}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &name}) })
+	if err := dynamostore.CreateTable(ctx, c, name); err == nil || !strings.Contains(err.Error(), "no index crumbs_usr") {
+		t.Fatalf("CreateTable over a table without the index = %v, want the index named", err)
+	}
+}
