@@ -896,7 +896,7 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 		if err != nil {
 			return "", fmt.Errorf("session: the values do not encode: %w", err)
 		}
-		c.Record.Values, c.Record.Data = s.raw, data
+		c.Record.Values, c.Record.Data, c.Encode = s.raw, data, m.codec.EncodeMap
 		if whole {
 			c.Changes = driver.Changes{Clear: true, List: make([]driver.Change, 0, len(s.raw))}
 			for k, v := range s.raw {

@@ -19,6 +19,7 @@ import (
 //	redis://127.0.0.1:6379/0, rediss://…         serverstore/redisstore: single node, Sentinel, Cluster
 //	postgres://user@127.0.0.1:5432/db, postgresql://…   serverstore/pgstore
 //	dynamodb://TABLE?region=eu-west-1              serverstore/dynamostore: Amazon DynamoDB
+//	cookie+redis://…, cookie+memory, cookie+…       cookiestore.Spill: in the cookie while it fits, on the server store after "cookie+" once it outgrows it
 //
 // Each store package documents its forms; crumbs' own parameters are
 // named crumbs_…, and an unknown one is an error that names it. secrets
@@ -32,13 +33,11 @@ import (
 //		defer c.Close()
 //	}
 func OpenStore(ctx context.Context, config string, secrets [][]byte) (Store, error) {
-	scheme := config
-	if i := strings.Index(config, "://"); i >= 0 {
-		scheme = config[:i]
-	} else if i := strings.IndexAny(config, ":?"); i >= 0 {
-		scheme = config[:i]
-	}
+	scheme := registry.Scheme(config)
 	open, known := registry.Lookup(scheme)
+	if spill, ok := strings.CutPrefix(scheme, "cookie+"); ok && open == nil && spill != "" {
+		open, _ = registry.Lookup("cookie+") // the spill-over store, over the store after it
+	}
 	if open == nil {
 		if !isScheme(scheme) {
 			// Not a scheme: the start of something else (a keyword=value

@@ -176,39 +176,48 @@ func init() {
 
 // The sealed data of a session (spec/cookie-v1.md §10):
 // flags(1) || u8(len(id)) || id || [u16(len(cookie)) || cookie] ||
-// [u8(len(user)) || user || u64(bound) || u64(checked)] || values, the
-// cookie attributes present when flagCookie is set, the binding when
-// flagBinding is.
+// [u8(len(user)) || user || u64(bound) || u64(checked)] ||
+// [u64(returned)] || values, the cookie attributes present when flagCookie
+// is set, the binding when flagBinding is, the time the session returned
+// from a server record when flagReturned is (spec/spill-over-v1.md).
 const (
 	flagBrowserSession = 1 << 0
 	flagCookie         = 1 << 1
 	flagBinding        = 1 << 2
-	flagsKnown         = flagBrowserSession | flagCookie | flagBinding
+	flagReturned       = 1 << 3
+	flagsKnown         = flagBrowserSession | flagCookie | flagBinding | flagReturned
 )
 
 // Load opens the sealed value. The ring enforces the sealed deadlines.
 func (s *Store) Load(ctx context.Context, name, value string, now time.Time) (*driver.Record, error) {
+	rec, _, err := s.open(ctx, name, value, now)
+	return rec, err
+}
+
+// open is Load, and the time the session returned to the cookie from a
+// server record (spec/spill-over-v1.md), zero for none.
+func (s *Store) open(ctx context.Context, name, value string, now time.Time) (*driver.Record, time.Time, error) {
 	p, stale, err := s.ring.Open(name, value, now)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	d := p.Data
 	if len(d) < 2 || d[0]&^flagsKnown != 0 {
-		return nil, errs.Reason("cookiestore: malformed session data")
+		return nil, time.Time{}, errs.Reason("cookiestore: malformed session data")
 	}
 	n := int(d[1])
 	if len(d) < 2+n {
-		return nil, errs.Reason("cookiestore: malformed session ID")
+		return nil, time.Time{}, errs.Reason("cookiestore: malformed session ID")
 	}
 	values := d[2+n:]
 	var cookie []byte
 	if d[0]&flagCookie != 0 {
 		if len(values) < 2 {
-			return nil, errs.Reason("cookiestore: malformed cookie attributes")
+			return nil, time.Time{}, errs.Reason("cookiestore: malformed cookie attributes")
 		}
 		m := int(binary.BigEndian.Uint16(values))
 		if m == 0 || m > driver.MaxCookieAttributes || len(values) < 2+m {
-			return nil, errs.Reason("cookiestore: malformed cookie attributes")
+			return nil, time.Time{}, errs.Reason("cookiestore: malformed cookie attributes")
 		}
 		cookie, values = values[2:2+m:2+m], values[2+m:]
 	}
@@ -216,25 +225,36 @@ func (s *Store) Load(ctx context.Context, name, value string, now time.Time) (*d
 	var bound, checked uint64
 	if d[0]&flagBinding != 0 {
 		if len(values) < 1 {
-			return nil, errs.Reason("cookiestore: malformed binding")
+			return nil, time.Time{}, errs.Reason("cookiestore: malformed binding")
 		}
 		m := int(values[0])
 		if m == 0 || len(values) < 1+m+16 {
-			return nil, errs.Reason("cookiestore: malformed binding")
+			return nil, time.Time{}, errs.Reason("cookiestore: malformed binding")
 		}
 		user = string(values[1 : 1+m])
 		bound, checked = binary.BigEndian.Uint64(values[1+m:]), binary.BigEndian.Uint64(values[9+m:])
 		if bound == 0 || bound >= 1<<62 || checked >= 1<<62 {
-			return nil, errs.Reason("cookiestore: malformed binding")
+			return nil, time.Time{}, errs.Reason("cookiestore: malformed binding")
 		}
 		values = values[17+m:]
+	}
+	var returned time.Time
+	if d[0]&flagReturned != 0 {
+		if len(values) < 8 {
+			return nil, time.Time{}, errs.Reason("cookiestore: malformed return time")
+		}
+		t := binary.BigEndian.Uint64(values)
+		if t == 0 || t >= 1<<62 {
+			return nil, time.Time{}, errs.Reason("cookiestore: malformed return time")
+		}
+		returned, values = time.UnixMilli(int64(t)), values[8:]
 	}
 	// The ID and the values are views of d, the plaintext Open allocated
 	// for this call alone: nothing writes it again, so the string may
 	// share its memory (no copy on the load path).
 	id := unsafe.String(unsafe.SliceData(d[2:]), n)
 	if !sid.Readable(id) {
-		return nil, errs.Reason("cookiestore: malformed session ID")
+		return nil, time.Time{}, errs.Reason("cookiestore: malformed session ID")
 	}
 	rec := &driver.Record{
 		ID:             id,
@@ -248,9 +268,10 @@ func (s *Store) Load(ctx context.Context, name, value string, now time.Time) (*d
 		Created:        timex.FromUnix(bound),
 	}
 	if s.rev == nil || user == "" {
-		return rec, nil // Seen stays zero: no check to seal again
+		return rec, returned, nil // Seen stays zero: no check to seal again
 	}
-	return s.rev.check(ctx, rec, bound, time.Unix(int64(checked), 0), now)
+	rec, err = s.rev.check(ctx, rec, bound, time.Unix(int64(checked), 0), now)
+	return rec, returned, err
 }
 
 // Save seals the whole session, whatever the commit's Op: the cookie is the
@@ -261,6 +282,12 @@ func (s *Store) Load(ctx context.Context, name, value string, now time.Time) (*d
 // Regenerate superseded it, so that a response never writes a revoked or
 // older cookie over the browser's.
 func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now time.Time) (string, error) {
+	return s.seal(ctx, name, c, now, time.Time{})
+}
+
+// seal is Save, marking a session that returned from a server record at
+// returned (not zero) as spec/spill-over-v1.md says.
+func (s *Store) seal(ctx context.Context, name string, c *driver.Commit, now, returned time.Time) (string, error) {
 	rec := &c.Record
 	if !sid.Readable(rec.ID) {
 		return "", fmt.Errorf("cookiestore: session ID %q: it must be 1 to %d base64url characters", rec.ID, sid.MaxLen)
@@ -295,8 +322,11 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 			unchecked = err
 		}
 	}
-	data := make([]byte, 0, 2+len(rec.ID)+2+len(rec.Cookie)+17+len(rec.User)+len(rec.Data))
+	data := make([]byte, 0, 2+len(rec.ID)+2+len(rec.Cookie)+17+len(rec.User)+8+len(rec.Data))
 	var flags byte
+	if !returned.IsZero() {
+		flags |= flagReturned
+	}
 	if rec.BrowserSession {
 		flags |= flagBrowserSession
 	}
@@ -331,6 +361,9 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 		data = append(data, rec.User...)
 		data = binary.BigEndian.AppendUint64(data, max(b, 1))
 		data = binary.BigEndian.AppendUint64(data, c)
+	}
+	if !returned.IsZero() {
+		data = binary.BigEndian.AppendUint64(data, uint64(max(returned.UnixMilli(), 1)))
 	}
 	data = append(data, rec.Data...)
 	v, err := s.ring.Seal(name, crypto.Payload{Data: data, IssuedAt: now, Expires: rec.Expires, IdleExpires: rec.IdleExpires})

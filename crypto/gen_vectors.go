@@ -824,7 +824,13 @@ func revocationVectors() []revocationVector {
 	add("data_binding_empty_user", "invalid", "flag bit 2 with a user of 0 bytes", data(4, bind("", issued-3600, issued), values))
 	add("data_binding_zero_bound", "invalid", "a bound-at time of 0", data(4, bind("ann", 0, issued), values))
 	add("data_binding_time_too_large", "invalid", "a checked-at time of 2^62", data(4, bind("ann", issued-3600, 1<<62), values))
-	add("data_flag_unknown", "invalid", "flag bit 3", data(8, nil, values))
+	returned := binary.BigEndian.AppendUint64(nil, uint64(issued-60)*1000)
+	add("data_returned", "ok", "flag bits 2 and 3: the binding, then the time the session returned from a server record (spill-over-v1.md)",
+		data(12, append(bind("ann", issued-3600, issued), returned...), values))
+	add("data_returned_cut", "invalid", "flag bit 3, the return time cut", data(12, append(bind("ann", issued-3600, issued), returned[:5]...), ""))
+	add("data_returned_zero", "invalid", "flag bit 3 with a return time of 0", data(12, append(bind("ann", issued-3600, issued), make([]byte, 8)...), values))
+	add("data_flag_unknown", "invalid", "flag bit 3", data(8, nil, values)) // since spill-over-v1.md a return time, here malformed (the values' first bytes)
+	add("data_flag_unknown_16", "invalid", "flag bit 4", data(16, nil, values))
 
 	// §10.3: the record of user "ann".
 	userHash := sha256.Sum256([]byte("ann"))

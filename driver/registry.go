@@ -16,7 +16,10 @@ type Opener func(ctx context.Context, config string, secrets [][]byte) (Store, e
 // part of the configuration string before "://", or before ":" or "?", or
 // all of it ("cookie", "memory"). Store packages call it from init, the way
 // database/sql drivers do, and applications import them for that side
-// effect. Register panics if the scheme is taken or open is nil: two
+// effect. A scheme that ends in "+" is a prefix: it opens every
+// "scheme+inner" configuration no store registered itself for (the
+// spill-over store, cookiestore.Spill, registers "cookie+", and opens the
+// server store named after it). Register panics if the scheme is taken or open is nil: two
 // packages claiming one scheme is a build mistake.
 func Register(scheme string, open Opener) {
 	if open == nil {

@@ -208,6 +208,12 @@ type Commit struct {
 	// still tell whether the request set them (the Express format reads a
 	// request's SetLifetime as express-session's "remember me").
 	SetLifetime, SetKind bool
+	// Encode encodes values into Data's form, with the Manager's codec
+	// (session.WithCodec): for a store whose token holds values it read
+	// back rather than the ones handed in (the spill-over store,
+	// cookiestore.Spill, seals what its server record holds). Set by the
+	// Manager; it does not keep values.
+	Encode func(values map[string][]byte) ([]byte, error)
 }
 
 // Changes lists what a request did to a session's values.

@@ -5,6 +5,7 @@ package registry
 
 import (
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -34,4 +35,16 @@ func Lookup(scheme string) (open any, known []string) {
 	}
 	slices.Sort(known)
 	return openers[scheme], known
+}
+
+// Scheme is the scheme a configuration string names: the part before
+// "://", or before ":" or "?", or all of it ("cookie", "memory").
+func Scheme(config string) string {
+	if i := strings.Index(config, "://"); i >= 0 {
+		return config[:i]
+	}
+	if i := strings.IndexAny(config, ":?"); i >= 0 {
+		return config[:i]
+	}
+	return config
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/serverstore"
 )
@@ -38,6 +39,16 @@ func newBrowser(t *testing.T, target any, c clock, opts ...session.Option) *brow
 		var err error
 		if store, err = serverstore.New(x, secrets); err != nil {
 			t.Fatal(err)
+		}
+		if opts, ok := spilling(t); ok {
+			// RunSpill: the same backend, behind the spill-over store.
+			cookie, err := cookiestore.New(secrets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if store, err = cookiestore.NewSpill(cookie, store.(*serverstore.Store), opts...); err != nil {
+				t.Fatal(err)
+			}
 		}
 	default:
 		t.Fatalf("newBrowser(%T)", target)
