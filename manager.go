@@ -922,7 +922,7 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 				// The token goes out with what the store holds.
 				s.rec.Expires, s.rec.IdleExpires = c.Record.Expires, c.Record.IdleExpires
 				s.rec.BrowserSession, s.rec.Cookie = c.Record.BrowserSession, c.Record.Cookie
-				s.rec.Seen = c.Record.Seen
+				s.rec.Seen, s.rec.Form = c.Record.Seen, c.Record.Form
 			}
 			return token, err
 		}
@@ -1060,13 +1060,17 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 	s.raw, s.rec = merged, rec
 	clear(s.vals)
 	c.Record, c.Op, c.SetLifetime, c.SetKind = rec, driver.OpUpdate, setLife, setKind
-	if _, err := m.save(s, c, true, now); err != nil {
+	rewritten, err := m.save(s, c, true, now)
+	if err != nil {
 		// The login holds (the new record has this request's values): only
 		// what parallel requests wrote meanwhile did not move. Say so.
 		m.log.LogAttrs(s.ctx, slog.LevelError, "session: Regenerate: the values parallel requests stored under the old ID could not be moved to the new one",
 			slog.String("error", err.Error()), s.where())
+		return token, nil
 	}
-	return token, nil
+	// The rewrite's token: the same for a server store, a new one where the
+	// token holds the values (the spill-over store's cookie form).
+	return rewritten, nil
 }
 
 // gone is rec as a store's Delete or Retire gets it: with the idle

@@ -82,6 +82,9 @@ const ReturnGrace = time.Minute
 // form. Shorter than any key (22 characters at the least), so that no
 // session's key can be one.
 const (
+	formCookie = 1 // driver.Record.Form: sealed in the cookie
+	formServer = 2 // a signed ID
+
 	markCookie = "crumbs-cookie"
 	markEnded  = "crumbs-ended"
 )
@@ -91,6 +94,9 @@ const (
 // handler can set (session keys never start with a NUL byte here: Save
 // refuses one).
 const returningKey = "\x00crumbs.returning"
+
+// blankKey marks the record a tombstone is written over (spec/spill-over-v1.md §4).
+const blankKey = "\x00crumbs.blank"
 
 type spillConfig struct {
 	at, back       int
@@ -177,6 +183,7 @@ func (s *Spill) Ping(ctx context.Context) error { return s.server.Ping(ctx) }
 func (s *Spill) Load(ctx context.Context, name, token string, now time.Time) (*driver.Record, error) {
 	rec, returned, err := s.cookie.open(ctx, name, token, now)
 	if err == nil {
+		rec.Form = formCookie
 		if returned.IsZero() || !now.Before(returned.Add(ReturnGrace)) {
 			return rec, nil
 		}
@@ -197,7 +204,7 @@ func (s *Spill) Load(ctx context.Context, name, token string, now time.Time) (*d
 			case markEnded:
 				return nil, fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
 			}
-			return &driver.Record{ID: rec.ID}, driver.ErrMoved
+			return &driver.Record{ID: rec.ID, Form: formCookie}, driver.ErrMoved
 		case errors.Is(err, driver.ErrNotFound):
 			return rec, nil // the record is gone (evicted): the cookie holds all but the late writes
 		}
@@ -207,7 +214,12 @@ func (s *Spill) Load(ctx context.Context, name, token string, now time.Time) (*d
 		return nil, err
 	}
 	rec, serr := s.server.Load(ctx, name, token, now)
+	if rec != nil {
+		rec.Form = formServer
+	}
 	switch {
+	case serr == nil && isBlank(rec.Values):
+		return &driver.Record{ID: rec.ID, Form: formServer}, driver.ErrMoved // a tombstone being written
 	case serr == nil:
 		delete(rec.Values, returningKey)
 		return rec, nil
@@ -225,83 +237,148 @@ func (s *Spill) Load(ctx context.Context, name, token string, now time.Time) (*d
 	return rec, serr
 }
 
-// lookup reads the record of id on the server.
+// lookup reads the record of id on the server. A blank record (a
+// tombstone's write that failed half way) is errBlank.
 func (s *Spill) lookup(ctx context.Context, id string) (*driver.Record, string, error) {
-	return hook.ServerLookup(s.server, ctx, id)
+	rec, succ, err := hook.ServerLookup(s.server, ctx, id)
+	if err == nil && isBlank(rec.Values) {
+		return nil, "", errBlank
+	}
+	return rec, succ, err
+}
+
+// errBlank is a key that holds a blank record: nothing, to the session.
+var errBlank = fmt.Errorf("cookiestore: a blank record: %w", driver.ErrNotFound)
+
+func isBlank(values map[string][]byte) bool { _, ok := values[blankKey]; return ok }
+
+// blank is what the record a tombstone is written over holds, until it is
+// retired (spec/spill-over-v1.md §4).
+func blank() map[string][]byte { return map[string][]byte{blankKey: {1}} }
+
+// classify names what a write that met a tombstone met: ErrNotFound for
+// a destroyed session, else err.
+func (s *Spill) classify(ctx context.Context, id string, err error) error {
+	if !errors.Is(err, driver.ErrMoved) {
+		return err
+	}
+	if _, succ, lerr := s.lookup(ctx, id); errors.Is(lerr, driver.ErrMoved) && succ == markEnded {
+		return fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
+	}
+	return err
 }
 
 // Save seals the session while it fits SpillAt, and stores it on the
 // server once it does not; a session on the server comes back into the
 // cookie under ReturnAt.
 func (s *Spill) Save(ctx context.Context, name string, c *driver.Commit, now time.Time) (string, error) {
+	tok, server, err := s.save(ctx, name, c, now)
+	if err == nil {
+		c.Record.Form = formCookie
+		if server {
+			c.Record.Form = formServer
+		}
+	}
+	return tok, err
+}
+
+// save is Save; server reports a signed ID.
+func (s *Spill) save(ctx context.Context, name string, c *driver.Commit, now time.Time) (tok string, server bool, err error) {
 	for _, ch := range c.Changes.List {
 		if strings.HasPrefix(ch.Key, "\x00") {
-			return "", fmt.Errorf("cookiestore: the session key %q starts with a NUL byte, which the spill-over store keeps for itself", ch.Key)
+			return "", false, fmt.Errorf("cookiestore: the session key %q starts with a NUL byte, which the spill-over store keeps for itself", ch.Key)
 		}
 	}
 	if c.Op == driver.OpCreate {
 		tok, err := s.cookie.seal(ctx, name, c, now, time.Time{})
 		if err == nil && len(tok) <= s.at {
-			return tok, nil
+			return tok, false, nil
 		}
 		if err != nil && !errors.Is(err, driver.ErrTooLarge) {
-			return "", err
+			return "", false, err
 		}
-		return s.server.Save(ctx, name, c, now)
+		return s.toServer(ctx, name, c, now)
 	}
 	cur, succ, err := s.lookup(ctx, c.Record.ID)
 	switch {
 	case err == nil:
 		return s.onServer(ctx, name, c, cur, now)
+	case errors.Is(err, driver.ErrNotFound) && c.Record.Form == formServer:
+		// Read from a record that is gone since (ended, expired, evicted):
+		// as in server mode, the save does not bring it back.
+		return "", false, fmt.Errorf("cookiestore: the session's record is gone: %w", driver.ErrNotFound)
 	case errors.Is(err, driver.ErrNotFound):
 		return s.inCookie(ctx, name, c, now, false)
 	case errors.Is(err, driver.ErrMoved):
-		switch succ {
-		case markCookie:
+		switch {
+		case succ == markCookie && c.Record.Form == formServer:
+			// Read from the record before it returned to the cookie, at
+			// least ReturnGrace ago: the cookie form, which it never read,
+			// must not be replaced by its view.
+			return "", false, driver.ErrMoved
+		case succ == markCookie:
 			return s.inCookie(ctx, name, c, now, true)
-		case markEnded:
-			return "", fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
+		case succ == markEnded:
+			return "", false, fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
 		}
-		return "", driver.ErrMoved
+		return "", false, driver.ErrMoved
 	}
-	return "", err
+	return "", false, err
 }
 
 // inCookie saves a session that has no live record: sealed, or moved out
 // when it outgrew SpillAt. tombstone says that a tombstone of its return
 // holds its key (which a move out replaces).
-func (s *Spill) inCookie(ctx context.Context, name string, c *driver.Commit, now time.Time, tombstone bool) (string, error) {
+func (s *Spill) inCookie(ctx context.Context, name string, c *driver.Commit, now time.Time, tombstone bool) (string, bool, error) {
 	tok, err := s.cookie.seal(ctx, name, c, now, time.Time{})
 	if err == nil && len(tok) <= s.at {
-		return tok, nil
+		return tok, false, nil
 	}
 	if err != nil && !errors.Is(err, driver.ErrTooLarge) {
-		return "", err
+		return "", false, err
 	}
-	// Out: the whole session, under its ID.
-	if tombstone {
-		if _, err := s.server.Backend().Delete(ctx, s.server.Key(c.Record.ID)); err != nil {
-			return "", err
-		}
-	}
+	// Out: the whole session, under its ID (over the tombstone of its
+	// return, and only that one: a Destroy's, written meanwhile, stands).
 	whole := *c
 	whole.Op = driver.OpCreate
-	tok, err = s.server.Save(ctx, name, &whole, now)
+	replaces := ""
+	if tombstone {
+		replaces = markCookie
+	}
+	tok, err = hook.ServerCreateOver(s.server, ctx, name, &whole, now, replaces)
 	c.Record = whole.Record
 	if !errors.Is(err, driver.ErrExists) {
-		return tok, err
+		return tok, true, s.classify(ctx, c.Record.ID, err)
 	}
 	// A parallel request moved it out first: change that record.
 	cur, succ, err := s.lookup(ctx, c.Record.ID)
 	switch {
 	case err == nil:
 		return s.onServer(ctx, name, c, cur, now)
+	case errors.Is(err, errBlank):
+		// The blank record of a Destroy or Regenerate that failed half way
+		// (it answered with an error: the session lives on): the session
+		// takes its place, whole, unless it changed meanwhile.
+		conv := *c
+		conv.Op, conv.SetLifetime, conv.SetKind = driver.OpUpdate, true, true
+		list := make([]driver.Change, 0, len(c.Record.Values)+1)
+		for k, v := range c.Record.Values {
+			list = append(list, driver.Change{Key: k, Value: v})
+		}
+		list = append(list, driver.Change{Key: blankKey, Delete: true, Check: true, Old: []byte{1}, HadOld: true})
+		conv.Changes = driver.Changes{Clear: true, List: list}
+		tok, err := s.server.Save(ctx, name, &conv, now)
+		c.Record = conv.Record
+		if errors.Is(err, driver.ErrConflict) {
+			err = driver.ErrMoved // converted or ended meanwhile
+		}
+		return tok, true, s.classify(ctx, c.Record.ID, err)
 	case errors.Is(err, driver.ErrMoved) && succ == markEnded:
-		return "", fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
+		return "", false, fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
 	case errors.Is(err, driver.ErrMoved):
-		return "", driver.ErrMoved
+		return "", false, driver.ErrMoved
 	}
-	return "", err
+	return "", false, err
 }
 
 // onServer saves a session whose record is live: the commit's changes,
@@ -310,13 +387,13 @@ func (s *Spill) inCookie(ctx context.Context, name string, c *driver.Commit, now
 // ReturnAt; a returning one stays in the cookie while what the record
 // holds seals under SpillAt (the view of a request that read it before
 // the return is no measure), and ends its record after ReturnGrace.
-func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur *driver.Record, now time.Time) (string, error) {
+func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur *driver.Record, now time.Time) (string, bool, error) {
 	since, returning := returnedAt(cur.Values)
 	start := false
 	if !returning && s.back > 0 && c.Encode != nil {
 		view, err := s.cookie.seal(ctx, name, c, now, time.Time{})
 		if err != nil && !errors.Is(err, driver.ErrTooLarge) {
-			return "", err
+			return "", false, err
 		}
 		start = err == nil && len(view) <= s.back
 	}
@@ -330,26 +407,29 @@ func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur
 	}
 	tok, err := s.server.Save(ctx, name, &w, now)
 	c.Record = w.Record
-	if err != nil || !returning && !start {
-		return tok, err
+	if err != nil {
+		return "", false, s.classify(ctx, c.Record.ID, err)
+	}
+	if !returning && !start {
+		return tok, true, nil
 	}
 	if c.Encode == nil {
-		return tok, nil // no codec to seal what the record holds: it stays on the server
+		return tok, true, nil // no codec to seal what the record holds: it stays on the server
 	}
 	back, err := s.readBack(ctx, c.Record.ID, s.lookup)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	sealed, err := s.sealBack(ctx, name, c, back, now, since)
 	if err != nil && !errors.Is(err, driver.ErrTooLarge) {
-		return "", err
+		return "", false, err
 	}
 	if err != nil || len(sealed) > s.at {
 		// It grew past the spill mark meanwhile: it stays on the server.
 		w = *c
 		w.Op, w.Changes = driver.OpUpdate, driver.Changes{List: []driver.Change{{Key: returningKey, Delete: true}}}
 		w.SetLifetime, w.SetKind = false, false
-		return s.server.Save(ctx, name, &w, now)
+		return s.toServer(ctx, name, &w, now)
 	}
 	if returning && !now.Before(since.Add(ReturnGrace)) {
 		// The grace is over: end the record, and seal what it held last.
@@ -357,13 +437,19 @@ func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur
 			return hook.ServerRetire(s.server, ctx, s.server.Key(id), markCookie, now.Add(serverstore.TombstoneTTL))
 		})
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if sealed, err = s.sealBack(ctx, name, c, back, now, time.Time{}); err != nil {
-			return "", fmt.Errorf("cookiestore: the session returned to its cookie does not seal: %w", err)
+			return "", false, fmt.Errorf("cookiestore: the session returned to its cookie does not seal: %w", err)
 		}
 	}
-	return sealed, nil
+	return sealed, false, nil
+}
+
+// toServer is the server store's Save, reporting a signed ID.
+func (s *Spill) toServer(ctx context.Context, name string, c *driver.Commit, now time.Time) (string, bool, error) {
+	tok, err := s.server.Save(ctx, name, c, now)
+	return tok, true, s.classify(ctx, c.Record.ID, err)
 }
 
 // readBack reads (or retires) the record a save just wrote.
@@ -426,36 +512,33 @@ func returnedAt(values map[string][]byte) (time.Time, bool) {
 // instead of writing the old session over the new one.
 func (s *Spill) Retire(ctx context.Context, name string, old, next *driver.Record, now time.Time) (*driver.Record, error) {
 	_, succ, err := s.lookup(ctx, old.ID)
-	key := s.server.Key(old.ID)
+	replaces := ""
 	switch {
 	case err == nil:
 		return s.retired(s.server.Retire(ctx, name, old, next, now))
 	case errors.Is(err, driver.ErrMoved) && succ == markEnded:
 		return nil, fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
 	case errors.Is(err, driver.ErrMoved) && succ == markCookie:
-		// Back in its cookie, its record ended: the tombstone of the
-		// return gives way to the Regenerate's.
-		if _, err := s.server.Backend().Delete(ctx, key); err != nil {
-			return nil, err
-		}
+		replaces = markCookie // back in its cookie: the return's tombstone gives way
 	case errors.Is(err, driver.ErrMoved):
 		return s.retired(s.server.Retire(ctx, name, old, next, now)) // its own tombstone (a retry), or another's: the server store tells
 	case !errors.Is(err, driver.ErrNotFound):
 		return nil, err
 	}
-	rec, succ, err := hook.ServerMark(s.server, ctx, key, s.server.Key(next.ID), now.Add(serverstore.TombstoneTTL))
+	nextKey := s.server.Key(next.ID)
+	rec, succ, err := hook.ServerMark(s.server, ctx, s.server.Key(old.ID), nextKey, replaces, blank(), now.Add(serverstore.TombstoneTTL))
 	switch {
-	case errors.Is(err, driver.ErrMoved) && succ == s.server.Key(next.ID):
+	case errors.Is(err, driver.ErrMoved) && succ == nextKey:
 		return nil, nil // this Regenerate's own, retried
 	case errors.Is(err, driver.ErrMoved) && succ == markEnded:
 		return nil, fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
 	case err != nil:
 		return nil, err
 	}
-	if rec, _ = s.retired(rec, nil); rec != nil && len(rec.Values) == 0 {
-		rec = nil // the blank record the mark created
+	if rec != nil && isBlank(rec.Values) {
+		return nil, nil // the blank record the mark wrote (or one left by a failed attempt)
 	}
-	return rec, nil
+	return s.retired(rec, nil) // a record a parallel request moved out meanwhile
 }
 
 // retired strips the spill-over store's own value from what Retire returns.
@@ -476,22 +559,25 @@ func (s *Spill) Delete(ctx context.Context, name string, rec *driver.Record, now
 		_, succ, err := hook.ServerRetire(s.server, ctx, key, markEnded, until)
 		switch {
 		case err == nil || errors.Is(err, driver.ErrMoved) && succ == markEnded:
-			return nil // ended now, or before
-		case errors.Is(err, driver.ErrMoved) && succ == markCookie:
-			if _, err := s.server.Backend().Delete(ctx, key); err != nil {
-				return err
+			return nil // ended now (a record, or a blank one), or before
+		case errors.Is(err, driver.ErrMoved) && succ == markCookie,
+			errors.Is(err, driver.ErrNotFound):
+			// In its cookie: a tombstone all the same, over the return's.
+			replaces := ""
+			if err != nil && succ == markCookie {
+				replaces = markCookie
 			}
-			fallthrough
-		case errors.Is(err, driver.ErrNotFound):
-			// In its cookie: a tombstone all the same.
-			_, succ, err := hook.ServerMark(s.server, ctx, key, markEnded, until)
-			if err == nil || errors.Is(err, driver.ErrMoved) && (succ == markEnded || succ == markCookie) {
+			_, succ, err = hook.ServerMark(s.server, ctx, key, markEnded, replaces, blank(), until)
+			switch {
+			case err == nil || errors.Is(err, driver.ErrMoved) && succ == markEnded:
 				return nil
-			}
-			if !errors.Is(err, driver.ErrMoved) {
+			case errors.Is(err, driver.ErrMoved) && succ == markCookie:
+				continue // returned meanwhile: again
+			case errors.Is(err, driver.ErrMoved):
+				key = successorKey(succ) // moved by a Regenerate meanwhile
+			default:
 				return err
 			}
-			key = successorKey(succ) // moved by a Regenerate meanwhile
 		case errors.Is(err, driver.ErrMoved):
 			key = successorKey(succ) // retired by a Regenerate: the session it moved to ends too
 		default:

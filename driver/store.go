@@ -124,6 +124,13 @@ type Record struct {
 	// Values; a Regenerate that raises the session's privilege (a sign-in,
 	// a second factor) never.
 	IDOnly bool
+	// Form is the form of the token a store loaded the record from, or
+	// returned from Save, for a store that keeps a session in more than
+	// one (the spill-over store, cookiestore.Spill: 1 sealed in the
+	// cookie, 2 on the server); 0 for other stores and new sessions. The
+	// Manager hands back to Save the Form of the session's last Load or
+	// Save.
+	Form uint8
 	// Handle is set by an Indexer's Load on a record it returns with
 	// ErrMoved because it resolved the retired ID within a grace: the
 	// handle of the session it read (the request's own ID names only a

@@ -42,6 +42,8 @@ var backends = []struct {
 	{fuzz.Backend{Name: "redis", Server: true, Shared: true, Open: openRedis}, true},
 	{fuzz.Backend{Name: "postgres", Server: true, Shared: true, Open: openPostgres}, true},
 	{fuzz.Backend{Name: "dynamodb", Server: true, Shared: true, Open: openDynamo}, true},
+	{fuzz.Backend{Name: "spill (memory)", Server: true, EngineClock: true, Open: spilled(openMemory(true))}, false},
+	{fuzz.Backend{Name: "spill (redis)", Server: true, Shared: true, Open: spilled(openRedis)}, true},
 	{fuzz.Backend{Name: "express", Server: true, Express: true, Open: openExpress}, true},
 	{fuzz.Backend{Name: "express (from its configuration string)", Server: true, Express: true, Open: openExpressString}, true},
 }
@@ -53,6 +55,27 @@ func backend(name string) fuzz.Backend {
 		}
 	}
 	panic("no backend " + name)
+}
+
+// spilled puts the spill-over store, every session on the server (spill
+// mark 0), in front of a server store: the model holds it to server mode.
+// Its moves between the forms have a fuzz target of their own
+// (cookiestore's FuzzSpillMoves).
+func spilled(open func(testing.TB, func() time.Time) func([][]byte) (session.Store, error)) func(testing.TB, func() time.Time) func([][]byte) (session.Store, error) {
+	return func(t testing.TB, now func() time.Time) func([][]byte) (session.Store, error) {
+		inner := open(t, now)
+		return func(secrets [][]byte) (session.Store, error) {
+			st, err := inner(secrets)
+			if err != nil {
+				return nil, err
+			}
+			cookie, err := cookiestore.New(secrets)
+			if err != nil {
+				return nil, err
+			}
+			return cookiestore.NewSpill(cookie, st.(*serverstore.Store), cookiestore.WithSpillAt(0))
+		}
+	}
 }
 
 func openCookie(testing.TB, func() time.Time) func([][]byte) (session.Store, error) {

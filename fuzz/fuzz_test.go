@@ -80,6 +80,15 @@ func FuzzDynamoDB(f *testing.F) {
 	})
 }
 
+// FuzzSpill holds the spill-over store, every session on the server, over
+// memory to the model.
+func FuzzSpill(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, header bool, data []byte) {
+		fuzz.Run(t, backend("spill (memory)"), data, header, true, true)
+	})
+}
+
 // seed adds the seed corpus: an empty scenario, and one scenario per
 // feature (hand-made in review: each kills the one-line defect it names
 // within the CI pass, which fuzzing from nothing did not always do).
@@ -135,6 +144,8 @@ func FuzzConcurrent(f *testing.F) {
 func FuzzDifferential(f *testing.F) {
 	seed(f)
 	f.Add(false, []byte{200, 3, 0, 0, 0, 0, 0, 2, 0, 0, 1, 1, 0, 5, 0, 0, 1, 11}) // memory against DynamoDB
+	f.Add(false, []byte{228, 3, 0, 0, 0, 0, 0, 2, 0, 0, 1, 1, 0, 5, 0, 0, 1, 11}) // memory against spill-over on memory
+	f.Add(false, []byte{229, 3, 0, 0, 0, 0, 0, 2, 0, 0, 1, 1, 0, 5, 0, 0, 1, 11}) // memory against spill-over on Redis
 	pairs := [][2]string{
 		{"memory (real engine clock)", "redis"},
 		{"memory (real engine clock)", "postgres"},
@@ -143,11 +154,18 @@ func FuzzDifferential(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, header bool, data []byte) {
 		// A first byte below 200 keeps the mapping the committed inputs
-		// were found under; 200 and above is memory against DynamoDB.
+		// were found under; 200 to 227 is memory against DynamoDB; 228 and
+		// above memory against the spill-over store (every session on the
+		// server) over memory (even) or Redis (odd).
 		p := pairs[0]
 		if len(data) > 0 {
 			p = pairs[int(data[0])%len(pairs)]
-			if data[0] >= 200 {
+			switch {
+			case data[0] >= 228 && data[0]%2 == 0:
+				p = [2]string{"memory", "spill (memory)"}
+			case data[0] >= 228:
+				p = [2]string{"memory (real engine clock)", "spill (redis)"}
+			case data[0] >= 200:
 				p = [2]string{"memory (real engine clock)", "dynamodb"}
 			}
 		}

@@ -361,8 +361,11 @@ func (m *Memory) Create(_ context.Context, key string, e *Entry, expires time.Ti
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	if m.live(key, now) != nil {
-		return ErrExists
+	if cur := m.live(key, now); cur != nil {
+		if e.Replaces == "" || !cur.moved || cur.next != e.Replaces {
+			return ErrExists
+		}
+		m.remove(cur)
 	}
 	m.evict(rankNew, now)
 	n := &memEntry{key: key, meta: bytes.Clone(e.Meta), values: make(map[string][]byte, len(e.Values)), expires: expires, rank: rankNew}

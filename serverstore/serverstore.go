@@ -81,7 +81,8 @@ type Backend interface {
 	Get(ctx context.Context, key string) (*Entry, error)
 
 	// Create stores e under key until expires. It returns ErrExists when
-	// key holds a live record or a tombstone.
+	// key holds a live record or a tombstone, except a tombstone naming
+	// e.Replaces (when set), which gives way in the same atomic step.
 	Create(ctx context.Context, key string, e *Entry, expires time.Time) error
 
 	// Apply changes the record under key as w says, all or nothing, and
@@ -120,6 +121,12 @@ type Entry struct {
 	Legacy []byte
 	// Successor is the key a tombstone names (Retire's ErrMoved).
 	Successor string
+	// Replaces, for Create, names the successor of a tombstone the new
+	// record may take the place of: the spill-over store
+	// (cookiestore.Spill) moves a session out again over the tombstone its
+	// return left, and only over that one (a Destroy's, written meanwhile,
+	// stands).
+	Replaces string
 	// Binding is the user the record is bound to, with when it was created
 	// and last seen (spec/server-id-v1.md §7); nil for a record bound to
 	// no user. Get and Retire return it from a Backend that keeps a
@@ -385,6 +392,12 @@ func (s *Store) binding(rec *driver.Record, now time.Time) *Binding {
 // trip (two when a checked change met a value that only looks different,
 // or a format-1 record is converted).
 func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now time.Time) (string, error) {
+	return s.save(ctx, name, c, now, "")
+}
+
+// save is Save; an OpCreate takes the place of a tombstone naming replaces
+// (Entry.Replaces), when set.
+func (s *Store) save(ctx context.Context, name string, c *driver.Commit, now time.Time, replaces string) (string, error) {
 	rec := &c.Record
 	if !sid.Valid(rec.ID) {
 		return "", fmt.Errorf("serverstore: session ID %q is not %d to %d base64url characters", rec.ID, sid.MinLen, sid.MaxLen)
@@ -407,7 +420,7 @@ func (s *Store) Save(ctx context.Context, name string, c *driver.Commit, now tim
 		rec.Seen = seen
 	}
 	if c.Op == driver.OpCreate {
-		return token, s.backend.Create(ctx, key, &Entry{Meta: meta, Values: s.storedValues(rec.Values), Binding: bound}, expires)
+		return token, s.backend.Create(ctx, key, &Entry{Meta: meta, Values: s.storedValues(rec.Values), Binding: bound, Replaces: replaces}, expires)
 	}
 	w := &Write{Meta: meta, Expires: expires}
 	if bound != nil {

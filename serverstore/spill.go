@@ -21,8 +21,11 @@ func init() {
 	hook.ServerRetire = func(x any, ctx context.Context, key, successor string, until time.Time) (*driver.Record, string, error) {
 		return x.(*Store).retireTo(ctx, key, successor, until)
 	}
-	hook.ServerMark = func(x any, ctx context.Context, key, successor string, until time.Time) (*driver.Record, string, error) {
-		return x.(*Store).mark(ctx, key, successor, until)
+	hook.ServerCreateOver = func(x any, ctx context.Context, name string, c *driver.Commit, now time.Time, replaces string) (string, error) {
+		return x.(*Store).save(ctx, name, c, now, replaces)
+	}
+	hook.ServerMark = func(x any, ctx context.Context, key, successor, replaces string, blank map[string][]byte, until time.Time) (*driver.Record, string, error) {
+		return x.(*Store).mark(ctx, key, successor, replaces, blank, until)
 	}
 }
 
@@ -65,11 +68,12 @@ func (s *Store) entry(e *Entry, err error) (*driver.Record, string, error) {
 }
 
 // mark leaves a tombstone naming successor under key, which may hold
-// nothing: an empty record is created first (unless one exists, which is
-// retired and returned).
-func (s *Store) mark(ctx context.Context, key, successor string, until time.Time) (*driver.Record, string, error) {
-	blank := &Entry{Meta: encodeMeta(&driver.Record{Expires: until}), Values: map[string][]byte{}}
-	if err := s.backend.Create(ctx, key, blank, until); err != nil && !errors.Is(err, ErrExists) {
+// nothing or a tombstone naming replaces: a record holding blank is
+// created first (unless one exists, which is retired and returned), then
+// retired.
+func (s *Store) mark(ctx context.Context, key, successor, replaces string, blank map[string][]byte, until time.Time) (*driver.Record, string, error) {
+	e := &Entry{Meta: encodeMeta(&driver.Record{Expires: until}), Values: s.storedValues(blank), Replaces: replaces}
+	if err := s.backend.Create(ctx, key, e, until); err != nil && !errors.Is(err, ErrExists) {
 		return nil, "", err
 	}
 	return s.retireTo(ctx, key, successor, until)

@@ -29,6 +29,12 @@ var ServerLookup func(store any, ctx context.Context, id string) (rec *driver.Re
 // with ErrMoved and the successor for a tombstone).
 var ServerRetire func(store any, ctx context.Context, key, successor string, until time.Time) (rec *driver.Record, prev string, err error)
 
-// ServerMark is ServerRetire for a key that may hold nothing: it leaves a
-// tombstone there either way.
-var ServerMark func(store any, ctx context.Context, key, successor string, until time.Time) (rec *driver.Record, prev string, err error)
+// ServerCreateOver is a *serverstore.Store's Save of an OpCreate commit
+// that may take the place of a tombstone naming replaces
+// (serverstore.Entry.Replaces).
+var ServerCreateOver func(store any, ctx context.Context, name string, c *driver.Commit, now time.Time, replaces string) (string, error)
+
+// ServerMark is ServerRetire for a key that may hold nothing, or a
+// tombstone naming replaces: it creates a record holding blank there
+// first, and retires what the key holds.
+var ServerMark func(store any, ctx context.Context, key, successor, replaces string, blank map[string][]byte, until time.Time) (rec *driver.Record, prev string, err error)

@@ -711,12 +711,18 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 		it[aUser], it[aBinding], it[aSeen] = s(bd.User), bin(serverstore.EncodeBinding(bd)), n(bd.Seen.Unix())
 	}
 	now := b.now()
+	cond, names, values := "NOT ("+liveCond+")", liveNames(), liveValues(now)
+	if e.Replaces != "" {
+		// The tombstone it may take the place of (Entry.Replaces).
+		cond += " OR #mv = :replaces"
+		names["#mv"], values[":replaces"] = aMoved, s(e.Replaces)
+	}
 	_, err := b.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 &b.table,
 		Item:                      it,
-		ConditionExpression:       aws.String("NOT (" + liveCond + ")"),
-		ExpressionAttributeNames:  liveNames(),
-		ExpressionAttributeValues: liveValues(now),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {

@@ -205,7 +205,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 			ON CONFLICT (key) DO UPDATE SET meta = EXCLUDED.meta, vals = EXCLUDED.vals, moved = false,
 				data = NULL, version = NULL, expires = EXCLUDED.expires,
 				usr = EXCLUDED.usr, bind = EXCLUDED.bind, seen = EXCLUDED.seen
-			WHERE s.expires <= now() RETURNING 1`,
+			WHERE s.expires <= now() OR ($8 <> '' AND s.moved AND s.meta = convert_to($8, 'UTF8')) RETURNING 1`,
 		// Apply, in one statement: lock the live row (FOR UPDATE waits for
 		// a parallel write and then sees its result), write if it is a
 		// format-2 row ($9: a format-1 row, converting) whose checked keys
@@ -464,7 +464,7 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 		u, sec := bd.User, bd.Seen.Unix()
 		usr, bind, seen = &u, serverstore.EncodeBinding(bd), &sec
 	}
-	err := b.pool.QueryRow(ctx, b.qCreate, key, e.Meta, nonNil(e.Values), expires, usr, bind, seen).Scan(&one)
+	err := b.pool.QueryRow(ctx, b.qCreate, key, e.Meta, nonNil(e.Values), expires, usr, bind, seen, e.Replaces).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return serverstore.ErrExists
 	}

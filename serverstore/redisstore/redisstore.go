@@ -513,10 +513,13 @@ return {1, meta}`)
 	// key, value pairs. 0 if the key exists.
 	createScript = script(`
 local k = KEYS[1]
-if redis.call('EXISTS', k) == 1 then return 0 end
+if redis.call('EXISTS', k) == 1 then
+  if ARGV[5] == '' or redis.call('TYPE', k).ok ~= 'string' or redis.call('GET', k) ~= ARGV[5] then return 0 end
+  redis.call('DEL', k)
+end
 local set = {'m', ARGV[1]}
 if ARGV[3] ~= '' then set[#set + 1] = 'b'; set[#set + 1] = ARGV[3]; set[#set + 1] = 's'; set[#set + 1] = ARGV[4] end
-for i = 5, #ARGV, 2 do set[#set + 1] = '.' .. ARGV[i]; set[#set + 1] = ARGV[i + 1] end
+for i = 6, #ARGV, 2 do set[#set + 1] = '.' .. ARGV[i]; set[#set + 1] = ARGV[i + 1] end
 redis.call('HSET', k, unpack(set))
 redis.call('PEXPIREAT', k, ARGV[2])
 return 1`)
@@ -701,7 +704,7 @@ func entry(h map[string]string) (*serverstore.Entry, error) {
 
 // Create stores a new record: one script call.
 func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, expires time.Time) error {
-	args := make([]any, 0, 4+2*len(e.Values))
+	args := make([]any, 0, 5+2*len(e.Values))
 	args = append(args, e.Meta, expires.UnixMilli())
 	if bd := e.Binding; bd != nil && bd.User != "" {
 		// The index first: a record is never live without its entry.
@@ -712,6 +715,7 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 	} else {
 		args = append(args, "", "")
 	}
+	args = append(args, e.Replaces) // ARGV[5]: a tombstone that gives way
 	for k, v := range e.Values {
 		args = append(args, k, v)
 	}

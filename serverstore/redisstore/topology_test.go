@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/redisstore/internal/redistest"
 	"github.com/crumbs-go/session/serverstore/storetest"
@@ -120,4 +121,12 @@ func TestConformance(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) serverstore.Backend { return newBackend(t, c) })
 		})
 	}
+}
+
+// TestSpill runs the spill-over store over Redis (single node): its moves
+// between the cookie and the record, and the Manager-level scenarios with
+// every session on the server.
+func TestSpill(t *testing.T) {
+	c := client(t)
+	storetest.RunSpill(t, func(t *testing.T) serverstore.Backend { return newBackend(t, c) }, cookiestore.WithSpillAt(0))
 }

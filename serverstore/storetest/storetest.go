@@ -172,6 +172,45 @@ func testBackend(t *testing.T, newBackend newFunc) {
 			t.Fatalf("Get after Delete = %v", err)
 		}
 	})
+	t.Run("CreateReplacesATombstone", func(t *testing.T) {
+		// Entry.Replaces: a Create takes the place of a tombstone naming
+		// it, and of no other tombstone and no record.
+		b, c := backend(t, newBackend)
+		exp := c.now().Add(time.Hour)
+		e := &serverstore.Entry{Meta: meta(1), Values: map[string][]byte{"a": []byte("\x00a")}}
+		if err := b.Create(ctx, "k", e, exp); err != nil {
+			t.Fatal(err)
+		}
+		over := &serverstore.Entry{Meta: meta(2), Values: map[string][]byte{"b": []byte("\x00b")}, Replaces: "crumbs-cookie"}
+		if err := b.Create(ctx, "k", over, exp); !errors.Is(err, serverstore.ErrExists) {
+			t.Fatalf("Create with Replaces over a live record = %v, want ErrExists", err)
+		}
+		if _, err := b.Retire(ctx, "k", "crumbs-ended", exp); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Create(ctx, "k", over, exp); !errors.Is(err, serverstore.ErrExists) {
+			t.Fatalf("Create with Replaces over another tombstone = %v, want ErrExists", err)
+		}
+		if _, err := b.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Create(ctx, "k", e, exp); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Retire(ctx, "k", "crumbs-cookie", exp); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Create(ctx, "k", over, exp); err != nil {
+			t.Fatalf("Create with Replaces over its tombstone = %v", err)
+		}
+		got, err := b.Get(ctx, "k")
+		if err != nil || !bytes.Equal(got.Meta, over.Meta) || len(got.Values) != 1 || string(got.Values["b"]) != "\x00b" {
+			t.Fatalf("Get = %+v, %v; want what the Create over the tombstone stored", got, err)
+		}
+		if err := b.Create(ctx, "k", over, exp); !errors.Is(err, serverstore.ErrExists) {
+			t.Fatalf("a second Create with Replaces = %v, want ErrExists", err)
+		}
+	})
 	t.Run("Checks", func(t *testing.T) {
 		b, c := backend(t, newBackend)
 		exp := c.now().Add(time.Hour)
