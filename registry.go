@@ -35,11 +35,11 @@ import (
 func OpenStore(ctx context.Context, config string, secrets [][]byte) (Store, error) {
 	scheme := registry.Scheme(config)
 	open, known := registry.Lookup(scheme)
-	if spill, ok := strings.CutPrefix(scheme, "cookie+"); ok && open == nil && spill != "" {
-		open, _ = registry.Lookup("cookie+") // the spill-over store, over the store after it
+	if prefix, rest, ok := strings.Cut(scheme, "+"); ok && open == nil && prefix != "" && rest != "" {
+		open, _ = registry.Lookup(prefix + "+") // a prefix scheme: the spill-over store's cookie+
 	}
 	if open == nil {
-		if !isScheme(scheme) {
+		if !registry.IsScheme(scheme) {
 			// Not a scheme: the start of something else (a keyword=value
 			// string, a password): never quote it.
 			return nil, fmt.Errorf("session: the configuration string does not start with a store's scheme (registered: %s); a PostgreSQL keyword=value string is not one: write postgres://user:password@host/db",
@@ -56,20 +56,4 @@ func OpenStore(ctx context.Context, config string, secrets [][]byte) (Store, err
 		return nil, params.Hide(config, err)
 	}
 	return store, nil
-}
-
-// isScheme: RFC 3986's scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
-func isScheme(s string) bool {
-	if s == "" || len(s) > 32 {
-		return false
-	}
-	for i, c := range s {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
-		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -16,6 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/crypto"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/redisstore"
@@ -184,5 +185,71 @@ func TestRedisSystemsWork(t *testing.T) {
 			*r = *base
 			sys.wrap(sys.read).ServeHTTP(&discard{h: http.Header{}}, r)
 		}
+	}
+}
+
+// crumbsSpill is crumbs with the spill-over store over Redis: at is the
+// spill mark (-1: the default), 0 keeps every session on the server.
+func crumbsSpill(tb testing.TB, c *goredis.Client, p payload, at int) system {
+	pre := prefix()
+	be, err := redisstore.New(c, redisstore.WithPrefix(pre))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { be.Clear(context.Background()) })
+	server, err := serverstore.New(be, [][]byte{secret})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cookie, err := cookiestore.New([][]byte{secret})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var opts []cookiestore.SpillOption
+	name := "spill-redis(cookie-form)"
+	if at >= 0 {
+		opts, name = append(opts, cookiestore.WithSpillAt(at)), "spill-redis(server-form)"
+	}
+	store, err := cookiestore.NewSpill(cookie, server, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := session.New(store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sys := crumbs(tb, p)
+	sys.name, sys.wrap = name, m.Handler
+	return sys
+}
+
+// BenchmarkSpill compares the spill-over store over Redis, in each form,
+// with cookie mode, server mode on Redis and the raw floor, in one run: a
+// cookie-form save reads its record's key first (one GET), a server-form
+// save reads it and then applies the change.
+func BenchmarkSpill(b *testing.B) {
+	c := redisClient(b)
+	ctx := context.Background()
+	for _, p := range payloads(b) {
+		for _, sys := range []system{crumbs(b, p), crumbsSpill(b, c, p, -1), crumbsRedis(b, c, p), crumbsSpill(b, c, p, 0)} {
+			base, _ := prime(b, sys)
+			b.Run(p.name+"/change/"+sys.name, func(b *testing.B) { run(b, sys.wrap(sys.change), base) })
+			b.Run(p.name+"/load/"+sys.name, func(b *testing.B) { run(b, sys.wrap(sys.read), base) })
+		}
+		key := prefix() + "floor"
+		c.Set(ctx, key, storedRecord(b, c, p), time.Hour)
+		b.Run(p.name+"/change/floor-GET+SET", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				v, err := c.Get(ctx, key).Bytes()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Set(ctx, key, v, time.Hour).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		c.Del(ctx, key)
 	}
 }

@@ -59,6 +59,7 @@ type Spill struct {
 	server *serverstore.Store
 	at     int // SpillAt
 	back   int // ReturnAt
+	grace  time.Duration
 }
 
 var _ driver.Store = (*Spill)(nil)
@@ -69,12 +70,12 @@ var _ driver.Store = (*Spill)(nil)
 // name of up to 200 bytes. The default ReturnAt is half of SpillAt.
 const DefaultSpillAt = 3800
 
-// ReturnGrace is how long after a session returned to its cookie the
-// server record stays live, taking the writes of requests that read the
-// server form before the return, and how long every load of the session
-// reads the record for them. The first save after it merges the record
-// into the cookie and ends the record (a tombstone, for
-// serverstore.TombstoneTTL).
+// ReturnGrace is how long, by default, after a session returned to its
+// cookie the server record stays live, taking the writes of requests that
+// read the server form before the return, and how long every load of the
+// session reads the record for them (WithReturnGrace). The first save
+// after it merges the record into the cookie and ends the record (a
+// tombstone, for serverstore.TombstoneTTL).
 const ReturnGrace = time.Minute
 
 // Tombstone successors of the spill-over store (spec/spill-over-v1.md §4):
@@ -101,6 +102,22 @@ const blankKey = "\x00crumbs.blank"
 type spillConfig struct {
 	at, back       int
 	atSet, backSet bool
+	grace          time.Duration
+}
+
+// WithReturnGrace sets how long a returned session's record stays live
+// (ReturnGrace): longer than your requests take, since a request that read
+// the server form and saves later than that is refused. 1 s to
+// serverstore.TombstoneTTL; ReturnGrace by default. The configuration
+// string's form is crumbs_return_grace=30s.
+func WithReturnGrace(d time.Duration) SpillOption {
+	return func(c *spillConfig) error {
+		if d < time.Second || d > serverstore.TombstoneTTL {
+			return fmt.Errorf("cookiestore: WithReturnGrace(%v): give 1s to %v", d, serverstore.TombstoneTTL)
+		}
+		c.grace = d
+		return nil
+	}
 }
 
 // A SpillOption configures a Spill.
@@ -149,7 +166,7 @@ func NewSpill(cookie *Store, server *serverstore.Store, opts ...SpillOption) (*S
 	if cookie.rev != nil {
 		return nil, errors.New("cookiestore: NewSpill: the cookie store records revocations (WithRevocation); a Spill ends sessions on its server store: give a cookie store without it")
 	}
-	c := spillConfig{at: DefaultSpillAt}
+	c := spillConfig{at: DefaultSpillAt, grace: ReturnGrace}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
@@ -161,7 +178,7 @@ func NewSpill(cookie *Store, server *serverstore.Store, opts ...SpillOption) (*S
 	if c.back >= c.at && !(c.at == 0 && c.back == 0) {
 		return nil, fmt.Errorf("cookiestore: the return mark (%d bytes) must be under the spill mark (%d bytes): lower WithReturnAt (crumbs_return_at), or raise WithSpillAt (crumbs_spill_at)", c.back, c.at)
 	}
-	return &Spill{cookie: cookie, server: server, at: c.at, back: c.back}, nil
+	return &Spill{cookie: cookie, server: server, at: c.at, back: c.back, grace: c.grace}, nil
 }
 
 // SpillAt and ReturnAt return the marks, in bytes of the sealed value.
@@ -184,7 +201,7 @@ func (s *Spill) Load(ctx context.Context, name, token string, now time.Time) (*d
 	rec, returned, err := s.cookie.open(ctx, name, token, now)
 	if err == nil {
 		rec.Form = formCookie
-		if returned.IsZero() || !now.Before(returned.Add(ReturnGrace)) {
+		if returned.IsZero() || !now.Before(returned.Add(s.grace)) {
 			return rec, nil
 		}
 		cur, succ, err := s.lookup(ctx, rec.ID)
@@ -431,7 +448,7 @@ func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur
 		w.SetLifetime, w.SetKind = false, false
 		return s.toServer(ctx, name, &w, now)
 	}
-	if returning && !now.Before(since.Add(ReturnGrace)) {
+	if returning && !now.Before(since.Add(s.grace)) {
 		// The grace is over: end the record, and seal what it held last.
 		back, err = s.readBack(ctx, c.Record.ID, func(ctx context.Context, id string) (*driver.Record, string, error) {
 			return hook.ServerRetire(s.server, ctx, s.server.Key(id), markCookie, now.Add(serverstore.TombstoneTTL))
@@ -515,7 +532,16 @@ func (s *Spill) Retire(ctx context.Context, name string, old, next *driver.Recor
 	replaces := ""
 	switch {
 	case err == nil:
-		return s.retired(s.server.Retire(ctx, name, old, next, now))
+		rec, err := s.server.Retire(ctx, name, old, next, now)
+		if !errors.Is(err, driver.ErrMoved) {
+			return s.retired(rec, err)
+		}
+		// Retired meanwhile: by a return's last save, a Destroy, or
+		// another Regenerate.
+		if _, succ, _ = s.lookup(ctx, old.ID); succ != markCookie {
+			return nil, s.classify(ctx, old.ID, err)
+		}
+		replaces = markCookie
 	case errors.Is(err, driver.ErrMoved) && succ == markEnded:
 		return nil, fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
 	case errors.Is(err, driver.ErrMoved) && succ == markCookie:
@@ -610,6 +636,7 @@ func init() {
 		var kept []string
 		var cookieOpts []Option
 		var spillOpts []SpillOption
+		seen := map[string]bool{}
 		if query != "" {
 			for part := range strings.SplitSeq(query, "&") {
 				k, v, _ := strings.Cut(part, "=")
@@ -618,6 +645,13 @@ func init() {
 				if err1 != nil || err2 != nil {
 					kept = append(kept, part)
 					continue
+				}
+				switch name {
+				case "crumbs_spill_at", "crumbs_return_at", "crumbs_return_grace", "crumbs_padding", "crumbs_cipher":
+					if seen[name] {
+						return nil, fmt.Errorf("cookiestore: parameter %s given 2 times", name)
+					}
+					seen[name] = true
 				}
 				switch name {
 				case "crumbs_spill_at", "crumbs_return_at":
@@ -630,6 +664,12 @@ func init() {
 					} else {
 						spillOpts = append(spillOpts, WithReturnAt(n))
 					}
+				case "crumbs_return_grace":
+					d, err := params.Duration(pkg, name, value, time.Second)
+					if err != nil {
+						return nil, err
+					}
+					spillOpts = append(spillOpts, WithReturnGrace(d))
 				case "crumbs_padding":
 					n, err := strconv.Atoi(value)
 					if err != nil {
@@ -652,8 +692,18 @@ func init() {
 		}
 		scheme := registry.Scheme(base)
 		open, known := registry.Lookup(scheme)
-		if open == nil || scheme == "cookie" || strings.HasSuffix(scheme, "+") {
-			return nil, fmt.Errorf("cookiestore: no server store registered for %q after cookie+ (registered: %s); import its package, e.g. _ \"github.com/crumbs-go/session/serverstore/redisstore\"", scheme, strings.Join(known, ", "))
+		if open == nil || scheme == "cookie" || strings.Contains(scheme, "+") {
+			var servers []string
+			for _, k := range known {
+				if k != "cookie" && !strings.Contains(k, "+") {
+					servers = append(servers, k)
+				}
+			}
+			what := "the text after cookie+ does not start with a server store's scheme"
+			if registry.IsScheme(scheme) {
+				what = fmt.Sprintf("no server store registered for %q after cookie+", scheme)
+			}
+			return nil, fmt.Errorf("cookiestore: %s (registered: %s); import its package, e.g. _ \"github.com/crumbs-go/session/serverstore/redisstore\"", what, strings.Join(servers, ", "))
 		}
 		st, err := open.(driver.Opener)(ctx, base, secrets)
 		if err != nil {

@@ -25,7 +25,7 @@ func TestSpillConformance(t *testing.T) {
 // server store's.
 func TestOpenSpill(t *testing.T) {
 	ctx := context.Background()
-	st, err := session.OpenStore(ctx, "cookie+memory?crumbs_spill_at=1000&crumbs_max_entries=50&crumbs_return_at=100&crumbs_cipher=aes-256-gcm", spillSecrets)
+	st, err := session.OpenStore(ctx, "cookie+memory?crumbs_spill_at=1000&crumbs_max_entries=50&crumbs_return_at=100&crumbs_cipher=aes-256-gcm&crumbs_return_grace=5s", spillSecrets)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,18 +38,22 @@ func TestOpenSpill(t *testing.T) {
 		t.Fatalf("the defaults: %v", err)
 	}
 	for config, want := range map[string]string{
-		"cookie+":                              "before a server store's",
-		"cookie+cookie":                        "no server store registered",
-		"cookie+nosuch://x":                    "no server store registered",
-		"cookie+memory?crumbs_spill_at=x":      "crumbs_spill_at",
-		"cookie+memory?crumbs_spill_at=-1":     "WithSpillAt(-1)",
-		"cookie+memory?crumbs_return_at=4000":  "must be under the spill mark",
-		"cookie+memory?crumbs_cipher=rot13":    "crumbs_cipher",
-		"cookie+memory?crumbs_no_such=1":       "crumbs_no_such",
-		"cookie+memory?crumbs_spill_at=100000": "WithSpillAt(100000)",
+		"cookie+":                                                "before a server store's",
+		"cookie+cookie":                                          "no server store registered",
+		"cookie+nosuch://x":                                      "no server store registered",
+		"cookie+memory?crumbs_spill_at=x":                        "crumbs_spill_at",
+		"cookie+memory?crumbs_spill_at=-1":                       "WithSpillAt(-1)",
+		"cookie+memory?crumbs_return_at=4000":                    "must be under the spill mark",
+		"cookie+memory?crumbs_cipher=rot13":                      "crumbs_cipher",
+		"cookie+memory?crumbs_no_such=1":                         "crumbs_no_such",
+		"cookie+memory?crumbs_spill_at=100000":                   "WithSpillAt(100000)",
+		"cookie+memory?crumbs_spill_at=100&crumbs_spill_at=3000": "given 2 times",
+		"cookie+memory?crumbs_return_grace=0s":                   "crumbs_return_grace",
+		"cookie+memory?crumbs_return_grace=1h":                   "WithReturnGrace(1h0m0s)",
+		"cookie+host=db password=s3cret":                         "does not start with a server store's scheme",
 	} {
-		if _, err := session.OpenStore(ctx, config, spillSecrets); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("OpenStore(%q) = %v, want an error naming %q", config, err, want)
+		if _, err := session.OpenStore(ctx, config, spillSecrets); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("OpenStore(%q) = %v, want an error naming %q (and no password)", config, err, want)
 		}
 	}
 }

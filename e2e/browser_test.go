@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/crypto"
 	"github.com/crumbs-go/session/devices"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/examples/demo/app"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/redisstore"
@@ -454,5 +456,101 @@ func TestBrowserAttributes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBrowserSpillOver: the demo's cart, over the spill-over store on
+// memory (the default spill mark, 3800 bytes), in headless Chromium. It
+// grows past the mark: the session moves to the server, and the browser
+// holds one cookie, a signed ID, and no chunk. It shrinks: the session
+// comes back into a sealed cookie, and once the return's grace is over the
+// next request ends the record (its key holds only the return's
+// tombstone). At no step does the browser hold a chunk the session does
+// not use, or an ID whose record is gone.
+func TestBrowserSpillOver(t *testing.T) {
+	ctx := browser(t)
+	backend := serverstore.NewMemory()
+	server, err := serverstore.New(backend, [][]byte{secretOld})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie, err := cookiestore.New([][]byte{secretOld})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const grace = 2 * time.Second
+	spill, err := cookiestore.NewSpill(cookie, server, cookiestore.WithReturnGrace(grace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDemo(t, demoConfig{store: spill})
+	// form reads what the browser holds: "cookie" (sealed, no live record
+	// under its ID), "returning" (sealed, the record live for the grace),
+	// "server" (an ID whose record is live), and the record's state.
+	form := func() (string, string) {
+		t.Helper()
+		held := cookies(t, ctx, d)
+		if len(held) != 1 || held[d.name] == nil {
+			t.Fatalf("the browser holds %v, want the one session cookie", names(held))
+		}
+		v := held[d.name].Value
+		if rec, err := server.Load(context.Background(), d.name, v, time.Now()); err == nil {
+			return "server", rec.ID
+		} else if !errors.Is(err, driver.ErrInvalid) {
+			t.Fatalf("an ID cookie whose record is not there: %v", err)
+		}
+		rec, err := cookie.Load(context.Background(), d.name, v, time.Now())
+		if err != nil {
+			t.Fatalf("the session cookie is neither form: %v", err)
+		}
+		if _, err := backend.Get(context.Background(), server.Key(rec.ID)); err == nil {
+			return "returning", rec.ID
+		}
+		return "cookie", rec.ID
+	}
+	open(t, ctx, d.url("/"))
+	click(t, ctx, "add10")
+	if f, _ := form(); f != "cookie" {
+		t.Fatalf("a cart of %d items is in the %s form", number(t, ctx, "items"), f)
+	}
+	var id string
+	for i := 0; ; i++ {
+		if i == 10 {
+			t.Fatalf("a cart of %d items never moved out", number(t, ctx, "items"))
+		}
+		click(t, ctx, "add100")
+		if pageHas(t, ctx, "#error") {
+			t.Fatal("the cart hit the session budget")
+		}
+		var f string
+		if f, id = form(); f == "server" {
+			break
+		}
+	}
+	items := number(t, ctx, "items")
+	reload(t, ctx)
+	if n := number(t, ctx, "items"); n != items {
+		t.Fatalf("after the move out and a reload the cart holds %d items, want %d", n, items)
+	}
+	if f, got := form(); f != "server" || got != id {
+		t.Fatalf("after a reload: %s, ID %s (was %s)", f, got, id)
+	}
+	click(t, ctx, "clear")
+	if n := number(t, ctx, "items"); n != 0 {
+		t.Fatalf("the emptied cart holds %d items", n)
+	}
+	if f, got := form(); f != "returning" || got != id {
+		t.Fatalf("after emptying the cart: %s, ID %s (was %s)", f, got, id)
+	}
+	time.Sleep(grace + 500*time.Millisecond)
+	reload(t, ctx) // counts a view: a save, which ends the record
+	if f, got := form(); f != "cookie" || got != id {
+		t.Fatalf("after the grace: %s, ID %s (was %s)", f, got, id)
+	}
+	if _, err := backend.Get(context.Background(), server.Key(id)); !errors.Is(err, serverstore.ErrMoved) {
+		t.Fatalf("after the return the record's key holds %v, want the return's tombstone", err)
+	}
+	if n := number(t, ctx, "items"); n != 0 {
+		t.Fatalf("after the return the cart holds %d items", n)
 	}
 }

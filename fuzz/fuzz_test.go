@@ -89,6 +89,29 @@ func FuzzSpill(f *testing.F) {
 	})
 }
 
+// FuzzSpillRedis holds the spill-over store, every session on the server,
+// over Redis to the model.
+func FuzzSpillRedis(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, header bool, data []byte) {
+		fuzz.Run(t, backend("spill (redis)"), data, header, true, true)
+	})
+}
+
+// FuzzSpillDifferential runs one scenario on memory and on the spill-over
+// store (every session on the server) over memory, or over Redis (a first
+// byte that is odd), which must agree.
+func FuzzSpillDifferential(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, header bool, data []byte) {
+		a, b := backend("memory"), backend("spill (memory)")
+		if len(data) > 0 && data[0]%2 == 1 {
+			a, b = backend("memory (real engine clock)"), backend("spill (redis)")
+		}
+		fuzz.RunDifferential(t, a, b, data, header)
+	})
+}
+
 // seed adds the seed corpus: an empty scenario, and one scenario per
 // feature (hand-made in review: each kills the one-line defect it names
 // within the CI pass, which fuzzing from nothing did not always do).

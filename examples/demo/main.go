@@ -194,6 +194,16 @@ func (d *demo) inspect(r *http.Request) *app.Envelope {
 			if env.Version == int(crypto.XChaCha20Poly1305) || env.Version == int(crypto.AES256GCM) {
 				e.Cipher = crypto.Cipher(env.Version).String()
 			}
+			if spill := strings.HasPrefix(d.config, "cookie+"); spill && err != nil {
+				// The spill-over store: a session that outgrew its cookie
+				// is on the server, and the cookie holds its signed ID.
+				if senv, _, serr := b.ring.InspectSigned(cookieName, value); serr == nil {
+					e = &app.Envelope{Mode: "server (spilled over: the session outgrew its cookie)", Secrets: len(b.secrets)}
+					env, err = senv, nil
+				}
+			} else if spill {
+				e.Mode = "cookie (spill-over: it moves to the server if it outgrows the cookie)"
+			}
 		} else {
 			e.Mode = "server"
 			env, _, err = b.ring.InspectSigned(cookieName, value)

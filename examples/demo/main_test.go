@@ -13,7 +13,13 @@ import (
 // startDemo serves the demo in cookie mode, with a browser for it.
 func startDemo(t *testing.T) (*httptest.Server, *http.Client) {
 	t.Helper()
-	t.Setenv("CRUMBS_STORE", "cookie")
+	return startDemoWith(t, "cookie")
+}
+
+// startDemoWith serves the demo over the store config names.
+func startDemoWith(t *testing.T, config string) (*httptest.Server, *http.Client) {
+	t.Helper()
+	t.Setenv("CRUMBS_STORE", config)
 	t.Setenv("CRUMBS_SECRETS", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	h, err := setup()
 	if err != nil {
@@ -104,5 +110,54 @@ func TestInspectorAndRotate(t *testing.T) {
 	page = get() // the redirect's page carried the old cookie; this one the re-sealed
 	if field(page, "secret") != "1 of 2 (the primary)" || field(page, "key-id") == key {
 		t.Fatalf("after the rotation: secret %q, key ID %q (was %q)", field(page, "secret"), field(page, "key-id"), key)
+	}
+}
+
+// TestSpillOverCart: with CRUMBS_STORE=cookie+memory the demo's cart moves
+// to the server when it outgrows the cookie, and the page says so; emptied,
+// it comes back into the cookie.
+func TestSpillOverCart(t *testing.T) {
+	srv, c := startDemoWith(t, "cookie+memory")
+	post := func(path string) string {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader("n=100"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %d", path, res.StatusCode)
+		}
+		return string(b)
+	}
+	mode := regexp.MustCompile(`<td id="mode">([^<]*)</td>`)
+	page := post("/cart/add")
+	if m := mode.FindStringSubmatch(page); m == nil || !strings.HasPrefix(m[1], "cookie (spill-over") {
+		t.Fatalf("a cart of 100 items: mode %q", m)
+	}
+	for i := 0; ; i++ {
+		page = post("/cart/add")
+		if m := mode.FindStringSubmatch(page); m != nil && strings.HasPrefix(m[1], "server (spilled over") {
+			break
+		}
+		if i == 10 {
+			t.Fatalf("the cart never moved to the server:\n%.3000s", page)
+		}
+	}
+	post("/cart/clear")
+	// The page describes the request's cookie: the next page sees the
+	// cookie the clear sealed.
+	res, err := c.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if m := mode.FindStringSubmatch(string(b)); m == nil || !strings.HasPrefix(m[1], "cookie (spill-over") {
+		t.Fatalf("after emptying the cart: mode %q", m)
 	}
 }

@@ -48,3 +48,20 @@ func Scheme(config string) string {
 	}
 	return config
 }
+
+// IsScheme reports whether s is an RFC 3986 scheme: ALPHA *( ALPHA / DIGIT
+// / "+" / "-" / "." ), of at most 32 characters.
+func IsScheme(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
