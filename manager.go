@@ -923,6 +923,12 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 				s.rec.Expires, s.rec.IdleExpires = c.Record.Expires, c.Record.IdleExpires
 				s.rec.BrowserSession, s.rec.Cookie = c.Record.BrowserSession, c.Record.Cookie
 				s.rec.Seen, s.rec.Form = c.Record.Seen, c.Record.Form
+				if c.Merged && c.Record.Values != nil {
+					// The token holds what the store merged: so does the
+					// request, for its next read and commit.
+					s.raw = c.Record.Values
+					clear(s.vals)
+				}
 			}
 			return token, err
 		}

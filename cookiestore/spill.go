@@ -13,9 +13,11 @@ import (
 
 	"github.com/crumbs-go/session/crypto"
 	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/internal/errs"
 	"github.com/crumbs-go/session/internal/hook"
 	"github.com/crumbs-go/session/internal/params"
 	"github.com/crumbs-go/session/internal/registry"
+	"github.com/crumbs-go/session/internal/sid"
 	"github.com/crumbs-go/session/serverstore"
 )
 
@@ -199,6 +201,11 @@ func (s *Spill) Ping(ctx context.Context) error { return s.server.Ping(ctx) }
 // which holds what requests of the server form wrote since.
 func (s *Spill) Load(ctx context.Context, name, token string, now time.Time) (*driver.Record, error) {
 	rec, returned, err := s.cookie.open(ctx, name, token, now)
+	if err == nil && !sid.Valid(rec.ID) {
+		// A cookie-mode session whose ID (1 to 64 characters there) could
+		// not name a server record: a fresh session instead.
+		return nil, errs.Reason("cookiestore: the sealed session's ID is not one the spill-over store can move to the server (22 to 64 characters)")
+	}
 	if err == nil {
 		rec.Form = formCookie
 		if returned.IsZero() || !now.Before(returned.Add(s.grace)) {
@@ -309,6 +316,15 @@ func (s *Spill) save(ctx context.Context, name string, c *driver.Commit, now tim
 	if c.Op == driver.OpCreate {
 		tok, err := s.cookie.seal(ctx, name, c, now, time.Time{})
 		if err == nil && len(tok) <= s.at {
+			// As a server store's Create: the ID must name nothing yet, so
+			// that a later save never writes into another session's record
+			// (an ID generator a client can steer: session.WithIDGenerator).
+			switch _, _, lerr := s.lookup(ctx, c.Record.ID); {
+			case errors.Is(lerr, errBlank), lerr == nil, errors.Is(lerr, driver.ErrMoved):
+				return "", false, driver.ErrExists
+			case !errors.Is(lerr, driver.ErrNotFound):
+				return "", false, lerr
+			}
 			return tok, false, nil
 		}
 		if err != nil && !errors.Is(err, driver.ErrTooLarge) {
@@ -321,9 +337,12 @@ func (s *Spill) save(ctx context.Context, name string, c *driver.Commit, now tim
 	case err == nil:
 		return s.onServer(ctx, name, c, cur, now)
 	case errors.Is(err, driver.ErrNotFound) && c.Record.Form == formServer:
-		// Read from a record that is gone since (ended, expired, evicted):
-		// as in server mode, the save does not bring it back.
-		return "", false, fmt.Errorf("cookiestore: the session's record is gone: %w", driver.ErrNotFound)
+		// Read from a record that is gone since (expired, evicted, or a
+		// blank one being made a tombstone: a Destroy always leaves
+		// crumbs-ended). The save does not bring it back, and its response
+		// leaves alone the cookie the browser holds, which may be the
+		// session's cookie form.
+		return "", false, driver.ErrMoved
 	case errors.Is(err, driver.ErrNotFound):
 		return s.inCookie(ctx, name, c, now, false)
 	case errors.Is(err, driver.ErrMoved):
@@ -385,11 +404,20 @@ func (s *Spill) inCookie(ctx context.Context, name string, c *driver.Commit, now
 		list = append(list, driver.Change{Key: blankKey, Delete: true, Check: true, Old: []byte{1}, HadOld: true})
 		conv.Changes = driver.Changes{Clear: true, List: list}
 		tok, err := s.server.Save(ctx, name, &conv, now)
-		c.Record = conv.Record
-		if errors.Is(err, driver.ErrConflict) {
-			err = driver.ErrMoved // converted or ended meanwhile
+		if !errors.Is(err, driver.ErrConflict) {
+			c.Record = conv.Record
+			return tok, true, s.classify(ctx, c.Record.ID, err)
 		}
-		return tok, true, s.classify(ctx, c.Record.ID, err)
+		// Converted by a parallel move out meanwhile: change that record.
+		switch cur, succ, err := s.lookup(ctx, c.Record.ID); {
+		case err == nil:
+			return s.onServer(ctx, name, c, cur, now)
+		case errors.Is(err, driver.ErrMoved) && succ == markEnded:
+			return "", false, fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
+		case err != nil && !errors.Is(err, driver.ErrMoved):
+			return "", false, err
+		}
+		return "", false, driver.ErrMoved
 	case errors.Is(err, driver.ErrMoved) && succ == markEnded:
 		return "", false, fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
 	case errors.Is(err, driver.ErrMoved):
@@ -415,6 +443,10 @@ func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur
 		start = err == nil && len(view) <= s.back
 	}
 	w := *c
+	if returning && c.Changes.Clear {
+		// A Clear must not take the return's mark with the values.
+		w.Changes = withChange(c.Changes, driver.Change{Key: returningKey, Value: cur.Values[returningKey]})
+	}
 	if start {
 		since = now
 		w.Changes = withChange(c.Changes, driver.Change{Key: returningKey, Value: binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli()))})
@@ -425,7 +457,7 @@ func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur
 	tok, err := s.server.Save(ctx, name, &w, now)
 	c.Record = w.Record
 	if err != nil {
-		return "", false, s.classify(ctx, c.Record.ID, err)
+		return s.afterMoved(ctx, name, c, now, err)
 	}
 	if !returning && !start {
 		return tok, true, nil
@@ -435,7 +467,9 @@ func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur
 	}
 	back, err := s.readBack(ctx, c.Record.ID, s.lookup)
 	if err != nil {
-		return "", false, err
+		// Ended meanwhile by a parallel request's last save of the return
+		// (its changes applied before): this one's are in what that sealed.
+		return s.afterMoved(ctx, name, c, now, err)
 	}
 	sealed, err := s.sealBack(ctx, name, c, back, now, since)
 	if err != nil && !errors.Is(err, driver.ErrTooLarge) {
@@ -456,11 +490,42 @@ func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur
 		if err != nil {
 			return "", false, err
 		}
-		if sealed, err = s.sealBack(ctx, name, c, back, now, time.Time{}); err != nil {
-			return "", false, fmt.Errorf("cookiestore: the session returned to its cookie does not seal: %w", err)
+		sealed, err = s.sealBack(ctx, name, c, back, now, time.Time{})
+		if err != nil && !errors.Is(err, driver.ErrTooLarge) {
+			return "", false, err
+		}
+		if err != nil || len(sealed) > s.at {
+			// A parallel write grew it past the spill mark between the
+			// read-back and the end: it goes back to the server, whole, in
+			// place of the tombstone just written.
+			again := *c
+			again.Op, again.Record.Values = driver.OpCreate, back.Values
+			tok, err := hook.ServerCreateOver(s.server, ctx, name, &again, now, markCookie)
+			c.Record = again.Record
+			c.Merged = true
+			return tok, true, s.classify(ctx, c.Record.ID, err)
 		}
 	}
 	return sealed, false, nil
+}
+
+// afterMoved answers a write or read-back of a live record that met a
+// tombstone meanwhile: a Destroy's (ErrNotFound); the return's last save,
+// for a request that read the cookie form, whose save then goes on in the
+// cookie (the last response's cookie wins, as in cookie mode); else
+// ErrMoved.
+func (s *Spill) afterMoved(ctx context.Context, name string, c *driver.Commit, now time.Time, err error) (string, bool, error) {
+	if !errors.Is(err, driver.ErrMoved) {
+		return "", false, err
+	}
+	_, succ, lerr := s.lookup(ctx, c.Record.ID)
+	switch {
+	case errors.Is(lerr, driver.ErrMoved) && succ == markEnded:
+		return "", false, fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
+	case errors.Is(lerr, driver.ErrMoved) && succ == markCookie && c.Record.Form != formServer:
+		return s.inCookie(ctx, name, c, now, true)
+	}
+	return "", false, driver.ErrMoved
 }
 
 // toServer is the server store's Save, reporting a signed ID.
@@ -502,7 +567,7 @@ func (s *Spill) sealBack(ctx context.Context, name string, c *driver.Commit, bac
 	out.Record.Values = back.Values
 	tok, err := s.cookie.seal(ctx, name, &out, now, since)
 	if err == nil {
-		c.Record = out.Record
+		c.Record, c.Merged = out.Record, back.Values != nil
 	}
 	return tok, err
 }
@@ -610,7 +675,7 @@ func (s *Spill) Delete(ctx context.Context, name string, rec *driver.Record, now
 			return err
 		}
 	}
-	return nil
+	return errors.New("cookiestore: Delete followed 8 tombstones without ending the session")
 }
 
 // successorKey is the key a tombstone names (a marked one ends with it:

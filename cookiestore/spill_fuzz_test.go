@@ -69,6 +69,18 @@ func newMoves(t *testing.T) *moves {
 			s.Destroy()
 		case "regenerate":
 			s.Regenerate(true)
+		case "twice": // two commits in one request
+			n, _ := strconv.Atoi(q.Get("n"))
+			s.Set(k, noiseOf(k, n))
+			if err := s.Save(); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			s.Set(q.Get("k2"), noiseOf(q.Get("k2"), 10))
+		case "clearset":
+			n, _ := strconv.Atoi(q.Get("n"))
+			s.Clear()
+			s.Set(k, noiseOf(k, n))
 		case "hold":
 			s.Len()
 			m.loaded <- q.Get("form")
@@ -183,7 +195,8 @@ func render(model map[string]int) string {
 
 // FuzzSpillMoves holds the spill-over store's moves to a model of the
 // session's values: sets and deletes of sizes that move it out and back,
-// the clock past the return's grace, Destroy, Regenerate, and a request
+// the clock past the return's grace, Destroy, Regenerate, two commits in
+// one request, a Clear, and a request
 // that reads the session, waits while another changes it (and moves it,
 // perhaps), then sets a key of its own. What each request reads must be
 // the model; across every move nothing is lost, and only where both
@@ -233,6 +246,15 @@ func FuzzSpillMoves(f *testing.F) {
 				} else {
 					m.do("op=regenerate")
 				}
+			case 4:
+				k, k2, n := keys[int(a)%len(keys)], keys[int(a/5)%len(keys)], sizes[int(a/25)%len(sizes)]
+				m.do("op=twice&k=" + k + "&k2=" + k2 + "&n=" + strconv.Itoa(n))
+				model[k], model[k2] = n, 10
+			case 5:
+				k, n := keys[int(a)%len(keys)], sizes[int(a/5)%len(sizes)]
+				m.do("op=clearset&k=" + k + "&n=" + strconv.Itoa(n))
+				clear(model)
+				model[k] = n
 			case 3:
 				// A request reads, another changes the session meanwhile,
 				// then the first sets "p".

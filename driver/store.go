@@ -215,6 +215,12 @@ type Commit struct {
 	// still tell whether the request set them (the Express format reads a
 	// request's SetLifetime as express-session's "remember me").
 	SetLifetime, SetKind bool
+	// Merged is set by Save when the token it returns holds other values
+	// than the ones handed in, which it then sets in Record.Values: what
+	// its record held, this request's changes and a parallel request's
+	// (the spill-over store seals what its record holds). The Manager
+	// reads the session's values from them from then on.
+	Merged bool
 	// Encode encodes values into Data's form, with the Manager's codec
 	// (session.WithCodec): for a store whose token holds values it read
 	// back rather than the ones handed in (the spill-over store,

@@ -65,6 +65,14 @@ func RunSpill(t *testing.T, newBackend func(t *testing.T) serverstore.Backend, o
 			"FailedLoginRetried":      spillFailedLoginRetried,
 			"DestroyDuringMoveOut":    spillDestroyDuringMoveOut,
 			"MalformedTokens":         spillMalformedTokens,
+			"SecondCommit":            spillSecondCommit,
+			"RetireGrown":             spillRetireGrown,
+			"BlankRace":               spillBlankRace,
+			"ClearWhileReturning":     spillClearWhileReturning,
+			"LateIDWriterEvicted":     spillLateIDWriterEvicted,
+			"ParallelLastSave":        spillParallelLastSave,
+			"ShortID":                 spillShortID,
+			"LifetimeOnReturn":        spillLifetimeOnReturn,
 		} {
 			t.Run(name, func(t *testing.T) { t.Parallel(); f(t, newBackend) })
 		}
@@ -139,6 +147,27 @@ func newSpillRig(t *testing.T, backend serverstore.Backend, opts ...cookiestore.
 			n, _ := strconv.Atoi(q.Get("n"))
 			s.Set(q.Get("k"), noise(n))
 			s.Regenerate(true)
+		case "twice": // set k, commit (Save), then set k2: two commits
+			n, _ := strconv.Atoi(q.Get("n"))
+			s.Set(q.Get("k"), noise(n))
+			if err := s.Save(); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			s.Set(q.Get("k2"), noise(n))
+		case "clearset":
+			n, _ := strconv.Atoi(q.Get("n"))
+			s.Clear()
+			s.Set(q.Get("k"), noise(n))
+		case "life": // SetLifetime(3h), then delete k
+			s.SetLifetime(3 * time.Hour)
+			if k := q.Get("k"); k != "" {
+				s.Delete(k)
+			}
+			if q.Get("browser") != "" {
+				s.SetBrowserSession(true)
+			}
+			fmt.Fprintf(w, "expires-in=%v ", s.Deadline().Sub(r.clock()).Round(time.Minute))
 		case "destroy":
 			s.Destroy()
 		case "regenerate":
@@ -508,13 +537,33 @@ type faulty struct {
 	failRetire, skipRetire atomic.Int32
 	mu                     sync.Mutex
 	beforeCreate           func()
+	beforeRetire           func()
+	beforeApply            func()
 }
 
 func (f *faulty) Retire(ctx context.Context, key, successor string, until time.Time) (*serverstore.Entry, error) {
+	f.mu.Lock()
+	hook := f.beforeRetire
+	f.beforeRetire = nil
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	if f.failRetire.Load() > 0 && f.skipRetire.Add(-1) < 0 && f.failRetire.Add(-1) >= 0 {
 		return nil, errors.New("injected: retire failed")
 	}
 	return f.Backend.Retire(ctx, key, successor, until)
+}
+
+func (f *faulty) Apply(ctx context.Context, key string, w *serverstore.Write) ([]byte, error) {
+	f.mu.Lock()
+	hook := f.beforeApply
+	f.beforeApply = nil
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return f.Backend.Apply(ctx, key, w)
 }
 
 func (f *faulty) Create(ctx context.Context, key string, e *serverstore.Entry, expires time.Time) error {
@@ -668,5 +717,192 @@ func spillMalformedTokens(t *testing.T, newBackend func(t *testing.T) serverstor
 		if body, _, err := r.send(jar{"sid": tok}, "op=set&k=z&n=1"); err != nil || body != "z=1 " {
 			t.Errorf("token %.20q…: %q, %v", tok, body, err)
 		}
+	}
+}
+
+// spillSecondCommit: the first save after the grace merges the record's
+// late write (x) into the cookie; a second commit of the same request
+// must not drop it again.
+func spillSecondCommit(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	r := newSpillRig(t, newBackend(t))
+	j := jar{}
+	r.do(j, "op=set&k=a&n=10")
+	r.do(j, "op=set&k=b&n=6000")
+	r.wantForm(j, "server")
+	r.overlap(j, "op=hold&k=x", func() {
+		r.do(j, "op=del&k=b")
+		r.wantForm(j, "returning")
+	})
+	r.advance(cookiestore.ReturnGrace + time.Second)
+	r.do(j, "op=twice&k=c&k2=d&n=1")
+	r.wantForm(j, "cookie")
+	if body, _ := r.do(j, ""); body != "a=10 c=1 d=1 x=4 " {
+		t.Fatalf("after two commits past the grace the session reads %q, want the late write x too", body)
+	}
+}
+
+// spillRetireGrown: the return's last save retires a record that a
+// parallel write grew past the spill mark after the save's read-back:
+// the session must stay on the server (or not lose the write), not go
+// out as an oversized cookie.
+func spillRetireGrown(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	f := &faulty{Backend: newBackend(t)}
+	r := newSpillRig(t, f)
+	j := jar{}
+	r.do(j, "op=set&k=a&n=10")
+	r.do(j, "op=set&k=b&n=6000")
+	id := r.wantForm(j, "server")
+	old := j.clone()
+	r.do(j, "op=del&k=b")
+	r.wantForm(j, "returning")
+	r.advance(cookiestore.ReturnGrace + time.Second)
+	f.mu.Lock()
+	f.beforeRetire = func() { r.do(old, "op=set&k=y&n=6000") } // a parallel write through the ID
+	f.mu.Unlock()
+	body, _, err := r.send(j, "op=set&k=c&n=1")
+	t.Logf("save: %q %v; record %s; cookies %d", body, err, r.recordState(id), len(j))
+	for k, v := range j {
+		t.Logf("cookie %s: %d bytes", k, len(v))
+	}
+	if body, _, err := r.send(j, ""); err != nil || body != "a=10 c=1 y=6000 " {
+		t.Fatalf("the session reads %q (%v), want the parallel write too", body, err)
+	}
+	r.wantForm(j, "server")
+}
+
+// spillBlankRace: two requests move a session out at once over the
+// blank record a failed Destroy left: the one whose conversion comes
+// second must land in the record, as over no record (ErrExists, then
+// the record), not be dropped as moved.
+func spillBlankRace(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	f := &faulty{Backend: newBackend(t)}
+	r := newSpillRig(t, f)
+	j := jar{}
+	r.do(j, "op=set&k=a&n=10")
+	f.skipRetire.Store(1)
+	f.failRetire.Store(1)
+	if _, _, err := r.send(j.clone(), "op=destroy"); err == nil {
+		t.Fatal("the destroy did not fail")
+	}
+	other := j.clone()
+	f.mu.Lock()
+	f.beforeApply = func() { r.do(other, "op=set&k=e&n=5000") }
+	f.mu.Unlock()
+	body, touched := r.do(j, "op=set&k=d&n=6000")
+	t.Logf("A's response: %q touched=%v", body, touched)
+	if body, _ := r.do(other, ""); body != "a=10 d=6000 e=5000 " {
+		t.Fatalf("the session reads %q: a parallel move out was dropped", body)
+	}
+}
+
+// spillClearWhileReturning: a Clear in the cookie form during the grace
+// must not drop the record's returning mark (the record would outlive the
+// return, and the cookie form flip back to the ID).
+func spillClearWhileReturning(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	r := newSpillRig(t, newBackend(t))
+	j := jar{}
+	r.do(j, "op=set&k=a&n=10")
+	r.do(j, "op=set&k=b&n=6000")
+	id := r.wantForm(j, "server")
+	r.do(j, "op=del&k=b")
+	r.wantForm(j, "returning")
+	r.do(j, "op=clearset&k=c&n=2500") // between the marks: 2500 bytes seal over R (1900), under S
+	e, _ := r.backend.Get(context.Background(), r.server.Key(id))
+	if _, ok := e.Values["\x00crumbs.returning"]; !ok {
+		t.Errorf("the Clear dropped the returning mark: %q", slices.Collect(func(y func(string) bool) {
+			for k := range e.Values {
+				if !y(k) {
+					return
+				}
+			}
+		}))
+	}
+	r.advance(cookiestore.ReturnGrace + time.Second)
+	r.do(j, "op=set&k=d&n=1")
+	if f, _ := r.form(j); f != "cookie" {
+		t.Fatalf("after the grace the session is in the %s form, want cookie; record %s", f, r.recordState(id))
+	}
+}
+
+// spillLateIDWriterEvicted: the record of a returning session is evicted
+// (memory's bound, Redis's maxmemory); a request that read the server form
+// before the return then saves. The browser holds the live cookie form:
+// the late response must leave it alone.
+func spillLateIDWriterEvicted(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	r := newSpillRig(t, newBackend(t))
+	j := jar{}
+	r.do(j, "op=set&k=a&n=10")
+	r.do(j, "op=set&k=b&n=6000")
+	id := r.wantForm(j, "server")
+	after, touched := r.overlap(j, "op=hold&k=x", func() {
+		r.do(j, "op=del&k=b")
+		r.wantForm(j, "returning")
+		r.backend.Delete(context.Background(), r.server.Key(id)) // evicted
+	})
+	if _, ok := after["sid"]; touched && !ok {
+		t.Fatalf("the late ID-form response expired the browser's cookie (its session is live in the cookie form: %q)", func() string { b, _ := r.do(j, ""); return b }())
+	}
+}
+
+// spillParallelLastSave: two cookie-form requests after the grace; one
+// ends the record between the other's read and write. The other read the
+// cookie form: as in cookie mode its cookie (or the record) keeps its
+// write; it must not be dropped as moved.
+func spillParallelLastSave(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	f := &faulty{Backend: newBackend(t)}
+	r := newSpillRig(t, f)
+	j := jar{}
+	r.do(j, "op=set&k=a&n=10")
+	r.do(j, "op=set&k=b&n=6000")
+	r.do(j, "op=del&k=b")
+	r.wantForm(j, "returning")
+	r.advance(cookiestore.ReturnGrace + time.Second)
+	j1 := j.clone()
+	f.mu.Lock()
+	f.beforeApply = func() { r.do(j1, "op=set&k=q1&n=1") }
+	f.mu.Unlock()
+	body, touched := r.do(j, "op=set&k=q2&n=1")
+	t.Logf("Q2: %q touched=%v; Q1's cookie reads %q", body, touched, func() string { b, _ := r.do(j1.clone(), ""); return b }())
+	if !touched {
+		t.Fatalf("Q2, a cookie-form save, was dropped as moved: its write is in no cookie and no record")
+	}
+}
+
+// spillShortID: cookie-v1.md §10 allows IDs of 1 to 64 characters in
+// sealed data (a cookie-mode session, another implementation's); the
+// spill-over store opens it, then fails every save.
+func spillShortID(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	r := newSpillRig(t, newBackend(t))
+	c, _ := cookiestore.New(secrets)
+	tok, err := c.Save(context.Background(), "sid", &driver.Commit{Op: driver.OpCreate, Record: driver.Record{ID: "shortid", Expires: r.clock().Add(time.Hour), Data: []byte(`{"a":"x"}`)}}, r.clock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh session, not one whose every save fails.
+	j := jar{"sid": tok}
+	if body, _ := r.do(j.clone(), ""); body != "" {
+		t.Fatalf("load: %q, want a fresh session", body)
+	}
+	if body, _, err := r.send(j, "op=set&k=b&n=1"); err != nil || body != "b=1 " {
+		t.Fatalf("a save: %q %v", body, err)
+	}
+}
+
+func spillLifetimeOnReturn(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	for _, how := range []string{"op=life&k=b", "op=life&k=b&browser=1"} {
+		r := newSpillRig(t, newBackend(t))
+		j := jar{}
+		r.do(j, "op=set&k=a&n=10")
+		r.do(j, "op=set&k=b&n=6000")
+		r.wantForm(j, "server")
+		b0, _ := r.do(j, "op=deadline")
+		b1, _ := r.do(j, how)
+		r.wantForm(j, "returning")
+		b2, _ := r.do(j, "op=deadline")
+		r.advance(cookiestore.ReturnGrace + time.Second)
+		r.do(j, "op=set&k=c&n=1")
+		r.wantForm(j, "cookie")
+		b3, _ := r.do(j, "op=deadline")
+		t.Logf("%s: before %q; the commit %q; within G %q; after %q", how, b0, b1, b2, b3)
 	}
 }
