@@ -319,7 +319,15 @@ func (s *Spill) save(ctx context.Context, name string, c *driver.Commit, now tim
 			// As a server store's Create: the ID must name nothing yet, so
 			// that a later save never writes into another session's record
 			// (an ID generator a client can steer: session.WithIDGenerator).
-			switch _, _, lerr := s.lookup(ctx, c.Record.ID); {
+			switch _, succ, lerr := s.lookup(ctx, c.Record.ID); {
+			case errors.Is(lerr, driver.ErrMoved) && succ == markEnded:
+				// The Manager stores a session again under the ID it just
+				// destroyed (session.WithDestroyEmpty, then a save): as
+				// over a server store's deleted record, the create stands,
+				// and the tombstone goes.
+				if _, err := s.server.Backend().Delete(ctx, s.server.Key(c.Record.ID)); err != nil {
+					return "", false, err
+				}
 			case errors.Is(lerr, errBlank), lerr == nil, errors.Is(lerr, driver.ErrMoved):
 				return "", false, driver.ErrExists
 			case !errors.Is(lerr, driver.ErrNotFound):
@@ -330,7 +338,8 @@ func (s *Spill) save(ctx context.Context, name string, c *driver.Commit, now tim
 		if err != nil && !errors.Is(err, driver.ErrTooLarge) {
 			return "", false, err
 		}
-		return s.toServer(ctx, name, c, now)
+		tok, err = hook.ServerCreateOver(s.server, ctx, name, c, now, markEnded) // the same, on the server
+		return tok, true, err
 	}
 	cur, succ, err := s.lookup(ctx, c.Record.ID)
 	switch {
@@ -488,7 +497,7 @@ func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur
 			return hook.ServerRetire(s.server, ctx, s.server.Key(id), markCookie, now.Add(serverstore.TombstoneTTL))
 		})
 		if err != nil {
-			return "", false, err
+			return s.afterMoved(ctx, name, c, now, err)
 		}
 		sealed, err = s.sealBack(ctx, name, c, back, now, time.Time{})
 		if err != nil && !errors.Is(err, driver.ErrTooLarge) {
@@ -503,6 +512,23 @@ func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur
 			tok, err := hook.ServerCreateOver(s.server, ctx, name, &again, now, markCookie)
 			c.Record = again.Record
 			c.Merged = true
+			if errors.Is(err, driver.ErrExists) {
+				// A parallel move out re-created it first: what the retired
+				// record held goes into that one, key by key.
+				cur, _, lerr := s.lookup(ctx, c.Record.ID)
+				if lerr != nil {
+					return s.afterMoved(ctx, name, c, now, lerr)
+				}
+				merge := again
+				merge.Op, merge.Merged = driver.OpUpdate, false
+				merge.Changes = driver.Changes{List: make([]driver.Change, 0, len(back.Values))}
+				for k, v := range back.Values {
+					merge.Changes.List = append(merge.Changes.List, driver.Change{Key: k, Value: v})
+				}
+				tok, srv, err := s.onServer(ctx, name, &merge, cur, now)
+				c.Record, c.Merged = merge.Record, false
+				return tok, srv, err
+			}
 			return tok, true, s.classify(ctx, c.Record.ID, err)
 		}
 	}
@@ -515,7 +541,11 @@ func (s *Spill) onServer(ctx context.Context, name string, c *driver.Commit, cur
 // cookie (the last response's cookie wins, as in cookie mode); else
 // ErrMoved.
 func (s *Spill) afterMoved(ctx context.Context, name string, c *driver.Commit, now time.Time, err error) (string, bool, error) {
-	if !errors.Is(err, driver.ErrMoved) {
+	var conflict *driver.ConflictError
+	if errors.As(err, &conflict) {
+		delete(conflict.Values, returningKey) // the store's own, never the handler's
+	}
+	if !errors.Is(err, driver.ErrMoved) && !errors.Is(err, driver.ErrNotFound) {
 		return "", false, err
 	}
 	_, succ, lerr := s.lookup(ctx, c.Record.ID)
@@ -524,6 +554,8 @@ func (s *Spill) afterMoved(ctx context.Context, name string, c *driver.Commit, n
 		return "", false, fmt.Errorf("cookiestore: the session was destroyed: %w", driver.ErrNotFound)
 	case errors.Is(lerr, driver.ErrMoved) && succ == markCookie && c.Record.Form != formServer:
 		return s.inCookie(ctx, name, c, now, true)
+	case errors.Is(lerr, driver.ErrNotFound) && !errors.Is(lerr, errBlank) && c.Record.Form != formServer:
+		return s.inCookie(ctx, name, c, now, false) // the record is gone (evicted): the cookie form goes on
 	}
 	return "", false, driver.ErrMoved
 }
@@ -651,6 +683,10 @@ func (s *Spill) Delete(ctx context.Context, name string, rec *driver.Record, now
 		switch {
 		case err == nil || errors.Is(err, driver.ErrMoved) && succ == markEnded:
 			return nil // ended now (a record, or a blank one), or before
+		case errors.Is(err, driver.ErrNotFound) && rec.Form == 0 && key == s.server.Key(rec.ID):
+			// A session this request created and drops (a refused
+			// Regenerate's): nobody holds its token, nothing to refuse.
+			return nil
 		case errors.Is(err, driver.ErrMoved) && succ == markCookie,
 			errors.Is(err, driver.ErrNotFound):
 			// In its cookie: a tombstone all the same, over the return's.

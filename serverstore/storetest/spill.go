@@ -73,6 +73,9 @@ func RunSpill(t *testing.T, newBackend func(t *testing.T) serverstore.Backend, o
 			"ParallelLastSave":        spillParallelLastSave,
 			"ShortID":                 spillShortID,
 			"LifetimeOnReturn":        spillLifetimeOnReturn,
+			"ParallelRetire":          spillParallelRetire,
+			"RecreateMeetsMoveOut":    spillRecreateMeetsMoveOut,
+			"RefusedRegenerate":       spillRefusedRegenerate,
 		} {
 			t.Run(name, func(t *testing.T) { t.Parallel(); f(t, newBackend) })
 		}
@@ -903,6 +906,105 @@ func spillLifetimeOnReturn(t *testing.T, newBackend func(t *testing.T) serversto
 		r.do(j, "op=set&k=c&n=1")
 		r.wantForm(j, "cookie")
 		b3, _ := r.do(j, "op=deadline")
-		t.Logf("%s: before %q; the commit %q; within G %q; after %q", how, b0, b1, b2, b3)
+		// The commit set 3 h; within the grace and after it, the session
+		// keeps it (within the minute the clock moved).
+		if !strings.HasPrefix(b1, "expires-in=3h0m0s") || !strings.HasPrefix(b2, "expires-in=3h0m0s") || !strings.HasPrefix(b3, "expires-in=2h59m0s") || b0 == b1 {
+			t.Errorf("%s: before %q; the commit %q; within the grace %q; after %q", how, b0, b1, b2, b3)
+		}
+	}
+}
+
+// spillParallelRetire: two cookie-form requests after the grace both
+// write the record and read it back; the other's retirement comes first.
+// This one read the cookie form: as in cookie mode it must go on (its
+// cookie, or its second commit), not be dropped as moved.
+func spillParallelRetire(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	f := &faulty{Backend: newBackend(t)}
+	r := newSpillRig(t, f)
+	j := jar{}
+	r.do(j, "op=set&k=a&n=10")
+	r.do(j, "op=set&k=b&n=6000")
+	r.do(j, "op=del&k=b")
+	r.wantForm(j, "returning")
+	r.advance(cookiestore.ReturnGrace + time.Second)
+	j1 := j.clone()
+	f.mu.Lock()
+	f.beforeRetire = func() { r.do(j1, "op=set&k=q1&n=1") } // B: write, read back, retire: first
+	f.mu.Unlock()
+	body, touched := r.do(j, "op=twice&k=c&k2=d&n=1") // A: its retire meets B's tombstone
+	t.Logf("A: %q touched=%v; B's cookie reads %q", body, touched, func() string { b, _ := r.do(j1.clone(), ""); return b }())
+	browser := j1
+	if touched {
+		browser = j
+	}
+	if b, _ := r.do(browser.clone(), ""); !strings.Contains(b, "d=1") {
+		t.Fatalf("A's second commit (d) is in no cookie: the browser reads %q", b)
+	}
+}
+
+// spillRecreateMeetsMoveOut: the return's last save retires a record a
+// parallel ID write grew; before it creates the record again, a parallel
+// cookie-form request moves the session out over the return's tombstone.
+func spillRecreateMeetsMoveOut(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	f := &faulty{Backend: newBackend(t)}
+	r := newSpillRig(t, f)
+	j := jar{}
+	r.do(j, "op=set&k=a&n=10")
+	r.do(j, "op=set&k=b&n=6000")
+	old := j.clone()
+	r.do(j, "op=del&k=b")
+	r.wantForm(j, "returning")
+	r.advance(cookiestore.ReturnGrace + time.Second)
+	other := j.clone()
+	f.mu.Lock()
+	f.beforeRetire = func() {
+		r.do(old, "op=set&k=y&n=6000") // grows the record through the ID
+		f.mu.Lock()
+		f.beforeCreate = func() { r.do(other, "op=set&k=z&n=6000") } // moves out over the tombstone
+		f.mu.Unlock()
+	}
+	f.mu.Unlock()
+	body, _, err := r.send(j, "op=set&k=c&n=1")
+	after, _ := r.do(other.clone(), "")
+	t.Logf("the browser (the move out's cookie) reads %q", after)
+	if err != nil {
+		t.Fatalf("the return's last save: %q %v", body, err)
+	}
+}
+
+// creates counts a backend's Creates: the records and tombstones a
+// scenario writes.
+type creates struct {
+	serverstore.Backend
+	n atomic.Int32
+}
+
+func (c *creates) Create(ctx context.Context, key string, e *serverstore.Entry, expires time.Time) error {
+	c.n.Add(1)
+	return c.Backend.Create(ctx, key, e, expires)
+}
+
+// spillRefusedRegenerate: a copy of a cookie-form cookie from before a
+// Regenerate, sent to an endpoint that regenerates, is refused, and leaves
+// nothing on the server: no record, no tombstone (an outside review: each
+// such request left a tombstone for ten minutes).
+func spillRefusedRegenerate(t *testing.T, newBackend func(t *testing.T) serverstore.Backend) {
+	c := &creates{Backend: newBackend(t)}
+	r := newSpillRig(t, c)
+	k := jar{}
+	r.do(k, "op=set&k=a&n=10")
+	stale := k.clone()
+	r.do(k, "op=regenerate")
+	c.n.Store(0)
+	for range 3 {
+		if _, touched := r.do(stale.clone(), "op=regenerate"); touched {
+			t.Fatal("a refused Regenerate set or expired the cookie")
+		}
+	}
+	if n := c.n.Load(); n != 0 {
+		t.Fatalf("three refused Regenerates wrote %d records or tombstones", n)
+	}
+	if body, _ := r.do(k, ""); body != "a=10 " {
+		t.Fatalf("the session reads %q", body)
 	}
 }
