@@ -43,6 +43,7 @@ var backends = []struct {
 	{fuzz.Backend{Name: "postgres", Server: true, Shared: true, Open: openPostgres}, true},
 	{fuzz.Backend{Name: "dynamodb", Server: true, Shared: true, Open: openDynamo}, true},
 	{fuzz.Backend{Name: "spill (memory)", Server: true, EngineClock: true, Open: spilled(openMemory(true))}, false},
+	{fuzz.Backend{Name: "spill (memory, real engine clock)", Server: true, Open: spilled(openMemory(false))}, false},
 	{fuzz.Backend{Name: "spill (redis)", Server: true, Shared: true, Open: spilled(openRedis)}, true},
 	{fuzz.Backend{Name: "express", Server: true, Express: true, Open: openExpress}, true},
 	{fuzz.Backend{Name: "express (from its configuration string)", Server: true, Express: true, Open: openExpressString}, true},

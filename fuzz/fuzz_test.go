@@ -104,7 +104,9 @@ func FuzzSpillRedis(f *testing.F) {
 func FuzzSpillDifferential(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, header bool, data []byte) {
-		a, b := backend("memory"), backend("spill (memory)")
+		// As FuzzDifferential's server pairs: RunDifferential holds both
+		// to the model with the backends' expiry by real time.
+		a, b := backend("memory (real engine clock)"), backend("spill (memory, real engine clock)")
 		if len(data) > 0 && data[0]%2 == 1 {
 			a, b = backend("memory (real engine clock)"), backend("spill (redis)")
 		}
@@ -185,7 +187,7 @@ func FuzzDifferential(f *testing.F) {
 			p = pairs[int(data[0])%len(pairs)]
 			switch {
 			case data[0] >= 228 && data[0]%2 == 0:
-				p = [2]string{"memory", "spill (memory)"}
+				p = [2]string{"memory (real engine clock)", "spill (memory, real engine clock)"}
 			case data[0] >= 228:
 				p = [2]string{"memory (real engine clock)", "spill (redis)"}
 			case data[0] >= 200:
