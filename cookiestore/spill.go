@@ -263,39 +263,12 @@ func (s *Spill) Load(ctx context.Context, name, token string, now time.Time) (*d
 
 // lookup reads the record of id on the server. A blank record (a
 // tombstone's write that failed half way) is errBlank.
-// A Regenerate's tombstone whose chain of successors ends in a Destroy's
-// (a logout through the old ID ends the session it moved to) reads as
-// crumbs-ended, as server mode's Delete of the whole chain reads as
-// nothing.
 func (s *Spill) lookup(ctx context.Context, id string) (*driver.Record, string, error) {
 	rec, succ, err := hook.ServerLookup(s.server, ctx, id)
-	switch {
-	case err == nil && isBlank(rec.Values):
+	if err == nil && isBlank(rec.Values) {
 		return nil, "", errBlank
-	case errors.Is(err, driver.ErrMoved) && succ != "" && succ != markCookie && succ != markEnded && s.chainEnded(ctx, succ):
-		return nil, markEnded, err
 	}
 	return rec, succ, err
-}
-
-// chainEnded follows a chain of tombstones from successor (at most 8) and
-// reports whether it ends in a Destroy's.
-func (s *Spill) chainEnded(ctx context.Context, successor string) bool {
-	key := successorKey(successor)
-	for range 8 {
-		e, err := s.server.Backend().Get(ctx, key)
-		if !errors.Is(err, driver.ErrMoved) || e == nil {
-			return false
-		}
-		switch e.Successor {
-		case markEnded:
-			return true
-		case markCookie, "":
-			return false
-		}
-		key = successorKey(e.Successor)
-	}
-	return false
 }
 
 // errBlank is a key that holds a blank record: nothing, to the session.
@@ -733,7 +706,13 @@ func (s *Spill) Delete(ctx context.Context, name string, rec *driver.Record, now
 				return err
 			}
 		case errors.Is(err, driver.ErrMoved):
-			key = successorKey(succ) // retired by a Regenerate: the session it moved to ends too
+			// Retired by a Regenerate: the retired ID ends too (as server
+			// mode's Delete removes its tombstone, so that its token reads
+			// nothing), and so does the session it moved to.
+			if _, _, merr := hook.ServerMark(s.server, ctx, key, markEnded, succ, blank(), until); merr != nil && !errors.Is(merr, driver.ErrMoved) {
+				return merr // (ErrMoved: another request replaced that tombstone first)
+			}
+			key = successorKey(succ)
 		default:
 			return err
 		}
