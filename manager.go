@@ -53,6 +53,7 @@ type Manager struct {
 	store  Store
 	cfg    config
 	codec  Codec
+	encode func(map[string][]byte) ([]byte, error) // codec.EncodeMap, bound once: driver.Commit.Encode
 	chunks *chunking.Codec
 	log    *slog.Logger
 	now    func() time.Time // injectable clock
@@ -117,7 +118,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if err := partitionedFits(c.partitioned, chunks, "WithCookie"); err != nil {
 		return nil, err
 	}
-	m := &Manager{store: store, cfg: c, codec: c.codec, chunks: chunks, log: c.logger, now: c.now, rec: c.recorder}
+	m := &Manager{store: store, cfg: c, codec: c.codec, encode: c.codec.EncodeMap, chunks: chunks, log: c.logger, now: c.now, rec: c.recorder}
 	if m.cfg.errorHandler == nil {
 		m.cfg.errorHandler = defaultErrorHandler
 	}
@@ -896,7 +897,7 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 		if err != nil {
 			return "", fmt.Errorf("session: the values do not encode: %w", err)
 		}
-		c.Record.Values, c.Record.Data, c.Encode = s.raw, data, m.codec.EncodeMap
+		c.Record.Values, c.Record.Data, c.Encode = s.raw, data, m.encode
 		if whole {
 			c.Changes = driver.Changes{Clear: true, List: make([]driver.Change, 0, len(s.raw))}
 			for k, v := range s.raw {

@@ -102,9 +102,9 @@ const returningKey = "\x00crumbs.returning"
 const blankKey = "\x00crumbs.blank"
 
 type spillConfig struct {
-	at, back       int
-	atSet, backSet bool
-	grace          time.Duration
+	at, back int
+	backSet  bool
+	grace    time.Duration
 }
 
 // WithReturnGrace sets how long a returned session's record stays live
@@ -136,7 +136,7 @@ func WithSpillAt(n int) SpillOption {
 		if n < 0 || n > 64<<10 {
 			return fmt.Errorf("cookiestore: WithSpillAt(%d): give 0 to %d bytes", n, 64<<10)
 		}
-		c.at, c.atSet = n, true
+		c.at = n
 		return nil
 	}
 }
@@ -186,9 +186,6 @@ func NewSpill(cookie *Store, server *serverstore.Store, opts ...SpillOption) (*S
 // SpillAt and ReturnAt return the marks, in bytes of the sealed value.
 func (s *Spill) SpillAt() int  { return s.at }
 func (s *Spill) ReturnAt() int { return s.back }
-
-// Server returns the server store the sessions spill to.
-func (s *Spill) Server() *serverstore.Store { return s.server }
 
 // Close closes the server store.
 func (s *Spill) Close() error { return s.server.Close() }
