@@ -23,6 +23,8 @@ import (
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/dynamostore"
 	"github.com/crumbs-go/session/serverstore/dynamostore/dynamotest"
+	"github.com/crumbs-go/session/serverstore/mongostore"
+	"github.com/crumbs-go/session/serverstore/mongostore/mongotest"
 	"github.com/crumbs-go/session/serverstore/pgstore"
 	"github.com/crumbs-go/session/serverstore/redisstore"
 	"github.com/crumbs-go/session/serverstore/redisstore/express"
@@ -42,6 +44,7 @@ var backends = []struct {
 	{fuzz.Backend{Name: "redis", Server: true, Shared: true, Open: openRedis}, true},
 	{fuzz.Backend{Name: "postgres", Server: true, Shared: true, Open: openPostgres}, true},
 	{fuzz.Backend{Name: "dynamodb", Server: true, Shared: true, Open: openDynamo}, true},
+	{fuzz.Backend{Name: "mongodb", Server: true, Shared: true, Open: openMongo}, true},
 	{fuzz.Backend{Name: "spill (memory)", Server: true, EngineClock: true, Open: spilled(openMemory(true))}, false},
 	{fuzz.Backend{Name: "spill (memory, real engine clock)", Server: true, Open: spilled(openMemory(false))}, false},
 	{fuzz.Backend{Name: "spill (redis)", Server: true, Shared: true, Open: spilled(openRedis)}, true},
@@ -387,8 +390,37 @@ func openDynamo(t testing.TB, _ func() time.Time) func([][]byte) (session.Store,
 	return func(secrets [][]byte) (session.Store, error) { return serverstore.New(dynamoBack, secrets) }
 }
 
+var (
+	mongoOnce sync.Once
+	mongoBack *mongostore.Backend
+	mongoErr  error
+)
+
+// openMongo: FerretDB, embedded and started by this process (mongotest),
+// over PostgreSQL, with one collection for the process's scenarios; the
+// process's database goes with it.
+func openMongo(t testing.TB, _ func() time.Time) func([][]byte) (session.Store, error) {
+	db := mongotest.Database(t)
+	mongoOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		coll := db.Collection("crumbs_fuzz_" + run)
+		if mongoErr = mongostore.EnsureIndexes(ctx, coll); errors.Is(mongoErr, errors.ErrUnsupported) {
+			mongoErr = nil // FerretDB has no TTL index; reads enforce expiry
+		}
+		if mongoErr == nil {
+			mongoBack, mongoErr = mongostore.New(coll)
+		}
+	})
+	if mongoErr != nil {
+		t.Fatalf("FerretDB: %v", mongoErr)
+	}
+	return func(secrets [][]byte) (session.Store, error) { return serverstore.New(mongoBack, secrets) }
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	dynamotest.Stop()
+	mongotest.Stop()
 	os.Exit(code)
 }

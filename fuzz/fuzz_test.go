@@ -80,6 +80,26 @@ func FuzzDynamoDB(f *testing.F) {
 	})
 }
 
+// FuzzMongo holds the MongoDB store to the model, on FerretDB over
+// PostgreSQL (the store enforces expiry on read, by real time).
+func FuzzMongo(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, header bool, data []byte) {
+		fuzz.Run(t, backend("mongodb"), data, header, true, true)
+	})
+}
+
+// FuzzMongoDifferential runs each scenario on memory and on the MongoDB
+// store (FerretDB), both by real time, and compares what they answer: the
+// campaign target of the pair FuzzDifferential reaches by its first bytes
+// 214 to 227.
+func FuzzMongoDifferential(f *testing.F) {
+	seed(f)
+	f.Fuzz(func(t *testing.T, header bool, data []byte) {
+		fuzz.RunDifferential(t, backend("memory (real engine clock)"), backend("mongodb"), data, header)
+	})
+}
+
 // FuzzSpill holds the spill-over store, every session on the server, over
 // memory to the model.
 func FuzzSpill(f *testing.F) {
@@ -146,7 +166,7 @@ func seed(f *testing.F) {
 func FuzzConcurrent(f *testing.F) {
 	// Mixed bursts of 16 (sets, Updates, flashes, reads, touches; half Updates): over two
 	// instances on memory, four on Redis, one per request on PostgreSQL.
-	for _, s := range []struct{ which, instances byte }{{0, 0}, {3, 1}, {4, 2}, {200, 1}} {
+	for _, s := range []struct{ which, instances byte }{{0, 0}, {3, 1}, {4, 2}, {200, 1}, {228, 1}} {
 		data := []byte{1, 1, 0, 0, 0, 0, 14, s.instances}
 		for i := range 16 {
 			data = append(data, byte(i%8))
@@ -155,10 +175,13 @@ func FuzzConcurrent(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, which byte, data []byte) {
 		// which below 200 keeps the mapping the committed inputs were found
-		// under; 200 and above is DynamoDB's.
+		// under; 200 to 227 is DynamoDB's, 228 and above MongoDB's.
 		names := []string{"memory", "memory", "memory", "redis", "postgres"}
 		name := names[int(which)%len(names)]
-		if which >= 200 {
+		switch {
+		case which >= 228:
+			name = "mongodb"
+		case which >= 200:
 			name = "dynamodb"
 		}
 		fuzz.RunConcurrent(t, backend(name), data)
@@ -169,6 +192,7 @@ func FuzzConcurrent(f *testing.F) {
 func FuzzDifferential(f *testing.F) {
 	seed(f)
 	f.Add(false, []byte{200, 3, 0, 0, 0, 0, 0, 2, 0, 0, 1, 1, 0, 5, 0, 0, 1, 11}) // memory against DynamoDB
+	f.Add(false, []byte{214, 3, 0, 0, 0, 0, 0, 2, 0, 0, 1, 1, 0, 5, 0, 0, 1, 11}) // memory against MongoDB
 	f.Add(false, []byte{228, 3, 0, 0, 0, 0, 0, 2, 0, 0, 1, 1, 0, 5, 0, 0, 1, 11}) // memory against spill-over on memory
 	f.Add(false, []byte{229, 3, 0, 0, 0, 0, 0, 2, 0, 0, 1, 1, 0, 5, 0, 0, 1, 11}) // memory against spill-over on Redis
 	pairs := [][2]string{
@@ -179,7 +203,8 @@ func FuzzDifferential(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, header bool, data []byte) {
 		// A first byte below 200 keeps the mapping the committed inputs
-		// were found under; 200 to 227 is memory against DynamoDB; 228 and
+		// were found under; 200 to 213 is memory against DynamoDB, 214 to
+		// 227 memory against MongoDB; 228 and
 		// above memory against the spill-over store (every session on the
 		// server) over memory (even) or Redis (odd).
 		p := pairs[0]
@@ -190,6 +215,8 @@ func FuzzDifferential(f *testing.F) {
 				p = [2]string{"memory (real engine clock)", "spill (memory, real engine clock)"}
 			case data[0] >= 228:
 				p = [2]string{"memory (real engine clock)", "spill (redis)"}
+			case data[0] >= 214:
+				p = [2]string{"memory (real engine clock)", "mongodb"}
 			case data[0] >= 200:
 				p = [2]string{"memory (real engine clock)", "dynamodb"}
 			}

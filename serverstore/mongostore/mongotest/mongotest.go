@@ -1,0 +1,161 @@
+// Package mongotest runs a MongoDB-wire server for tests: FerretDB 1.24,
+// embedded as a Go package, over the PostgreSQL on 127.0.0.1:5432 (or
+// CRUMBS_PG_URL). Start starts it once per process, on a port of its own,
+// with a database of its own (a PostgreSQL schema), which Stop drops.
+// Without PostgreSQL a test skips, except under CI (CI set in the
+// environment), where it fails.
+//
+// Call Stop from TestMain after m.Run: it stops what Start started.
+//
+// What FerretDB 1.24 does not do: it has no TTL indexes (createIndexes
+// with expireAfterSeconds is NotImplemented), so nothing deletes expired
+// documents but mongostore's sweep; and it applies an update by reading
+// the document and then writing it whole, so two parallel updates of one
+// document lose one of them (mongostore inserts revisions instead).
+//
+// It is a module of its own, so that FerretDB's dependencies stay out of
+// mongostore's go.mod.
+package mongotest
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/crumbs-go/session/serverstore/storetest"
+)
+
+// PostgreSQL is the database FerretDB keeps its data in.
+func PostgreSQL() string {
+	if u := os.Getenv("CRUMBS_PG_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+var (
+	mu       sync.Mutex
+	uri      string
+	database string
+	client   *mongo.Client
+	cancel   context.CancelFunc
+	done     chan struct{}
+	startErr error
+)
+
+// Start returns the URI of the process's FerretDB, starting it on first
+// use.
+func Start(t testing.TB) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if uri == "" && startErr == nil {
+		startErr = start()
+	}
+	if startErr != nil {
+		storetest.Unavailable(t, "FerretDB over PostgreSQL at "+PostgreSQL(), startErr)
+	}
+	return uri
+}
+
+func start() error {
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:      ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Logger:        slog.New(slog.DiscardHandler), // it logs every duplicate key as an error
+		Handler:       "postgresql",
+		PostgreSQLURL: PostgreSQL(),
+	})
+	if err != nil {
+		return err
+	}
+	ctx, c := context.WithCancel(context.Background())
+	d := make(chan struct{})
+	go func() { f.Run(ctx); close(d) }()
+	u := f.MongoDBURI()
+	cl, err := mongo.Connect(options.Client().ApplyURI(u))
+	if err == nil {
+		pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = cl.Ping(pctx, nil)
+		pcancel()
+	}
+	if err != nil {
+		c()
+		<-d
+		return fmt.Errorf("FerretDB: %w", err)
+	}
+	var b [6]byte
+	crand.Read(b[:])
+	uri, database, client, cancel, done = u, "crumbs_test_"+hex.EncodeToString(b[:]), cl, c, d
+	return nil
+}
+
+// URI returns a configuration string's start for the process's database:
+// mongodb://127.0.0.1:PORT/DATABASE.
+func URI(t testing.TB) string {
+	u := Start(t)
+	return u + database
+}
+
+// Client returns a client of the process's FerretDB.
+func Client(t testing.TB) *mongo.Client {
+	Start(t)
+	return client
+}
+
+// Database returns the process's database.
+func Database(t testing.TB) *mongo.Database {
+	return Client(t).Database(database)
+}
+
+// Collection returns a collection of the test's own, in the process's
+// database, and drops it after the test.
+func Collection(t testing.TB) *mongo.Collection {
+	t.Helper()
+	var b [6]byte
+	crand.Read(b[:])
+	c := Database(t).Collection("t_" + hex.EncodeToString(b[:]))
+	t.Cleanup(func() { c.Drop(context.Background()) })
+	return c
+}
+
+// Docs returns the documents of c, raw.
+func Docs(t testing.TB, c *mongo.Collection) []bson.M {
+	t.Helper()
+	cur, err := c.Find(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []bson.M
+	if err := cur.All(context.Background(), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Stop drops the process's database and stops the FerretDB Start started,
+// if any.
+func Stop() {
+	mu.Lock()
+	defer mu.Unlock()
+	if client == nil {
+		return
+	}
+	ctx, c := context.WithTimeout(context.Background(), 30*time.Second)
+	defer c()
+	client.Database(database).Drop(ctx)
+	client.Disconnect(ctx)
+	cancel()
+	<-done
+	client, uri = nil, ""
+}
