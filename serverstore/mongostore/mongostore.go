@@ -121,6 +121,8 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -527,6 +529,27 @@ func (b *Backend) newest(ctx context.Context, key string) (*doc, error) {
 	return &d, nil
 }
 
+// lastStub reads the last revision of key among all its documents, stubs
+// included; nil when it has none.
+func (b *Backend) lastStub(ctx context.Context, key string) (*doc, error) {
+	var d doc
+	err := b.coll.FindOne(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$regex", Value: "^" + regexp.QuoteMeta(key) + `\.[0-9a-f]{16}$`}}}},
+		options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, hex, ok := strings.Cut(d.ID[len(key):], "."); ok {
+		if r, err := strconv.ParseUint(hex, 16, 64); err == nil {
+			d.Revision = int64(r)
+		}
+	}
+	d.End = true
+	return &d, nil
+}
+
 // put inserts next as the revision after prev (nil: none), which a find
 // begun at read (on the monotonic clock) returned, and then turns prev
 // into a stub. It reports false when another write took that revision
@@ -580,9 +603,11 @@ func (b *Backend) put(ctx context.Context, read time.Time, prev, in *doc) (bool,
 		// A stub: the revision's _id, dead, for fence more. Whatever a
 		// failed request leaves, the TTL index removes; reads take the
 		// newest revision only.
+		// Without k, finds of the session never read it again.
 		b.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: prev.ID}}, bson.D{
 			{Key: "$set", Value: bson.D{{Key: fEnd, Value: true}, {Key: fTTL, Value: b.now().Add(fence)}}},
-			{Key: "$unset", Value: bson.D{{Key: fMeta, Value: ""}, {Key: fValues, Value: ""}, {Key: fMoved, Value: ""}, {Key: fBinding, Value: ""}}},
+			{Key: "$unset", Value: bson.D{{Key: fKey, Value: ""}, {Key: fMeta, Value: ""}, {Key: fValues, Value: ""},
+				{Key: fMoved, Value: ""}, {Key: fUser, Value: ""}, {Key: fBinding, Value: ""}}},
 		})
 	}
 	return true, nil
@@ -611,9 +636,15 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 		next.Values = append(next.Values, value{k, v})
 	}
 	next.bind(e.Binding)
+	stubs := false
 	for range maxAttempts {
 		read := time.Now()
 		cur, err := b.newest(ctx, key)
+		if err == nil && cur == nil && stubs {
+			// The key's revision 1 is taken, and no revision is the
+			// session's: stubs of one that ended are there still.
+			cur, err = b.lastStub(ctx, key)
+		}
 		if err != nil {
 			return fmt.Errorf("mongostore: create: %w", err)
 		}
@@ -627,6 +658,7 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 		if ok {
 			return nil
 		}
+		stubs = cur == nil
 	}
 	return fmt.Errorf("mongostore: create: %d writes of %q came first", maxAttempts, key)
 }
