@@ -19,6 +19,7 @@ import (
 //	redis://127.0.0.1:6379/0, rediss://…         serverstore/redisstore: single node, Sentinel, Cluster
 //	postgres://user@127.0.0.1:5432/db, postgresql://…   serverstore/pgstore
 //	dynamodb://TABLE?region=eu-west-1              serverstore/dynamostore: Amazon DynamoDB
+//	mongodb://127.0.0.1:27017/app, mongodb+srv://…  serverstore/mongostore: MongoDB and MongoDB-wire servers
 //	cookie+redis://…, cookie+memory, cookie+…       cookiestore.Spill: in the cookie while it fits, on the server store after "cookie+" once it outgrows it
 //
 // Each store package documents its forms; crumbs' own parameters are

@@ -340,6 +340,9 @@ func Open(ctx context.Context, cfg string) (serverstore.Backend, []serverstore.O
 	if u.Scheme != "mongodb" && u.Scheme != "mongodb+srv" {
 		return nil, nil, fmt.Errorf("mongostore: the scheme %q: give mongodb:// or mongodb+srv://", u.Scheme)
 	}
+	if u.Host == "" {
+		return nil, nil, errors.New("mongostore: no host: give mongodb://HOST[:PORT][,HOST…]/DATABASE, or mongodb+srv://HOST/DATABASE")
+	}
 	db := strings.TrimPrefix(u.Path, "/")
 	if db == "" {
 		db = DefaultDatabase
@@ -384,13 +387,19 @@ func Open(ctx context.Context, cfg string) (serverstore.Backend, []serverstore.O
 	}
 	u.RawQuery = q.Encode()
 	copts := options.Client().ApplyURI(u.String())
+	refused := func(err error) error {
+		if _, secret := u.User.Password(); secret || strings.Contains(strings.ToLower(u.RawQuery), "password") {
+			// The driver's message may quote the string: say only that.
+			return errors.New("mongostore: the driver refuses the configuration string (see its connection string options; crumbs' own start with crumbs_)")
+		}
+		return fmt.Errorf("mongostore: the driver refuses the configuration string: %w", err)
+	}
 	if err := copts.Validate(); err != nil {
-		// The driver's message may quote the string: say only that.
-		return nil, nil, errors.New("mongostore: the driver refuses the configuration string's options (see its connection string options; crumbs' own start with crumbs_)")
+		return nil, nil, refused(err)
 	}
 	client, err := mongo.Connect(copts)
 	if err != nil {
-		return nil, nil, errors.New("mongostore: the driver refuses the configuration string (see its connection string options; crumbs' own start with crumbs_)")
+		return nil, nil, refused(err)
 	}
 	fail := func(err error) (serverstore.Backend, []serverstore.Option, error) {
 		client.Disconnect(context.Background())

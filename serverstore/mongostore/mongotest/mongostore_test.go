@@ -18,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/crumbs-go/session"
+	"github.com/crumbs-go/session/driver"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/mongostore"
 	"github.com/crumbs-go/session/serverstore/mongostore/mongotest"
@@ -200,6 +201,9 @@ func TestOpenErrors(t *testing.T) {
 		{base + "?crumbs_sweep=1s&crumbs_sweep=2s", "given 2 times"},
 		{"mongodb://127.0.0.1:1/x?crumbs_open_timeout=300ms&serverSelectionTimeoutMS=300", "did not answer"},
 		{strings.Replace(base, "mongodb://", "mongodb://u:secret-pw@", 1) + "a.b", "database"},
+		{base + "?maxPoolSize=many", "maxPoolSize"},
+		{"mongodb:///app", "no host"},
+		{base + "?serverSelectionTimeoutMS=-5", "refuses"},
 	} {
 		_, err := session.OpenStore(context.Background(), tc.cfg, secrets)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -209,6 +213,8 @@ func TestOpenErrors(t *testing.T) {
 	storetest.CheckOpenErrors(t, secrets,
 		"mongodb://nobody:PW@127.0.0.1:1/test?crumbs_open_timeout=300ms&serverSelectionTimeoutMS=300",
 		"mongodb://nobody:PW@127.0.0.1:1/test?crumbs_bogus=1",
+		"mongodb://nobody:PW@127.0.0.1:1/test?maxPoolSize=many",
+		"mongodb://nobody:PW@127.0.0.1:1/test?crumbs_open_timeout=300ms&serverSelectionTimeoutMS=-5",
 	)
 }
 
@@ -347,5 +353,38 @@ func TestParallelKeys(t *testing.T) {
 	}
 	if n := len(live(t, c)); n != 1 {
 		t.Errorf("%d session documents for one session, want 1 (and stubs)", n)
+	}
+}
+
+// TestCreateOverStubs: when the newest revision of a session is removed
+// before the stubs of those it replaced (a TTL pass removes documents in
+// any order), the key is absent, and a Create of it follows the last stub
+// instead of failing on revision 1.
+func TestCreateOverStubs(t *testing.T) {
+	b, c := newBackend(t)
+	ctx := context.Background()
+	meta := make([]byte, 18)
+	meta[0] = 2
+	exp := time.Now().Add(time.Hour)
+	if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta, Values: map[string][]byte{"a": {0, '1'}}}, exp); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := b.Apply(ctx, "k", &serverstore.Write{Meta: meta, Expires: exp, Changes: []driver.Change{{Key: "a", Value: []byte{0, '2'}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.DeleteOne(ctx, bson.D{{Key: "k", Value: "k"}}); err != nil { // the newest, revision 3
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "k"); !errors.Is(err, serverstore.ErrNotFound) {
+		t.Fatalf("Get with only stubs left = %v, want ErrNotFound", err)
+	}
+	if err := b.Create(ctx, "k", &serverstore.Entry{Meta: meta, Values: map[string][]byte{"a": {0, '3'}}}, exp); err != nil {
+		t.Fatalf("Create over stubs: %v", err)
+	}
+	e, err := b.Get(ctx, "k")
+	if err != nil || string(e.Values["a"]) != "\x003" {
+		t.Fatalf("Get after the Create = %v, %v", e, err)
 	}
 }

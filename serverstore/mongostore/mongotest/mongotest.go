@@ -1,7 +1,9 @@
 // Package mongotest runs a MongoDB-wire server for tests: FerretDB 1.24,
 // embedded as a Go package, over the PostgreSQL on 127.0.0.1:5432 (or
 // CRUMBS_PG_URL). Start starts it once per process, on a port of its own,
-// with a database of its own (a PostgreSQL schema), which Stop drops.
+// with a database of its own (a PostgreSQL schema), which Stop drops; a
+// process killed before its Stop leaves its database, which a Start a day
+// later drops.
 // Without PostgreSQL a test skips, except under CI (CI set in the
 // environment), where it fails.
 //
@@ -24,6 +26,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,8 +100,30 @@ func start() error {
 	}
 	var b [6]byte
 	crand.Read(b[:])
-	uri, database, client, cancel, done = u, "crumbs_test_"+hex.EncodeToString(b[:]), cl, c, d
+	uri, database, client, cancel, done = u, fmt.Sprintf("crumbs_test_%d_%s", time.Now().Unix(), hex.EncodeToString(b[:])), cl, c, d
+	dropStale(cl)
 	return nil
+}
+
+// dropStale drops the databases of earlier processes that ended without
+// Stop (killed) a day ago or more: a day is longer than any test run.
+func dropStale(cl *mongo.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	names, err := cl.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		rest, ok := strings.CutPrefix(n, "crumbs_test_")
+		if !ok {
+			continue
+		}
+		ts, _, _ := strings.Cut(rest, "_")
+		if sec, err := strconv.ParseInt(ts, 10, 64); err == nil && time.Since(time.Unix(sec, 0)) > 24*time.Hour {
+			cl.Database(n).Drop(ctx)
+		}
+	}
 }
 
 // URI returns a configuration string's start for the process's database:
