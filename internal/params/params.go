@@ -102,8 +102,13 @@ func parameterName(name string) bool {
 	if name == "" {
 		return false
 	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+	// Lower case and digits, or camelCase (MongoDB's options): a capital
+	// first letter is the rest of a password ("password=ab&Cd=ef").
+	if c := name[0]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
 			return false
 		}
 	}
@@ -206,7 +211,7 @@ func Redact(u *url.URL) string {
 	c := *u
 	q := c.Query()
 	for name := range q {
-		if strings.HasSuffix(name, "password") {
+		if isPasswordName(name) {
 			q.Set(name, "xxxxx")
 		}
 	}

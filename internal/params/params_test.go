@@ -43,3 +43,20 @@ func TestNoPasswordInMessages(t *testing.T) {
 		t.Fatalf("Redact = %q", r)
 	}
 }
+
+// TestMongoStyleParameters: camelCase parameter names after a password
+// parameter are parameters (MongoDB's), and Redact masks a password
+// parameter whatever its case.
+func TestMongoStyleParameters(t *testing.T) {
+	cfg := "mongodb://h/app?tlsCertificateKeyFilePassword=Secr3t&serverSelectionTimeoutMS=300"
+	u, err := params.Parse("mongostore", cfg)
+	if err != nil {
+		t.Fatalf("Parse(%q) = %v", cfg, err)
+	}
+	if r := params.Redact(u); strings.Contains(r, "Secr3t") {
+		t.Errorf("Redact = %q: quotes the password", r)
+	}
+	if _, err := params.Parse("redisstore", "redis://h/0?password=ab&Cd=ef"); err == nil {
+		t.Error("a capitalised bare word after a password parameter passed as a parameter")
+	}
+}

@@ -7,8 +7,8 @@
 //
 // A session is one document in a collection (DefaultCollection,
 // crumbs_sessions, unless told otherwise), written whole: each write of a
-// session inserts the next revision of its document, and then deletes the
-// revision it replaced. Its fields:
+// session inserts the next revision of its document, and then turns the
+// revision it replaced into a stub (below). Its fields:
 //
 //	_id  string  the key, ".", and the revision in 16 hexadecimal digits
 //	k    string  the key: the hash of the session ID, as in every
@@ -17,16 +17,27 @@
 //	m    binary  the record's header (spec/server-id-v1.md §4)
 //	v    array   the values, each {n: the session key, b: binary}
 //	x    date    when the record expires, enforced on every read
-//	ttl  date    when the TTL index may remove the document (never
-//	             before x, nor before the ttl of the revision it replaced)
+//	ttl  date    when the TTL index may remove the document: 2 minutes
+//	             (the fence) after x, and never before the ttl of the
+//	             revision it replaced
 //	mv   string  only in the tombstone of a retired ID: the key it moved to
-//	end  bool    only in the mark a Destroy leaves: the key is absent
+//	end  bool    only in the mark a Destroy leaves (the key is absent), and
+//	             in stubs
 //	wt   string  the random mark of the write that made the revision
+//	usr  string  the user a bound session belongs to (package devices)
+//	bd   binary  its binding (spec/server-id-v1.md §7.1)
+//	sn   int64   when it was last seen, Unix seconds
 //
-// and two indexes: crumbs_key, on k and r (descending), by which every
-// read finds a session's newest revision, and crumbs_ttl, a TTL index on
-// ttl. EnsureIndexes creates both; a configuration string creates them
-// unless told not to.
+// A stub is a replaced revision reduced to _id, r, x, end, wt and a ttl 2
+// minutes on: it keeps its _id taken (see "Why revisions"), and has no k,
+// so no find of the session reads it. So a session written 100 times a
+// minute has some 200 small stubs beside its document at any time.
+//
+// The indexes: crumbs_key, on k and r (descending), by which every read
+// finds a session's newest revision; crumbs_usr, on usr (sparse), by which
+// the devices API lists a user's sessions; and crumbs_ttl, a TTL index on
+// ttl. EnsureIndexes creates them; a configuration string does, unless
+// told not to.
 //
 // # Why revisions
 //
@@ -35,35 +46,44 @@
 // compare-and-set on the whole session, on any server whose inserts check
 // _id (all of them), without relying on the atomicity of updates with a
 // filter (FerretDB 1.x reads, then writes, an update's document: two
-// parallel updates of one document lose one of them). The cost is a
-// second request per write: the delete of the replaced revision. A write
-// that loses the race reads the session again and applies its own changes
-// to what it finds: parallel requests that change different keys of one
-// session both land, and session.Update's compare-and-set compares with
-// the newest value.
+// parallel updates of one document lose one of them). A write that loses
+// the race reads the session again and applies its own changes to what it
+// finds: parallel requests that change different keys of one session both
+// land, and session.Update's compare-and-set compares with the newest
+// value.
+//
+// A revision's _id is taken only while its document exists: were the
+// replaced revision deleted, a writer that read the one before it, and
+// was overtaken by two writes, would insert the deleted revision again,
+// and its write would vanish under the newest. So nothing is removed
+// before it has been dead (replaced, ended or expired) for the fence, 2
+// minutes, and a write whose insert lands more than the fence after its
+// read is withdrawn (made a stub) and reported failed. The fence is
+// measured on the client's clock and the TTL index removes by the
+// server's: keep them within seconds of each other (NTP).
 //
 // # Deadlines
 //
 // Every read checks x itself, on the client's clock: a record whose x has
 // passed is absent, whether or not the server has removed it yet (MongoDB
 // removes expired documents once a minute; FerretDB 1.x has no TTL
-// indexes, and the sweep of WithSweep removes them instead). Each revision's
-// ttl is at least its predecessor's, so a revision that outlives a failed
-// delete never becomes the newest again by the TTL index's removing its
-// successor first.
+// indexes, and the sweep of WithSweep removes them instead).
 //
 // # Operations and their cost
 //
 //	Load (Get)           one find of the newest revision (crumbs_key)
 //	new session (Create) that find, then one insert
-//	save (Apply)         that find, one insert, one delete
-//	Regenerate (Retire)  that find, the insert of a tombstone, one delete
-//	Destroy (Delete)     that find, the insert of an end mark, one delete
+//	save (Apply)         that find, one insert, one update (the stub)
+//	Regenerate (Retire)  that find, the insert of a tombstone, one update
+//	Destroy (Delete)     that find, the insert of an end mark, one update
 //
 // So a request that reads its session costs one find, and one that
-// changes it three requests: the find, the insert and the delete (which
-// the driver sends without waiting for anything else). A write that loses
-// a race costs one find and one insert more, per race lost.
+// changes it three requests in a row: the find, the insert and the update.
+// A write that loses a race costs one find and one insert more, per race
+// lost; one after an expired or ended revision, one update more (which
+// holds that revision for the fence). Writes need an acknowledged write
+// concern: Open refuses w=0, and a Backend on a collection with w=0
+// reports every write failed.
 //
 // # Configuration strings
 //
@@ -121,6 +141,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -184,9 +205,10 @@ type Backend struct {
 	coll *mongo.Collection
 	now  func() time.Time
 
-	stop chan struct{} // closes the sweep, if any
-	done chan struct{}
-	once sync.Once
+	sweep  time.Duration      // WithSweep's interval; 0 for none
+	cancel context.CancelFunc // ends the sweep, if any
+	done   chan struct{}
+	once   sync.Once
 }
 
 // An Option configures a Backend.
@@ -201,16 +223,15 @@ func WithSweep(d time.Duration) Option {
 		if d < time.Second {
 			return fmt.Errorf("mongostore: WithSweep(%v): give a second or more", d)
 		}
-		b.stop, b.done = make(chan struct{}), make(chan struct{})
-		go b.sweepEvery(d)
+		b.sweep = d
 		return nil
 	}
 }
 
 // WithClock makes the Backend read the time from now instead of
 // time.Now: the deadlines it enforces on read, and the ttl it writes. For
-// tests that move time instead of waiting; how long a write took is
-// measured on the monotonic clock all the same.
+// tests that move time instead of waiting, such as how long a write takes
+// (see fence).
 func WithClock(now func() time.Time) Option {
 	return func(b *Backend) error {
 		if now == nil {
@@ -232,9 +253,13 @@ func New(coll *mongo.Collection, opts ...Option) (*Backend, error) {
 	b := &Backend{coll: coll.Clone(options.Collection().SetReadPreference(readpref.Primary())), now: time.Now}
 	for _, o := range opts {
 		if err := o(b); err != nil {
-			b.Close()
 			return nil, err
 		}
+	}
+	if b.sweep > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		b.cancel, b.done = cancel, make(chan struct{})
+		go b.sweepEvery(ctx, b.sweep)
 	}
 	return b, nil
 }
@@ -260,23 +285,24 @@ func (b *Backend) Ping(ctx context.Context) error {
 // client it made: see Open).
 func (b *Backend) Close() error {
 	b.once.Do(func() {
-		if b.stop != nil {
-			close(b.stop)
+		if b.cancel != nil {
+			b.cancel() // a sweep under way ends too
 			<-b.done
 		}
 	})
 	return nil
 }
 
-// EnsureIndexes creates the collection's indexes, crumbs_key and the TTL
-// index crumbs_ttl; creating an index that exists already does nothing. A
-// server that refuses TTL indexes (FerretDB 1.x) gets the other, and an
+// EnsureIndexes creates the collection's indexes, crumbs_key, crumbs_usr
+// and the TTL index crumbs_ttl; creating an index that exists already does
+// nothing. A server that refuses TTL indexes (FerretDB 1.x) gets the others, and an
 // error wrapping errors.ErrUnsupported that says expired documents then
 // stay until removed (WithSweep removes them).
 //
 // The same in mongosh:
 //
 //	db.crumbs_sessions.createIndex({k: 1, r: -1}, {name: "crumbs_key"})
+//	db.crumbs_sessions.createIndex({usr: 1}, {name: "crumbs_usr", sparse: true})
 //	db.crumbs_sessions.createIndex({ttl: 1}, {name: "crumbs_ttl", expireAfterSeconds: 0})
 func EnsureIndexes(ctx context.Context, coll *mongo.Collection) error {
 	_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{
@@ -312,18 +338,25 @@ func EnsureIndexes(ctx context.Context, coll *mongo.Collection) error {
 // crumbs_open_timeout or the context has an earlier deadline.
 const OpenTimeout = 5 * time.Second
 
-// Opened is a Backend from a configuration string: Close also disconnects
+// opened is a Backend from a configuration string: Close also disconnects
 // the client Open made.
 type opened struct {
 	*Backend
 	client *mongo.Client
+	closed sync.Once
 }
 
+// Close stops the sweep and disconnects the client; a second Close does
+// nothing.
 func (o *opened) Close() error {
-	o.Backend.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), OpenTimeout)
-	defer cancel()
-	return o.client.Disconnect(ctx)
+	var err error
+	o.closed.Do(func() {
+		o.Backend.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), OpenTimeout)
+		defer cancel()
+		err = o.client.Disconnect(ctx)
+	})
+	return err
 }
 
 // Open builds a Backend from a configuration string (the forms are in the
@@ -388,6 +421,10 @@ func Open(ctx context.Context, cfg string) (serverstore.Backend, []serverstore.O
 	u.RawQuery = q.Encode()
 	copts := options.Client().ApplyURI(u.String())
 	refused := func(err error) error {
+		var dns *net.DNSError
+		if u.Scheme == "mongodb+srv" && errors.As(err, &dns) {
+			return fmt.Errorf("mongostore: the SRV record of %s: %w", u.Hostname(), dns)
+		}
 		if _, secret := u.User.Password(); secret || strings.Contains(strings.ToLower(u.RawQuery), "password") {
 			// The driver's message may quote the string: say only that.
 			return errors.New("mongostore: the driver refuses the configuration string (see its connection string options; crumbs' own start with crumbs_)")
@@ -396,6 +433,9 @@ func Open(ctx context.Context, cfg string) (serverstore.Backend, []serverstore.O
 	}
 	if err := copts.Validate(); err != nil {
 		return nil, nil, refused(err)
+	}
+	if copts.WriteConcern != nil && !copts.WriteConcern.Acknowledged() {
+		return nil, nil, errors.New("mongostore: w=0: sessions need acknowledged writes; give w=1 or w=majority, or leave w out")
 	}
 	client, err := mongo.Connect(copts)
 	if err != nil {
@@ -422,7 +462,7 @@ func Open(ctx context.Context, cfg string) (serverstore.Backend, []serverstore.O
 		err := EnsureIndexes(octx, b.coll)
 		switch {
 		case errors.Is(err, errors.ErrUnsupported):
-			if b.stop == nil {
+			if b.sweep == 0 {
 				slog.Warn(err.Error())
 			}
 		case err != nil:
@@ -560,20 +600,22 @@ func (b *Backend) lastStub(ctx context.Context, key string) (*doc, error) {
 }
 
 // put inserts next as the revision after prev (nil: none), which a find
-// begun at read (on the monotonic clock) returned, and then turns prev
+// begun at read (the Backend's clock: time.Now's monotonic reading, by default) returned, and then turns prev
 // into a stub. It reports false when another write took that revision
 // first.
 //
 // A revision's _id stops a second writer of it for as long as the
-// revision's document exists, and the documents of dead revisions
-// (superseded, ended or expired) stay for fence: a writer whose insert
-// lands within fence of its read therefore wrote after the newest
-// revision, not after one that has since been overtaken and removed. A
-// slower one reads again to find out.
+// revision's document exists, and the document of a revision stays for
+// fence at least after it died (replaced, ended or expired): a writer
+// whose insert lands within fence of its read therefore wrote after the
+// newest revision, not after one that was overtaken and removed since. A
+// revision read dead gets fence more before anything is written after it.
+// A slower write is reported failed, its revision made a stub.
 func (b *Backend) put(ctx context.Context, read time.Time, prev, in *doc) (bool, error) {
 	next := *in // in is the caller's, for its next attempt
 	next.Revision = 1
-	next.TTL = next.TTL.Add(fence)
+	next.Expires = ceilMilli(next.Expires) // BSON dates hold milliseconds
+	next.TTL = ceilMilli(next.TTL).Add(fence)
 	if prev != nil {
 		next.Revision = prev.Revision + 1
 		// Never removed before a revision it replaced, which a failed
@@ -581,45 +623,63 @@ func (b *Backend) put(ctx context.Context, read time.Time, prev, in *doc) (bool,
 		if prev.TTL.After(next.TTL) {
 			next.TTL = prev.TTL
 		}
+		if until := b.now().Add(fence); prev.TTL.Before(until) {
+			res, err := b.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: prev.ID}, {Key: fToken, Value: prev.Token}},
+				bson.D{{Key: "$max", Value: bson.D{{Key: fTTL, Value: until}}}})
+			if err != nil {
+				return false, err
+			}
+			if res.MatchedCount == 0 {
+				return false, nil // removed meanwhile: read again
+			}
+		}
 	}
 	next.ID = id(next.Key, next.Revision)
 	next.Token = newToken()
-	_, err := b.coll.InsertOne(ctx, &next)
+	res, err := b.coll.InsertOne(ctx, &next)
 	if mongo.IsDuplicateKeyError(err) {
-		// Taken: by another write, or by this very one, sent again by the
-		// driver after a lost reply.
-		cur, rerr := b.newest(ctx, next.Key)
-		if rerr != nil || cur == nil || cur.Revision != next.Revision || cur.Token != next.Token {
-			return false, nil
-		}
+		// Taken by another write. (Not by this one sent again: the driver
+		// resends a write only to a replica set or a sharded cluster,
+		// which recognises the resend and answers as to the first.)
+		return false, nil
 	} else if err != nil {
 		return false, err
+	} else if !res.Acknowledged {
+		return false, errUnacknowledged
 	}
-	if time.Since(read) >= fence {
-		cur, err := b.newest(ctx, next.Key)
-		if err != nil {
-			return false, err
-		}
-		if cur == nil || cur.Token != next.Token {
-			// Overtaken, or written after a revision overtaken and
-			// removed: which, nothing tells. Its document goes; the
-			// write is reported failed.
-			b.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: next.ID}})
-			return false, fmt.Errorf("the write of %q took %v or more, and another came first: whether it landed is unknown", next.Key, fence)
-		}
+	if b.now().Sub(read) >= fence {
+		// Written after the newest revision, or after one overtaken and
+		// removed: nothing tells which. Made a stub, the revision never
+		// reads again; the write is reported failed (unless a request
+		// read the revision meanwhile, and wrote after it).
+		b.stub(ctx, next.ID)
+		return false, fmt.Errorf("the write of %q took %v or more: it is withdrawn, unless a request read it meanwhile", next.Key, fence)
 	}
 	if prev != nil {
-		// A stub: the revision's _id, dead, for fence more. Whatever a
-		// failed request leaves, the TTL index removes; reads take the
-		// newest revision only.
-		// Without k, finds of the session never read it again.
-		b.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: prev.ID}}, bson.D{
-			{Key: "$set", Value: bson.D{{Key: fEnd, Value: true}, {Key: fTTL, Value: b.now().Add(fence)}}},
-			{Key: "$unset", Value: bson.D{{Key: fKey, Value: ""}, {Key: fMeta, Value: ""}, {Key: fValues, Value: ""},
-				{Key: fMoved, Value: ""}, {Key: fUser, Value: ""}, {Key: fBinding, Value: ""}}},
-		})
+		b.stub(ctx, prev.ID)
 	}
 	return true, nil
+}
+
+// stub makes the revision id a stub: its _id, dead, without k (finds of
+// the session never read it again), for fence more. Whatever a failed
+// request leaves, the TTL index removes; reads take the newest revision.
+func (b *Backend) stub(ctx context.Context, id string) {
+	b.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{
+		{Key: "$set", Value: bson.D{{Key: fEnd, Value: true}, {Key: fTTL, Value: b.now().Add(fence)}}},
+		{Key: "$unset", Value: bson.D{{Key: fKey, Value: ""}, {Key: fMeta, Value: ""}, {Key: fValues, Value: ""},
+			{Key: fMoved, Value: ""}, {Key: fUser, Value: ""}, {Key: fBinding, Value: ""}}},
+	})
+}
+
+var errUnacknowledged = errors.New("the collection's write concern is unacknowledged (w=0): a write could not be checked; give w=1 or w=majority")
+
+// ceilMilli rounds t up to a millisecond.
+func ceilMilli(t time.Time) time.Time {
+	if c := t.Truncate(time.Millisecond); c.Before(t) {
+		return c.Add(time.Millisecond)
+	}
+	return t
 }
 
 // Get reads a live record: one find.
@@ -647,7 +707,7 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 	next.bind(e.Binding)
 	stubs := false
 	for range maxAttempts {
-		read := time.Now()
+		read := b.now()
 		cur, err := b.newest(ctx, key)
 		if err == nil && cur == nil && stubs {
 			// The key's revision 1 is taken, and no revision is the
@@ -677,7 +737,7 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 // the next revision; again from the read when another write took it first.
 func (b *Backend) Apply(ctx context.Context, key string, w *serverstore.Write) ([]byte, error) {
 	for range maxAttempts {
-		read := time.Now()
+		read := b.now()
 		cur, err := b.newest(ctx, key)
 		if err != nil {
 			return nil, fmt.Errorf("mongostore: apply: %w", err)
@@ -755,7 +815,7 @@ func check(values map[string][]byte, changes []driver.Change) *driver.ConflictEr
 // find, the insert of the tombstone and a delete.
 func (b *Backend) Retire(ctx context.Context, key, successor string, until time.Time) (*serverstore.Entry, error) {
 	for range maxAttempts {
-		read := time.Now()
+		read := b.now()
 		cur, err := b.newest(ctx, key)
 		if err != nil {
 			return nil, fmt.Errorf("mongostore: retire: %w", err)
@@ -784,21 +844,26 @@ func (b *Backend) Retire(ctx context.Context, key, successor string, until time.
 // finds the session absent) and the delete of what it replaces.
 func (b *Backend) Delete(ctx context.Context, key string) (string, error) {
 	for range maxAttempts {
-		read := time.Now()
+		read := b.now()
 		cur, err := b.newest(ctx, key)
 		if err != nil {
 			return "", fmt.Errorf("mongostore: delete: %w", err)
 		}
 		now := b.now()
-		if !cur.live(now) {
+		if cur == nil || cur.End {
 			return "", nil
 		}
+		// An expired record gets its end mark too: a write that read it
+		// live finds its revision taken.
 		mark := &doc{Key: key, End: true, Expires: now, TTL: now}
 		ok, err := b.put(ctx, read, cur, mark)
 		if err != nil {
 			return "", fmt.Errorf("mongostore: delete: %w", err)
 		}
 		if ok {
+			if !cur.live(now) {
+				return "", nil
+			}
 			return cur.Moved, nil
 		}
 	}
@@ -908,10 +973,25 @@ func (b *Backend) Count(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Clear deletes every document of the collection.
+// Clear ends every session of the collection, as Delete does (a find of
+// the whole collection, then Delete's requests per session): a request
+// that read a session before finds it ended, as with a Destroy. The end
+// marks and stubs go as the TTL index (or the sweep) removes them. To
+// empty the collection at once, with no request in flight, drop it.
 func (b *Backend) Clear(ctx context.Context) error {
-	if _, err := b.coll.DeleteMany(ctx, bson.D{}); err != nil {
-		return fmt.Errorf("mongostore: clear: %w", err)
+	var keys []string
+	for d, err := range b.newestOfEach(ctx) {
+		if err != nil {
+			return fmt.Errorf("mongostore: clear: %w", err)
+		}
+		if !d.End {
+			keys = append(keys, d.Key)
+		}
+	}
+	for _, k := range keys {
+		if _, err := b.Delete(ctx, k); err != nil {
+			return fmt.Errorf("mongostore: clear: %w", err)
+		}
 	}
 	return nil
 }
@@ -927,17 +1007,17 @@ func (b *Backend) Sweep(ctx context.Context) (int, error) {
 	return int(res.DeletedCount), nil
 }
 
-func (b *Backend) sweepEvery(d time.Duration) {
+func (b *Backend) sweepEvery(ctx context.Context, d time.Duration) {
 	defer close(b.done)
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
-		case <-b.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), d)
-			if _, err := b.Sweep(ctx); err != nil {
+			sctx, cancel := context.WithTimeout(ctx, d)
+			if _, err := b.Sweep(sctx); err != nil && ctx.Err() == nil {
 				slog.Warn(err.Error())
 			}
 			cancel()

@@ -183,8 +183,14 @@ func TestOpenStore(t *testing.T) {
 		t.Errorf("values %v, want 5", d["v"])
 	}
 	specs, err := db.Collection(coll).Indexes().ListSpecifications(ctx)
-	if err != nil || len(specs) < 2 {
+	if err != nil || len(specs) < 3 {
 		t.Fatalf("indexes %v %v: OpenStore made none", specs, err)
+	}
+	if err := store.(io.Closer).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.(io.Closer).Close(); err != nil {
+		t.Fatalf("a second Close = %v", err)
 	}
 }
 

@@ -9,6 +9,12 @@
 //
 // Call Stop from TestMain after m.Run: it stops what Start started.
 //
+// Under the race detector, which would instrument the embedded FerretDB
+// too (and slow it several times over), the same embedded FerretDB runs
+// in a process of its own: ./cmd/ferretdb, built by Start without the
+// race detector (go build, the build cache making it quick after the
+// first time), and killed by Stop or with the test process.
+//
 // What FerretDB 1.24 does not do: it has no TTL indexes (createIndexes
 // with expireAfterSeconds is NotImplemented), so nothing deletes expired
 // documents but mongostore's sweep; and it applies an update by reading
@@ -49,13 +55,12 @@ func PostgreSQL() string {
 }
 
 var (
-	mu       sync.Mutex
-	uri      string
-	database string
-	client   *mongo.Client
-	cancel   context.CancelFunc
-	done     chan struct{}
-	startErr error
+	mu         sync.Mutex
+	uri        string
+	database   string
+	client     *mongo.Client
+	stopServer func()
+	startErr   error
 )
 
 // Start returns the URI of the process's FerretDB, starting it on first
@@ -74,6 +79,13 @@ func Start(t testing.TB) string {
 }
 
 func start() error {
+	if raceEnabled {
+		u, stop, err := startProcess()
+		if err != nil {
+			return err
+		}
+		return connect(u, stop)
+	}
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:      ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Logger:        slog.New(slog.DiscardHandler), // it logs every duplicate key as an error
@@ -86,7 +98,12 @@ func start() error {
 	ctx, c := context.WithCancel(context.Background())
 	d := make(chan struct{})
 	go func() { f.Run(ctx); close(d) }()
-	u := f.MongoDBURI()
+	return connect(f.MongoDBURI(), func() { c(); <-d })
+}
+
+// connect connects the process's client to the FerretDB at u, which stop
+// stops.
+func connect(u string, stop func()) error {
 	cl, err := mongo.Connect(options.Client().ApplyURI(u))
 	if err == nil {
 		pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -94,13 +111,12 @@ func start() error {
 		pcancel()
 	}
 	if err != nil {
-		c()
-		<-d
+		stop()
 		return fmt.Errorf("FerretDB: %w", err)
 	}
 	var b [6]byte
 	crand.Read(b[:])
-	uri, database, client, cancel, done = u, fmt.Sprintf("crumbs_test_%d_%s", time.Now().Unix(), hex.EncodeToString(b[:])), cl, c, d
+	uri, database, client, stopServer = u, fmt.Sprintf("crumbs_test_%d_%s", time.Now().Unix(), hex.EncodeToString(b[:])), cl, stop
 	dropStale(cl)
 	return nil
 }
@@ -181,7 +197,6 @@ func Stop() {
 	defer c()
 	client.Database(database).Drop(ctx)
 	client.Disconnect(ctx)
-	cancel()
-	<-done
+	stopServer()
 	client, uri = nil, ""
 }
