@@ -54,7 +54,8 @@ func Secrets(config string) []string {
 			out = append(out, d)
 		}
 	}
-	if _, rest, ok := strings.Cut(config, "://"); ok {
+	if scheme, rest, ok := strings.Cut(config, "://"); ok {
+		scheme = strings.ToLower(scheme)
 		// The user info's password: url.Parse's, and, when the string is
 		// malformed, what lies between the first ':' and the first or the
 		// last '@' (a password with a '/', '?', '#' or '@').
@@ -89,7 +90,7 @@ func Secrets(config string) []string {
 				}
 				for i+1 < len(items) {
 					next, _, hasValue := strings.Cut(items[i+1], "=")
-					if hasValue && parameterName(next) {
+					if hasValue && parameterName(scheme, next) {
 						break
 					}
 					i++

@@ -35,7 +35,7 @@ func Parse(pkg, config string) (*url.URL, error) {
 	if strings.Contains(config, "#") {
 		return nil, fmt.Errorf("%s: the configuration string has a '#': write a '#' in a password as %%23", pkg)
 	}
-	if bareAfterPassword(u.RawQuery) {
+	if bareAfterPassword(u.Scheme, u.RawQuery) {
 		return nil, fmt.Errorf("%s: what follows a password parameter is not a parameter: write an '&' in a password as %%26", pkg)
 	}
 	if _, err := url.ParseQuery(u.RawQuery); err != nil {
@@ -80,11 +80,11 @@ func stranded(config string) bool {
 
 // bareAfterPassword reports a parameter without '=' right after a
 // password parameter: an unescaped '&' in the password.
-func bareAfterPassword(rawQuery string) bool {
+func bareAfterPassword(scheme, rawQuery string) bool {
 	after := false
 	for item := range strings.SplitSeq(rawQuery, "&") {
 		name, _, hasValue := strings.Cut(item, "=")
-		if after && item != "" && (!hasValue || !parameterName(name)) {
+		if after && item != "" && (!hasValue || !parameterName(scheme, name)) {
 			// Not a parameter: the rest of a password with an '&' in it
 			// ("password=ab&Cd=ef").
 			return true
@@ -95,24 +95,44 @@ func bareAfterPassword(rawQuery string) bool {
 	return false
 }
 
-// parameterName reports whether name looks like a parameter of a
-// configuration string: go-redis's, pgx's and crumbs' are all lower-case
-// letters, digits and underscores.
-func parameterName(name string) bool {
+// parameterName reports whether name, in a string of scheme, is a
+// parameter rather than the rest of a password with an '&' in it:
+// lower-case letters, digits and '_' (go-redis's, pgx's and crumbs'
+// parameters), or for mongodb and mongodb+srv one of the driver's options
+// (camelCase; "password=ab&etPart=x" is still a password's rest).
+func parameterName(scheme, name string) bool {
 	if name == "" {
 		return false
 	}
-	// Lower case and digits, or camelCase (MongoDB's options): a capital
-	// first letter is the rest of a password ("password=ab&Cd=ef").
-	if c := name[0]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
-		return false
+	if scheme == "mongodb" || scheme == "mongodb+srv" {
+		if mongoOptions[strings.ToLower(name)] {
+			return true
+		}
 	}
-	for i := 1; i < len(name); i++ {
-		if c := name[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
 			return false
 		}
 	}
 	return true
+}
+
+// mongoOptions are the MongoDB connection string options, lower case.
+var mongoOptions = map[string]bool{}
+
+func init() {
+	for _, o := range strings.Fields(`appName authMechanism authMechanismProperties authSource
+		compressors connectTimeoutMS directConnection heartbeatFrequencyMS journal loadBalanced
+		localThresholdMS maxIdleTimeMS maxPoolSize minPoolSize maxConnecting readConcernLevel
+		readPreference readPreferenceTags maxStalenessSeconds replicaSet retryReads retryWrites
+		serverSelectionTimeoutMS serverSelectionTryOnce socketTimeoutMS srvMaxHosts srvServiceName
+		ssl tls tlsCAFile tlsCertificateKeyFile tlsCertificateKeyFilePassword tlsInsecure
+		tlsAllowInvalidCertificates tlsAllowInvalidHostnames tlsDisableOCSPEndpointCheck
+		tlsDisableCertificateRevocationCheck w wTimeoutMS zlibCompressionLevel timeoutMS
+		waitQueueTimeoutMS proxyHost proxyPort proxyUsername proxyPassword serverMonitoringMode
+		gssapiServiceName uuidRepresentation`) {
+		mongoOptions[strings.ToLower(o)] = true
+	}
 }
 
 func isPasswordName(name string) bool {

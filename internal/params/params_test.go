@@ -2,6 +2,7 @@ package params_test
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +59,28 @@ func TestMongoStyleParameters(t *testing.T) {
 	}
 	if _, err := params.Parse("redisstore", "redis://h/0?password=ab&Cd=ef"); err == nil {
 		t.Error("a capitalised bare word after a password parameter passed as a parameter")
+	}
+}
+
+// TestAmpersandInPasswordByScheme: a camelCase word after a password
+// parameter is a parameter only where the scheme's driver has it (MongoDB's
+// options); elsewhere, and for a word MongoDB does not know, it is the rest
+// of a password with an unescaped '&', refused, and hidden whole.
+func TestAmpersandInPasswordByScheme(t *testing.T) {
+	for _, cfg := range []string{
+		"redis://127.0.0.1:1/0?password=s3cr&etPart=Value99",
+		"postgres://postgres@127.0.0.1:5432/test?sslmode=disable&password=s3cr&etPart=Value99",
+		"mongodb://h/app?tlsCertificateKeyFilePassword=s3cr&etPart=Value99",
+	} {
+		if _, err := params.Parse("x", cfg); err == nil || !strings.Contains(err.Error(), "%26") {
+			t.Errorf("Parse(%q) = %v, want the '&' in the password refused", cfg, err)
+		}
+		got := params.Secrets(cfg)
+		if !slices.Contains(got, "s3cr&etPart=Value99") {
+			t.Errorf("Secrets(%q) = %q, want the whole password", cfg, got)
+		}
+	}
+	if _, err := params.Parse("x", "mongodb://h/app?tlsCertificateKeyFilePassword=s3cr&serverSelectionTimeoutMS=300"); err != nil {
+		t.Errorf("a MongoDB option after a password: %v", err)
 	}
 }

@@ -58,9 +58,20 @@
 // and its write would vanish under the newest. So nothing is removed
 // before it has been dead (replaced, ended or expired) for the fence, 2
 // minutes, and a write whose insert lands more than the fence after its
-// read is withdrawn (made a stub) and reported failed. The fence is
-// measured on the client's clock and the TTL index removes by the
-// server's: keep them within seconds of each other (NTP).
+// read is withdrawn (made a stub, which later writes skip) and reported
+// failed; one that is half the fence late before it inserts reads again.
+// The fence is measured on the client's clock and the TTL index removes
+// by the server's: keep them within seconds of each other (NTP).
+//
+// What remains: a write held in flight for over half the fence, whose
+// insert lands after its session was destroyed and every document of it
+// removed, is readable from its insert until its withdrawal (one round
+// trip): a request that reads it then, through the old cookie, and saves,
+// brings the session back. And on a server without TTL indexes, whose
+// deletes by query read the documents, then delete them by _id (FerretDB
+// 1.x), the sweep takes only what passed its ttl a fence ago, so that it
+// never falls between a writer's read of a dead revision and the update
+// that holds it, unless that update is held in flight for half the fence.
 //
 // # Deadlines
 //
@@ -142,8 +153,6 @@ import (
 	"iter"
 	"log/slog"
 	"net"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -578,27 +587,6 @@ func (b *Backend) newest(ctx context.Context, key string) (*doc, error) {
 	return &d, nil
 }
 
-// lastStub reads the last revision of key among all its documents, stubs
-// included; nil when it has none.
-func (b *Backend) lastStub(ctx context.Context, key string) (*doc, error) {
-	var d doc
-	err := b.coll.FindOne(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$regex", Value: "^" + regexp.QuoteMeta(key) + `\.[0-9a-f]{16}$`}}}},
-		options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, hex, ok := strings.Cut(d.ID[len(key):], "."); ok {
-		if r, err := strconv.ParseUint(hex, 16, 64); err == nil {
-			d.Revision = int64(r)
-		}
-	}
-	d.End = true
-	return &d, nil
-}
-
 // put inserts next as the revision after prev (nil: none), which a find
 // begun at read (the Backend's clock: time.Now's monotonic reading, by default) returned, and then turns prev
 // into a stub. It reports false when another write took that revision
@@ -624,35 +612,64 @@ func (b *Backend) put(ctx context.Context, read time.Time, prev, in *doc) (bool,
 			next.TTL = prev.TTL
 		}
 		if until := b.now().Add(fence); prev.TTL.Before(until) {
+			// Dead: held for the fence first. A sweep takes only what
+			// has been past its ttl for the fence, and a hold that lands
+			// within half of it is sure to come before such a sweep.
 			res, err := b.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: prev.ID}, {Key: fToken, Value: prev.Token}},
 				bson.D{{Key: "$max", Value: bson.D{{Key: fTTL, Value: until}}}})
 			if err != nil {
 				return false, err
 			}
-			if res.MatchedCount == 0 {
-				return false, nil // removed meanwhile: read again
+			if res.MatchedCount == 0 || b.now().Sub(read) >= fence/2 {
+				return false, nil // removed, or maybe: read again
 			}
 		}
 	}
-	next.ID = id(next.Key, next.Revision)
 	next.Token = newToken()
-	res, err := b.coll.InsertOne(ctx, &next)
-	if mongo.IsDuplicateKeyError(err) {
-		// Taken by another write. (Not by this one sent again: the driver
-		// resends a write only to a replica set or a sharded cluster,
-		// which recognises the resend and answers as to the first.)
-		return false, nil
-	} else if err != nil {
-		return false, err
-	} else if !res.Acknowledged {
-		return false, errUnacknowledged
+	for range maxAttempts {
+		if b.now().Sub(read) >= fence/2 {
+			return false, nil // too late to be sure of the read: read again
+		}
+		next.ID = id(next.Key, next.Revision)
+		res, err := b.coll.InsertOne(ctx, &next)
+		if mongo.IsDuplicateKeyError(err) {
+			// Taken by another write (not by this one sent again: the
+			// driver resends a write only to a replica set or a sharded
+			// cluster, which recognises the resend and answers as to the
+			// first), or by the stub of a withdrawn write, which the
+			// next revision skips.
+			var holder doc
+			err := b.coll.FindOne(ctx, bson.D{{Key: "_id", Value: next.ID}}).Decode(&holder)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				return false, nil
+			}
+			if err != nil {
+				return false, err
+			}
+			if holder.Key != "" {
+				return false, nil // a revision of the session: read again
+			}
+			next.Revision++
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if !res.Acknowledged {
+			return false, errUnacknowledged
+		}
+		break
 	}
 	if b.now().Sub(read) >= fence {
 		// Written after the newest revision, or after one overtaken and
 		// removed: nothing tells which. Made a stub, the revision never
 		// reads again; the write is reported failed (unless a request
 		// read the revision meanwhile, and wrote after it).
-		b.stub(ctx, next.ID)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := b.stub(wctx, next.ID); err != nil {
+			return false, fmt.Errorf("the write of %q took %v or more, and withdrawing it failed (it may stand): %w", next.Key, fence, err)
+		}
 		return false, fmt.Errorf("the write of %q took %v or more: it is withdrawn, unless a request read it meanwhile", next.Key, fence)
 	}
 	if prev != nil {
@@ -664,12 +681,13 @@ func (b *Backend) put(ctx context.Context, read time.Time, prev, in *doc) (bool,
 // stub makes the revision id a stub: its _id, dead, without k (finds of
 // the session never read it again), for fence more. Whatever a failed
 // request leaves, the TTL index removes; reads take the newest revision.
-func (b *Backend) stub(ctx context.Context, id string) {
-	b.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{
+func (b *Backend) stub(ctx context.Context, id string) error {
+	_, err := b.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{
 		{Key: "$set", Value: bson.D{{Key: fEnd, Value: true}, {Key: fTTL, Value: b.now().Add(fence)}}},
 		{Key: "$unset", Value: bson.D{{Key: fKey, Value: ""}, {Key: fMeta, Value: ""}, {Key: fValues, Value: ""},
 			{Key: fMoved, Value: ""}, {Key: fUser, Value: ""}, {Key: fBinding, Value: ""}}},
 	})
+	return err
 }
 
 var errUnacknowledged = errors.New("the collection's write concern is unacknowledged (w=0): a write could not be checked; give w=1 or w=majority")
@@ -705,15 +723,9 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 		next.Values = append(next.Values, value{k, v})
 	}
 	next.bind(e.Binding)
-	stubs := false
 	for range maxAttempts {
 		read := b.now()
 		cur, err := b.newest(ctx, key)
-		if err == nil && cur == nil && stubs {
-			// The key's revision 1 is taken, and no revision is the
-			// session's: stubs of one that ended are there still.
-			cur, err = b.lastStub(ctx, key)
-		}
 		if err != nil {
 			return fmt.Errorf("mongostore: create: %w", err)
 		}
@@ -727,7 +739,6 @@ func (b *Backend) Create(ctx context.Context, key string, e *serverstore.Entry, 
 		if ok {
 			return nil
 		}
-		stubs = cur == nil
 	}
 	return fmt.Errorf("mongostore: create: %d writes of %q came first", maxAttempts, key)
 }
@@ -996,11 +1007,13 @@ func (b *Backend) Clear(ctx context.Context) error {
 	return nil
 }
 
-// Sweep deletes the documents whose ttl has passed, as a TTL index does:
-// for a server without TTL indexes (WithSweep calls it on a timer). It
-// returns how many it deleted.
+// Sweep deletes the documents whose ttl passed a fence ago or more, as a
+// TTL index does (a fence later: a server without TTL indexes deletes a
+// query's documents in a second step, which a hold of one of them
+// (see put) must not fall between): for a server without TTL indexes
+// (WithSweep calls it on a timer). It returns how many it deleted.
 func (b *Backend) Sweep(ctx context.Context) (int, error) {
-	res, err := b.coll.DeleteMany(ctx, bson.D{{Key: fTTL, Value: bson.D{{Key: "$lt", Value: b.now()}}}})
+	res, err := b.coll.DeleteMany(ctx, bson.D{{Key: fTTL, Value: bson.D{{Key: "$lt", Value: b.now().Add(-fence)}}}})
 	if err != nil {
 		return 0, fmt.Errorf("mongostore: sweep: %w", err)
 	}

@@ -45,6 +45,7 @@ func startProcess() (string, func(), error) {
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		os.RemoveAll(dir)
 		return "", nil, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
@@ -53,8 +54,9 @@ func startProcess() (string, func(), error) {
 	cmd := exec.Command(bin, "-listen", addr, "-postgresql-url", PostgreSQL())
 	cmd.Stderr = os.Stderr
 	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
+	err = cmd.Start()
+	os.RemoveAll(dir) // the running command needs its file no more: nothing left if this process is killed
+	if err != nil {
 		return "", nil, err
 	}
 	exited := make(chan error, 1)
@@ -62,7 +64,6 @@ func startProcess() (string, func(), error) {
 	stop := func() {
 		cmd.Process.Kill()
 		<-exited
-		os.RemoveAll(dir)
 	}
 	uri := "mongodb://" + addr + "/"
 	deadline := time.Now().Add(30 * time.Second)

@@ -104,7 +104,7 @@ func TestSlowWriterAfterDestroy(t *testing.T) {
 	if _, err := b.Get(ctx, "k"); !errors.Is(err, serverstore.ErrNotFound) {
 		t.Fatalf("after Delete: %v", err)
 	}
-	clk.add(fence + 3*time.Second)
+	clk.add(2*fence + 3*time.Second)
 	n, err := b.Sweep(ctx) // what the TTL index (or WithSweep) does by now
 	if err != nil {
 		t.Fatal(err)
