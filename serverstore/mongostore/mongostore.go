@@ -588,9 +588,10 @@ func (b *Backend) newest(ctx context.Context, key string) (*doc, error) {
 }
 
 // put inserts next as the revision after prev (nil: none), which a find
-// begun at read (the Backend's clock: time.Now's monotonic reading, by default) returned, and then turns prev
-// into a stub. It reports false when another write took that revision
-// first.
+// begun at read (on the Backend's clock: by default time.Now, whose
+// monotonic reading measures the time since) returned, and then turns
+// prev into a stub. It reports false when another write took that
+// revision first.
 //
 // A revision's _id stops a second writer of it for as long as the
 // revision's document exists, and the document of a revision stays for
