@@ -5,6 +5,9 @@
 //
 // # The documents
 //
+// spec/server-id-v1.md §4.1 and §4.4 are the normative form of what
+// follows.
+//
 // A session is one document in a collection (DefaultCollection,
 // crumbs_sessions, unless told otherwise), written whole: each write of a
 // session inserts the next revision of its document, and then turns the
