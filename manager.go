@@ -56,6 +56,7 @@ type Manager struct {
 	encode func(map[string][]byte) ([]byte, error) // codec.EncodeMap, bound once: driver.Commit.Encode
 	chunks *chunking.Codec
 	log    *slog.Logger
+	rl     *rateLog         // the lines a request may repeat: the first at once, the repeats counted
 	now    func() time.Time // injectable clock
 	http   transport        // the middleware's: the cookie, or a header token
 	rec    metrics.Recorder // WithMetrics; nil without
@@ -81,8 +82,9 @@ type Manager struct {
 // "session", Path=/, HttpOnly, SameSite=Lax, Secure except on plain HTTP
 // from this machine to a loopback host (SecureAuto), a persistent cookie, a
 // 24-hour absolute timeout and no idle timeout, JSON values, at most 2
-// cookies of 4000 bytes, and up to 2 s of retries when parallel Updates of
-// one key conflict. A contradictory or
+// cookies of 4000 bytes, up to 2 s of retries when parallel Updates of
+// one key conflict, and 5 s for the store calls of a request's load and of
+// each commit, which a client that disconnects does not cancel. A contradictory or
 // invalid configuration fails here with an error that says what to fix.
 func New(store Store, opts ...Option) (*Manager, error) {
 	if store == nil {
@@ -96,6 +98,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		codec:           JSON,
 		logger:          slog.Default(),
 		conflictTimeout: 2 * time.Second,
+		storeTimeout:    storeTimeout,
 		now:             time.Now,
 	}
 	for _, o := range opts {
@@ -118,7 +121,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if err := partitionedFits(c.partitioned, chunks, "WithCookie"); err != nil {
 		return nil, err
 	}
-	m := &Manager{store: store, cfg: c, codec: c.codec, encode: c.codec.EncodeMap, chunks: chunks, log: c.logger, now: c.now, rec: c.recorder}
+	m := &Manager{store: store, cfg: c, codec: c.codec, encode: c.codec.EncodeMap, chunks: chunks, log: c.logger, rl: newRateLog(c.logger, logWindow), now: c.now, rec: c.recorder}
 	if m.cfg.errorHandler == nil {
 		m.cfg.errorHandler = defaultErrorHandler
 	}
@@ -320,6 +323,8 @@ func (m *Manager) LoadRequest(w http.ResponseWriter, r *http.Request) (*Session,
 // load reads the session from the request's token and the store. Whatever
 // the request carried, the handler gets a usable session.
 func (m *Manager) load(s *Session) {
+	s.beginStore()
+	defer s.endStore()
 	now := m.now()
 	s.state = loaded
 	if s.w != nil && s.w.wroteHeader && !s.w.hijacked {
@@ -385,7 +390,7 @@ func (m *Manager) load(s *Session) {
 		if m.sharesName && len(s.foreign) > 0 {
 			break // the cookie was the other library's: its importer logged why
 		}
-		m.log.LogAttrs(s.ctx, slog.LevelInfo, "session: rejected the session token; starting a fresh session",
+		m.rl.logAttrs(s.ctx, slog.LevelInfo, "session: rejected the session token; starting a fresh session",
 			slog.String("reason", err.Error()), s.where())
 	default:
 		// The store failed: answer with the error handler now, and give the
@@ -439,7 +444,7 @@ func (m *Manager) read(s *Session, now time.Time) (*driver.Record, error) {
 		token = *s.saved
 	}
 	start := m.started()
-	rec, err := m.store.Load(s.ctx, s.t.binding(), token, now)
+	rec, err := m.store.Load(s.storeContext(), s.t.binding(), token, now)
 	m.recordBackend(s, metrics.BackendLoad, start, err)
 	if u := (*errs.Unchecked)(nil); errors.As(err, &u) && rec != nil {
 		m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
@@ -517,7 +522,7 @@ func (m *Manager) fail(s *Session, err error) {
 }
 
 func (m *Manager) report(s *Session, err error) {
-	m.log.LogAttrs(s.ctx, slog.LevelError, "session: "+strings.TrimPrefix(err.Error(), "session: "), s.where())
+	m.rl.logAttrs(s.ctx, slog.LevelError, "session: "+strings.TrimPrefix(err.Error(), "session: "), s.where())
 	if s.w != nil {
 		m.cfg.errorHandler(s.w.rw, s.r, err)
 	}
@@ -543,6 +548,8 @@ func (m *Manager) commit(s *Session) error {
 			s.rec.User, s.bindDue = user, true
 		}
 	}
+	s.beginStore()
+	defer s.endStore()
 	now := m.now()
 	act := plan(s.planInput(now), &m.cfg)
 	wrote, err := m.carryOut(s, act, now)
@@ -652,7 +659,7 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 		}
 		if s.old != nil {
 			start := m.started()
-			err := m.store.Delete(s.ctx, s.t.binding(), m.gone(s.old, now), now)
+			err := m.store.Delete(s.storeContext(), s.t.binding(), m.gone(s.old, now), now)
 			m.recordBackend(s, metrics.BackendDelete, start, err)
 			if err != nil && !errors.Is(err, driver.ErrNotFound) {
 				return false, fmt.Errorf("session: destroy: %w: %w", ErrBackend, err)
@@ -754,7 +761,7 @@ func (m *Manager) persist(s *Session, act action, now time.Time) (string, error)
 	case doCreate:
 		if s.old != nil { // Destroy, then a value: the old session goes
 			start := m.started()
-			err := m.store.Delete(s.ctx, s.t.binding(), m.gone(s.old, now), now)
+			err := m.store.Delete(s.storeContext(), s.t.binding(), m.gone(s.old, now), now)
 			m.recordBackend(s, metrics.BackendDelete, start, err)
 			if err != nil {
 				return "", err
@@ -884,10 +891,15 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 		lock := m.updating[stripe(s.rec.ID)]
 		select {
 		case lock <- struct{}{}:
-			defer func() { <-lock }()
-		case <-s.ctx.Done():
-			return "", s.ctx.Err()
+		default:
+			ctx := s.storeContext()
+			select {
+			case lock <- struct{}{}:
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
 		}
+		defer func() { <-lock }()
 	}
 	var deadline time.Time
 	backoff := time.Millisecond
@@ -908,7 +920,7 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 		}
 		s.recordBytes = len(data)
 		start := m.started()
-		token, err := m.store.Save(s.ctx, s.t.binding(), c, now)
+		token, err := m.store.Save(s.storeContext(), s.t.binding(), c, now)
 		m.recordBackend(s, metrics.BackendSave, start, err)
 		if u := (*errs.Unchecked)(nil); errors.As(err, &u) && token != "" {
 			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
@@ -935,7 +947,7 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(m.cfg.conflictTimeout)
-			if d, ok := s.ctx.Deadline(); ok && d.Before(deadline) {
+			if d, ok := s.storeContext().Deadline(); ok && d.Before(deadline) {
 				deadline = d
 			}
 		}
@@ -947,13 +959,14 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 			return "", fmt.Errorf("still conflicting after %v of retries (WithConflictTimeout): %w", m.cfg.conflictTimeout, err)
 		}
 		t := time.NewTimer(wait)
+		ctx := s.storeContext()
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			t.Stop()
 			if m.rec != nil {
 				m.rec.Conflict(s.ctx, retries, false)
 			}
-			return "", s.ctx.Err()
+			return "", ctx.Err()
 		case <-t.C:
 		}
 		backoff = min(2*backoff, maxBackoff)
@@ -996,7 +1009,7 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 		// move on from there.
 		prev := &driver.Record{ID: s.nextStored}
 		start := m.started()
-		_, err := m.store.Retire(s.ctx, b, m.gone(s.old, now), prev, now)
+		_, err := m.store.Retire(s.storeContext(), b, m.gone(s.old, now), prev, now)
 		m.recordBackend(s, metrics.BackendRetire, start, err)
 		if err != nil {
 			if errors.Is(err, driver.ErrNotFound) || errors.Is(err, ErrMoved) {
@@ -1028,7 +1041,7 @@ func (m *Manager) regenerate(s *Session, c *driver.Commit, now time.Time) (strin
 		next.Values = s.raw // what the old ID could read: the store's grace compares them
 	}
 	start := m.started()
-	cur, err := m.store.Retire(s.ctx, b, m.gone(s.old, now), &next, now)
+	cur, err := m.store.Retire(s.storeContext(), b, m.gone(s.old, now), &next, now)
 	m.recordBackend(s, metrics.BackendRetire, start, err)
 	switch {
 	case errors.Is(err, driver.ErrNotFound), errors.Is(err, ErrMoved):
@@ -1095,7 +1108,7 @@ func (m *Manager) gone(rec *driver.Record, now time.Time) *driver.Record {
 
 // dropRecord deletes a record a Regenerate created and must not keep.
 func (m *Manager) dropRecord(s *Session, id string) {
-	if err := m.store.Delete(s.ctx, s.t.binding(), &driver.Record{ID: id}, m.now()); err != nil {
+	if err := m.store.Delete(s.storeContext(), s.t.binding(), &driver.Record{ID: id}, m.now()); err != nil {
 		m.log.LogAttrs(s.ctx, slog.LevelError, "session: could not delete the session a refused Regenerate created; it expires at its deadline",
 			slog.String("error", err.Error()), s.where())
 	}

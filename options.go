@@ -72,6 +72,7 @@ type config struct {
 	codec             Codec
 	chunkOpts         []chunking.Option
 	conflictTimeout   time.Duration
+	storeTimeout      time.Duration
 	now               func() time.Time
 	header            *headerConfig
 	importers         []driver.Importer
@@ -342,8 +343,10 @@ func WithIdentityKey(key string) Option {
 // saved (too large for the cookie budget, a value the codec refused, a store
 // failure) or was changed after the headers went out (ErrHeadersWritten).
 // When it is called for ErrHeadersWritten the response has already started:
-// it should only record the error. The default logs and answers 500 with
-// no detail. Every error is also logged.
+// it should only record the error. The default answers 503 for a store
+// failure (ErrBackend) and 500 otherwise, with no detail. It is called for
+// every failed request; the log (WithLogger) holds the first error of each
+// kind and counts the repeats.
 func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
 	return func(c *config) error {
 		if h == nil {
@@ -356,6 +359,14 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 
 // WithLogger sets the logger for rejected cookies (at Info, with the reason)
 // and errors (at Error). The default is slog.Default().
+//
+// Lines that every request of an outage or of an attack would repeat (a
+// store failure, a rejected cookie) are logged once, with the request's
+// path, when they first occur; their repeats within the next 10 s are
+// counted, and then one line with the same message gives the count
+// ("repeated") and the last repeat's attributes: an outage of 11,700
+// failing requests a second logs two lines per kind of error every 10 s.
+// To see every occurrence, count through WithMetrics or WithErrorHandler.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -400,8 +411,8 @@ func WithTotalBudget(n int) Option {
 // WithConflictTimeout bounds how long a commit retries when parallel
 // requests changed the same key through Update (server mode): the Update
 // functions are re-run on the newer value after a jittered, doubling
-// backoff (up to 1, 2, 4 … 32 ms), until they apply or d has passed; the request's
-// context deadline bounds it too. Then the error handler hears of an
+// backoff (up to 1, 2, 4 … 32 ms), until they apply or d has passed; the
+// commit's deadline (WithStoreTimeout) bounds it too. Then the error handler hears of an
 // ErrBackend (503 by default). The default is 2 s; 0 gives up at the first
 // conflict. Writers of different keys, and plain Set and Delete, never
 // conflict.
@@ -411,6 +422,34 @@ func WithConflictTimeout(d time.Duration) Option {
 			return fmt.Errorf("session: WithConflictTimeout(%v): give 0 to 1 minute", d)
 		}
 		c.conflictTimeout = d
+		return nil
+	}
+}
+
+// WithStoreTimeout sets how long the store calls of a request's load, and
+// those of each of its commits, may take together: 5 s by default, at most
+// 10 minutes. Past it the request fails with ErrBackend (503 by default),
+// instead of waiting on a store that stopped answering (a backend whose
+// host vanished answers nothing, not even a refusal).
+//
+// These calls do not end when the client does. net/http cancels a
+// request's context when its client disconnects, but the handler runs on,
+// and what it did stands: the session it reads is loaded, and what it
+// changed (a Set, a Destroy at sign-out) is saved, for the client's next
+// request. express-session does the same (Node never cancels a save);
+// scs and gorilla/sessions hand the store the request's context, and a
+// client that leaves cancels their save.
+//
+// WithStoreTimeout(0) hands the store the request's context as it is:
+// no deadline of crumbs' own, and a client that leaves cancels the
+// session's load and save. Load, LoadRequest and Session.Commit always use
+// the context they are given.
+func WithStoreTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > 10*time.Minute {
+			return fmt.Errorf("session: WithStoreTimeout(%v): give 0 (the request's own context) to 10 minutes", d)
+		}
+		c.storeTimeout = d
 		return nil
 	}
 }

@@ -26,9 +26,22 @@ import (
 // several goroutines.
 type Session struct {
 	exchange // the request: kept across Reload
+	view     // the session as this request loaded and changed it: Reload starts it anew
 
-	// The session as this request loaded and changed it: Reload starts it
-	// anew.
+	// The context of the store calls of the load or commit under way
+	// (beginStore), kept across Reload: a store may hold it still. sc
+	// serves the phases of a request of the middleware until a store
+	// takes its Done channel; a later phase then gets a storeCtx of its
+	// own (scp), so that what waits on an earlier phase's never sees it
+	// reused.
+	sc         storeCtx
+	scp        *storeCtx
+	sctx       context.Context
+	storeDepth int
+}
+
+// view is the session as a request loaded and changed it.
+type view struct {
 	state                  state
 	isNew                  bool          // the request brought no valid session (or Destroy ended it)
 	touched                bool          // Touch was called
@@ -298,7 +311,7 @@ func (s *Session) Destroy() {
 // the store: through the token of this request's last commit (Save), or
 // the request's own.
 func (s *Session) Reload() {
-	*s = Session{exchange: s.exchange}
+	s.view = view{}
 	s.load()
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/fuzz"
+	"github.com/crumbs-go/session/internal/leakcheck"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/dynamostore"
 	"github.com/crumbs-go/session/serverstore/dynamostore/dynamotest"
@@ -163,10 +164,34 @@ func sweepRedis(c *redis.Client) {
 }
 
 var (
-	redisOnce sync.Once
-	redisBack *redisstore.Backend
-	redisErr  error
+	redisOnce   sync.Once
+	redisBack   *redisstore.Backend
+	redisClient *redis.Client
+	redisErr    error
 )
+
+// The process's shared clients and their goroutines, which TestMain ends.
+var (
+	shared  sync.WaitGroup
+	closing = make(chan struct{})
+)
+
+// closeShared stops the goroutines of the shared clients and closes them.
+// What the process stored stays until a later process's sweep finds its
+// run dead (its alive key expired, its lock gone).
+func closeShared() {
+	close(closing)
+	shared.Wait()
+	if redisClient != nil {
+		redisClient.Close()
+	}
+	if pgHeld != nil {
+		pgHeld.Release()
+	}
+	if pgPool != nil {
+		pgPool.Close()
+	}
+}
 
 func redisAddr() string {
 	if a := os.Getenv("CRUMBS_REDIS_ADDR"); a != "" {
@@ -187,12 +212,20 @@ func openRedis(t testing.TB, _ func() time.Time) func([][]byte) (session.Store, 
 		if redisErr = c.Set(ctx, alive, 1, aliveTTL).Err(); redisErr != nil {
 			return
 		}
-		go func() {
-			for range time.Tick(aliveTTL / 3) {
-				c.Set(context.Background(), alive, 1, aliveTTL)
+		redisClient = c
+		shared.Go(func() {
+			tick := time.NewTicker(aliveTTL / 3)
+			defer tick.Stop()
+			for {
+				select {
+				case <-tick.C:
+					c.Set(context.Background(), alive, 1, aliveTTL)
+				case <-closing:
+					return
+				}
 			}
-		}()
-		go sweepRedis(c)
+		})
+		shared.Go(func() { sweepRedis(c) })
 		redisBack, redisErr = redisstore.New(c, redisstore.WithPrefix("crumbs-fuzz:"+run+":"))
 	})
 	if redisErr != nil {
@@ -245,6 +278,8 @@ func openExpressString(t testing.TB, now func() time.Time) func([][]byte) (sessi
 var (
 	pgOnce sync.Once
 	pgBack *pgstore.Backend
+	pgPool *pgxpool.Pool
+	pgHeld *pgxpool.Conn // holds the run's advisory lock
 	pgErr  error
 )
 
@@ -303,7 +338,8 @@ func openPostgres(t testing.TB, _ func() time.Time) func([][]byte) (session.Stor
 		if _, pgErr = p.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); pgErr != nil {
 			return
 		}
-		go sweepPostgres(p)
+		pgPool, pgHeld = p, held
+		shared.Go(func() { sweepPostgres(p) })
 		pgBack, pgErr = pgstore.New(ctx, p, pgstore.WithTable(schema, "sessions"))
 	})
 	if pgErr != nil {
@@ -420,7 +456,8 @@ func openMongo(t testing.TB, _ func() time.Time) func([][]byte) (session.Store, 
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	closeShared()
 	dynamotest.Stop()
 	mongotest.Stop()
-	os.Exit(code)
+	os.Exit(leakcheck.Verify(code))
 }

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crumbs-go/session/internal/leakcheck"
 )
 
 const redisAddr = "127.0.0.1:6379"
@@ -90,7 +92,7 @@ func TestMain(m *testing.M) {
 	if installDir != "" {
 		os.RemoveAll(installDir)
 	}
-	os.Exit(code)
+	os.Exit(leakcheck.Verify(code))
 }
 
 // expressApp configures one express-session app of the Node process.

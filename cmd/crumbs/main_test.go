@@ -20,6 +20,7 @@ import (
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
 	"github.com/crumbs-go/session/crypto"
+	"github.com/crumbs-go/session/internal/leakcheck"
 	"github.com/crumbs-go/session/serverstore"
 )
 
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(leakcheck.Verify(code))
 }
 
 // result is one run of the binary.

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/crumbs-go/session/examples/demo/app"
+	"github.com/crumbs-go/session/internal/leakcheck"
 	"github.com/crumbs-go/session/serverstore/dynamostore"
 	"github.com/crumbs-go/session/serverstore/dynamostore/dynamotest"
 )
@@ -149,5 +150,5 @@ func TestMain(m *testing.M) {
 	dynamotest.SetEnv()
 	code := m.Run()
 	dynamotest.Stop()
-	os.Exit(code)
+	os.Exit(leakcheck.Verify(code))
 }

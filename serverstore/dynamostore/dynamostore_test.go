@@ -24,6 +24,7 @@ import (
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/internal/leakcheck"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/dynamostore"
 	"github.com/crumbs-go/session/serverstore/dynamostore/dynamotest"
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 	dynamotest.SetEnv()
 	code := m.Run()
 	dynamotest.Stop()
-	os.Exit(code)
+	os.Exit(leakcheck.Verify(code))
 }
 
 var secrets = [][]byte{bytes.Repeat([]byte("d"), 32)}

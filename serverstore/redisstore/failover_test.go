@@ -41,6 +41,7 @@ type failoverApp struct {
 	backend interface{ Prefix() string }
 	mu      sync.Mutex
 	panics  int
+	handled int // failures the error handler answered
 	logged  lockedBuffer
 }
 
@@ -71,9 +72,16 @@ func newFailoverApp(t *testing.T, c redis.UniversalClient) *failoverApp {
 		t.Fatal(err)
 	}
 	a := &failoverApp{store: store, backend: b}
-	// The failures reach the log (what an operator sees): counted here.
+	// The failures reach the error handler, counted here, and the log
+	// (what an operator sees: the first of each kind, then the counts).
 	m, err := session.New(store, session.WithCookieName("sid"),
-		session.WithLogger(newLogger(&a.logged)))
+		session.WithLogger(newLogger(&a.logged)),
+		session.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+			a.mu.Lock()
+			a.handled++
+			a.mu.Unlock()
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,8 +287,13 @@ func testFailover(t *testing.T, newClient func() redis.UniversalClient, victim f
 	if recovery > recoverBy {
 		t.Errorf("the last failure came %v after the kill, want %v at most", recovery.Round(time.Millisecond), recoverBy)
 	}
-	if fails, logged := counts["after 503"], a.logged.count("session store failed"); logged < fails {
-		t.Errorf("%d responses were 503 but only %d failures were logged", fails, logged)
+	a.mu.Lock()
+	handled := a.handled
+	a.mu.Unlock()
+	if fails := counts["after 503"]; handled < fails {
+		t.Errorf("%d responses were 503 but the error handler saw only %d failures", fails, handled)
+	} else if logged := a.logged.count("session store failed"); fails > 0 && logged == 0 {
+		t.Errorf("%d responses were 503 but the log holds no failure", fails)
 	}
 
 	lost := 0

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crumbs-go/session/cookiestore"
+	"github.com/crumbs-go/session/internal/leakcheck"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/redisstore/internal/redistest"
 	"github.com/crumbs-go/session/serverstore/storetest"
@@ -45,7 +46,7 @@ func TestMain(m *testing.M) {
 		sharedSent.Stop()
 	}
 	sharedMu.Unlock()
-	os.Exit(code)
+	os.Exit(leakcheck.Verify(code))
 }
 
 // cluster returns the shared 3+3 cluster, started on first use.

@@ -385,6 +385,64 @@ func testLifecycle(t *testing.T, newBackend newFunc) {
 			}
 		}
 	})
+	t.Run("ChangesOutliveTheirClient", func(t *testing.T) {
+		// A client that goes away mid-request (net/http then cancels the
+		// request's context) cancels neither the load its handler still
+		// reads nor the save of what the handler did: the next request
+		// with the cookie sees it. Each case: the session holds n=1; a
+		// request whose client leaves before the handler first reads its
+		// session changes it; a later request reads the result.
+		t.Parallel()
+		b, c := newBackend(t)
+		br := newBrowser(t, b, c)
+		gone := func(cookie string, f sessionFunc) int {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("Cookie", cookie)
+			ctx, leave := context.WithCancel(r.Context())
+			r = r.WithContext(contextWith(r.WithContext(ctx), func(s *session.Session) { leave(); f(s) }))
+			w := httptest.NewRecorder()
+			br.h.ServeHTTP(w, r)
+			return w.Code
+		}
+		for _, tc := range []struct {
+			name  string
+			f     sessionFunc
+			check func(s *session.Session) string
+		}{
+			{"Set", func(s *session.Session) { n, _ := session.Get[int](s, "n"); s.Set("n", n+1) }, func(s *session.Session) string {
+				if n, _ := session.Get[int](s, "n"); n != 2 {
+					return fmt.Sprintf("n is %d, want 2", n)
+				}
+				return ""
+			}},
+			{"Update", func(s *session.Session) {
+				if _, err := session.Update(s, "n", func(n int) int { return n + 1 }); err != nil {
+					panic(err)
+				}
+			}, func(s *session.Session) string {
+				if n, _ := session.Get[int](s, "n"); n != 2 {
+					return fmt.Sprintf("n is %d, want 2", n)
+				}
+				return ""
+			}},
+			{"Destroy", func(s *session.Session) { s.Destroy() }, func(s *session.Session) string {
+				if !s.IsNew() {
+					return "the session a request destroyed is still there"
+				}
+				return ""
+			}},
+		} {
+			_, cookie := br.send("", func(s *session.Session) { s.Set("n", 1) })
+			if code := gone(cookie, tc.f); code != http.StatusOK {
+				t.Errorf("%s: the request whose client left answered %d", tc.name, code)
+			}
+			var problem string
+			br.send(cookie, func(s *session.Session) { problem = tc.check(s) })
+			if problem != "" {
+				t.Errorf("%s after the client left: %s", tc.name, problem)
+			}
+		}
+	})
 	parallel(t, "ParallelUpdatesLoseNothing", func(int) sessionFunc {
 		return func(s *session.Session) {
 			if _, err := session.Update(s, "n", func(n int) int { return n + 1 }); err != nil {
@@ -405,14 +463,26 @@ func contextWith(r *http.Request, f sessionFunc) context.Context {
 	return context.WithValue(r.Context(), handlerKey{}, f)
 }
 
-// testLogger logs errors (not the Info lines of rejected cookies) to t.
+// testLogger logs errors (not the Info lines of rejected cookies) to t,
+// until t ends: the Manager logs the counts of repeated errors up to 10 s
+// later, and t.Log after the end of t panics.
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
+	w := &testWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
 
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSpace(string(b)))
+	}
 	return len(b), nil
 }

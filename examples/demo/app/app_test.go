@@ -135,7 +135,9 @@ func flows(t *testing.T, m *session.Manager, idx *devices.Index) {
 	} else {
 		// The active sessions page: two browsers of Ada's; the first signs
 		// the other out.
-		other.PostForm(srv.URL+"/login", url.Values{"name": {"Ada"}})
+		if res, err := other.PostForm(srv.URL+"/login", url.Values{"name": {"Ada"}}); err == nil {
+			res.Body.Close()
+		}
 		p := pageOf(c, "/sessions")
 		if field(p, "count") != 2 || strings.Count(p, `class="here"`) != 1 {
 			t.Fatalf("the sessions page lists %d sessions (%d marked this browser), want 2 (1): %.500q", field(p, "count"), strings.Count(p, `class="here"`), p)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/internal/leakcheck"
 	"github.com/crumbs-go/session/serverstore"
 	"github.com/crumbs-go/session/serverstore/mongostore"
 	"github.com/crumbs-go/session/serverstore/mongostore/mongotest"
@@ -28,7 +29,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	mongotest.Stop()
-	os.Exit(code)
+	os.Exit(leakcheck.Verify(code))
 }
 
 var secrets = [][]byte{bytes.Repeat([]byte("m"), 32)}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crumbs-go/session/internal/leakcheck"
 	"github.com/crumbs-go/session/serverstore/redisstore/internal/redistest"
 	"github.com/crumbs-go/session/serverstore/storetest"
 )
@@ -59,5 +60,5 @@ func TestMain(m *testing.M) {
 		shared.Stop()
 	}
 	clusterMu.Unlock()
-	os.Exit(code)
+	os.Exit(leakcheck.Verify(code))
 }
