@@ -53,7 +53,7 @@ type Manager struct {
 	store  Store
 	cfg    config
 	codec  Codec
-	encode func(map[string][]byte) ([]byte, error) // codec.EncodeMap, bound once: driver.Commit.Encode
+	encode func(map[string][]byte) ([]byte, error) // driver.Commit.Encode: the codec's EncodeMap, bound once
 	chunks *chunking.Codec
 	log    *slog.Logger
 	rl     *rateLog         // the lines a request may repeat: the first at once, the repeats counted
@@ -121,7 +121,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if err := partitionedFits(c.partitioned, chunks, "WithCookie"); err != nil {
 		return nil, err
 	}
-	m := &Manager{store: store, cfg: c, codec: c.codec, encode: c.codec.EncodeMap, chunks: chunks, log: c.logger, rl: newRateLog(c.logger, logWindow), now: c.now, rec: c.recorder}
+	m := &Manager{store: store, cfg: c, codec: c.codec, encode: encodeWith(c.codec), chunks: chunks, log: c.logger, rl: newRateLog(c.logger, logWindow), now: c.now, rec: c.recorder}
 	if m.cfg.errorHandler == nil {
 		m.cfg.errorHandler = defaultErrorHandler
 	}
@@ -446,9 +446,11 @@ func (m *Manager) read(s *Session, now time.Time) (*driver.Record, error) {
 	start := m.started()
 	rec, err := m.store.Load(s.storeContext(), s.t.binding(), token, now)
 	m.recordBackend(s, metrics.BackendLoad, start, err)
-	if u := (*errs.Unchecked)(nil); errors.As(err, &u) && rec != nil {
-		m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
-		err = nil
+	if err != nil && rec != nil {
+		if u := (*errs.Unchecked)(nil); errors.As(err, &u) {
+			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
+			err = nil
+		}
 	}
 	if err != nil {
 		return rec, err
@@ -703,6 +705,9 @@ func (m *Manager) carryOut(s *Session, act action, now time.Time) (wrote bool, e
 	case errors.Is(err, ErrTooLarge):
 		return false, fmt.Errorf("session: save: %w", err)
 	case err != nil:
+		if errors.As(err, new(*encodeError)) {
+			return false, err
+		}
 		return false, fmt.Errorf("session: save: %w: %w", ErrBackend, err)
 	}
 	if err := s.t.write(s, token, now); err != nil {
@@ -877,6 +882,37 @@ func cutText(s string, n int) string {
 	return strings.ToValidUTF8(s, "")
 }
 
+// asConflict returns the ConflictError in err's chain, if any; errors.As
+// with a variable of the caller's would allocate it on every save.
+func asConflict(err error) *driver.ConflictError {
+	if err == nil {
+		return nil
+	}
+	var c *driver.ConflictError
+	if errors.As(err, &c) {
+		return c
+	}
+	return nil
+}
+
+// encodeError is a Codec's failure to encode a session's values, which
+// the store met through driver.Commit.Encode: not a store failure.
+type encodeError struct{ err error }
+
+func (e *encodeError) Error() string { return "session: the values do not encode: " + e.err.Error() }
+func (e *encodeError) Unwrap() error { return e.err }
+
+// encodeWith is driver.Commit.Encode for codec.
+func encodeWith(codec Codec) func(map[string][]byte) ([]byte, error) {
+	return func(values map[string][]byte) ([]byte, error) {
+		data, err := codec.EncodeMap(values)
+		if err != nil {
+			return nil, &encodeError{err}
+		}
+		return data, nil
+	}
+}
+
 // save is the store's Save with the conflict loop of Update: while
 // parallel Updates of the same keys conflict, it re-runs the functions on
 // the newer values after a jittered, doubling backoff, within
@@ -905,11 +941,10 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 	backoff := time.Millisecond
 	retries := 0
 	for {
-		data, err := m.codec.EncodeMap(s.raw)
-		if err != nil {
-			return "", fmt.Errorf("session: the values do not encode: %w", err)
-		}
-		c.Record.Values, c.Record.Data, c.Encode = s.raw, data, m.encode
+		// Data stays nil: a store that keeps the values in one piece (the
+		// cookie store seals them) encodes them with c.Encode; a server
+		// store applies the change set and never needs them whole.
+		c.Record.Values, c.Record.Data, c.Encode = s.raw, nil, m.encode
 		if whole {
 			c.Changes = driver.Changes{Clear: true, List: make([]driver.Change, 0, len(s.raw))}
 			for k, v := range s.raw {
@@ -918,16 +953,30 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 		} else {
 			c.Changes = s.changeSet()
 		}
-		s.recordBytes = len(data)
 		start := m.started()
 		token, err := m.store.Save(s.storeContext(), s.t.binding(), c, now)
 		m.recordBackend(s, metrics.BackendSave, start, err)
-		if u := (*errs.Unchecked)(nil); errors.As(err, &u) && token != "" {
-			m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
-			err = nil
+		if err != nil {
+			if enc := (*encodeError)(nil); errors.As(err, &enc) {
+				return "", enc
+			}
 		}
-		var conflict *driver.ConflictError
-		if !errors.As(err, &conflict) {
+		if m.rec != nil && err == nil {
+			s.recordBytes = len(c.Record.Data)
+			if c.Record.Data == nil { // a server store: measured for the metrics only
+				if data, err := m.codec.EncodeMap(s.raw); err == nil {
+					s.recordBytes = len(data)
+				}
+			}
+		}
+		if err != nil && token != "" {
+			if u := (*errs.Unchecked)(nil); errors.As(err, &u) {
+				m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
+				err = nil
+			}
+		}
+		conflict := asConflict(err)
+		if conflict == nil {
 			if retries > 0 && m.rec != nil {
 				m.rec.Conflict(s.ctx, retries, err == nil)
 			}

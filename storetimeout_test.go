@@ -278,3 +278,42 @@ func TestWithStoreTimeoutRange(t *testing.T) {
 		}
 	}
 }
+
+// failingMap is JSON whose EncodeMap fails.
+type failingMap struct{ session.Codec }
+
+func (failingMap) EncodeMap(map[string][]byte) ([]byte, error) { return nil, errors.New("no room") }
+
+// A codec that cannot encode the values is the request's error (500), not
+// a store failure (503), though the cookie store now encodes them itself
+// (driver.Commit.Encode); a server store never needs them in one piece.
+func TestEncodeMapFailureIsNotABackendError(t *testing.T) {
+	var got error
+	m, err := session.New(mustCookieStore(t), session.WithLogger(discard()), session.WithCodec(failingMap{session.JSON}),
+		session.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+			got = err
+			http.Error(w, "x", http.StatusInternalServerError)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { session.From(r).Set("a", 1) })).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	if got == nil || errors.Is(got, session.ErrBackend) || !strings.Contains(got.Error(), "do not encode") {
+		t.Fatalf("error %v; want the codec's, not ErrBackend", got)
+	}
+	// Server mode applies the change set: the values need no encoding whole.
+	store, err := serverstore.New(serverstore.NewMemory(), [][]byte{secret(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = session.New(store, session.WithLogger(discard()), session.WithCodec(failingMap{session.JSON}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = httptest.NewRecorder()
+	m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { session.From(r).Set("a", 1) })).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	if w.Code != http.StatusOK || len(w.Result().Cookies()) != 1 {
+		t.Fatalf("server mode: %d, %d cookies", w.Code, len(w.Result().Cookies()))
+	}
+}

@@ -322,6 +322,15 @@ func (s *Store) seal(ctx context.Context, name string, c *driver.Commit, now, re
 			unchecked = err
 		}
 	}
+	if rec.Data == nil && c.Encode != nil {
+		// The values in one piece: the Manager leaves them to the store
+		// that keeps them so (a server store never needs them).
+		d, err := c.Encode(rec.Values)
+		if err != nil {
+			return "", err
+		}
+		rec.Data = d
+	}
 	data := make([]byte, 0, 2+len(rec.ID)+2+len(rec.Cookie)+17+len(rec.User)+8+len(rec.Data))
 	var flags byte
 	if !returned.IsZero() {

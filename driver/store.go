@@ -75,8 +75,10 @@ type Record struct {
 	// of Data.
 	Values map[string][]byte
 	// Data is Values in one piece, as the Codec's EncodeMap wrote them: what
-	// the cookie store seals. The Manager hands it to Save in full; Load
-	// returns either Values or Data.
+	// the cookie store seals. Load returns either Values or Data. Save gets
+	// Data nil: a store that keeps the values in one piece makes it with
+	// Commit.Encode(Values) (a server store applies the change set and
+	// never needs it, so the Manager does not pay for it).
 	Data []byte
 	// Expires is the absolute deadline, IdleExpires the idle deadline; zero
 	// means none. The Manager gives every session at least one.
@@ -196,7 +198,7 @@ const (
 type Commit struct {
 	Op Op
 	// Record is the session as the request leaves it: ID, deadlines, flags,
-	// and every value (Values and Data both set). The cookie store seals it
+	// and every value (Values; Data is nil, see Record.Data). The cookie store seals it
 	// whatever the Op.
 	Record Record
 	// Changes is what the request changed since it loaded the session: what
@@ -222,10 +224,11 @@ type Commit struct {
 	// reads the session's values from them from then on.
 	Merged bool
 	// Encode encodes values into Data's form, with the Manager's codec
-	// (session.WithCodec): for a store whose token holds values it read
-	// back rather than the ones handed in (the spill-over store,
-	// cookiestore.Spill, seals what its server record holds). Set by the
-	// Manager; it does not keep values.
+	// (session.WithCodec): for a store that keeps the values in one piece
+	// (the cookie store seals Encode(Record.Values)), or whose token holds
+	// values it read back rather than the ones handed in (the spill-over
+	// store, cookiestore.Spill, seals what its server record holds). Set by
+	// the Manager; it does not keep values. Return its error as it is.
 	Encode func(values map[string][]byte) ([]byte, error)
 }
 
