@@ -19,6 +19,7 @@ import (
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/driver"
+	"github.com/crumbs-go/session/serverstore"
 )
 
 // Backend is one store under test: a line of the table every fuzz target
@@ -88,6 +89,7 @@ type world struct {
 	open   func(secrets [][]byte) (session.Store, error)
 	store  session.Store // of the current epoch
 	mgrs   []*session.Manager
+	probes []tokenProbe // where replay sends a client's token
 	h      http.Handler
 	cl     []*client
 	serial map[int]string // model ID → real ID
@@ -146,6 +148,7 @@ func RunScenario(t testing.TB, b Backend, sc *Scenario) *History {
 		case StepAdvance:
 			w.model.Advance(st.D)
 			w.clock.set(w.model.Now)
+			w.checkEngineExpiry()
 		case StepRotate:
 			w.model.Rotate()
 			w.build()
@@ -160,6 +163,31 @@ func RunScenario(t testing.TB, b Backend, sc *Scenario) *History {
 	}
 	w.checkIndex()
 	return hist
+}
+
+// checkEngineExpiry holds a backend that expires records by the
+// scenario's clock (Config.EngineClock) to the model's deadlines: a
+// session a second or more past its deadline (the absolute one, or the
+// idle one) is gone from the backend itself, not only refused by the
+// deadlines its record holds. The record's time to live must be capped
+// by both.
+func (w *world) checkEngineExpiry() {
+	st, ok := w.store.(*serverstore.Store)
+	if !ok || !w.sc.EngineClock {
+		return
+	}
+	now := w.clock.now()
+	for id, s := range w.model.Sessions() {
+		real, seen := w.serial[id]
+		d := s.deadline()
+		if !seen || d.IsZero() || now.Sub(d) < time.Second {
+			continue
+		}
+		if _, err := st.Backend().Get(context.Background(), st.Key(real)); !errors.Is(err, driver.ErrNotFound) {
+			w.fatalf("session %d is %v past its deadline (absolute %v, idle %v) and its backend still holds it (Get: %v)",
+				id, now.Sub(d), s.Expires.Sub(now), s.IdleExpires.Sub(now), err)
+		}
+	}
 }
 
 // checkIndex holds a store's per-user index (package devices) to the
@@ -255,6 +283,11 @@ func secrets(epoch int) [][]byte {
 
 // options are the Manager options of the scenario.
 func (w *world) options(name string) []session.Option {
+	return w.optionsFor(name, w.sc.Options.Header)
+}
+
+// optionsFor are the scenario's options with the transport header says.
+func (w *world) optionsFor(name string, header bool) []session.Option {
 	o := &w.sc.Options
 	opts := []session.Option{
 		session.WithCookieName(name), session.WithClock(w.clock.now),
@@ -278,10 +311,97 @@ func (w *world) options(name string) []session.Option {
 	if o.Budget > 0 {
 		opts = append(opts, session.WithCookieBudget(o.Budget))
 	}
-	if o.Header {
+	if header {
 		opts = append(opts, session.WithHeaderToken("", ""))
 	}
 	return opts
+}
+
+// probeName is the cookie name of the probe that reads a token under
+// another name: no scenario's.
+const probeName = "probe"
+
+// buildProbes makes the Managers that a token the client holds is
+// replayed to, over the same store: one of the other transport under the
+// same name (a cookie value as a bearer token, a bearer token as a
+// cookie), and, for cookies, one under another name. Each must read the
+// token as no session: tokens are bound to their transport and name.
+func (w *world) buildProbes(store session.Store) {
+	w.probes = w.probes[:0]
+	name := w.sc.Names[0]
+	type probe struct {
+		header bool
+		name   string
+	}
+	var ps []probe
+	// The Express format's token is express-session's cookie: it has no
+	// header form, and its signature covers the ID alone, not the name (as
+	// express-session's does): it is not probed.
+	if !w.b.Express {
+		ps = append(ps, probe{!w.sc.Header, name})
+		if !w.sc.Header && !slices.Contains(w.sc.Names, probeName) {
+			ps = append(ps, probe{false, probeName})
+		}
+	}
+	for _, p := range ps {
+		opts := append(w.optionsFor(p.name, p.header), session.WithSaveUninitialized(false),
+			session.WithErrorHandler(func(rw http.ResponseWriter, r *http.Request, err error) {
+				http.Error(rw, err.Error(), http.StatusInternalServerError)
+			}))
+		m, err := session.New(store, opts...)
+		if err != nil {
+			w.fatalf("New (probe %v): %v", p, err)
+		}
+		w.probes = append(w.probes, tokenProbe{m: m, header: p.header, name: p.name})
+	}
+}
+
+// A tokenProbe is a Manager a token is replayed to.
+type tokenProbe struct {
+	m      *session.Manager
+	header bool
+	name   string
+}
+
+// replay sends the token the client now holds for Manager 0 to every
+// probe, which must find no session in it.
+func (w *world) replay(c *client) {
+	name := w.sc.Names[0]
+	token := c.header
+	if !w.sc.Header {
+		k, ok := c.jar[name]
+		if !ok || declared(k.value) > 1 {
+			return // a token in chunks has no one-cookie form to replay
+		}
+		token = k.value
+	}
+	if token == "" {
+		return
+	}
+	for _, p := range w.probes {
+		r := httptest.NewRequest(http.MethodGet, "http://localhost/", nil)
+		if p.header {
+			r.Header.Set("Authorization", "Bearer "+token)
+		} else {
+			r.Header.Set("Cookie", p.name+"="+token)
+		}
+		var fresh bool
+		var n int
+		rec := httptest.NewRecorder()
+		p.m.Handler(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			s := session.From(r)
+			n, fresh = s.Len(), s.IsNew()
+		})).ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK || !fresh || n != 0 {
+			from, to := "a cookie "+strconv.Quote(name), "a bearer token"
+			if w.sc.Header {
+				from, to = "a bearer token", "a cookie "+strconv.Quote(p.name)
+			} else if !p.header {
+				to = "a cookie " + strconv.Quote(p.name)
+			}
+			w.fatalf("%s replayed as %s was read as a session (HTTP %d, new %t, %d values)", from, to, rec.Code, fresh, n)
+		}
+	}
 }
 
 // manager builds one Manager of the scenario over store.
@@ -301,6 +421,7 @@ func (w *world) build() {
 		w.fatalf("store: %v", err)
 	}
 	w.store = store
+	w.buildProbes(store)
 	w.mgrs = w.mgrs[:0]
 	for _, name := range w.sc.Names {
 		w.mgrs = append(w.mgrs, w.manager(store, name))
@@ -572,8 +693,48 @@ func (w *world) request(ci int, ops []Op) Observed {
 			c.tok[j] = mr.OutToken
 		}
 	}
+	if !w.sc.Header {
+		w.hygiene(r, res)
+	}
 	w.deliver(c, res)
+	if len(ex.reqs) > 0 && ex.reqs[0].Out == Set {
+		w.replay(c) // the token just issued, to the other transport and name
+	}
 	return obs
+}
+
+// hygiene checks that a response which sets or expires a session's
+// cookies also expires every chunk cookie of it the request carried
+// beyond the new set: else the browser keeps a stale chunk, which a later
+// set of fewer chunks would be read with. (A chunk the request did not
+// carry, which a parallel response set, is left alone: it is ignored.)
+func (w *world) hygiene(r *http.Request, res *http.Response) {
+	set := map[string]*http.Cookie{}
+	for _, line := range res.Header.Values("Set-Cookie") {
+		if k, err := http.ParseSetCookie(line); err == nil {
+			set[k.Name] = k
+		}
+	}
+	for _, name := range w.sc.Names {
+		base, ok := set[name]
+		if !ok {
+			continue
+		}
+		keep := 0 // chunks 1 … keep-1 stay
+		if base.MaxAge >= 0 {
+			keep = declared(base.Value)
+		}
+		for _, ck := range r.Cookies() {
+			i, err := strconv.Atoi(strings.TrimPrefix(ck.Name, name+"."))
+			if !strings.HasPrefix(ck.Name, name+".") || err != nil || i < 1 || i < keep || slices.Contains(w.sc.Names, ck.Name) {
+				continue
+			}
+			if k, ok := set[ck.Name]; !ok || k.MaxAge >= 0 {
+				w.fatalf("the response sets %q in %d cookies (Max-Age %d) but leaves the chunk %q the request carried: Set-Cookie %q",
+					name, max(keep, 1), base.MaxAge, ck.Name, res.Header.Values("Set-Cookie"))
+			}
+		}
+	}
 }
 
 // check compares what the response carries for Manager j with the model.
