@@ -83,7 +83,7 @@ type Manager struct {
 // from this machine to a loopback host (SecureAuto), a persistent cookie, a
 // 24-hour absolute timeout and no idle timeout, JSON values, at most 2
 // cookies of 4000 bytes, up to 2 s of retries when parallel Updates of
-// one key conflict, and 5 s for the store calls of a request's load and of
+// one key conflict, and 10 s for the store calls of a request's load and of
 // each commit, which a client that disconnects does not cancel. A contradictory or
 // invalid configuration fails here with an error that says what to fix.
 func New(store Store, opts ...Option) (*Manager, error) {
@@ -207,7 +207,7 @@ type ctxKey struct{}
 // http.ResponseController, Flusher and Hijacker working.
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := &Session{exchange: exchange{m: m, t: m.http}}
+		s := &Session{exchange: exchange{m: m, t: m.http, detach: true}}
 		s.parent, _ = r.Context().Value(ctxKey{}).(*Session)
 		s.ctx = context.WithValue(r.Context(), ctxKey{}, s)
 		s.r = r.WithContext(s.ctx)
@@ -934,6 +934,7 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 			case <-ctx.Done():
 				return "", ctx.Err()
 			}
+			s.restartStore() // the wait is not the store's time
 		}
 		defer func() { <-lock }()
 	}
@@ -961,18 +962,18 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 				return "", enc
 			}
 		}
+		if err != nil && token != "" {
+			if u := (*errs.Unchecked)(nil); errors.As(err, &u) {
+				m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
+				err = nil
+			}
+		}
 		if m.rec != nil && err == nil {
 			s.recordBytes = len(c.Record.Data)
 			if c.Record.Data == nil { // a server store: measured for the metrics only
 				if data, err := m.codec.EncodeMap(s.raw); err == nil {
 					s.recordBytes = len(data)
 				}
-			}
-		}
-		if err != nil && token != "" {
-			if u := (*errs.Unchecked)(nil); errors.As(err, &u) {
-				m.log.LogAttrs(s.ctx, slog.LevelWarn, "session: "+strings.TrimPrefix(u.Error(), "session: "), s.where())
-				err = nil
 			}
 		}
 		conflict := asConflict(err)

@@ -427,8 +427,9 @@ func WithConflictTimeout(d time.Duration) Option {
 }
 
 // WithStoreTimeout sets how long the store calls of a request's load, and
-// those of each of its commits, may take together: 5 s by default, at most
-// 10 minutes. Past it the request fails with ErrBackend (503 by default),
+// those of each of its commits, may take together, from the first: 10 s by
+// default, at most 10 minutes. A commit's wait for its turn behind parallel
+// Updates of the same session in this process does not count. Past it the request fails with ErrBackend (503 by default),
 // instead of waiting on a store that stopped answering (a backend whose
 // host vanished answers nothing, not even a refusal).
 //

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,12 +19,16 @@ const logDistinct = 32
 // rateLog keeps the log of a failing store readable, and its volume
 // bounded: during an outage every request fails the same way (11,700 lines
 // a second of one error, measured against a stopped PostgreSQL). The first
-// line of each message is logged at once, with its request's attributes;
-// its repeats within the next logWindow are counted, and when the window
-// closes one line per message gives the count ("repeated"), the window
-// ("within") and the last repeat's attributes. A message is its level and
-// text; the attributes (the path, a reason) may differ between repeats.
-// The error handler and the metrics still see every request.
+// line of each kind is logged at once, with its request's attributes; its
+// repeats within the next logWindow are counted, and when the window
+// closes one line per kind gives the count ("repeated"), the window
+// ("within") and the last repeat's text and attributes. A kind is the
+// level and the text with its numbers left out (a failing connection's
+// local port, an address, a size differ from one repeat to the next); the
+// attributes (the path, a reason) may differ too. Past logDistinct kinds
+// in a window, the rest are counted together, and the closing line quotes
+// the last of them. The error handler and the metrics still see every
+// request.
 type rateLog struct {
 	log    *slog.Logger
 	window time.Duration
@@ -41,7 +46,32 @@ type rateKey struct {
 
 type repeats struct {
 	n     int
-	attrs []slog.Attr // the last repeat's
+	msg   string      // the last repeat's text
+	attrs []slog.Attr // and attributes
+}
+
+// kind is msg without its numbers: each run of digits reads "#".
+func kind(msg string) string {
+	i := strings.IndexAny(msg, "0123456789")
+	if i < 0 {
+		return msg
+	}
+	var b strings.Builder
+	b.Grow(len(msg))
+	b.WriteString(msg[:i])
+	digits := false
+	for _, c := range []byte(msg[i:]) {
+		if c >= '0' && c <= '9' {
+			if !digits {
+				b.WriteByte('#')
+			}
+			digits = true
+			continue
+		}
+		digits = false
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 func newRateLog(l *slog.Logger, window time.Duration) *rateLog {
@@ -54,7 +84,7 @@ func (r *rateLog) logAttrs(ctx context.Context, level slog.Level, msg string, at
 	if !r.log.Enabled(ctx, level) {
 		return
 	}
-	k := rateKey{level, msg}
+	k := rateKey{level, kind(msg)}
 	r.mu.Lock()
 	if r.counts == nil {
 		r.counts = make(map[rateKey]*repeats)
@@ -62,7 +92,7 @@ func (r *rateLog) logAttrs(ctx context.Context, level slog.Level, msg string, at
 	}
 	if c, ok := r.counts[k]; ok {
 		c.n++
-		c.attrs = attrs
+		c.msg, c.attrs = msg, attrs
 		r.mu.Unlock()
 		return
 	}
@@ -71,6 +101,7 @@ func (r *rateLog) logAttrs(ctx context.Context, level slog.Level, msg string, at
 			r.overAt = level
 		}
 		r.over.n++
+		r.over.msg, r.over.attrs = msg, attrs
 		r.mu.Unlock()
 		return
 	}
@@ -89,10 +120,11 @@ func (r *rateLog) flush() {
 	ctx := context.Background()
 	for k, c := range counts {
 		if c.n > 0 {
-			r.log.LogAttrs(ctx, k.level, k.msg, append([]slog.Attr{slog.Int("repeated", c.n), slog.Duration("within", r.window)}, c.attrs...)...)
+			r.log.LogAttrs(ctx, k.level, c.msg, append([]slog.Attr{slog.Int("repeated", c.n), slog.Duration("within", r.window)}, c.attrs...)...)
 		}
 	}
 	if over.n > 0 {
-		r.log.LogAttrs(ctx, overAt, "session: more kinds of session log lines than are logged apart in one window were counted together", slog.Int("repeated", over.n), slog.Duration("within", r.window))
+		r.log.LogAttrs(ctx, overAt, "session: more kinds of session log lines than are logged apart in one window were counted together",
+			append([]slog.Attr{slog.Int("repeated", over.n), slog.Duration("within", r.window), slog.String("last", over.msg)}, over.attrs...)...)
 	}
 }

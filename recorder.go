@@ -72,8 +72,9 @@ func (m *Manager) recordCommit(s *Session, act action) {
 // store's failure.
 func notFailure(err error) bool {
 	var conflict *driver.ConflictError
+	var enc *encodeError // the codec's, met in the store's Save (driver.Commit.Encode)
 	return errors.Is(err, driver.ErrNotFound) || errors.Is(err, driver.ErrInvalid) || errors.Is(err, driver.ErrMoved) ||
-		errors.Is(err, driver.ErrExists) || errors.Is(err, driver.ErrTooLarge) || errors.As(err, &conflict)
+		errors.Is(err, driver.ErrExists) || errors.Is(err, driver.ErrTooLarge) || errors.As(err, &conflict) || errors.As(err, &enc)
 }
 
 // started returns the time a store call starts, when it is recorded.

@@ -29,14 +29,8 @@ type Session struct {
 	view     // the session as this request loaded and changed it: Reload starts it anew
 
 	// The context of the store calls of the load or commit under way
-	// (beginStore), kept across Reload: a store may hold it still. sc
-	// serves the phases of a request of the middleware until a store
-	// takes its Done channel; a later phase then gets a storeCtx of its
-	// own (scp), so that what waits on an earlier phase's never sees it
-	// reused.
-	sc         storeCtx
+	// (beginStore): scp, a phase's own, for a request of the middleware.
 	scp        *storeCtx
-	sctx       context.Context
 	storeDepth int
 }
 
@@ -91,6 +85,7 @@ type exchange struct {
 	wr     writer
 	r      *http.Request
 	parent *Session // the session of an outer Manager, if any
+	detach bool     // a request of the middleware: its store calls outlive its client (storeCtx)
 
 	committed bool    // a commit happened: the transport carries its token
 	saved     *string // the token of the last commit ("" once ended), for Reload

@@ -14,13 +14,12 @@ import (
 // (WithStoreTimeout), so that a store that stops answering fails the
 // request instead of holding it.
 //
-// It costs nothing until a store asks for it: the Done channel and its
-// timer are made on the first Done, the values' context on the first
-// Value, so cookie mode and the memory backend, which ask for neither,
-// allocate nothing. It lives in its Session and serves phase after phase
-// (start, stop) until a store takes its Done channel: from then on it is
-// never changed again (a goroutine that waited on it may still read its
-// Err), and the next phase gets a new one.
+// Each phase has one of its own, never reused: a store may keep it past
+// its calls (a goroutine that waits on Done and then reads Err), and a
+// context, once done, stays done. Its Done channel and timer are made on
+// the first Done, the values' context on the first Value, so a store that
+// asks for neither (cookie mode, the memory backend) pays one allocation a
+// phase.
 type storeCtx struct {
 	mu       sync.Mutex
 	parent   context.Context // the request's
@@ -29,30 +28,14 @@ type storeCtx struct {
 	done     chan struct{} // made by the first Done; closed at the deadline or by stop
 	timer    *time.Timer   // closes done at the deadline
 	err      error         // why done is closed (or is due closed)
-	phase    uint64        // which phase a timer belongs to: a late one of an earlier phase does nothing
 }
 
-// start begins a phase that ends at deadline, on a storeCtx whose Done
-// nobody took (taken reports false).
-func (c *storeCtx) start(parent context.Context, deadline time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.parent != parent {
-		c.parent, c.base = parent, nil
-	}
-	c.deadline, c.err = deadline, nil
-	c.phase++
-}
-
-// taken reports whether a store took the Done channel of an earlier phase.
-func (c *storeCtx) taken() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.done != nil
+func newStoreCtx(parent context.Context, deadline time.Time) *storeCtx {
+	return &storeCtx{parent: parent, deadline: deadline}
 }
 
 // stop ends the phase, as the cancel of a context.WithTimeout would: what
-// still holds the context sees it done.
+// still holds the context sees it done, for good.
 func (c *storeCtx) stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -62,7 +45,7 @@ func (c *storeCtx) stop() {
 	c.end(context.Canceled)
 }
 
-// end closes done (if made) with err, once per phase. c.mu is held.
+// end closes done (if made) with err, once. c.mu is held.
 func (c *storeCtx) end(err error) {
 	if c.err != nil {
 		return
@@ -74,9 +57,7 @@ func (c *storeCtx) end(err error) {
 }
 
 func (c *storeCtx) Deadline() (time.Time, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.deadline, true
+	return c.deadline, true // set once, before the context is handed out
 }
 
 func (c *storeCtx) Done() <-chan struct{} {
@@ -92,13 +73,10 @@ func (c *storeCtx) Done() <-chan struct{} {
 	case d <= 0:
 		c.end(context.DeadlineExceeded)
 	default:
-		phase := c.phase
 		c.timer = time.AfterFunc(d, func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			if c.phase == phase {
-				c.end(context.DeadlineExceeded)
-			}
+			c.end(context.DeadlineExceeded)
 		})
 	}
 	return c.done
@@ -126,29 +104,28 @@ func (c *storeCtx) Value(key any) any {
 func (c *storeCtx) String() string { return "session.storeCtx" }
 
 // storeTimeout is WithStoreTimeout's default.
-const storeTimeout = 5 * time.Second
+const storeTimeout = 10 * time.Second
 
 // beginStore starts a phase of store calls, whose context is then
 // s.storeContext(); endStore ends it. Phases nest: a load within a commit
-// joins the commit's. Outside the middleware (Load, LoadRequest, Commit)
-// and with WithStoreTimeout(0), the store gets the caller's context as is.
+// joins the commit's. Outside the middleware (Load, LoadRequest and its
+// Save, Commit) and with WithStoreTimeout(0), the store gets the caller's
+// context as is. A phase's storeCtx is made by its first store call, and
+// its deadline counts from then: a commit that calls no store (a request
+// that only read its session) costs nothing.
 func (s *Session) beginStore() {
 	s.storeDepth++
-	if s.storeDepth > 1 {
-		return
+}
+
+// restartStore gives the rest of the phase under way a deadline of its own,
+// from its next store call: a commit that waited its turn behind parallel
+// Updates of the session (Manager.save) has its whole WithStoreTimeout for
+// its store calls.
+func (s *Session) restartStore() {
+	if s.scp != nil {
+		s.scp.stop()
+		s.scp = nil
 	}
-	if s.w == nil || s.m.cfg.storeTimeout == 0 {
-		s.sctx = s.ctx
-		return
-	}
-	switch {
-	case s.scp == nil:
-		s.scp = &s.sc
-	case s.scp.taken():
-		s.scp = new(storeCtx)
-	}
-	s.scp.start(s.ctx, time.Now().Add(s.m.cfg.storeTimeout))
-	s.sctx = s.scp
 }
 
 func (s *Session) endStore() {
@@ -156,16 +133,19 @@ func (s *Session) endStore() {
 	if s.storeDepth > 0 {
 		return
 	}
-	if s.scp != nil && s.sctx == s.scp {
+	if s.scp != nil {
 		s.scp.stop()
+		s.scp = nil
 	}
-	s.sctx = nil
 }
 
 // storeContext is the context of the store calls of the current phase.
 func (s *Session) storeContext() context.Context {
-	if s.sctx == nil {
-		return s.ctx // outside a phase: not expected, but never nil
+	if !s.detach || s.storeDepth == 0 || s.m.cfg.storeTimeout == 0 {
+		return s.ctx
 	}
-	return s.sctx
+	if s.scp == nil {
+		s.scp = newStoreCtx(s.ctx, time.Now().Add(s.m.cfg.storeTimeout))
+	}
+	return s.scp
 }

@@ -12,8 +12,7 @@ type ctxKeyTest struct{}
 func TestStoreCtx(t *testing.T) {
 	parent, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKeyTest{}, "v"))
 	cancel() // the client left
-	var c storeCtx
-	c.start(parent, time.Now().Add(50*time.Millisecond))
+	c := newStoreCtx(parent, time.Now().Add(50*time.Millisecond))
 	if c.Err() != nil {
 		t.Fatalf("Err before the deadline: %v (the parent's cancellation leaked through)", c.Err())
 	}
@@ -31,20 +30,15 @@ func TestStoreCtx(t *testing.T) {
 	if !errors.Is(c.Err(), context.DeadlineExceeded) {
 		t.Fatalf("Err after the deadline: %v", c.Err())
 	}
-	// A storeCtx whose Done was taken serves no other phase (the Session
-	// makes a new one): what waited on it reads its Err for good.
-	c.stop()
-	if !c.taken() || !errors.Is(c.Err(), context.DeadlineExceeded) {
-		t.Fatalf("after stop: taken %v, Err %v", c.taken(), c.Err())
+	c.stop() // done stays done, with its first reason
+	if !errors.Is(c.Err(), context.DeadlineExceeded) {
+		t.Fatalf("Err after stop: %v", c.Err())
 	}
-	c = storeCtx{}
-	c.start(parent, time.Now().Add(time.Hour))
-	if c.Err() != nil {
-		t.Fatalf("a new phase starts done: %v", c.Err())
-	}
+
+	// stop ends it as a cancel would, for what derived a context from it.
+	c = newStoreCtx(parent, time.Now().Add(time.Hour))
 	done := c.Done()
-	// A context derived from it by a driver ends with it.
-	child, cancelChild := context.WithCancel(&c)
+	child, cancelChild := context.WithCancel(c)
 	defer cancelChild()
 	c.stop()
 	<-done
@@ -52,9 +46,20 @@ func TestStoreCtx(t *testing.T) {
 	if !errors.Is(c.Err(), context.Canceled) || !errors.Is(child.Err(), context.Canceled) {
 		t.Fatalf("after stop: %v, child %v", c.Err(), child.Err())
 	}
+	// Err read first, Done later: the same, for good.
+	c = newStoreCtx(parent, time.Now().Add(time.Hour))
+	c.stop()
+	if err := c.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Err after stop: %v", err)
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("Done after stop is open")
+	}
+
 	// A deadline already past: done at once, on Err and on Done alike.
-	c = storeCtx{}
-	c.start(parent, time.Now().Add(-time.Second))
+	c = newStoreCtx(parent, time.Now().Add(-time.Second))
 	if !errors.Is(c.Err(), context.DeadlineExceeded) {
 		t.Fatalf("past deadline: Err %v", c.Err())
 	}
@@ -62,17 +67,15 @@ func TestStoreCtx(t *testing.T) {
 	c.stop()
 }
 
-// A phase nobody asks Done or Value of allocates nothing: cookie mode and
-// the memory backend pay no more than before.
-func TestStoreCtxUnusedAllocatesNothing(t *testing.T) {
-	var c storeCtx
+// A phase nobody asks Done or Value of costs its storeCtx alone.
+func TestStoreCtxUnusedAllocatesOnce(t *testing.T) {
 	parent := context.Background()
 	if n := testing.AllocsPerRun(100, func() {
-		c.start(parent, time.Now().Add(time.Second))
+		c := newStoreCtx(parent, time.Now().Add(time.Second))
 		_ = c.Err()
 		_, _ = c.Deadline()
 		c.stop()
-	}); n != 0 {
+	}); n > 1 {
 		t.Errorf("%v allocations per phase", n)
 	}
 }

@@ -15,7 +15,9 @@
 //
 // -clients writers each hold a session of their own and, one request
 // after another, set its value "n" to 1, 2, 3…; each records the last
-// value a 200 acknowledged. The run checks, and exits 1 unless:
+// value a 200 acknowledged. Half of them stop as the store comes back, so
+// that their last acknowledged value is one the outage answered. The run
+// checks, and exits 1 unless:
 //
 //   - the server never panicked;
 //   - every answer outside the outage was 200, every answer in it 200 or a
@@ -172,12 +174,15 @@ func run(o options) error {
 		return err
 	}
 
-	// Load: every writer sets n, one request after another, until stop.
-	var stop atomic.Bool
+	// Load: every writer sets n, one request after another, until stop;
+	// the even ones stop when the store comes back (back), so that the
+	// last value acknowledged to them is one of the outage's, which no
+	// later write of theirs overwrites.
+	var stop, back atomic.Bool
 	var wg sync.WaitGroup
-	for _, w := range ws {
+	for i, w := range ws {
 		wg.Go(func() {
-			for !stop.Load() {
+			for !stop.Load() && !(i%2 == 0 && back.Load()) {
 				w.sent++
 				req, _ := http.NewRequest("GET", base+"/put?v="+strconv.Itoa(w.sent), nil)
 				req.Header.Set("Cookie", w.cookie)
@@ -222,6 +227,7 @@ func run(o options) error {
 		return err
 	}
 	time.Sleep(o.outage)
+	back.Store(true)
 	if err := bringBack(); err != nil {
 		return err
 	}

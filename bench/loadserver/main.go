@@ -8,8 +8,11 @@
 //	                 of two cookies in cookie mode
 //	GET /read        reads "views"; 500 if the session was lost
 //	GET /bump        reads "views" and sets it one higher
-//	GET /change?k=N  reads "views" and sets the key kN to N: parallel
-//	                 requests that share one session each change one key
+//	GET /change?k=N&v=V  reads "views" and sets the key kN to V (to N
+//	                 without v): parallel requests that share one session
+//	                 each change one key
+//	GET /values      the keys k0…k99 the session holds, and their values,
+//	                 as JSON
 //	GET /count       the number of keys k0…k99 the session holds
 //	GET /put?v=N     sets "n" to N (the fault scripts: one writer per
 //	                 session, which checks the last N it saw acknowledged)
@@ -79,7 +82,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:18080", "listen address")
 	redisAddr := flag.String("redis", "127.0.0.1:6379", "scs-redis: the Redis address")
 	prefix := flag.String("prefix", "crumbs-load:", "scs-redis: the key prefix")
-	storeTimeout := flag.Duration("store-timeout", 5*time.Second, "crumbs: WithStoreTimeout")
+	storeTimeout := flag.Duration("store-timeout", 10*time.Second, "crumbs: WithStoreTimeout (10 s: its default)")
 	logErrors := flag.Bool("log", false, "crumbs: log to stderr (the errors of a fault), instead of discarding")
 	blockRate := flag.Int("block-rate", 0, "runtime.SetBlockProfileRate, for /debug/pprof/block")
 	mutexFraction := flag.Int("mutex-fraction", 0, "runtime.SetMutexProfileFraction, for /debug/pprof/mutex")
@@ -147,12 +150,25 @@ func main() {
 	})
 	mux.HandleFunc("/change", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("k"))
+		v := n
+		if s := r.URL.Query().Get("v"); s != "" {
+			v, _ = strconv.Atoi(s)
+		}
 		if h.read(r) < 42 {
 			http.Error(w, "lost the session", http.StatusInternalServerError)
 			return
 		}
-		h.change(w, r, "k"+strconv.Itoa(n), n)
+		h.change(w, r, "k"+strconv.Itoa(n), v)
 		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/values", func(w http.ResponseWriter, r *http.Request) {
+		out := map[string]int{}
+		for i := range 100 {
+			if v := h.get(r, "k"+strconv.Itoa(i)); v != 0 {
+				out["k"+strconv.Itoa(i)] = v
+			}
+		}
+		json.NewEncoder(w).Encode(out)
 	})
 	mux.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, h.count(r)) })
 	mux.HandleFunc("/put", func(w http.ResponseWriter, r *http.Request) {
