@@ -214,16 +214,25 @@ func WithLifetime(d time.Duration) Option {
 // not changed is refreshed (its new deadline stored, its cookie sent again)
 // when less than half of the idle timeout is left, so active users stay
 // signed in without a Set-Cookie on every response. A request whose handler
-// never uses the session does not extend it.
+// never uses the session does not extend it. Deadlines are kept in whole
+// seconds, so a session may end up to a second before its idle timeout
+// has passed; the least idle timeout is therefore 2 s (under it, a session
+// read more often than its timeout could still end in use).
 func WithIdleTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 || d > maxAge {
 			return fmt.Errorf("session: WithIdleTimeout(%v): give 0 to 400 days (9600h)", d)
 		}
+		if d > 0 && d < minIdle {
+			return fmt.Errorf("session: WithIdleTimeout(%v): give 0 or at least %v: deadlines are kept in whole seconds, and a session is refreshed when less than half its idle timeout is left, so under %v a session in use could end", d, minIdle, minIdle)
+		}
 		c.idle = d
 		return nil
 	}
 }
+
+// minIdle is the least idle timeout (WithIdleTimeout).
+const minIdle = 2 * time.Second
 
 // WithBrowserSessionCookie makes new sessions use cookies without Max-Age,
 // which the browser drops when it closes; Session.SetBrowserSession changes

@@ -317,3 +317,27 @@ func TestEncodeMapFailureIsNotABackendError(t *testing.T) {
 		t.Fatalf("server mode: %d, %d cookies", w.Code, len(w.Result().Cookies()))
 	}
 }
+
+// Deadlines are whole seconds: an idle timeout under 2 s could end a
+// session in use (a 1 s one lost a session read every 300 ms: its
+// refreshed deadline, rounded down, was as little as 0.1 s ahead). It is
+// refused; at 2 s, a session read every 0.9 s, at every fraction of a
+// second, lives on.
+func TestShortIdleTimeouts(t *testing.T) {
+	for _, d := range []time.Duration{time.Millisecond, time.Second, 1999 * time.Millisecond} {
+		if _, err := session.New(mustCookieStore(t), session.WithIdleTimeout(d)); err == nil || !strings.Contains(err.Error(), "whole seconds") {
+			t.Errorf("WithIdleTimeout(%v): %v", d, err)
+		}
+	}
+	h := newHarness(t, session.WithIdleTimeout(2*time.Second))
+	h.clock.add(950 * time.Millisecond)
+	h.do(t, func(w http.ResponseWriter, r *http.Request) { session.From(r).Set("user", "ada") })
+	for i := range 40 {
+		h.clock.add(900 * time.Millisecond)
+		var user string
+		h.do(t, func(w http.ResponseWriter, r *http.Request) { user, _ = session.Get[string](session.From(r), "user") })
+		if user != "ada" {
+			t.Fatalf("read %d, every 0.9 s with a 2 s idle timeout: the session is gone", i+1)
+		}
+	}
+}

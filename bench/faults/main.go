@@ -9,6 +9,9 @@
 //	redis-kill  a dedicated redis-server (appendonly yes, appendfsync
 //	            always) is killed with SIGKILL, and started again on the
 //	            same append-only file after -outage
+//	pg-stop     a dedicated PostgreSQL cluster (initdb in a temporary
+//	            folder) is stopped in immediate mode (no checkpoint: what a
+//	            crash leaves) and started again after -outage
 //	blackhole   a TCP proxy between the server and Redis stops forwarding
 //	            for -outage: no reset, no refusal, nothing (a host that
 //	            vanished); then forwards again
@@ -83,7 +86,7 @@ type writer struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.fault, "fault", "blackhole", "redis-kill or blackhole")
+	flag.StringVar(&o.fault, "fault", "blackhole", "redis-kill, pg-stop or blackhole")
 	flag.IntVar(&o.clients, "clients", 32, "writers, each with a session of its own")
 	flag.DurationVar(&o.before, "before", 2*time.Second, "load before the fault")
 	flag.DurationVar(&o.outage, "outage", 5*time.Second, "how long the store is away")
@@ -109,7 +112,7 @@ func run(o options) error {
 	}
 
 	// The store, and how to take it away and bring it back.
-	var storeAddr string
+	var storeAddr, storeURL string
 	var takeAway, bringBack func() error
 	prefix := fmt.Sprintf("crumbs-faults:%d:%d:", time.Now().UnixNano(), rand.Uint32())
 	switch o.fault {
@@ -122,6 +125,15 @@ func run(o options) error {
 		storeAddr = r.addr
 		takeAway = r.kill
 		bringBack = r.start
+	case "pg-stop":
+		pg, err := startPostgres(dir)
+		if err != nil {
+			return err
+		}
+		defer pg.stop()
+		storeURL = pg.url + "?crumbs_table=crumbs_faults"
+		takeAway = pg.stopImmediate
+		bringBack = pg.start
 	case "blackhole":
 		p, err := newProxy(o.redis)
 		if err != nil {
@@ -133,11 +145,14 @@ func run(o options) error {
 		bringBack = func() error { p.hold(false); return nil }
 		defer cleanupRedis(o.redis, prefix)
 	default:
-		return fmt.Errorf("-fault %q: redis-kill or blackhole", o.fault)
+		return fmt.Errorf("-fault %q: redis-kill, pg-stop or blackhole", o.fault)
+	}
+	if storeURL == "" {
+		storeURL = "redis://" + storeAddr + "/0?crumbs_prefix=" + prefix
 	}
 
 	addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(10000))
-	srv := exec.Command(server, "-system", "crumbs", "-store", "redis://"+storeAddr+"/0?crumbs_prefix="+prefix,
+	srv := exec.Command(server, "-system", "crumbs", "-store", storeURL,
 		"-addr", addr, "-log", "-store-timeout", o.storeTimeout.String())
 	logFile := filepath.Join(dir, "server.log")
 	lf, err := os.Create(logFile)
@@ -535,3 +550,59 @@ func later(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// postgresServer is a PostgreSQL cluster of the run's own, in a temporary
+// folder, run as the user postgres when this runs as root (PostgreSQL
+// refuses root).
+type postgresServer struct {
+	bin, data, url string
+	port           int
+	asPostgres     bool
+}
+
+func startPostgres(dir string) (*postgresServer, error) {
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	if len(bins) == 0 {
+		return nil, errors.New("no pg_ctl in /usr/lib/postgresql/*/bin (apt-get install postgresql)")
+	}
+	p := &postgresServer{bin: filepath.Dir(bins[len(bins)-1]), data: filepath.Join(dir, "pg"), port: 32000 + rand.IntN(2000), asPostgres: os.Geteuid() == 0}
+	p.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres", p.port)
+	if err := os.MkdirAll(p.data, 0o700); err != nil {
+		return nil, err
+	}
+	if p.asPostgres {
+		os.Chmod(dir, 0o755)
+		if out, err := exec.Command("chown", "-R", "postgres", p.data).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("chown: %v: %s", err, out)
+		}
+	}
+	if out, err := p.run("initdb", "-D", p.data, "-A", "trust", "-U", "postgres", "--no-sync").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("initdb: %v: %s", err, out)
+	}
+	return p, p.start()
+}
+
+func (p *postgresServer) run(tool string, args ...string) *exec.Cmd {
+	if p.asPostgres {
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(p.bin, tool)}, args...)...)
+	}
+	return exec.Command(filepath.Join(p.bin, tool), args...)
+}
+
+func (p *postgresServer) start() error {
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on", p.port, p.data)
+	if out, err := p.run("pg_ctl", "-D", p.data, "-o", opts, "-l", filepath.Join(p.data, "log"), "-w", "start").CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl start: %v: %s", err, out)
+	}
+	return nil
+}
+
+// stopImmediate stops the cluster without a checkpoint, as a crash would.
+func (p *postgresServer) stopImmediate() error {
+	if out, err := p.run("pg_ctl", "-D", p.data, "-m", "immediate", "-w", "stop").CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl stop: %v: %s", err, out)
+	}
+	return nil
+}
+
+func (p *postgresServer) stop() { p.run("pg_ctl", "-D", p.data, "-m", "immediate", "-w", "stop").Run() }
