@@ -214,10 +214,11 @@ func WithLifetime(d time.Duration) Option {
 // not changed is refreshed (its new deadline stored, its cookie sent again)
 // when less than half of the idle timeout is left, so active users stay
 // signed in without a Set-Cookie on every response. A request whose handler
-// never uses the session does not extend it. Deadlines are kept in whole
-// seconds, so a session may end up to a second before its idle timeout
-// has passed; the least idle timeout is therefore 2 s (under it, a session
-// read more often than its timeout could still end in use).
+// never uses the session does not extend it: a session read at least
+// every half its idle timeout stays. Deadlines are kept in whole seconds,
+// so a session may end up to a second before its idle timeout has passed;
+// the least idle timeout is therefore 2 s (under it, a session read every
+// half its timeout could still end in use).
 func WithIdleTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 || d > maxAge {

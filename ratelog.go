@@ -23,9 +23,10 @@ const logDistinct = 32
 // repeats within the next logWindow are counted, and when the window
 // closes one line per kind gives the count ("repeated"), the window
 // ("within") and the last repeat's text and attributes. A kind is the
-// level and the text with its numbers left out (a failing connection's
-// local port, an address, a size differ from one repeat to the next); the
-// attributes (the path, a reason) may differ too. Past logDistinct kinds
+// level and the text with every word that holds a digit left out (a
+// failing connection's local port, an address, a size, a request ID
+// differ from one repeat to the next); the attributes (the path, a reason)
+// may differ too. Past logDistinct kinds
 // in a window, the rest are counted together, and the closing line quotes
 // the last of them. The error handler and the metrics still see every
 // request.
@@ -50,28 +51,37 @@ type repeats struct {
 	attrs []slog.Attr // and attributes
 }
 
-// kind is msg without its numbers: each run of digits reads "#".
+// kind is msg without what differs between repeats of one failure: each
+// word (a run of letters, digits, '_' and '-') that holds a digit reads
+// "#": a port, an address's parts, a size, a request ID, a UUID.
 func kind(msg string) string {
-	i := strings.IndexAny(msg, "0123456789")
-	if i < 0 {
+	if !strings.ContainsAny(msg, "0123456789") {
 		return msg
 	}
 	var b strings.Builder
 	b.Grow(len(msg))
-	b.WriteString(msg[:i])
-	digits := false
-	for _, c := range []byte(msg[i:]) {
-		if c >= '0' && c <= '9' {
-			if !digits {
-				b.WriteByte('#')
-			}
-			digits = true
+	for i := 0; i < len(msg); {
+		j := i
+		for j < len(msg) && wordByte(msg[j]) {
+			j++
+		}
+		if j == i { // not a word: copied as it is
+			b.WriteByte(msg[i])
+			i++
 			continue
 		}
-		digits = false
-		b.WriteByte(c)
+		if w := msg[i:j]; strings.ContainsAny(w, "0123456789") {
+			b.WriteByte('#')
+		} else {
+			b.WriteString(w)
+		}
+		i = j
 	}
 	return b.String()
+}
+
+func wordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
 func newRateLog(l *slog.Logger, window time.Duration) *rateLog {

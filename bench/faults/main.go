@@ -51,6 +51,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -131,6 +132,18 @@ func run(o options) error {
 			return err
 		}
 		defer pg.stop()
+		// pg_ctl starts the server in a session of its own: an interrupted
+		// run stops it here.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			if _, ok := <-sig; ok {
+				pg.stop()
+				os.RemoveAll(dir)
+				os.Exit(1)
+			}
+		}()
+		defer func() { signal.Stop(sig); close(sig) }()
 		storeURL = pg.url + "?crumbs_table=crumbs_faults"
 		takeAway = pg.stopImmediate
 		bringBack = pg.start
@@ -565,7 +578,11 @@ func startPostgres(dir string) (*postgresServer, error) {
 	if len(bins) == 0 {
 		return nil, errors.New("no pg_ctl in /usr/lib/postgresql/*/bin (apt-get install postgresql)")
 	}
-	p := &postgresServer{bin: filepath.Dir(bins[len(bins)-1]), data: filepath.Join(dir, "pg"), port: 32000 + rand.IntN(2000), asPostgres: os.Geteuid() == 0}
+	// A port below Linux's range for outgoing connections (32768 and up by
+	// default): while the cluster is down, the pool's dials go on, and one
+	// whose source port were the cluster's would connect to itself and hold
+	// the port in TIME-WAIT, so that the restart could not bind it.
+	p := &postgresServer{bin: filepath.Dir(bins[len(bins)-1]), data: filepath.Join(dir, "pg"), port: 14000 + rand.IntN(2000), asPostgres: os.Geteuid() == 0}
 	p.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres", p.port)
 	if err := os.MkdirAll(p.data, 0o700); err != nil {
 		return nil, err
