@@ -2,6 +2,8 @@
 // users of a crumbs server (bench/loadserver, server mode) see:
 //
 //	go run ./bench/faults -fault redis-kill
+//	go run ./bench/faults -fault cluster-kill
+//	go run ./bench/faults -fault pg-stop
 //	go run ./bench/faults -fault blackhole
 //
 // Faults:
@@ -12,6 +14,12 @@
 //	pg-stop     a dedicated PostgreSQL cluster (initdb in a temporary
 //	            folder) is stopped in immediate mode (no checkpoint: what a
 //	            crash leaves) and started again after -outage
+//	cluster-kill  a Redis Cluster of the run's own (three masters, each
+//	            with a replica, appendfsync always) loses a master to
+//	            SIGKILL; the store is back when the replica took over and
+//	            the dead master, restarted, is its replica (crumbs_wait=1:
+//	            each write waits for the replica, so until then writes to
+//	            its slots fail)
 //	blackhole   a TCP proxy between the server and Redis stops forwarding
 //	            for -outage: no reset, no refusal, nothing (a host that
 //	            vanished); then forwards again
@@ -71,6 +79,8 @@ type options struct {
 	after        time.Duration
 	storeTimeout time.Duration
 	redis        string
+	printLog     bool
+	noWait       bool
 }
 
 // A sample is one answered (or failed) request.
@@ -87,12 +97,14 @@ type writer struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.fault, "fault", "blackhole", "redis-kill, pg-stop or blackhole")
+	flag.StringVar(&o.fault, "fault", "blackhole", "redis-kill, cluster-kill, pg-stop or blackhole")
 	flag.IntVar(&o.clients, "clients", 32, "writers, each with a session of its own")
 	flag.DurationVar(&o.before, "before", 2*time.Second, "load before the fault")
 	flag.DurationVar(&o.outage, "outage", 5*time.Second, "how long the store is away")
 	flag.DurationVar(&o.after, "after", 3*time.Second, "load after the store is back")
 	flag.DurationVar(&o.storeTimeout, "store-timeout", 5*time.Second, "the server's WithStoreTimeout")
+	flag.BoolVar(&o.noWait, "no-wait", false, "cluster-kill: without crumbs_wait=1 (acknowledged writes can be lost: Redis replicates asynchronously)")
+	flag.BoolVar(&o.printLog, "print-log", false, "print the server's log to stderr afterwards")
 	flag.StringVar(&o.redis, "redis", "127.0.0.1:6379", "blackhole: the Redis behind the proxy")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -115,6 +127,8 @@ func run(o options) error {
 	// The store, and how to take it away and bring it back.
 	var storeAddr, storeURL string
 	var takeAway, bringBack func() error
+	var waitsItself bool    // bringBack waits for the store, -outage unused
+	var failoverAt time.Time // cluster-kill: the replica promoted
 	prefix := fmt.Sprintf("crumbs-faults:%d:%d:", time.Now().UnixNano(), rand.Uint32())
 	switch o.fault {
 	case "redis-kill":
@@ -147,6 +161,38 @@ func run(o options) error {
 		storeURL = pg.url + "?crumbs_table=crumbs_faults"
 		takeAway = pg.stopImmediate
 		bringBack = pg.start
+	case "cluster-kill":
+		c, err := startCluster(dir)
+		if err != nil {
+			return err
+		}
+		defer c.stop()
+		storeURL = c.url(prefix, !o.noWait)
+		var victim int
+		takeAway = func() error {
+			if victim, err = c.aMaster(); err != nil {
+				return err
+			}
+			return c.kill(victim)
+		}
+		// The store is back when the cluster is whole again: the replica
+		// promoted, and the dead master restarted as its replica (until then
+		// every write to its slots misses crumbs_wait's replica: 503);
+		// with -no-wait, when the replica is promoted.
+		waitsItself = true
+		bringBack = func() error {
+			if err := c.waitFailover(victim, 30*time.Second); err != nil {
+				return err
+			}
+			failoverAt = time.Now()
+			if err := c.start(victim); err != nil {
+				return err
+			}
+			if o.noWait {
+				return nil
+			}
+			return c.waitWhole(30 * time.Second)
+		}
 	case "blackhole":
 		p, err := newProxy(o.redis)
 		if err != nil {
@@ -158,7 +204,7 @@ func run(o options) error {
 		bringBack = func() error { p.hold(false); return nil }
 		defer cleanupRedis(o.redis, prefix)
 	default:
-		return fmt.Errorf("-fault %q: redis-kill, pg-stop or blackhole", o.fault)
+		return fmt.Errorf("-fault %q: redis-kill, cluster-kill, pg-stop or blackhole", o.fault)
 	}
 	if storeURL == "" {
 		storeURL = "redis://" + storeAddr + "/0?crumbs_prefix=" + prefix
@@ -254,12 +300,15 @@ func run(o options) error {
 	if err := takeAway(); err != nil {
 		return err
 	}
-	time.Sleep(o.outage)
-	back.Store(true)
+	if !waitsItself {
+		time.Sleep(o.outage)
+		back.Store(true)
+	}
 	if err := bringBack(); err != nil {
 		return err
 	}
 	backAt := time.Now()
+	back.Store(true)
 	time.Sleep(o.after)
 	stop.Store(true)
 	wg.Wait()
@@ -327,12 +376,23 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	if o.printLog {
+		os.Stderr.Write(logged)
+	}
 	lines := strings.Count(string(logged), "\n")
 	panics := strings.Count(string(logged), "panic")
 	errorLines := strings.Count(string(logged), "level=ERROR")
 
-	fmt.Printf("## %s: %v away under %d writers (%s)\n\n", o.fault, o.outage, o.clients, time.Now().UTC().Format("2006-01-02"))
+	away := o.outage
+	if waitsItself {
+		away = backAt.Sub(awayAt).Round(time.Millisecond)
+	}
+	fmt.Printf("## %s: %v away under %d writers (%s)\n\n", o.fault, away, o.clients, time.Now().UTC().Format("2006-01-02"))
 	fmt.Printf("| figure | value |\n|---|---|\n")
+	if !failoverAt.IsZero() {
+		fmt.Printf("| replica promoted, store back (after the kill) | %v, %v |\n", failoverAt.Sub(awayAt).Round(time.Millisecond), backAt.Sub(awayAt).Round(time.Millisecond))
+		fmt.Printf("| last failure after the replica was promoted | %v |\n", max(0, lastFailEnd.Sub(failoverAt)).Round(time.Millisecond))
+	}
 	fmt.Printf("| requests | %d: %d × 200, %d × 503, %d other, %d unanswered |\n", total, ok, unavailable, other, none)
 	fmt.Printf("| non-200 outside the outage (and the 1 s after it) | %d |\n", lateFail)
 	fmt.Printf("| slowest 503 | %v (store deadline %v) |\n", slowest503.Round(time.Millisecond), o.storeTimeout)
