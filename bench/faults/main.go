@@ -127,7 +127,7 @@ func run(o options) error {
 	// The store, and how to take it away and bring it back.
 	var storeAddr, storeURL string
 	var takeAway, bringBack func() error
-	var waitsItself bool    // bringBack waits for the store, -outage unused
+	var waitsItself bool     // bringBack waits for the store, -outage unused
 	var failoverAt time.Time // cluster-kill: the replica promoted
 	prefix := fmt.Sprintf("crumbs-faults:%d:%d:", time.Now().UnixNano(), rand.Uint32())
 	switch o.fault {
