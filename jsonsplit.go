@@ -47,7 +47,8 @@ func splitObject(data []byte) (map[string][]byte, error) {
 		}
 		var key string
 		if needsDecode(data[i+1 : end-1]) {
-			if err := json.Unmarshal(data[i:end], &key); err != nil {
+			var err error
+			if key, err = unquote(data[i:end]); err != nil {
 				return nil, errNotObject
 			}
 		} else {
@@ -76,6 +77,15 @@ func splitObject(data []byte) (map[string][]byte, error) {
 		i = skipSpace(data, i+1)
 	}
 	return nil, errNotObject
+}
+
+// unquote decodes a JSON string with escapes. Its own variable: a key
+// declared in splitObject's loop whose address json.Unmarshal took would
+// move to the heap on every member, escapes or not.
+func unquote(q []byte) (string, error) {
+	var s string
+	err := json.Unmarshal(q, &s)
+	return s, err
 }
 
 func skipSpace(d []byte, i int) int {

@@ -30,7 +30,12 @@ type Session struct {
 
 	// The context of the store calls of the load or commit under way
 	// (beginStore): scp, a phase's own, for a request of the middleware.
-	scp        *storeCtx
+	scp *storeCtx
+	// spare holds the first phases' storeCtx (the load's and the first
+	// commit's): with the Session, not one allocation each. used counts
+	// those handed out; each is used once, as newStoreCtx's would be.
+	spare      [2]storeCtx
+	used       int
 	storeDepth int
 }
 

@@ -18,8 +18,8 @@ import (
 // its calls (a goroutine that waits on Done and then reads Err), and a
 // context, once done, stays done. Its Done channel and timer are made on
 // the first Done, the values' context on the first Value, so a store that
-// asks for neither (cookie mode, the memory backend) pays one allocation a
-// phase.
+// asks for neither (cookie mode, the memory backend) pays nothing for the
+// first two phases (Session.spare) and one allocation for each further one.
 type storeCtx struct {
 	mu       sync.Mutex
 	parent   context.Context // the request's
@@ -145,7 +145,15 @@ func (s *Session) storeContext() context.Context {
 		return s.ctx
 	}
 	if s.scp == nil {
-		s.scp = newStoreCtx(s.ctx, time.Now().Add(s.m.cfg.storeTimeout))
+		deadline := time.Now().Add(s.m.cfg.storeTimeout)
+		if s.used < len(s.spare) {
+			c := &s.spare[s.used]
+			s.used++
+			c.parent, c.deadline = s.ctx, deadline
+			s.scp = c
+		} else {
+			s.scp = newStoreCtx(s.ctx, deadline)
+		}
 	}
 	return s.scp
 }

@@ -22,6 +22,7 @@ import (
 	"crypto/cipher"
 	"crypto/fips140"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -159,6 +160,10 @@ type ringKey struct {
 	// refuses; HKDF-SHA256 and HMAC-SHA256 are approved.
 	aead func() (cipher.AEAD, error)
 	mac  []byte
+	// macs holds *macState, HMAC-SHA256 keyed with mac, reset before each
+	// use: hmac.New costs five allocations and two SHA-256 blocks of key
+	// schedule on every Sign and Verify.
+	macs *sync.Pool
 	// gcm is the version 2 sealing key, from which each message's
 	// AES-256-GCM key is derived.
 	gcm []byte
@@ -330,6 +335,8 @@ func deriveKey(secret []byte) (ringKey, error) {
 	if k.mac, err = hkdf.Key(sha256.New, secret, nil, labelSign, sha256.Size); err != nil {
 		return k, fmt.Errorf("crypto: derive signing key: %w", err)
 	}
+	macKey := k.mac
+	k.macs = &sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, macKey)} }}
 	if k.gcm, err = hkdf.Key(sha256.New, secret, nil, labelSealV2, 32); err != nil {
 		return k, fmt.Errorf("crypto: derive sealing key (version 2): %w", err)
 	}

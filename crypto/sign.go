@@ -77,16 +77,28 @@ func (r *Ring) Verify(name, signed string) (payload string, stale bool, err erro
 	return payload, idx != 0, nil
 }
 
-// mac appends HMAC-SHA256(k.mac, header || u16(len(name)) || name || payload) to dst.
+// mac writes HMAC-SHA256(k.mac, header || u16(len(name)) || name || payload)
+// after dst's length, into its capacity (32 bytes).
 func mac(k *ringKey, header []byte, name, payload string, dst []byte) {
-	h := hmac.New(sha256.New, k.mac)
-	h.Write(header)
-	var l [2]byte
-	binary.BigEndian.PutUint16(l[:], uint16(len(name)))
-	h.Write(l[:])
-	writeString(h, name)
-	writeString(h, payload)
-	h.Sum(dst)
+	st := k.macs.Get().(*macState)
+	defer k.macs.Put(st)
+	st.h.Reset()
+	// Through the hash.Hash interface every argument escapes: what goes in
+	// and what comes out pass through st's own arrays, so that the
+	// callers' stay on their stacks.
+	n := copy(st.buf[:], header)
+	binary.BigEndian.PutUint16(st.buf[n:], uint16(len(name)))
+	st.h.Write(st.buf[:n+2])
+	writeString(st.h, name)
+	writeString(st.h, payload)
+	copy(dst[len(dst):cap(dst)], st.h.Sum(st.sum[:0]))
+}
+
+// macState is an HMAC state of one key and its scratch space.
+type macState struct {
+	h   hash.Hash
+	buf [1 + KeyIDSize + 2]byte
+	sum [sha256.Size]byte
 }
 
 func writeString(h hash.Hash, s string) { h.Write(bytesOf(s)) }

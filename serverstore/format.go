@@ -44,18 +44,28 @@ func encodeMeta(rec *driver.Record) []byte {
 
 // decodeHeader reads the header both formats share.
 func decodeHeader(b []byte, format byte) (*driver.Record, error) {
+	h, err := readHeader(b, format)
+	if err != nil {
+		return nil, err
+	}
+	return &driver.Record{Expires: h.expires, IdleExpires: h.idle, BrowserSession: h.browser}, nil
+}
+
+// header is what a stored record's header holds.
+type header struct {
+	expires, idle time.Time
+	browser       bool
+}
+
+func readHeader(b []byte, format byte) (header, error) {
 	if len(b) < metaSize || b[0] != format || b[1]&^flagBrowse != 0 && (format != formatV2 || b[1]&^(flagBrowse|flagCookie) != 0) {
-		return nil, errs.Reason("serverstore: malformed stored record")
+		return header{}, errs.Reason("serverstore: malformed stored record")
 	}
 	abs, idle := binary.BigEndian.Uint64(b[2:]), binary.BigEndian.Uint64(b[10:])
 	if abs > 1<<62 || idle > 1<<62 {
-		return nil, errs.Reason("serverstore: malformed stored record")
+		return header{}, errs.Reason("serverstore: malformed stored record")
 	}
-	return &driver.Record{
-		Expires:        timex.FromUnix(abs),
-		IdleExpires:    timex.FromUnix(idle),
-		BrowserSession: b[1]&flagBrowse != 0,
-	}, nil
+	return header{expires: timex.FromUnix(abs), idle: timex.FromUnix(idle), browser: b[1]&flagBrowse != 0}, nil
 }
 
 // decode turns a stored entry, of either format, into a record.
@@ -78,7 +88,9 @@ func (s *Store) decode(e *Entry) (*driver.Record, error) {
 	if len(e.Meta) > metaSize {
 		rec.Cookie = bytes.Clone(e.Meta[metaSize:])
 	}
-	if rec.Values, err = s.decodeValues(e.Values); err != nil {
+	// e is the caller's, fresh from the backend's Get (the Backend
+	// contract): its map takes the decoded values.
+	if rec.Values, err = s.decodeValuesInto(e.Values, e.Values); err != nil {
 		return nil, err
 	}
 	if b := e.Binding; b != nil {
@@ -87,9 +99,15 @@ func (s *Store) decode(e *Entry) (*driver.Record, error) {
 	return rec, nil
 }
 
-// decodeValues turns stored values into the codec's bytes.
+// decodeValues turns stored values into the codec's bytes, in a new map.
 func (s *Store) decodeValues(stored map[string][]byte) (map[string][]byte, error) {
-	out := make(map[string][]byte, len(stored))
+	return s.decodeValuesInto(make(map[string][]byte, len(stored)), stored)
+}
+
+// decodeValuesInto is decodeValues into out, which may be stored itself
+// when the caller owns it (a backend's fresh Entry): on an error, out is
+// left half written.
+func (s *Store) decodeValuesInto(out, stored map[string][]byte) (map[string][]byte, error) {
 	for k, v := range stored {
 		b, err := s.decodeValue(v)
 		if err != nil {
@@ -206,15 +224,39 @@ func validMeta(meta []byte) bool {
 // no later than it. For Backends written in Go; the Redis and PostgreSQL
 // backends do the same in their script and statement.
 func MergeHeader(stored []byte, w *Write) (meta []byte, expires time.Time) {
+	return mergeHeader(stored, w, false)
+}
+
+// mergeHeader is MergeHeader; with owned, w.Meta is the caller's to give
+// (made for this write alone) and the merge is written into it when the
+// result has its length, instead of into a new slice.
+func mergeHeader(stored []byte, w *Write, owned bool) (meta []byte, expires time.Time) {
 	expires = w.Expires
 	if w.Convert || !validMeta(stored) || !validMeta(w.Meta) {
+		if owned {
+			return w.Meta, expires
+		}
 		return bytes.Clone(w.Meta), expires
 	}
-	if w.Header&HeaderFlags != 0 {
+	switch {
+	case owned && (w.Header&HeaderFlags != 0 || len(w.Meta) == len(stored)):
+		// stored's header into w.Meta, but for what w sets: the idle
+		// deadline always, the absolute one under HeaderAbsolute, the flags
+		// and the cookie attributes under HeaderFlags.
+		meta = w.Meta
+		meta[0] = stored[0]
+		if w.Header&HeaderAbsolute == 0 {
+			copy(meta[2:10], stored[2:10])
+		}
+		if w.Header&HeaderFlags == 0 {
+			meta[1] = stored[1]
+			copy(meta[metaSize:], stored[metaSize:])
+		}
+	case w.Header&HeaderFlags != 0:
 		// The flags and the cookie attributes go together.
 		meta = append(append(make([]byte, 0, len(w.Meta)), stored[:metaSize]...), w.Meta[metaSize:]...)
 		meta[1] = w.Meta[1]
-	} else {
+	default:
 		meta = bytes.Clone(stored)
 	}
 	if w.Header&HeaderAbsolute != 0 {

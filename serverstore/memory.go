@@ -18,12 +18,14 @@ import (
 )
 
 // The memory store's configuration string: "memory", or with parameters
-// "memory?crumbs_max_entries=10000&crumbs_raw_ids=true&crumbs_client_details=true&crumbs_grace=10s".
+// "memory?crumbs_max_entries=10000&crumbs_client_details=true&crumbs_grace=10s".
+// crumbs_raw_ids=true is accepted and changes nothing: the memory backend
+// is always keyed by raw IDs (WithRawIDs).
 func init() {
 	driver.Register("memory", func(_ context.Context, cfg string, secrets [][]byte) (driver.Store, error) {
 		rest, ok := strings.CutPrefix(cfg, "memory")
 		if !ok || (rest != "" && rest[0] != '?') {
-			return nil, errors.New("serverstore: the memory store's configuration string is \"memory\" or \"memory?crumbs_max_entries=N&crumbs_raw_ids=true\"")
+			return nil, errors.New("serverstore: the memory store's configuration string is \"memory\" or \"memory?crumbs_max_entries=N&crumbs_client_details=true&crumbs_grace=10s\"")
 		}
 		q, err := url.ParseQuery(strings.TrimPrefix(rest, "?"))
 		if err != nil {
@@ -324,16 +326,31 @@ func (m *Memory) sweep(now time.Time) {
 	}
 }
 
-func (e *memEntry) copy() *Entry {
-	out := &Entry{Meta: bytes.Clone(e.meta), Values: make(map[string][]byte, len(e.values))}
+// copyInto gives out the entry's meta and values in one buffer of their own,
+// each slice capped at its length (an append to one reallocates instead
+// of overwriting the next): one allocation for the bytes, not one a value.
+func (e *memEntry) copyInto(out *Entry) {
+	n := len(e.meta)
+	for _, v := range e.values {
+		n += len(v)
+	}
+	buf := make([]byte, 0, n)
+	take := func(v []byte) []byte {
+		if v == nil {
+			return nil
+		}
+		at := len(buf)
+		buf = append(buf, v...)
+		return buf[at:len(buf):len(buf)]
+	}
+	out.Meta, out.Values = take(e.meta), make(map[string][]byte, len(e.values))
 	if e.bind != nil {
 		b := *e.bind
 		out.Binding = &b
 	}
 	for k, v := range e.values {
-		out.Values[k] = bytes.Clone(v)
+		out.Values[k] = take(v)
 	}
-	return out
 }
 
 // ContextBound reports true: no call of the memory backend waits on
@@ -342,17 +359,32 @@ func (m *Memory) ContextBound() bool { return true }
 
 // Get returns a copy of the record.
 func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
+	out := new(Entry)
+	if err := m.getInto(key, out); err != nil {
+		if errors.Is(err, ErrMoved) {
+			return out, err
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// getInto is Get into out: a copy of the record, or for ErrMoved the
+// Successor its tombstone names.
+func (m *Memory) getInto(key string, out *Entry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, err := m.record(key)
 	if errors.Is(err, ErrMoved) {
-		return &Entry{Successor: m.entries[key].next}, err
+		out.Successor = m.entries[key].next
+		return err
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	m.used(e)
-	return e.copy(), nil
+	e.copyInto(out)
+	return nil
 }
 
 // Create stores a copy of e.
@@ -384,6 +416,15 @@ func (m *Memory) Create(_ context.Context, key string, e *Entry, expires time.Ti
 
 // Apply changes the record under the lock: checks first, then writes.
 func (m *Memory) Apply(_ context.Context, key string, w *Write) ([]byte, error) {
+	meta, err := m.apply(key, w, false)
+	return bytes.Clone(meta), err
+}
+
+// apply is Apply; with owned, the Store hands over w's values (made for
+// this write alone, never touched again) and gets the stored meta itself,
+// which it only reads: a meta is never changed in place (MergeHeader makes
+// a new one), so neither needs a copy.
+func (m *Memory) apply(key string, w *Write, owned bool) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sweep(m.now())
@@ -414,13 +455,15 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) ([]byte, error) 
 		return nil, conflict
 	}
 	var expires time.Time
-	e.meta, expires = MergeHeader(e.meta, w)
+	e.meta, expires = mergeHeader(e.meta, w, owned)
 	if w.Clear {
 		clear(e.values)
 	}
 	for _, c := range w.Changes {
 		if c.Delete {
 			delete(e.values, c.Key)
+		} else if owned {
+			e.values[c.Key] = c.Value
 		} else {
 			e.values[c.Key] = bytes.Clone(c.Value)
 		}
@@ -434,7 +477,7 @@ func (m *Memory) Apply(_ context.Context, key string, w *Write) ([]byte, error) 
 	e.expires = expires
 	heap.Fix(&m.byTime, e.index)
 	m.used(e)
-	return bytes.Clone(e.meta), nil
+	return e.meta, nil
 }
 
 // Retire replaces the record by a tombstone and returns what it held.

@@ -40,12 +40,15 @@ func TestOpenMemory(t *testing.T) {
 	if _, err := session.OpenStore(ctx, "memory?crumbs_client_details=true&crumbs_grace=0s", sec); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := session.OpenStore(ctx, "memory?crumbs_raw_ids=true", sec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if id := strings.Repeat("A", 43); raw.(*serverstore.Store).Key(id) != id {
-		t.Fatal("crumbs_raw_ids=true: keys are not the IDs")
+	// The memory backend is keyed by raw IDs, the parameter given or not.
+	for _, config := range []string{"memory?crumbs_raw_ids=true", "memory"} {
+		raw, err := session.OpenStore(ctx, config, sec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := strings.Repeat("A", 43); raw.(*serverstore.Store).Key(id) != id {
+			t.Fatalf("%s: keys are not the IDs", config)
+		}
 	}
 	for _, tc := range []struct{ config, want string }{
 		{"memoryx", "no store registered"},

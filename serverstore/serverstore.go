@@ -263,7 +263,9 @@ type Option func(*config) error
 // WithRawIDs keys records by the session ID itself instead of its SHA-256
 // hash, for backends shared with other applications that look sessions up
 // by ID. A copy of the backend's keys can then be replayed as (unsigned)
-// IDs, which the signature still stops without the secret. Off by default.
+// IDs, which the signature still stops without the secret. Off by default,
+// but for the memory backend (NewMemory), whose keys never leave the
+// process: it is always keyed by raw IDs.
 func WithRawIDs() Option { return func(c *config) error { c.rawIDs = true; return nil } }
 
 // New returns a Store over backend that signs IDs with secrets[0] and
@@ -288,7 +290,11 @@ func New(backend Backend, secrets [][]byte, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serverstore: %w", err)
 	}
-	return &Store{backend: backend, ring: ring, rawIDs: c.rawIDs, details: c.details, grace: c.grace, handleKey: hk}, nil
+	// The memory backend keys its records by the ID itself: its keys never
+	// leave the process, which holds the secrets too, so hashing them would
+	// hide nothing (and cost two allocations a request).
+	_, inProcess := backend.(*Memory)
+	return &Store{backend: backend, ring: ring, rawIDs: c.rawIDs || inProcess, details: c.details, grace: c.grace, handleKey: hk}, nil
 }
 
 // Close releases what the backend holds, if it is an io.Closer: the
@@ -330,8 +336,20 @@ func (s *Store) Key(id string) string {
 	if s.rawIDs {
 		return id
 	}
-	sum := sha256.Sum256([]byte(id))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	var b [64]byte // an ID is 43 characters; a longer one allocates here
+	sum := sha256.Sum256(append(b[:0], id...))
+	var out [43]byte // base64url of 32 bytes
+	base64.RawURLEncoding.Encode(out[:], sum[:])
+	return string(out[:])
+}
+
+// asConflict returns err's *driver.ConflictError, or nil.
+func asConflict(err error) *driver.ConflictError {
+	var c *driver.ConflictError
+	if errors.As(err, &c) {
+		return c
+	}
+	return nil
 }
 
 // TombstoneTTL is how long a retired ID answers ErrMoved rather than
@@ -348,7 +366,13 @@ func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*d
 	if !sid.Valid(id) {
 		return nil, errs.Reason("serverstore: the signed value is not a session ID")
 	}
-	e, err := s.backend.Get(ctx, s.Key(id))
+	var e *Entry
+	if mem, ok := s.backend.(*Memory); ok {
+		var me Entry // on the stack: decode keeps none of it but its values
+		e, err = &me, mem.getInto(s.Key(id), &me)
+	} else {
+		e, err = s.backend.Get(ctx, s.Key(id))
+	}
 	if errors.Is(err, ErrMoved) {
 		// Retired by a Regenerate: it names no session now, unless the
 		// grace of a same-user Regenerate lets it read its successor.
@@ -443,8 +467,15 @@ func (s *Store) save(ctx context.Context, name string, c *driver.Commit, now tim
 	orig, retargeted := w, false
 	for range 4 { // a conversion, a retarget: a few turns at most
 		var stored []byte
-		stored, err = s.backend.Apply(ctx, key, w)
+		if mem, ok := s.backend.(*Memory); ok {
+			stored, err = mem.apply(key, w, true) // w's values are this write's own
+		} else {
+			stored, err = s.backend.Apply(ctx, key, w)
+		}
 		var conflict *driver.ConflictError
+		if err != nil {
+			conflict = asConflict(err) // only here: its variable escapes
+		}
 		switch {
 		case errors.Is(err, ErrLegacy) && !w.Convert:
 			// A format-1 record: rewrite it whole, with this request's view
@@ -455,7 +486,7 @@ func (s *Store) save(ctx context.Context, name string, c *driver.Commit, now tim
 		case errors.Is(err, ErrConverted) && w.Convert:
 			w = orig // another request converted it first: apply the changes
 			continue
-		case errors.As(err, &conflict) && !retargeted:
+		case conflict != nil && !retargeted:
 			values, err := s.decodeValues(conflict.Values)
 			if err != nil {
 				return "", err
@@ -465,7 +496,7 @@ func (s *Store) save(ctx context.Context, name string, c *driver.Commit, now tim
 			}
 			retargeted = true
 			continue // the values were equal in another stored form
-		case errors.As(err, &conflict):
+		case conflict != nil:
 			values, err := s.decodeValues(conflict.Values)
 			if err != nil {
 				return "", err
@@ -476,8 +507,8 @@ func (s *Store) save(ctx context.Context, name string, c *driver.Commit, now tim
 		}
 		// The token goes out with what the store holds: a parallel
 		// request's SetLifetime or SetBrowserSession included.
-		if h, err := decodeHeader(stored, formatV2); err == nil && validMeta(stored) {
-			rec.Expires, rec.BrowserSession, rec.Cookie = h.Expires, h.BrowserSession, nil
+		if h, err := readHeader(stored, formatV2); err == nil && validMeta(stored) {
+			rec.Expires, rec.BrowserSession, rec.Cookie = h.expires, h.browser, nil
 			if len(stored) > metaSize {
 				rec.Cookie = bytes.Clone(stored[metaSize:])
 			}
