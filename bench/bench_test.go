@@ -4,6 +4,8 @@ package bench
 
 import (
 	"bytes"
+	crand "crypto/rand"
+	"encoding/base64"
 	"encoding/gob"
 	"encoding/json"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/cookiestore"
@@ -134,6 +137,70 @@ func gorilla(tb testing.TB, p payload, maxLength int) system {
 	}
 }
 
+// floor is the naive pipeline of a sealed cookie, for the same values:
+// encoding/json of a map, XChaCha20-Poly1305 under a random nonce, base64url
+// into one cookie, and back (net/http's cookie parsing). No key ring, no
+// chunking, no compression, no expiry, no lazy decoding: what a session in
+// a cookie costs at least, done the obvious way. SMALL only: LARGE does
+// not fit one cookie.
+func floor(tb testing.TB, p payload) system {
+	aead, err := chacha20poly1305.NewX(secret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	load := func(r *http.Request) map[string]any {
+		c, err := r.Cookie("f")
+		if err != nil {
+			return map[string]any{}
+		}
+		sealed, err := base64.RawURLEncoding.DecodeString(c.Value)
+		if err != nil || len(sealed) < chacha20poly1305.NonceSizeX {
+			panic("floor: a bad cookie")
+		}
+		plain, err := aead.Open(nil, sealed[:chacha20poly1305.NonceSizeX], sealed[chacha20poly1305.NonceSizeX:], nil)
+		if err != nil {
+			panic(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(plain, &m); err != nil {
+			panic(err)
+		}
+		return m
+	}
+	save := func(w http.ResponseWriter, m map[string]any) {
+		plain, err := json.Marshal(m)
+		if err != nil {
+			panic(err)
+		}
+		nonce := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(plain)+chacha20poly1305.Overhead)
+		crand.Read(nonce)
+		sealed := aead.Seal(nonce, nonce, plain, nil)
+		http.SetCookie(w, &http.Cookie{Name: "f", Value: base64.RawURLEncoding.EncodeToString(sealed), Path: "/",
+			HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	}
+	return system{
+		name: "floor-naive",
+		wrap: func(h http.Handler) http.Handler { return h },
+		populate: func(w http.ResponseWriter, r *http.Request) {
+			m := load(r)
+			for k, v := range p.values {
+				m[k] = v
+			}
+			save(w, m)
+		},
+		change: func(w http.ResponseWriter, r *http.Request) {
+			m := load(r)
+			m["views"] = m["views"].(float64) + 1
+			save(w, m)
+		},
+		read: func(w http.ResponseWriter, r *http.Request) {
+			if load(r)["views"].(float64) < 42 {
+				panic("floor: lost the session")
+			}
+		},
+	}
+}
+
 func scsMem(tb testing.TB, p payload) system {
 	sm := scs.New()
 	sm.Store = memstore.New()
@@ -200,7 +267,7 @@ func run(b *testing.B, h http.Handler, base *http.Request) {
 func systems(tb testing.TB, p payload) []system {
 	out := []system{crumbs(tb, p), scsMem(tb, p)}
 	if p.name == "SMALL" {
-		out = append(out, gorilla(tb, p, 4096))
+		out = append(out, gorilla(tb, p, 4096), floor(tb, p))
 	}
 	return append(out, gorilla(tb, p, 0))
 }
