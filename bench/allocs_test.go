@@ -36,7 +36,9 @@ func TestAllocationBudget(t *testing.T) {
 		"memory load":   allocs(memory.wrap(http.HandlerFunc(memory.read)), memoryBase),
 		"memory change": allocs(memory.wrap(http.HandlerFunc(memory.change)), memoryBase),
 	}
-	budget := map[string]float64{"cookie load": 18, "cookie change": 32, "memory load": 21, "memory change": 32}
+	// What BENCHMARKS.md reports (Go 1.26), and one more: room for a
+	// toolchain's change, none for a regression of ours.
+	budget := map[string]float64{"cookie load": 18 + 1, "cookie change": 32 + 1, "memory load": 18 + 1, "memory change": 32 + 1}
 	for k, n := range got {
 		t.Logf("%s: %v allocations per request (budget %v)", k, n, budget[k])
 		if n > budget[k]+raceSlack {

@@ -89,8 +89,13 @@ func (s *Store) decode(e *Entry) (*driver.Record, error) {
 		rec.Cookie = bytes.Clone(e.Meta[metaSize:])
 	}
 	// e is the caller's, fresh from the backend's Get (the Backend
-	// contract): its map takes the decoded values.
-	if rec.Values, err = s.decodeValuesInto(e.Values, e.Values); err != nil {
+	// contract): its map takes the decoded values. A nil map is an empty
+	// record's (rec.Values nil would mean format 1).
+	into := e.Values
+	if into == nil {
+		into = map[string][]byte{}
+	}
+	if rec.Values, err = s.decodeValuesInto(into, e.Values); err != nil {
 		return nil, err
 	}
 	if b := e.Binding; b != nil {

@@ -20,7 +20,7 @@ import (
 // The memory store's configuration string: "memory", or with parameters
 // "memory?crumbs_max_entries=10000&crumbs_client_details=true&crumbs_grace=10s".
 // crumbs_raw_ids=true is accepted and changes nothing: the memory backend
-// is always keyed by raw IDs (WithRawIDs).
+// is always keyed by raw IDs (WithRawIDs); crumbs_raw_ids=false is refused.
 func init() {
 	driver.Register("memory", func(_ context.Context, cfg string, secrets [][]byte) (driver.Store, error) {
 		rest, ok := strings.CutPrefix(cfg, "memory")
@@ -47,7 +47,9 @@ func init() {
 				if err != nil {
 					return err
 				}
-				if on && name == "crumbs_raw_ids" {
+				if !on && name == "crumbs_raw_ids" {
+					return fmt.Errorf("serverstore: crumbs_raw_ids=false: the memory store is always keyed by raw IDs (its keys never leave the process, which holds the secrets too); drop the parameter")
+				} else if name == "crumbs_raw_ids" {
 					opts = append(opts, WithRawIDs())
 				} else if on {
 					opts = append(opts, WithClientDetails())

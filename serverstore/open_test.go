@@ -40,7 +40,11 @@ func TestOpenMemory(t *testing.T) {
 	if _, err := session.OpenStore(ctx, "memory?crumbs_client_details=true&crumbs_grace=0s", sec); err != nil {
 		t.Fatal(err)
 	}
-	// The memory backend is keyed by raw IDs, the parameter given or not.
+	// The memory backend is keyed by raw IDs, the parameter given or not;
+	// asked for hashed keys, it says it cannot.
+	if _, err := session.OpenStore(ctx, "memory?crumbs_raw_ids=false", sec); err == nil || !strings.Contains(err.Error(), "always keyed by raw IDs") {
+		t.Fatalf("memory?crumbs_raw_ids=false: %v", err)
+	}
 	for _, config := range []string{"memory?crumbs_raw_ids=true", "memory"} {
 		raw, err := session.OpenStore(ctx, config, sec)
 		if err != nil {

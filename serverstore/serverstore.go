@@ -4,8 +4,10 @@
 //
 // A forged or unsigned ID is rejected before any backend round trip; an ID
 // that verifies but is not in the backend gives a fresh session with a new
-// ID (an ID from the client is never adopted). The backend keys records by a
-// hash of the ID, so a copy of its data cannot be replayed as cookies.
+// ID (an ID from the client is never adopted). An external backend keys
+// records by a hash of the ID, so a copy of its data cannot be replayed as
+// cookies; the memory backend, whose keys never leave the process (which
+// holds the secrets too), by the ID itself.
 //
 // # Concurrency
 //
@@ -72,7 +74,8 @@ var (
 // A Backend stores session records by key. Each record is a header (Meta)
 // and a map of values, changed key by key. It must be safe for concurrent
 // use, and each method must be atomic. Values handed in are the caller's:
-// a Backend copies what it keeps. Values handed out are the caller's too.
+// a Backend copies what it keeps. Values handed out are the caller's too,
+// the Entry and its map included: the Store decodes into them in place.
 type Backend interface {
 	// Get returns the record under key: ErrNotFound when it is absent or
 	// expired, ErrMoved when a Regenerate retired it (with an Entry holding
@@ -331,7 +334,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Backend() Backend { return s.backend }
 
 // Key returns the backend key of a session ID: base64url(SHA-256(id)), or
-// the ID itself with WithRawIDs.
+// the ID itself with WithRawIDs and on the memory backend (NewMemory), so
+// that what Iterator.Keys and UserIndex.Bound list there are session IDs:
+// log or show them as such.
 func (s *Store) Key(id string) string {
 	if s.rawIDs {
 		return id

@@ -38,6 +38,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -109,6 +110,7 @@ func main() {
 	flag.BoolVar(&o.check, "check", false, "fail on a crumbs system's non-200, lost key or leaked goroutine")
 	flag.StringVar(&o.serverCPU, "server-cpu", "0", "the CPU the server runs on (taskset), empty for any")
 	flag.StringVar(&o.clientCPU, "client-cpu", "1", "the CPU wrk runs on (taskset), empty for any")
+	busy := flag.Int("busy", 0, "busy loops pinned to the server's CPU for the whole run: a machine under CPU pressure")
 	flag.Parse()
 	if runtime.NumCPU() < 2 {
 		o.serverCPU, o.clientCPU = "", ""
@@ -140,8 +142,19 @@ func main() {
 		fatal(err.Error())
 	}
 
-	fmt.Printf("# loadtest: %s per run, %d round(s), %d connections, server on CPU %q with GOMAXPROCS=1, wrk on CPU %q; %s\n\n",
-		o.duration, *rounds, o.connections, o.serverCPU, o.clientCPU, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	for range *busy {
+		hog := exec.Command("sh", "-c", "while :; do :; done")
+		if o.serverCPU != "" {
+			hog = exec.Command("taskset", "-c", o.serverCPU, "sh", "-c", "while :; do :; done")
+		}
+		hog.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := hog.Start(); err != nil {
+			fatal(err.Error())
+		}
+		defer func() { hog.Process.Kill(); hog.Wait() }()
+	}
+	fmt.Printf("# loadtest: %s per run, %d round(s), %d connections, server on CPU %q with GOMAXPROCS=1 (%d busy loops beside it), wrk on CPU %q; %s\n\n",
+		o.duration, *rounds, o.connections, o.serverCPU, *busy, o.clientCPU, time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	failed := false
 	port := 20000 + rand.IntN(10000)
 	for _, size := range strings.Split(*sizes, ",") {
