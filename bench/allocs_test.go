@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"maps"
 	"net/http"
 	"testing"
 )
@@ -27,6 +28,13 @@ func TestAllocationBudget(t *testing.T) {
 	if p.name != "SMALL" {
 		t.Fatalf("payload %s", p.name)
 	}
+	// A counter past 255 in both modes, as a session used for a while has
+	// (Go boxes an int of 256 or more into an interface with an allocation):
+	// each cookie-mode request starts again from the primed cookie, while
+	// the memory store's counter goes on rising (an outside review found
+	// memory mode at 34 against cookie mode's 32 once it passed 255).
+	p.values = maps.Clone(p.values)
+	p.values["views"] = 1 << 20
 	cookie, memory := crumbs(t, p), crumbsMemory(t, p)
 	cookieBase, _ := prime(t, cookie)
 	memoryBase, _ := prime(t, memory)
@@ -38,7 +46,7 @@ func TestAllocationBudget(t *testing.T) {
 	}
 	// What BENCHMARKS.md reports (Go 1.26), and one more: room for a
 	// toolchain's change, none for a regression of ours.
-	budget := map[string]float64{"cookie load": 18 + 1, "cookie change": 32 + 1, "memory load": 18 + 1, "memory change": 32 + 1}
+	budget := map[string]float64{"cookie load": 19 + 1, "cookie change": 34 + 1, "memory load": 19 + 1, "memory change": 34 + 1}
 	for k, n := range got {
 		t.Logf("%s: %v allocations per request (budget %v)", k, n, budget[k])
 		if n > budget[k]+raceSlack {

@@ -26,15 +26,17 @@ type redisCluster struct {
 // silent before its replica takes over.
 const clusterNodeTimeout = time.Second
 
+// errPortTaken: one of the ports tryCluster chose is in use.
+var errPortTaken = errors.New("a port is taken")
+
 func startCluster(dir string) (*redisCluster, error) {
-	var err error
 	for range 3 { // a port taken meanwhile: again with others
-		var c *redisCluster
-		if c, err = tryCluster(dir); err == nil {
-			return c, nil
+		c, err := tryCluster(dir)
+		if !errors.Is(err, errPortTaken) {
+			return c, err
 		}
 	}
-	return nil, err
+	return nil, fmt.Errorf("redis cluster: %w three times", errPortTaken)
 }
 
 func tryCluster(dir string) (*redisCluster, error) {
@@ -47,7 +49,7 @@ func tryCluster(dir string) (*redisCluster, error) {
 		for _, q := range []int{p, p + 10000} {
 			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(q))
 			if err != nil {
-				return nil, err
+				return nil, errPortTaken
 			}
 			ln.Close()
 		}

@@ -129,6 +129,7 @@ func run(o options) error {
 	var takeAway, bringBack func() error
 	var waitsItself bool     // bringBack waits for the store, -outage unused
 	var failoverAt time.Time // cluster-kill: the replica promoted
+	var stopAtAway bool      // the even writers stop as the store goes, not as it comes back
 	prefix := fmt.Sprintf("crumbs-faults:%d:%d:", time.Now().UnixNano(), rand.Uint32())
 	switch o.fault {
 	case "redis-kill":
@@ -148,16 +149,7 @@ func run(o options) error {
 		defer pg.stop()
 		// pg_ctl starts the server in a session of its own: an interrupted
 		// run stops it here.
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		go func() {
-			if _, ok := <-sig; ok {
-				pg.stop()
-				os.RemoveAll(dir)
-				os.Exit(1)
-			}
-		}()
-		defer func() { signal.Stop(sig); close(sig) }()
+		defer onInterrupt(dir, pg.stop)()
 		storeURL = pg.url + "?crumbs_table=crumbs_faults"
 		takeAway = pg.stopImmediate
 		bringBack = pg.start
@@ -167,29 +159,45 @@ func run(o options) error {
 			return err
 		}
 		defer c.stop()
+		defer onInterrupt(dir, c.stop)()
 		storeURL = c.url(prefix, !o.noWait)
 		var victim int
+		var restarted chan error // -no-wait: the dead node's restart
+		defer func() {
+			if restarted != nil {
+				<-restarted
+			}
+		}()
+		// The even writers stop as the master is killed, so that their last
+		// acknowledged values are the ones a failover could lose; nothing
+		// later of theirs overwrites them.
+		stopAtAway = true
 		takeAway = func() error {
 			if victim, err = c.aMaster(); err != nil {
 				return err
 			}
 			return c.kill(victim)
 		}
-		// The store is back when the cluster is whole again: the replica
-		// promoted, and the dead master restarted as its replica (until then
-		// every write to its slots misses crumbs_wait's replica: 503);
-		// with -no-wait, when the replica is promoted.
+		// The store is back when the replica is promoted; with crumbs_wait=1
+		// when, besides, the dead master is back as its replica and in sync
+		// (until then a write to its slots misses crumbs_wait's replica). With
+		// -no-wait the dead node stays down.
 		waitsItself = true
 		bringBack = func() error {
 			if err := c.waitFailover(victim, 30*time.Second); err != nil {
 				return err
 			}
 			failoverAt = time.Now()
+			if o.noWait {
+				// The dead node comes back meanwhile, as an operator would
+				// bring it (a node left down keeps go-redis's goroutines
+				// that dial it), without holding up "back".
+				restarted = make(chan error, 1)
+				go func() { restarted <- c.start(victim) }()
+				return nil
+			}
 			if err := c.start(victim); err != nil {
 				return err
-			}
-			if o.noWait {
-				return nil
 			}
 			return c.waitWhole(30 * time.Second)
 		}
@@ -210,7 +218,10 @@ func run(o options) error {
 		storeURL = "redis://" + storeAddr + "/0?crumbs_prefix=" + prefix
 	}
 
-	addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(10000))
+	addr, err := freeAddr() // none of the stores' own ports
+	if err != nil {
+		return err
+	}
 	srv := exec.Command(server, "-system", "crumbs", "-store", storeURL,
 		"-addr", addr, "-log", "-store-timeout", o.storeTimeout.String())
 	logFile := filepath.Join(dir, "server.log")
@@ -296,6 +307,9 @@ func run(o options) error {
 	})
 
 	time.Sleep(o.before)
+	if stopAtAway {
+		back.Store(true)
+	}
 	awayAt := time.Now()
 	if err := takeAway(); err != nil {
 		return err
@@ -430,16 +444,42 @@ func run(o options) error {
 	if unavailable > 0 && errorLines == 0 {
 		problems = append(problems, "the failures reached no log line")
 	}
-	if unavailable > 0 && errorLines > 10*(1+int((o.before+o.outage+o.after)/(10*time.Second))) {
+	if unavailable > 0 && errorLines > 10*(1+int((o.before+away+o.after)/(10*time.Second))) {
 		problems = append(problems, fmt.Sprintf("%d ERROR lines: the log is not rate-limited", errorLines))
 	}
-	if ok == 0 || unavailable == 0 && o.outage >= o.storeTimeout {
+	if ok == 0 || unavailable == 0 && away >= o.storeTimeout {
 		problems = append(problems, "the fault did not show: no 503 in an outage longer than the store deadline")
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "\n"))
 	}
 	return nil
+}
+
+// onInterrupt makes an interrupted run (SIGINT, SIGTERM) call stop and
+// remove dir before it exits; the returned func undoes it.
+func onInterrupt(dir string, stop func()) func() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-sig; ok {
+			stop()
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}()
+	return func() { signal.Stop(sig); close(sig) }
+}
+
+// freeAddr is a loopback address no one listens on, from the kernel's
+// range for outgoing connections (the stores' own ports are below it).
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 func goroutines(c *http.Client, base string) (int, error) {
