@@ -49,7 +49,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -114,15 +113,11 @@ func main() {
 }
 
 func run(o options) error {
-	dir, err := os.MkdirTemp("", "crumbs-faults")
+	dir, server, cleanup, err := harness.Setup("faults")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	server, err := harness.BuildServer(dir)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 
 	// The store, and how to take it away and bring it back.
 	var storeAddr, storeURL string
@@ -218,7 +213,7 @@ func run(o options) error {
 		storeURL = "redis://" + storeAddr + "/0?crumbs_prefix=" + prefix
 	}
 
-	addr, err := freeAddr() // none of the stores' own ports
+	addr, err := harness.FreeAddr() // none of the stores' own ports
 	if err != nil {
 		return err
 	}
@@ -471,28 +466,9 @@ func onInterrupt(dir string, stop func()) func() {
 	return func() { signal.Stop(sig); close(sig) }
 }
 
-// freeAddr is a loopback address no one listens on, from the kernel's
-// range for outgoing connections (the stores' own ports are below it).
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 func goroutines(c *http.Client, base string) (int, error) {
-	res, err := c.Get(base + "/stats")
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	var m map[string]int
-	if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
-		return 0, err
-	}
-	return m["goroutines"], nil
+	m, err := harness.Stats(c, base)
+	return int(m["goroutines"]), err
 }
 
 // redisServer is a dedicated redis-server that persists every write

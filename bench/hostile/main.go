@@ -57,16 +57,15 @@ func main() {
 }
 
 func run(clients int, duration time.Duration, system, store string, maxRSSKB int64) error {
-	dir, err := os.MkdirTemp("", "crumbs-hostile")
+	_, server, cleanup, err := harness.Setup("hostile")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	server, err := harness.BuildServer(dir)
+	defer cleanup()
+	addr, err := harness.FreeAddr()
 	if err != nil {
 		return err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(10000))
 	srv := exec.Command(server, "-system", system, "-store", store, "-addr", addr)
 	srv.Stderr = io.Discard
 	if err := srv.Start(); err != nil {

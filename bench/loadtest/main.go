@@ -128,15 +128,11 @@ func main() {
 		}
 	}
 
-	dir, err := os.MkdirTemp("", "crumbs-loadtest")
+	dir, server, cleanup, err := harness.Setup("loadtest")
 	if err != nil {
 		fatal(err.Error())
 	}
-	defer os.RemoveAll(dir)
-	server, err := harness.BuildServer(dir)
-	if err != nil {
-		fatal(err.Error())
-	}
+	defer cleanup()
 	script := filepath.Join(dir, "load.lua")
 	if err := os.WriteFile(script, []byte(luaScript), 0o644); err != nil {
 		fatal(err.Error())
@@ -324,15 +320,7 @@ func lostAcks(base, cookie, out string) (int, error) {
 
 var client = &http.Client{Timeout: 10 * time.Second}
 
-func stats(base string) (map[string]int64, error) {
-	res, err := client.Get(base + "/stats")
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	var m map[string]int64
-	return m, json.NewDecoder(res.Body).Decode(&m)
-}
+func stats(base string) (map[string]int64, error) { return harness.Stats(client, base) }
 
 // prime starts a session and returns its Cookie header.
 func prime(base string) (string, error) {

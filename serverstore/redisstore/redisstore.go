@@ -437,7 +437,7 @@ func script(src string) *redis.Script {
 var (
 	applyScript = script(`
 local k = KEYS[1]
-local h = redis.pcall('HMGET', k, 'm', 'd')
+local h = redis.pcall('HMGET', k, 'm', 'd', 'b', 's') -- the binding's too: one call
 if h.err then return {-3} end -- WRONGTYPE: a tombstone (a string key)
 if not h[1] and not h[2] then return {-2} end
 local flags = ARGV[3]
@@ -487,7 +487,7 @@ local set = {'m', meta}
 -- the binding ("b" and "s"): kept through a Clear; set on a record that
 -- has none when the write carries one (flag "b": last seen and the
 -- binding are the last two arguments); "s" moved to the write's time
-local bnd = redis.call('HMGET', k, 'b', 's')
+local bnd = {h[3], h[4]}
 if string.find(flags, 'b', 1, true) then
   bnd[2] = ARGV[#ARGV - 1]
   if not bnd[1] then bnd[1] = ARGV[#ARGV] end

@@ -5,8 +5,10 @@
 package harness
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +17,43 @@ import (
 	"strings"
 	"time"
 )
+
+// Setup makes a temporary folder named after the tool and builds
+// bench/loadserver into it; cleanup removes the folder.
+func Setup(tool string) (dir, server string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", "crumbs-"+tool)
+	if err != nil {
+		return "", "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	if server, err = BuildServer(dir); err != nil {
+		cleanup()
+		return "", "", nil, err
+	}
+	return dir, server, cleanup, nil
+}
+
+// FreeAddr is a loopback address no one listens on, from the kernel's range
+// for outgoing connections (the stores the tools start listen below it).
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// Stats reads a loadserver's /stats: requests, mallocs and goroutines.
+func Stats(c *http.Client, base string) (map[string]int64, error) {
+	res, err := c.Get(base + "/stats")
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	var m map[string]int64
+	return m, json.NewDecoder(res.Body).Decode(&m)
+}
 
 // BuildServer builds bench/loadserver into dir and returns its path.
 func BuildServer(dir string) (string, error) {
