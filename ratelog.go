@@ -33,6 +33,7 @@ const logDistinct = 32
 type rateLog struct {
 	log    *slog.Logger
 	window time.Duration
+	after  func(time.Duration, func()) // time.AfterFunc; the tests close windows themselves
 
 	mu     sync.Mutex
 	counts map[rateKey]*repeats // the window's messages; nil: no window open
@@ -85,7 +86,7 @@ func wordByte(c byte) bool {
 }
 
 func newRateLog(l *slog.Logger, window time.Duration) *rateLog {
-	return &rateLog{log: l, window: window}
+	return &rateLog{log: l, window: window, after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 }
 
 // logAttrs logs msg now if it is the first of its kind in the window, and
@@ -98,7 +99,7 @@ func (r *rateLog) logAttrs(ctx context.Context, level slog.Level, msg string, at
 	r.mu.Lock()
 	if r.counts == nil {
 		r.counts = make(map[rateKey]*repeats)
-		time.AfterFunc(r.window, r.flush)
+		r.after(r.window, r.flush)
 	}
 	if c, ok := r.counts[k]; ok {
 		c.n++
