@@ -16,7 +16,9 @@ import (
 type Codec interface {
 	// Marshal encodes one value.
 	Marshal(v any) ([]byte, error)
-	// Unmarshal decodes one encoded value into v, a non-nil pointer.
+	// Unmarshal decodes one encoded value into v, a non-nil pointer. It
+	// must not modify data, which may be shared with other requests (the
+	// in-memory server store hands every request the same stored bytes).
 	Unmarshal(data []byte, v any) error
 	// EncodeMap encodes a map of encoded values. It must not keep m.
 	EncodeMap(m map[string][]byte) ([]byte, error)
@@ -56,6 +58,35 @@ func (jsonCodec) EncodeMap(m map[string][]byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// encodedSize is len(EncodeMap(m)), counted without encoding for the JSON
+// codec: a server store's record size, for the metrics.
+func encodedSize(c Codec, m map[string][]byte) (int, error) {
+	if _, ok := c.(jsonCodec); !ok {
+		data, err := c.EncodeMap(m)
+		return len(data), err
+	}
+	size := 2 + max(len(m)-1, 0) // the braces and the commas
+	for k, v := range m {
+		size += jsonStringLen(k) + 1 + len(v)
+	}
+	return size, nil
+}
+
+// escaped reports whether encoding/json writes c other than as itself.
+func escaped(c byte) bool {
+	return c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&'
+}
+
+// jsonStringLen is len(appendJSONString(nil, s)).
+func jsonStringLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		if escaped(s[i]) {
+			return len(appendJSONString(nil, s))
+		}
+	}
+	return len(s) + 2
+}
+
 // DecodeMap splits the object into members without decoding them: a value
 // is decoded only when a handler reads it.
 func (jsonCodec) DecodeMap(data []byte) (map[string][]byte, error) {
@@ -65,7 +96,7 @@ func (jsonCodec) DecodeMap(data []byte) (map[string][]byte, error) {
 // appendJSONString appends s as a JSON string; plain ASCII takes a fast path.
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
+		if escaped(s[i]) {
 			q, _ := json.Marshal(s) // a string always marshals
 			return append(b, q...)
 		}

@@ -971,8 +971,8 @@ func (m *Manager) save(s *Session, c *driver.Commit, whole bool, now time.Time) 
 		if m.rec != nil && err == nil {
 			s.recordBytes = len(c.Record.Data)
 			if c.Record.Data == nil { // a server store: measured for the metrics only
-				if data, err := m.codec.EncodeMap(s.raw); err == nil {
-					s.recordBytes = len(data)
+				if n, err := encodedSize(m.codec, s.raw); err == nil {
+					s.recordBytes = n
 				}
 			}
 		}

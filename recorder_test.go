@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -241,4 +242,68 @@ func TestMetricsManagerLoad(t *testing.T) {
 	if c := ev.cmt[len(ev.cmt)-1]; c.TokenBytes != len(tok) || c.Cookies != 1 {
 		t.Fatalf("sizes %+v, want the token's %d bytes", c, len(tok))
 	}
+}
+
+// TestMetricsHookAddsNoAllocation: a Recorder that does nothing adds no
+// allocation to a request that loads, changes and saves a session, in cookie
+// mode and in server mode, and a server store's RecordBytes is the size of
+// the encoded values, keys in any byte (README's claim; memory mode paid one
+// more allocation, encoding the values again to measure them).
+func TestMetricsHookAddsNoAllocation(t *testing.T) {
+	for _, mode := range []string{"cookie", "memory"} {
+		t.Run(mode, func(t *testing.T) {
+			var allocs [2]float64
+			for i, rec := range []metrics.Recorder{nil, nop{}} {
+				var store session.Store = mustCookieStore(t)
+				if mode == "memory" {
+					store = must(serverstore.New(serverstore.NewMemory(), [][]byte{secret(1)}))
+				}
+				opts := []session.Option{session.WithLogger(discard())}
+				if rec != nil {
+					opts = append(opts, session.WithMetrics(rec))
+				}
+				m := must(session.New(store, opts...))
+				flip := 0
+				h := m.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+					s := session.From(r)
+					_, _ = session.Get[int](s, "n")
+					flip ^= 1
+					s.Set("n", flip) // a small int: boxing it allocates nothing
+				}))
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest("GET", "https://example.com/", nil))
+				r := httptest.NewRequest("GET", "https://example.com/", nil)
+				r.Header.Set("Cookie", strings.Split(w.Header().Get("Set-Cookie"), ";")[0])
+				allocs[i] = testing.AllocsPerRun(200, func() { h.ServeHTTP(httptest.NewRecorder(), r) })
+			}
+			if allocs[1] > allocs[0]+raceSlack {
+				t.Errorf("%v allocations a request with a Recorder that does nothing, %v without", allocs[1], allocs[0])
+			}
+		})
+	}
+	t.Run("sizes", func(t *testing.T) {
+		ev := &events{}
+		m := must(session.New(must(serverstore.New(serverstore.NewMemory(), [][]byte{secret(1)})), session.WithMetrics(ev)))
+		for _, values := range []map[string]any{
+			{"n": 1},
+			{"a": "x", "b": []int{1, 2}, "z": nil},
+			{"é<>&\"\\\x01": 1, "plain": true},
+		} {
+			s := must(m.Load(t.Context(), ""))
+			for k, v := range values {
+				s.Set(k, v)
+			}
+			if _, _, err := s.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			raw := map[string][]byte{}
+			for k, v := range values {
+				raw[k] = must(json.Marshal(v))
+			}
+			want := must(session.JSON.EncodeMap(raw))
+			if got := ev.cmt[len(ev.cmt)-1].RecordBytes; got != len(want) {
+				t.Errorf("RecordBytes %d for %s, want %d", got, want, len(want))
+			}
+		}
+	})
 }

@@ -69,7 +69,10 @@ func readHeader(b []byte, format byte) (header, error) {
 }
 
 // decode turns a stored entry, of either format, into a record.
-func (s *Store) decode(e *Entry) (*driver.Record, error) {
+//
+// With decoded, e's values are decoded already (the memory backend's
+// getInto), and become the record's as they are.
+func (s *Store) decode(e *Entry, decoded bool) (*driver.Record, error) {
 	if e.Meta == nil && e.Legacy != nil {
 		rec, err := decodeHeader(e.Legacy, formatV1)
 		if err != nil {
@@ -95,7 +98,9 @@ func (s *Store) decode(e *Entry) (*driver.Record, error) {
 	if into == nil {
 		into = map[string][]byte{}
 	}
-	if rec.Values, err = s.decodeValuesInto(into, e.Values); err != nil {
+	if decoded {
+		rec.Values = into
+	} else if rec.Values, err = s.decodeValuesInto(into, e.Values); err != nil {
 		return nil, err
 	}
 	if b := e.Binding; b != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"net/url"
 	"strconv"
 	"strings"
@@ -116,9 +117,15 @@ const (
 )
 
 type memEntry struct {
-	key        string
-	meta       []byte
-	values     map[string][]byte
+	key    string
+	meta   []byte
+	values map[string][]byte // as stored; a value's bytes never change
+	// view is values decoded, for the Store's reads: each raw (tag 0)
+	// value without its tag, sharing its bytes. Built on the first read
+	// after it is dropped, kept up to date by apply, nil when some value
+	// is compressed (noView): those reads decode a copy each time.
+	view       map[string][]byte
+	noView     bool
 	bind       *Binding // nil when bound to no user
 	moved      bool     // a tombstone: the ID was retired by a Regenerate
 	next       string   // for a tombstone: the key of the session it moved to
@@ -328,10 +335,33 @@ func (m *Memory) sweep(now time.Time) {
 	}
 }
 
+// rawView is e.view, built if need be; nil when some value is not raw.
+func (e *memEntry) rawView() map[string][]byte {
+	if e.view != nil || e.noView {
+		return e.view
+	}
+	for _, v := range e.values {
+		if len(v) == 0 || v[0] != tagRaw {
+			e.noView = true
+			return nil
+		}
+	}
+	view := make(map[string][]byte, len(e.values))
+	for k, v := range e.values {
+		view[k] = v[1:len(v):len(v)]
+	}
+	e.view = view
+	return view
+}
+
 // copyInto gives out the entry's meta and values in one buffer of their own,
 // each slice capped at its length (an append to one reallocates instead
 // of overwriting the next): one allocation for the bytes, not one a value.
-func (e *memEntry) copyInto(out *Entry) {
+//
+// With decode (the Store's own reads), a value comes out decoded, as the
+// codec wrote it: a raw one (tag 0) is copied without its tag, any other
+// goes through decode. This spares the Store a second pass over the map.
+func (e *memEntry) copyInto(out *Entry, decode func([]byte) ([]byte, error)) error {
 	n := len(e.meta)
 	for _, v := range e.values {
 		n += len(v)
@@ -351,8 +381,20 @@ func (e *memEntry) copyInto(out *Entry) {
 		out.Binding = &b
 	}
 	for k, v := range e.values {
-		out.Values[k] = take(v)
+		switch {
+		case decode == nil:
+			out.Values[k] = take(v)
+		case len(v) > 0 && v[0] == tagRaw:
+			out.Values[k] = take(v[1:])
+		default:
+			d, err := decode(v)
+			if err != nil {
+				return fmt.Errorf("serverstore: stored value %q: %w", k, err)
+			}
+			out.Values[k] = d
+		}
 	}
+	return nil
 }
 
 // ContextBound reports true: no call of the memory backend waits on
@@ -362,7 +404,7 @@ func (m *Memory) ContextBound() bool { return true }
 // Get returns a copy of the record.
 func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
 	out := new(Entry)
-	if err := m.getInto(key, out); err != nil {
+	if err := m.getInto(key, out, nil); err != nil {
 		if errors.Is(err, ErrMoved) {
 			return out, err
 		}
@@ -371,9 +413,10 @@ func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
 	return out, nil
 }
 
-// getInto is Get into out: a copy of the record, or for ErrMoved the
-// Successor its tombstone names.
-func (m *Memory) getInto(key string, out *Entry) error {
+// getInto is Get into out: a copy of the record, its values through
+// decode unless it is nil (copyInto), or for ErrMoved the Successor its
+// tombstone names.
+func (m *Memory) getInto(key string, out *Entry, decode func([]byte) ([]byte, error)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, err := m.record(key)
@@ -385,8 +428,20 @@ func (m *Memory) getInto(key string, out *Entry) error {
 		return err
 	}
 	m.used(e)
-	e.copyInto(out)
-	return nil
+	if decode != nil {
+		if view := e.rawView(); view != nil {
+			// The Store's read: the map is the caller's, the bytes are
+			// shared, as neither the entry nor the Store ever writes into
+			// a value or a meta (apply replaces them).
+			out.Meta, out.Values = e.meta, maps.Clone(view)
+			if e.bind != nil {
+				b := *e.bind
+				out.Binding = &b
+			}
+			return nil
+		}
+	}
+	return e.copyInto(out, decode)
 }
 
 // Create stores a copy of e.
@@ -458,16 +513,29 @@ func (m *Memory) apply(key string, w *Write, owned bool) ([]byte, error) {
 	}
 	var expires time.Time
 	e.meta, expires = mergeHeader(e.meta, w, owned)
+	e.noView = false // rawView looks again
 	if w.Clear {
 		clear(e.values)
+		clear(e.view)
 	}
 	for _, c := range w.Changes {
 		if c.Delete {
 			delete(e.values, c.Key)
-		} else if owned {
-			e.values[c.Key] = c.Value
+			delete(e.view, c.Key)
+			continue
+		}
+		v := c.Value
+		if !owned {
+			v = bytes.Clone(v)
+		}
+		e.values[c.Key] = v
+		if e.view == nil {
+			continue
+		}
+		if len(v) > 0 && v[0] == tagRaw {
+			e.view[c.Key] = v[1:len(v):len(v)]
 		} else {
-			e.values[c.Key] = bytes.Clone(c.Value)
+			e.view, e.noView = nil, true
 		}
 	}
 	if e.bind == nil && w.Binding != nil && w.Binding.User != "" {
@@ -500,7 +568,7 @@ func (m *Memory) Retire(_ context.Context, key, successor string, until time.Tim
 	out := &Entry{Meta: e.meta, Values: e.values, Binding: e.bind} // no longer the entry's: no copy needed
 	m.unbind(e)
 	m.rerank(e, rankTombstone)
-	e.meta, e.values, e.moved, e.next, e.expires = nil, nil, true, successor, until
+	e.meta, e.values, e.view, e.moved, e.next, e.expires = nil, nil, nil, true, successor, until
 	heap.Fix(&m.byTime, e.index)
 	next := parseTombstone(successor).key // the key, without a grace mark
 	if s := m.live(next, now); s != nil && !s.moved {

@@ -77,3 +77,35 @@ func TestTombstoneValues(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryViewComesBack: a session that held a compressed value is read
+// through a copy each time; once every value is raw again, through the
+// view (a write lets rawView look again). Only speed depends on it.
+func TestMemoryViewComesBack(t *testing.T) {
+	m := NewMemory()
+	ctx := context.Background()
+	meta := encodeMeta(&driver.Record{Expires: time.Now().Add(time.Hour)})
+	far := time.Now().Add(time.Hour)
+	if err := m.Create(ctx, "A", &Entry{Meta: meta, Values: map[string][]byte{"z": {tagZstd, 1}, "n": {tagRaw, '1'}}}, far); err != nil {
+		t.Fatal(err)
+	}
+	decode := func(v []byte) ([]byte, error) { return v[1:], nil }
+	read := func() {
+		t.Helper()
+		var out Entry
+		if err := m.getInto("A", &out, decode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read()
+	if e := m.entries["A"]; e.view != nil || !e.noView {
+		t.Fatalf("with a compressed value: view %v, noView %v; want none", e.view, e.noView)
+	}
+	if _, err := m.Apply(ctx, "A", &Write{Meta: meta, Expires: far, Changes: []driver.Change{{Key: "z", Delete: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	read()
+	if e := m.entries["A"]; e.view == nil || string(e.view["n"]) != "1" || len(e.view) != 1 {
+		t.Fatalf("all raw again: view %q; want n=1", e.view)
+	}
+}

@@ -372,9 +372,12 @@ func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*d
 		return nil, errs.Reason("serverstore: the signed value is not a session ID")
 	}
 	var e *Entry
+	decoded := false
 	if mem, ok := s.backend.(*Memory); ok {
-		var me Entry // on the stack: decode keeps none of it but its values
-		e, err = &me, mem.getInto(s.Key(id), &me)
+		// On the stack: decode keeps none of it but its values, which
+		// come out decoded.
+		var me Entry
+		e, err, decoded = &me, mem.getInto(s.Key(id), &me, s.decodeValue), true
 	} else {
 		e, err = s.backend.Get(ctx, s.Key(id))
 	}
@@ -390,7 +393,7 @@ func (s *Store) Load(ctx context.Context, name, token string, now time.Time) (*d
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.decode(e)
+	rec, err := s.decode(e, decoded)
 	if err != nil {
 		return nil, err
 	}
@@ -538,7 +541,7 @@ func (s *Store) resolve(ctx context.Context, e *Entry, now time.Time) (*driver.R
 	if err != nil {
 		return nil, "" // gone, moved again, or the backend failed: moved all the same
 	}
-	rec, err := s.decode(next)
+	rec, err := s.decode(next, false)
 	if err != nil || rec.Values == nil || valuesDigest(rec.Values) != t.digest {
 		// Its values changed since the rotation (a value merged in, a
 		// privilege raised): the old ID could not read them before.
@@ -620,7 +623,7 @@ func (s *Store) Retire(ctx context.Context, _ string, old, next *driver.Record, 
 	if err != nil {
 		return nil, err
 	}
-	return s.decode(e)
+	return s.decode(e, false)
 }
 
 // maxChain bounds how many retired IDs a Delete follows.

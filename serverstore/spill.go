@@ -60,7 +60,7 @@ func (s *Store) entry(e *Entry, err error) (*driver.Record, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	rec, err := s.decode(e)
+	rec, err := s.decode(e, false)
 	if err != nil {
 		return nil, "", err
 	}
