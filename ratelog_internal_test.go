@@ -131,6 +131,27 @@ func TestErrorLogDistinctBounded(t *testing.T) {
 	}
 }
 
+// storm is a Manager over store that logs into buf, with windows that
+// close by hand (manualWindows), and a send that makes one request with a
+// session cookie, which loads the session.
+func storm(t *testing.T, store Store) (buf *syncBuffer, send, closeWindow func()) {
+	t.Helper()
+	buf = &syncBuffer{}
+	m, err := New(store, WithLogger(slog.New(slog.NewTextHandler(buf, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.rl = newRateLog(m.log, time.Minute)
+	closeWindow = manualWindows(m.rl)
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { From(r).Get("x") }))
+	send = func() {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", "session=abc")
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	return buf, send, closeWindow
+}
+
 // manualWindows makes r's windows close only when the returned func is
 // called, not when their time is up: a test that counts what one window
 // holds does not then depend on how fast the machine sends (the js/wasm

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,27 +36,15 @@ func (s *timeoutStore) Load(context.Context, string, string, time.Time) (*driver
 // line "more kinds ... counted together" names none. A one-off failure of
 // another kind during a timeout storm leaves no trace in the log.
 func TestRateLogKeepsARareErrorAmongTimeouts(t *testing.T) {
-	var buf syncBuffer
 	store := &timeoutStore{}
-	m, err := New(store, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const window = 200 * time.Millisecond
-	m.rl = newRateLog(m.log, window)
-	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { From(r).Get("x") }))
-	send := func() {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Header.Set("Cookie", "session=abc")
-		h.ServeHTTP(httptest.NewRecorder(), r)
-	}
+	buf, send, closeWindow := storm(t, store)
 	for range 40 { // a pool of 40 connections timing out
 		send()
 	}
 	rare := errors.New("pq: permission denied for table sessions")
 	store.errNext.Store(&rare)
 	send()
-	time.Sleep(window + 300*time.Millisecond)
+	closeWindow()
 	log := strings.Join(buf.lines(), "\n")
 	if !strings.Contains(log, "permission denied") {
 		lines := buf.lines()

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -43,20 +40,8 @@ func (s *throttledStore) Load(context.Context, string, string, time.Time) (*driv
 func TestRateLogKindWithRequestIDs(t *testing.T) {
 	a, b := kind("RequestID: 5MT5V3KJ9R1B2GBQ6U2I0B0T0FVV4KQNSO5AEMVJF66Q9ASUAAJG"), kind("RequestID: QK2HRN7P9Q5T8V0B1KNJ4L6M3ASUAAJG0F6AEMVJ9R1B2GBQ6U2I")
 	t.Logf("kind: %q vs %q", a, b)
-	var buf syncBuffer
 	store := &throttledStore{}
-	m, err := New(store, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const window = 200 * time.Millisecond
-	m.rl = newRateLog(m.log, window)
-	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { From(r).Get("x") }))
-	send := func() {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Header.Set("Cookie", "session=abc")
-		h.ServeHTTP(httptest.NewRecorder(), r)
-	}
+	buf, send, closeWindow := storm(t, store)
 	for range 40 { // a throttling storm
 		send()
 	}
@@ -66,7 +51,7 @@ func TestRateLogKindWithRequestIDs(t *testing.T) {
 	for range 10 { // the storm goes on
 		send()
 	}
-	time.Sleep(window + 300*time.Millisecond)
+	closeWindow()
 	lines := buf.lines()
 	if !strings.Contains(strings.Join(lines, "\n"), "AccessDenied") {
 		t.Errorf("the only AccessDenied of the window is not in the log (%d lines, all of one throttling kind); its last line:\n%s", len(lines), lines[len(lines)-1])

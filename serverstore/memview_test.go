@@ -2,11 +2,15 @@ package serverstore_test
 
 import (
 	"bytes"
+	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/crumbs-go/session"
 	"github.com/crumbs-go/session/serverstore"
@@ -132,4 +136,103 @@ func short(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// TestMemoryReadsUnderRegenerate: parallel requests on one memory-mode
+// session read every value, set one, and commit half the time, while
+// another request regenerates the session over and over (Retire hands the
+// old record's values to the new ID). No request ever reads a value that
+// was set but not committed (the view's bytes are shared: a request's
+// change must stay its own), every value read was committed once, and
+// under -race no two requests touch the same bytes unsynchronized.
+func TestMemoryReadsUnderRegenerate(t *testing.T) {
+	store, err := serverstore.New(serverstore.NewMemory(), [][]byte{bytes.Repeat([]byte("r"), 32)},
+		serverstore.WithGrace(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := session.New(store, session.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"a", "b", "c"}
+	var full, regenerated atomic.Int64
+	var committed sync.Map // value → true, stored before its commit
+	s, err := m.Load(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		committed.Store(k+"0", true)
+		s.Set(k, k+"0")
+	}
+	first, _, err := s.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok atomic.Pointer[string]
+	tok.Store(&first)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() { // the regenerator
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s, err := m.Load(t.Context(), *tok.Load())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s.Regenerate(true)
+			if next, _, err := s.Commit(); err == nil && next != "" {
+				tok.Store(&next)
+				regenerated.Add(1)
+			}
+		}
+	})
+	var workers sync.WaitGroup
+	for w := range 6 {
+		workers.Go(func() {
+			for i := range 150 {
+				s, err := m.Load(t.Context(), *tok.Load())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(s.Keys()) == len(keys) {
+					full.Add(1)
+				}
+				for _, k := range s.Keys() {
+					v, _ := session.Get[string](s, k)
+					if strings.HasPrefix(v, "uncommitted") {
+						t.Errorf("read %s = %q, which no request committed", k, v)
+						return
+					}
+					if _, ok := committed.Load(v); !ok {
+						t.Errorf("read %s = %q, never written", k, v)
+						return
+					}
+				}
+				k := keys[(w+i)%len(keys)]
+				if i%2 == 0 {
+					s.Set(k, fmt.Sprintf("uncommitted-%d-%d", w, i)) // dropped with the request
+					continue
+				}
+				v := fmt.Sprintf("%s-%d-%d", k, w, i)
+				committed.Store(v, true)
+				s.Set(k, v)
+				s.Commit() // ErrMoved when a Regenerate got there first: not saved, fine
+			}
+		})
+	}
+	workers.Wait()
+	close(stop)
+	wg.Wait()
+	t.Logf("%d of 900 requests read the whole session; %d regenerations", full.Load(), regenerated.Load())
+	if full.Load() < 200 || regenerated.Load() < 10 {
+		t.Fatalf("%d of 900 requests read the whole session, %d regenerations: the test did not exercise the reads it checks", full.Load(), regenerated.Load())
+	}
 }
