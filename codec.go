@@ -17,8 +17,10 @@ type Codec interface {
 	// Marshal encodes one value.
 	Marshal(v any) ([]byte, error)
 	// Unmarshal decodes one encoded value into v, a non-nil pointer. It
-	// must not modify data, which may be shared with other requests (the
-	// in-memory server store hands every request the same stored bytes).
+	// must not modify data, and what it decodes must not alias data (a
+	// []byte decoded is a copy): data may be shared with other requests,
+	// as the in-memory server store hands every request the same stored
+	// bytes. encoding/json and encoding/gob keep both rules.
 	Unmarshal(data []byte, v any) error
 	// EncodeMap encodes a map of encoded values. It must not keep m.
 	EncodeMap(m map[string][]byte) ([]byte, error)

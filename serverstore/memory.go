@@ -97,6 +97,12 @@ const DefaultMaxEntries = 100_000
 // Expired entries are also removed as writes pass by and whenever they are
 // read; Memory starts no goroutine and needs no Close. It is safe for
 // concurrent use.
+//
+// A session takes its values' bytes and two small maps: its stored values,
+// and a decoded view that a Store's reads clone instead of copying every
+// value (about 400 bytes for three small values; a session holding a
+// value that is stored compressed has none). 50,000 sessions of three
+// small values take about 56 MB of heap.
 type Memory struct {
 	mu       sync.Mutex
 	entries  map[string]*memEntry
@@ -122,8 +128,12 @@ type memEntry struct {
 	values map[string][]byte // as stored; a value's bytes never change
 	// view is values decoded, for the Store's reads: each raw (tag 0)
 	// value without its tag, sharing its bytes. Built on the first read
-	// after it is dropped, kept up to date by apply, nil when some value
-	// is compressed (noView): those reads decode a copy each time.
+	// after it is dropped, kept up to date by apply's sets, dropped by its
+	// deletes and Clears (a map keeps the capacity of its largest size,
+	// which every clone would copy), nil when some value is compressed
+	// (noView): those reads decode a copy each time. It costs a second
+	// map per session that was read: about 400 bytes for three small
+	// values (BENCHMARKS.md, "The third cut").
 	view       map[string][]byte
 	noView     bool
 	bind       *Binding // nil when bound to no user
@@ -516,12 +526,12 @@ func (m *Memory) apply(key string, w *Write, owned bool) ([]byte, error) {
 	e.noView = false // rawView looks again
 	if w.Clear {
 		clear(e.values)
-		clear(e.view)
+		e.view = nil // rebuilt at its new size: a clone copies the whole table
 	}
 	for _, c := range w.Changes {
 		if c.Delete {
 			delete(e.values, c.Key)
-			delete(e.view, c.Key)
+			e.view = nil // likewise
 			continue
 		}
 		v := c.Value
@@ -565,7 +575,10 @@ func (m *Memory) Retire(_ context.Context, key, successor string, until time.Tim
 	// Room for one more tombstone first: e is a live session, which the
 	// eviction of tombstones and of entries expired at now leaves alone.
 	m.evict(rankTombstone, now)
-	out := &Entry{Meta: e.meta, Values: e.values, Binding: e.bind} // no longer the entry's: no copy needed
+	// A copy: the entry's bytes may still be read by requests that loaded
+	// it through the view, and what Retire returns is the caller's.
+	out := new(Entry)
+	e.copyInto(out, nil) // without decode: no error
 	m.unbind(e)
 	m.rerank(e, rankTombstone)
 	e.meta, e.values, e.view, e.moved, e.next, e.expires = nil, nil, nil, true, successor, until
