@@ -71,7 +71,9 @@ func readHeader(b []byte, format byte) (header, error) {
 // decode turns a stored entry, of either format, into a record.
 //
 // With decoded, e's values are decoded already (the memory backend's
-// getInto), and become the record's as they are.
+// getInto): its map is the caller's and becomes the record's, but the
+// values' bytes and e.Meta may be the backend's own, which nothing may
+// write into.
 func (s *Store) decode(e *Entry, decoded bool) (*driver.Record, error) {
 	if e.Meta == nil && e.Legacy != nil {
 		rec, err := decodeHeader(e.Legacy, formatV1)
@@ -91,9 +93,9 @@ func (s *Store) decode(e *Entry, decoded bool) (*driver.Record, error) {
 	if len(e.Meta) > metaSize {
 		rec.Cookie = bytes.Clone(e.Meta[metaSize:])
 	}
-	// e is the caller's, fresh from the backend's Get (the Backend
-	// contract): its map takes the decoded values. A nil map is an empty
-	// record's (rec.Values nil would mean format 1).
+	// e's map is the caller's, fresh from the backend's Get (the Backend
+	// contract) or getInto: it takes the decoded values. A nil map is an
+	// empty record's (rec.Values nil would mean format 1).
 	into := e.Values
 	if into == nil {
 		into = map[string][]byte{}

@@ -102,7 +102,7 @@ const DefaultMaxEntries = 100_000
 // and a decoded view that a Store's reads clone instead of copying every
 // value (about 400 bytes for three small values; a session holding a
 // value that is stored compressed has none). 50,000 sessions of three
-// small values take about 56 MB of heap.
+// small values, each read once, take about 56 MB of heap.
 type Memory struct {
 	mu       sync.Mutex
 	entries  map[string]*memEntry
@@ -368,13 +368,17 @@ func (e *memEntry) rawView() map[string][]byte {
 // each slice capped at its length (an append to one reallocates instead
 // of overwriting the next): one allocation for the bytes, not one a value.
 //
-// With decode (the Store's own reads), a value comes out decoded, as the
-// codec wrote it: a raw one (tag 0) is copied without its tag, any other
-// goes through decode. This spares the Store a second pass over the map.
+// With decode (the Store's reads of a record that has no view), a value
+// comes out decoded, as the codec wrote it: a raw one (tag 0) is copied
+// without its tag into the buffer, any other goes through decode, which
+// makes a buffer of its own. This spares the Store a second pass over the
+// map.
 func (e *memEntry) copyInto(out *Entry, decode func([]byte) ([]byte, error)) error {
 	n := len(e.meta)
 	for _, v := range e.values {
-		n += len(v)
+		if decode == nil || len(v) > 0 && v[0] == tagRaw {
+			n += len(v)
+		}
 	}
 	buf := make([]byte, 0, n)
 	take := func(v []byte) []byte {
@@ -423,9 +427,11 @@ func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
 	return out, nil
 }
 
-// getInto is Get into out: a copy of the record, its values through
-// decode unless it is nil (copyInto), or for ErrMoved the Successor its
-// tombstone names.
+// getInto is Get into out: a copy of the record (copyInto), or for ErrMoved
+// the Successor its tombstone names. With decode, the Store's reads: the
+// values come out decoded, and when the entry has a view, only the map is
+// the caller's: the meta and the values' bytes are the entry's, shared
+// with other reads, and must never be written into.
 func (m *Memory) getInto(key string, out *Entry, decode func([]byte) ([]byte, error)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
